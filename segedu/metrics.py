@@ -1,0 +1,114 @@
+"""The confusion matrix and every segmentation score derived from it.
+
+``matrix[t, p]`` counts pixels of true class t predicted as p; pixels whose target is the ignore
+index are left out. From it:
+
+- pixel accuracy  = sum_c TP_c / sum_c (TP_c + FN_c)                  (SegNet's "global accuracy")
+- class accuracy  = TP_c / (TP_c + FN_c), i.e. recall               (mean: SegNet's "class average")
+- IoU             = TP_c / (TP_c + FP_c + FN_c)                      (Jaccard; mean over classes: mIoU)
+- Dice            = 2 TP_c / (2 TP_c + FP_c + FN_c)                  (F1 per class)
+
+A class absent from both target and prediction has an undefined IoU: it is NaN and left out of
+the mean, as in the PASCAL VOC devkit and torchmetrics' ``MulticlassJaccardIndex``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["ConfusionMatrix"]
+
+
+class ConfusionMatrix:
+    """Accumulates a (num_classes, num_classes) int64 confusion matrix on the tensors' device with bincount."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+
+    @torch.no_grad()
+    def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> ConfusionMatrix:
+        """Add a batch: predictions and targets are class indices of the same shape, e.g. (N, H, W)."""
+        if predictions.shape != targets.shape:
+            raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape; "
+                             f"take argmax over the class dimension of logits first")
+        if predictions.is_floating_point():
+            raise ValueError("predictions must be class indices (an integer tensor), not logits or probabilities")
+        if self.matrix.device != targets.device:
+            self.matrix = self.matrix.to(targets.device)
+        valid = targets != self.ignore_index
+        targets, predictions = targets[valid].long(), predictions[valid].long()
+        out_of_range = (targets < 0) | (targets >= self.num_classes) | (predictions < 0) | (predictions >= self.num_classes)
+        if out_of_range.any():
+            raise ValueError(f"labels must lie in 0..{self.num_classes - 1} or be the ignore index {self.ignore_index}")
+        codes = targets * self.num_classes + predictions
+        self.matrix += torch.bincount(codes, minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
+        return self
+
+    def reset(self) -> None:
+        self.matrix.zero_()
+
+    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
+        """Add another matrix's counts (e.g. from another process)."""
+        self.matrix += other.matrix.to(self.matrix.device)
+        return self
+
+    def all_reduce(self) -> ConfusionMatrix:
+        """Sum the counts over all processes of a torch.distributed job (no-op when not distributed)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(self.matrix)
+        return self
+
+    # ---- scores -------------------------------------------------------------------------------------------
+    def _parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        matrix = self.matrix.double()
+        true_positive = matrix.diagonal()
+        return true_positive, matrix.sum(0) - true_positive, matrix.sum(1) - true_positive  # TP, FP, FN per class
+
+    @staticmethod
+    def _divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+        return torch.where(denominator > 0, numerator / denominator.clamp(min=1), torch.full_like(numerator, float("nan")))
+
+    def pixel_accuracy(self) -> float:
+        total = self.matrix.sum()
+        return float(self.matrix.diagonal().sum() / total) if total > 0 else float("nan")
+
+    def class_accuracy(self) -> torch.Tensor:
+        """(num_classes,) recall of each class; NaN for classes with no target pixel."""
+        true_positive, _, false_negative = self._parts()
+        return self._divide(true_positive, true_positive + false_negative)
+
+    def mean_class_accuracy(self) -> float:
+        return float(self.class_accuracy().nanmean())
+
+    def iou(self) -> torch.Tensor:
+        """(num_classes,) intersection over union; NaN where a class is absent from target and prediction."""
+        true_positive, false_positive, false_negative = self._parts()
+        return self._divide(true_positive, true_positive + false_positive + false_negative)
+
+    def miou(self) -> float:
+        return float(self.iou().nanmean())
+
+    def dice(self) -> torch.Tensor:
+        """(num_classes,) Dice coefficient (F1); NaN where a class is absent from target and prediction."""
+        true_positive, false_positive, false_negative = self._parts()
+        return self._divide(2 * true_positive, 2 * true_positive + false_positive + false_negative)
+
+    def summary(self) -> dict[str, float]:
+        return {"pixel_accuracy": self.pixel_accuracy(), "mean_class_accuracy": self.mean_class_accuracy(),
+                "miou": self.miou(), "mean_dice": float(self.dice().nanmean())}
+
+    def table(self, class_names: tuple[str, ...] | list[str] | None = None) -> str:
+        """A plain-text table of per-class IoU, Dice and accuracy, then the means."""
+        names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        width = max(12, *(len(name) for name in names))
+        rows = [f"{'class':<{width}}  {'IoU':>6}  {'Dice':>6}  {'acc':>6}"]
+        for name, iou, dice, accuracy in zip(names, self.iou().tolist(), self.dice().tolist(), self.class_accuracy().tolist()):
+            rows.append(f"{name:<{width}}  {100 * iou:6.1f}  {100 * dice:6.1f}  {100 * accuracy:6.1f}")
+        summary = self.summary()
+        rows.append(f"{'mean':<{width}}  {100 * summary['miou']:6.1f}  {100 * summary['mean_dice']:6.1f}  "
+                    f"{100 * summary['mean_class_accuracy']:6.1f}")
+        rows.append(f"pixel accuracy {100 * summary['pixel_accuracy']:.1f}%   mIoU {100 * summary['miou']:.1f}%")
+        return "\n".join(rows)

@@ -1,0 +1,50 @@
+"""Paired transforms for segmentation, built from torchvision.transforms.v2.
+
+A transform receives ``(tv_tensors.Image, tv_tensors.Mask)`` and moves both the same way: v2 resizes
+masks with nearest-neighbour interpolation, fills the mask's new border with the ignore index, and
+leaves masks out of photometric changes and normalization. Nothing here is hand-written except the
+choice of steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from .data.base import IGNORE_INDEX
+
+__all__ = ["train_transforms", "eval_transforms", "FILL"]
+
+FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}
+
+
+def train_transforms(size: tuple[int, int], *, scale: tuple[float, float] = (0.35, 1.0), horizontal_flip: bool = True,
+                     colour_jitter: float = 0.2, elastic: bool = False, elastic_alpha: float = 34.0,
+                     elastic_sigma: float = 4.0) -> v2.Compose:
+    """Random crop of a random scale resized to `size` (height, width), flips, colour jitter, optional elastic warp.
+
+    `elastic` adds the smooth random deformation U-Net trains with (Ronneberger et al. 2015, section 3.1);
+    torchvision draws a displacement field of strength `elastic_alpha` smoothed by a Gaussian of `elastic_sigma`
+    pixels, where the paper draws displacements on a coarse 3x3 grid and interpolates them bicubically.
+    """
+    height, width = size
+    aspect = width / height
+    steps: list[v2.Transform] = [
+        v2.RandomResizedCrop(size, scale=scale, ratio=(aspect * 3 / 4, aspect * 4 / 3), antialias=True),
+    ]
+    if horizontal_flip:
+        steps.append(v2.RandomHorizontalFlip())
+    if elastic:
+        steps.append(v2.ElasticTransform(alpha=elastic_alpha, sigma=elastic_sigma, fill=FILL))
+    if colour_jitter:
+        steps.append(v2.ColorJitter(brightness=colour_jitter, contrast=colour_jitter))
+    steps.append(v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True))
+    return v2.Compose(steps)
+
+
+def eval_transforms(size: tuple[int, int] | None = None) -> v2.Compose:
+    """Resize image and mask to `size` (height, width), or leave them as they are when size is None."""
+    steps: list[v2.Transform] = [v2.Resize(size, antialias=True)] if size is not None else []
+    steps.append(v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True))
+    return v2.Compose(steps)
