@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -96,13 +97,15 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs or chosen.epochs, batch_size=args.batch_size or chosen.batch_size, lr=args.lr,
                          optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,
                          checkpoint_dir=str(output), progress=not args.no_progress)
-    print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
-          f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples",
-          flush=True)
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
+    if main_process:
+        print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
+              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples",
+              flush=True)
     data_info = {"name": args.data, "image_size": list(size), "class_names": list(train_data.class_names),
                  "palette": [list(c) for c in train_data.palette]}
     history = fit(model, train_data, val_data, config, resume=args.resume, data_info=data_info)
-    if history.checkpoint is not None:
+    if history.checkpoint is not None and main_process:
         print(f"checkpoint: {history.checkpoint}\nevaluate:   python -m segedu evaluate --checkpoint {history.checkpoint}")
     return 130 if history.interrupted else 0
 

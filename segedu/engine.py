@@ -334,8 +334,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device
 
 
 def _report(record: dict[str, float], config: TrainConfig) -> None:
-    if not config.progress:
-        return
+    """One line per epoch, with or without progress bars (tqdm.write keeps a live bar intact)."""
     from tqdm.auto import tqdm
 
     parts = [f"epoch {record['epoch']}/{config.epochs}", f"loss {record['train_loss']:.4f}"]

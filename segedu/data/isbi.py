@@ -63,6 +63,10 @@ class ISBI2012(SegmentationDataset):
         if self.layout == "tiff":
             volume = _read_stack(self.root / ("train-volume.tif" if labelled else "test-volume.tif"))
             labels = _read_stack(self.root / "train-labels.tif") if labelled else None
+            if labelled and (len(volume) != _SLICES or len(labels) != _SLICES):
+                raise DataError(f"ISBI2012 stacks in {self.root} hold {len(volume)} images and {len(labels)} labels, "
+                                f"expected {_SLICES} of each")
+            indices = indices if labelled else range(len(volume))
             self._slices = [(volume[i], labels[i] if labels else None, f"slice {i}") for i in indices]
             self._files = None
         else:

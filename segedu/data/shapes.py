@@ -1,8 +1,8 @@
 """`Shapes`: synthetic scenes where colour says nothing and shape says everything.
 
 Each scene is generated from ``(seed, split, index)`` alone, so it is identical on every machine
-and costs about a millisecond. Objects of four classes (disc, square, triangle, ring) at scales
-from 3% to 35% of the image overlap one another on a textured background. Objects and background
+and costs about a millisecond. Objects of four classes (disc, square, triangle, ring) with radii
+from 7% to 35% of the image overlap one another on a textured background. Objects and background
 draw their colours and stripe textures from the same distribution and share pixel noise, so no
 colour threshold separates the classes: a model must look at outlines and context (a ring and a
 disc differ only by the hole in the middle). Used by the fast profile and whenever no real data is
@@ -28,7 +28,7 @@ def _texture(generator: torch.Generator, y: torch.Tensor, x: torch.Tensor) -> to
     """Two random colours mixed by a random stripe pattern: (3, H, W) in [0, 1]."""
     first, second = torch.rand(3, 1, 1, generator=generator), torch.rand(3, 1, 1, generator=generator)
     angle = torch.rand(1, generator=generator).item() * math.pi
-    frequency = 2 + 14 * torch.rand(1, generator=generator).item()
+    frequency = 1 + 5 * torch.rand(1, generator=generator).item()
     phase = 2 * math.pi * torch.rand(1, generator=generator).item()
     stripes = 0.5 + 0.5 * torch.sin(2 * math.pi * frequency * (x * math.cos(angle) + y * math.sin(angle)) + phase)
     return first * stripes + second * (1 - stripes)  # (3, H, W)
@@ -55,17 +55,17 @@ def render_scene(generator: torch.Generator, size: int) -> tuple[torch.Tensor, t
     y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")  # (H, W) each
     image = _texture(generator, y, x)
     mask = torch.zeros(size, size, dtype=torch.int64)
-    for _ in range(int(torch.randint(3, 9, (1,), generator=generator))):
+    for _ in range(int(torch.randint(2, 6, (1,), generator=generator))):
         kind = int(torch.randint(1, 5, (1,), generator=generator))
         centre_y, centre_x = torch.rand(2, generator=generator).tolist()
-        radius = math.exp(math.log(0.03) + (math.log(0.35) - math.log(0.03)) * torch.rand(1, generator=generator).item())
+        radius = math.exp(math.log(0.07) + (math.log(0.35) - math.log(0.07)) * torch.rand(1, generator=generator).item())
         angle = 2 * math.pi * torch.rand(1, generator=generator).item()
         dy, dx = y - centre_y, x - centre_x
         u, v = dx * math.cos(angle) + dy * math.sin(angle), -dx * math.sin(angle) + dy * math.cos(angle)
         inside = _inside(kind, u, v, radius)
         image = torch.where(inside, _texture(generator, y, x), image)
         mask[inside] = kind
-    image = image + 0.08 * torch.randn(3, size, size, generator=generator)
+    image = image + 0.05 * torch.randn(3, size, size, generator=generator)
     return image.clamp_(0, 1), mask
 
 

@@ -1,0 +1,33 @@
+# make lab      create .venv on first use, register the "segedu" kernel, open JupyterLab on notebooks/
+# make test     the whole suite: unit tests and every notebook under nbval (and browser tests once present)
+# make student  learner copies of the notebooks, solutions removed, in notebooks/student/
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.segedu-installed
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: lab test install kernel clean
+
+install: $(STAMP)
+
+# One stamp: a second `make lab` or `make test` installs nothing unless the pins or pyproject.toml changed.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name segedu --display-name "Python (segedu)" >/dev/null
+	touch $(STAMP)
+
+kernel: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \
+		--ignore=notebooks/student tests notebooks $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,43 @@
+"""Shared fixtures: the offline data root, and small image/mask folders written into tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _offline_root() -> Path | None:
+    root = os.environ.get("SEGEDU_DATA")
+    return Path(root) if root and (Path(root) / "camvid").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """$SEGEDU_DATA holding camvid/ and isbi2012/ (CI sets it to ../shared/datasets)."""
+    root = _offline_root()
+    if root is None:
+        pytest.skip("real data not found: set SEGEDU_DATA to a folder holding camvid/ and isbi2012/")
+    return root
+
+
+def write_image(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.fixture
+def folder_dataset(tmp_path: Path):
+    """A folder of 6 RGB images (20x24) with index masks holding labels 0..2, plus classes.txt."""
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_image(tmp_path / "images" / f"frame{i}.png", rng.integers(0, 256, (20, 24, 3), dtype=np.uint8))
+        mask = rng.integers(0, 3, (20, 24), dtype=np.uint8)
+        mask[0, 0] = 255
+        write_image(tmp_path / "masks" / f"frame{i}.png", mask)
+    (tmp_path / "classes.txt").write_text("road\ncar\nsky\n")
+    return tmp_path

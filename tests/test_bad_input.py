@@ -1,0 +1,174 @@
+"""Bad input fails early with a message naming the file or argument, and nothing is lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from segedu.checkpoint import load_checkpoint, load_model, save_checkpoint
+from segedu.data import CamVid, ISBI2012, SegmentationFolder, build_dataset
+from segedu.engine import TrainConfig, fit
+from segedu.errors import CheckpointError, DataError
+from segedu.models import build_model
+
+from .conftest import write_image
+
+
+def folder(path, **options):
+    return SegmentationFolder(path / "images", path / "masks", class_names=["road", "car", "sky"], **options)
+
+
+def test_corrupt_image_names_the_file(folder_dataset):
+    broken = folder_dataset / "images" / "frame2.png"
+    broken.write_bytes(broken.read_bytes()[:60])  # truncated PNG
+    with pytest.raises(DataError, match="frame2.png"):
+        folder(folder_dataset)[2]
+
+
+def test_not_an_image_at_all(folder_dataset):
+    (folder_dataset / "images" / "frame1.png").write_text("hello")
+    with pytest.raises(DataError, match=r"frame1\.png.*corrupt or not an image"):
+        folder(folder_dataset)[1]
+
+
+def test_mask_of_another_size(folder_dataset):
+    write_image(folder_dataset / "masks" / "frame3.png", np.zeros((10, 24), np.uint8))
+    dataset = folder(folder_dataset)
+    with pytest.raises(DataError, match=r"frame3.png.*\(10, 24\)"):
+        dataset[3]
+    with pytest.raises(DataError, match="frame3.png"):
+        dataset.validate()
+
+
+def test_label_out_of_range_is_caught_before_training(folder_dataset):
+    mask = np.zeros((20, 24), np.uint8)
+    mask[5, 7] = 7
+    write_image(folder_dataset / "masks" / "frame5.png", mask)
+    dataset = folder(folder_dataset)
+    model = build_model("unet", num_classes=3, width=0.0625)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(DataError, match=r"frame5.png.*\[7\].*row 5, column 7"):
+        fit(model, dataset, None, TrainConfig(epochs=1, batch_size=2, progress=False))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "no step was taken"
+
+
+def test_labels_of_a_custom_dataset_are_checked_per_batch():
+    class Plain(torch.utils.data.Dataset):  # no validate(): the batch check in the loop catches it on the CPU
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return torch.rand(3, 16, 16), torch.full((16, 16), 9, dtype=torch.int64)
+
+    with pytest.raises(DataError, match=r"batch 0.*\[9\]"):
+        fit(build_model("unet", num_classes=3, width=0.0625), Plain(), None, TrainConfig(epochs=1, batch_size=2, progress=False))
+
+
+def test_model_and_data_disagree_on_classes(folder_dataset):
+    with pytest.raises(DataError, match="3 classes but the model predicts 5"):
+        fit(build_model("unet", num_classes=5, width=0.0625), folder(folder_dataset), None, TrainConfig(progress=False))
+
+
+def test_empty_and_missing_folders(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(DataError, match=r"images.*holds no images"):
+        folder(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        SegmentationFolder(tmp_path / "nowhere", tmp_path / "masks", class_names=["a"])
+    with pytest.raises(DataError, match="CamVid folder .* does not exist"):
+        CamVid(tmp_path / "camvid")
+    with pytest.raises(DataError, match="ISBI2012 folder"):
+        ISBI2012(tmp_path)
+
+
+def test_image_without_mask(folder_dataset):
+    (folder_dataset / "masks" / "frame4.png").unlink()
+    with pytest.raises(DataError, match="frame4.png"):
+        folder(folder_dataset)
+
+
+def test_wrong_number_of_channels(folder_dataset):
+    write_image(folder_dataset / "images" / "frame0.png", np.zeros((20, 24), np.uint8))  # greyscale
+    with pytest.raises(DataError, match=r"frame0.png has 1 channel\(s\).*expected 3"):
+        folder(folder_dataset)[0]
+
+
+def test_rgb_mask_where_indices_are_expected(folder_dataset):
+    write_image(folder_dataset / "masks" / "frame0.png", np.zeros((20, 24, 3), np.uint8))
+    with pytest.raises(DataError, match="frame0.png.*rgb_masks=True"):
+        folder(folder_dataset)[0]
+
+
+def test_unknown_colour_in_an_rgb_mask(folder_dataset):
+    write_image(folder_dataset / "masks" / "frame0.png", np.full((20, 24, 3), 77, np.uint8))
+    dataset = folder(folder_dataset, rgb_masks=True, palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)])
+    with pytest.raises(DataError, match=r"frame0.png holds colour \(77, 77, 77\)"):
+        dataset[0]
+
+
+def test_unknown_model_and_data_names(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'unet9'.*unet"):
+        build_model("unet9", num_classes=2)
+    with pytest.raises(DataError, match="unknown data set 'camvidd'"):
+        build_dataset("camvidd", "train", image_size=None)
+    with pytest.raises(DataError, match="classes.txt"):
+        build_dataset(str(tmp_path), "train", image_size=None)
+
+
+def test_checkpoint_of_another_model(tmp_path):
+    path = save_checkpoint(tmp_path / "other.pt", {"model_spec": {"name": "unet", "num_classes": 11, "in_channels": 3,
+                                                                  "options": {"width": 0.0625}},
+                                                   "model": build_model("unet", num_classes=11, width=0.0625).state_dict()})
+    model = build_model("unet", num_classes=2, in_channels=1, width=0.0625)
+    from segedu.checkpoint import check_compatible
+    with pytest.raises(CheckpointError, match="other.pt was written for model 'unet' with 11 classes"):
+        check_compatible(load_checkpoint(path), model, path)
+    wider = build_model("unet", num_classes=11, width=0.125)
+    wider.build_spec = None
+    with pytest.raises(CheckpointError, match="does not fit this model"):
+        check_compatible(load_checkpoint(path), wider, path)
+    assert load_model(path)[0].num_classes == 11
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="plain.pt is not a segedu checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_checkpoints_refuse_code_execution(tmp_path):
+    """weights_only=True: a pickle that would run code on load is rejected, and the code does not run."""
+    import os
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    with open(tmp_path / "evil.pt", "wb") as handle:
+        pickle.dump({"format": "segedu-checkpoint-v1", "model": Evil()}, handle)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "last.pt", {"model": {"w": torch.ones(3)}, "epoch": 1})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "epoch": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1, "the previous checkpoint survives a crash mid-write"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file is left behind"

@@ -1,0 +1,48 @@
+"""The command line, end to end: train and evaluate on the offline CamVid, help, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from segedu.__main__ import build_parser, main
+
+
+def test_help_documents_every_option(capsys):
+    for command in (["train"], ["evaluate"], ["data", "download"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = capsys.readouterr().out
+        parser_actions = [a for a in build_parser()._subparsers._group_actions[0].choices[command[0]]._actions]
+        assert text.count("--") >= 3
+        for action in parser_actions:
+            if action.help is None and action.option_strings:
+                pytest.fail(f"option {action.option_strings} of {command} has no help")
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_on_camvid(data_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--model", "unet", "--data", "camvid", "--epochs", "1", "--subset", "16",
+                 "--image-size", "64x80", "--width", "0.125", "--output", str(run), "--no-progress"]) == 0
+    assert (run / "last.pt").is_file()
+    assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "--split", "test", "--subset", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "Bicyclist" in out and "mIoU" in out and "pixel accuracy" in out
+    metrics = json.loads((run / "metrics-camvid-test.json").read_text())
+    assert metrics["samples"] == 6 and 0 <= metrics["miou"] <= 1 and len(metrics["iou"]) == 11
+    figure = run / "predictions-camvid-test.png"
+    assert figure.is_file() and figure.stat().st_size > 10_000
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "segedu", "evaluate", "--checkpoint", str(tmp_path / "nope.pt")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: checkpoint {tmp_path / 'nope.pt'} does not exist"
+    result = subprocess.run([sys.executable, "-m", "segedu", "train", "--model", "resnet9", "--data", "shapes"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "invalid choice: 'resnet9'" in result.stderr
+    assert main(["train", "--model", "unet", "--data", str(tmp_path / "nothing-here"), "--epochs", "1"]) == 2

@@ -1,0 +1,126 @@
+"""fit / evaluate: learning, exact resume, Ctrl-C, NaN, and two processes under torchrun (gloo, CPU)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from segedu.checkpoint import load_checkpoint
+from segedu.data import Shapes
+from segedu.engine import TrainConfig, evaluate, fit, resolve_device
+from segedu.models import build_model
+
+TRAIN, VAL = Shapes("train", size=32, length=48), Shapes("val", size=32, length=16)
+
+
+def small_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("unet", num_classes=5, width=0.0625, depth=3)
+
+
+def config(tmp_path=None, **changes):
+    return TrainConfig(**{"epochs": 3, "batch_size": 8, "lr": 5e-3, "progress": False,
+                          "checkpoint_dir": str(tmp_path) if tmp_path else None, **changes})
+
+
+def test_training_beats_the_majority_baseline():
+    torch.manual_seed(0)
+    model = build_model("unet", num_classes=5, width=0.125, depth=3)
+    train, VAL = Shapes("train", size=48, length=256), Shapes("val", size=48, length=32)
+    history = fit(model, train, VAL, config(epochs=5, lr=3e-3))
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    majority = torch.bincount(torch.stack([VAL[i][1] for i in range(len(VAL))]).flatten()).argmax()
+    baseline = torch.bincount(torch.stack([VAL[i][1] for i in range(len(VAL))]).flatten())
+    baseline_miou = (baseline[majority] / baseline.sum()).item() / 5  # all majority: IoU = its share, others 0
+    assert history["val_miou"][-1] > baseline_miou
+    assert evaluate(model, VAL).miou() == pytest.approx(history["val_miou"][-1], abs=1e-6)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    whole = small_model()
+    fit(whole, TRAIN, VAL, config(tmp_path / "whole"))
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_epoch_two(record):
+        if record["epoch"] == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        fit(small_model(), TRAIN, VAL, config(tmp_path / "split"), callbacks=[crash_after_epoch_two])
+    assert load_checkpoint(tmp_path / "split" / "last.pt")["epoch"] == 2
+    resumed = small_model(seed=99)  # different initial weights: everything must come from the checkpoint
+    history = fit(resumed, TRAIN, VAL, config(tmp_path / "split"), resume=tmp_path / "split" / "last.pt")
+    assert len(history) == 3
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
+    class Interrupting(torch.utils.data.Dataset):
+        def __init__(self):
+            self.calls = 0
+
+        def __len__(self):
+            return len(TRAIN)
+
+        def __getitem__(self, index):
+            self.calls += 1
+            if self.calls == 60:  # during the second epoch
+                raise KeyboardInterrupt
+            return TRAIN[index]
+
+    model = small_model()
+    history = fit(model, Interrupting(), None, config(tmp_path))
+    assert history.interrupted and len(history) == 1
+    state = load_checkpoint(history.checkpoint)
+    assert history.checkpoint.name == "interrupted.pt" and state["interrupted"] and state["epoch"] == 1
+    resumed = fit(small_model(), TRAIN, None, config(tmp_path), resume=history.checkpoint)
+    assert len(resumed) == 3 and not resumed.interrupted
+
+
+def test_nan_loss_stops_with_a_message():
+    class Poisoned(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, index):
+            image, mask = TRAIN[index]
+            return image * float("nan"), mask
+
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch 0.*Lower the learning rate"):
+        fit(small_model(), Poisoned(), None, config(batch_size=4))
+
+
+def test_evaluate_scores_at_the_label_resolution():
+    model = small_model()
+    at_native = evaluate(model, VAL)
+    resized = evaluate(model, VAL, input_size=(24, 24))
+    assert at_native.matrix.sum() == resized.matrix.sum() == 16 * 32 * 32
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+@pytest.mark.slow
+def test_two_processes_with_torchrun_and_gloo(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "segedu",
+               "train", "--model", "unet", "--data", "shapes", "--epochs", "2", "--subset", "32", "--batch-size", "8",
+               "--image-size", "32", "--width", "0.0625", "--device", "cpu", "--output", str(tmp_path), "--no-progress"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["epoch"] == 2 and state["config"]["batch_size"] == 8
+    assert all(0 <= record["val_miou"] <= 1 for record in state["history"])
+    assert result.stdout.count("epoch 2/2") == 1, "only the main process reports"

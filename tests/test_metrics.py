@@ -1,0 +1,70 @@
+"""ConfusionMatrix against hand-computed values and against torchmetrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
+
+from segedu.metrics import ConfusionMatrix
+
+
+def test_hand_computed_example_with_ignore_index():
+    targets = torch.tensor([[0, 0, 1, 1], [2, 2, 255, 0]])
+    predictions = torch.tensor([[0, 1, 1, 1], [2, 0, 1, 0]])
+    matrix = ConfusionMatrix(4).update(predictions, targets)
+    # rows: true class, columns: predicted. The pixel labelled 255 is not counted.
+    expected = torch.tensor([[2, 1, 0, 0], [0, 2, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+    assert torch.equal(matrix.matrix.cpu(), expected)
+    assert matrix.pixel_accuracy() == pytest.approx(5 / 7)
+    iou = matrix.iou()
+    assert iou[:3].tolist() == pytest.approx([2 / 4, 2 / 3, 1 / 2])
+    assert math.isnan(iou[3]), "class 3 is absent from target and prediction"
+    assert matrix.miou() == pytest.approx((2 / 4 + 2 / 3 + 1 / 2) / 3), "absent classes are left out of the mean"
+    assert matrix.dice()[:3].tolist() == pytest.approx([4 / 6, 4 / 5, 2 / 3])
+    assert matrix.class_accuracy()[:3].tolist() == pytest.approx([2 / 3, 1, 1 / 2])
+
+
+def test_class_predicted_but_absent_from_targets_counts_as_zero():
+    matrix = ConfusionMatrix(3).update(torch.tensor([0, 2]), torch.tensor([0, 0]))
+    assert matrix.iou().tolist()[0] == pytest.approx(0.5) and matrix.iou()[2] == 0
+    assert matrix.miou() == pytest.approx(0.25)
+
+
+def test_accumulates_over_batches_and_merges():
+    generator = torch.Generator().manual_seed(0)
+    predictions, targets = torch.randint(0, 5, (6, 9, 11), generator=generator), torch.randint(0, 5, (6, 9, 11), generator=generator)
+    whole = ConfusionMatrix(5).update(predictions, targets)
+    first, second = ConfusionMatrix(5).update(predictions[:2], targets[:2]), ConfusionMatrix(5).update(predictions[2:], targets[2:])
+    assert torch.equal(first.merge(second).matrix, whole.matrix)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_agrees_with_torchmetrics(seed):
+    generator = torch.Generator().manual_seed(seed)
+    num_classes = 6
+    targets = torch.randint(0, num_classes, (4, 17, 23), generator=generator)
+    targets[torch.rand(targets.shape, generator=generator) < 0.1] = 255
+    targets[targets == 5] = 0  # class 5 never in the targets...
+    predictions = torch.where(torch.rand(targets.shape, generator=generator) < 0.6, targets.clamp(max=num_classes - 1),
+                              torch.randint(0, num_classes - 1, targets.shape, generator=generator))  # ...nor predicted
+    ours = ConfusionMatrix(num_classes).update(predictions, targets)
+    options = {"num_classes": num_classes, "ignore_index": 255}
+    theirs_matrix = MulticlassConfusionMatrix(**options)(predictions, targets)
+    assert torch.equal(ours.matrix, theirs_matrix)
+    theirs_iou = MulticlassJaccardIndex(average="none", **options)(predictions, targets)
+    assert torch.allclose(ours.iou()[:5].float(), theirs_iou[:5])
+    assert ours.miou() == pytest.approx(MulticlassJaccardIndex(average="macro", **options)(predictions, targets).item(), abs=1e-6)
+    assert ours.pixel_accuracy() == pytest.approx(MulticlassAccuracy(average="micro", **options)(predictions, targets).item())
+    assert torch.allclose(ours.class_accuracy()[:5].float(), MulticlassAccuracy(average="none", **options)(predictions, targets)[:5])
+
+
+def test_rejects_logits_and_mismatched_shapes():
+    with pytest.raises(ValueError, match="logits"):
+        ConfusionMatrix(3).update(torch.rand(2, 3), torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="differ in shape"):
+        ConfusionMatrix(3).update(torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        ConfusionMatrix(3).update(torch.tensor([0]), torch.tensor([7]))
