@@ -105,6 +105,13 @@ def _safe_relative(member: str, prefix: str) -> str | None:
         return None
 
 
+def _write(source, target: Path) -> None:
+    """Copy an archive member's stream to `target`, creating its folders."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as handle:
+        shutil.copyfileobj(source, handle)
+
+
 def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) -> None:
     """Extract the members of `archive` under `prefix` whose relative path is in `wanted`."""
     if zipfile.is_zipfile(archive):
@@ -116,10 +123,8 @@ def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) ->
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise DownloadError(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
                 if relative in wanted:
-                    target = destination / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.open(info) as source, open(target, "wb") as handle:
-                        shutil.copyfileobj(source, handle)
+                    with bundle.open(info) as source:
+                        _write(source, destination / relative)
         return
     try:
         with tarfile.open(archive) as bundle:
@@ -130,10 +135,8 @@ def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) ->
                 if not member.isfile():
                     raise DownloadError(f"archive member {member.name!r} is not a regular file; refusing to extract")
                 if relative in wanted:
-                    target = destination / relative
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.extractfile(member) as source, open(target, "wb") as handle:
-                        shutil.copyfileobj(source, handle)
+                    with bundle.extractfile(member) as source:
+                        _write(source, destination / relative)
     except tarfile.TarError as error:
         raise DownloadError(f"{archive} is neither a zip nor a tar archive ({error})") from error
 
