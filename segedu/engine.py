@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .checkpoint import check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .data.base import invalid_labels
 from .errors import DataError
 from .metrics import ConfusionMatrix
 
@@ -148,7 +149,7 @@ def _loader(dataset: Dataset, batch_size: int, *, workers: int, device: torch.de
 
 
 def _check_batch_labels(masks: torch.Tensor, num_classes: int, ignore_index: int, where: str) -> None:
-    bad = ((masks >= num_classes) | (masks < 0)) & (masks != ignore_index)
+    bad = invalid_labels(masks, num_classes, ignore_index)
     if bad.any():
         values = sorted(set(masks[bad].unique().tolist()))[:8]
         raise DataError(f"{where}: mask labels {values} are outside 0..{num_classes - 1} and are not the ignore "

@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from ..errors import DataError
 from .io import image_size, read_image, read_mask
 
-__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "evenly_spaced"]
+__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "evenly_spaced", "invalid_labels"]
 
 IGNORE_INDEX = 255
 Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor, torch.Tensor]]
@@ -35,6 +35,11 @@ def evenly_spaced(length: int, count: int | None) -> list[int]:
     if count < 1:
         raise ValueError(f"subset must be at least 1, got {count}")
     return sorted(set(np.linspace(0, length - 1, count).round().astype(int).tolist()))
+
+
+def invalid_labels(mask: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+    """Boolean mask of the pixels whose label is neither a class index 0..num_classes-1 nor `ignore_index`."""
+    return ((mask >= num_classes) | (mask < 0)) & (mask != ignore_index)
 
 
 class SegmentationDataset(Dataset):
@@ -57,9 +62,7 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_array, mask, name = self.load(index)
-        if image_array.shape[:2] != tuple(mask.shape):
-            raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
-        self.check_labels(mask, name)
+        self.check_sample(image_array, mask, name)
         image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image_array)).permute(2, 0, 1))  # (C, H, W) uint8
         target = tv_tensors.Mask(mask)
         if self.transforms is not None:
@@ -68,9 +71,15 @@ class SegmentationDataset(Dataset):
             image = image.float().div_(255)
         return image.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).long()
 
+    def check_sample(self, image_array: np.ndarray, mask: torch.Tensor, name: str) -> None:
+        """Raise DataError if the mask's size differs from the image's or it holds an invalid label."""
+        if image_array.shape[:2] != tuple(mask.shape):
+            raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
+        self.check_labels(mask, name)
+
     def check_labels(self, mask: torch.Tensor, name: str) -> None:
         """Raise DataError if `mask` holds a value that is neither a class index nor the ignore index."""
-        bad = (mask >= self.num_classes) & (mask != self.ignore_index) | (mask < 0)
+        bad = invalid_labels(mask, self.num_classes, self.ignore_index)
         if bad.any():
             values = sorted(set(mask[bad].unique().tolist()))[:8]
             row, column = (int(v) for v in bad.nonzero()[0])
@@ -80,10 +89,7 @@ class SegmentationDataset(Dataset):
     def validate(self) -> None:
         """Check every sample's labels and sizes before training starts (subclasses may do it faster)."""
         for index in range(len(self)):
-            image_array, mask, name = self.load(index)
-            if image_array.shape[:2] != tuple(mask.shape):
-                raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
-            self.check_labels(mask, name)
+            self.check_sample(*self.load(index))
 
 
 class FilePairDataset(SegmentationDataset):
