@@ -1,7 +1,7 @@
 """`Shapes`: synthetic scenes where colour says nothing and shape says everything.
 
 Each scene is generated from ``(seed, split, index)`` alone, so it is identical on every machine
-and costs about a millisecond. Objects of four classes (disc, square, triangle, ring) with radii
+and costs about 2 ms at 64x64 on a CPU core. Objects of four classes (disc, square, triangle, ring) with radii
 from 7% to 35% of the image overlap one another on a textured background. Objects and background
 draw their colours and stripe textures from the same distribution and share pixel noise, so no
 colour threshold separates the classes: a model must look at outlines and context (a ring and a
