@@ -10,7 +10,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test install kernel clean
+.PHONY: lab test install kernel student clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \
 		--ignore=notebooks/student tests notebooks $(PYTEST_ARGS)
+
+student: $(STAMP)
+	$(BIN)/python -m segedu.student notebooks notebooks/student
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -28,6 +28,15 @@ class ConfusionMatrix:
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
+    @classmethod
+    def from_matrix(cls, matrix: torch.Tensor, ignore_index: int = 255) -> ConfusionMatrix:
+        """Wrap counts computed elsewhere: (K, K), rows = truth, columns = prediction."""
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"a confusion matrix is square, got shape {tuple(matrix.shape)}")
+        confusion = cls(matrix.shape[0], ignore_index=ignore_index, device=matrix.device)
+        confusion.matrix = matrix.to(torch.int64).clone()
+        return confusion
+
     @torch.no_grad()
     def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> ConfusionMatrix:
         """Add a batch: predictions and targets are class indices of the same shape, e.g. (N, H, W)."""

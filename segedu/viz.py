@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["colorize", "overlay", "class_legend", "show_predictions", "LivePlot"]
+__all__ = ["colorize", "image_to_numpy", "overlay", "class_legend", "show_predictions", "LivePlot"]
 
 IGNORE_COLOUR = (0, 0, 0)
 
@@ -25,7 +25,7 @@ def colorize(mask: torch.Tensor | np.ndarray, palette: Sequence[Sequence[int]], 
     return lookup[np.clip(mask, 0, 255)]
 
 
-def _image_to_numpy(image: torch.Tensor) -> np.ndarray:
+def image_to_numpy(image: torch.Tensor) -> np.ndarray:
     """float (C, H, W) in [0, 1] -> float (H, W, 3) for imshow (greyscale repeated to RGB)."""
     array = image.detach().float().cpu().clamp(0, 1).numpy().transpose(1, 2, 0)
     return np.repeat(array, 3, axis=2) if array.shape[2] == 1 else array
@@ -34,7 +34,7 @@ def _image_to_numpy(image: torch.Tensor) -> np.ndarray:
 def overlay(image: torch.Tensor, mask: torch.Tensor, palette: Sequence[Sequence[int]], *, alpha: float = 0.5,
             ignore_index: int = 255) -> np.ndarray:
     """Blend class colours over an image: (C, H, W) image, (H, W) mask -> float (H, W, 3); ignored pixels stay as they are."""
-    base = _image_to_numpy(image)
+    base = image_to_numpy(image)
     colours = colorize(mask, palette, ignore_index).astype(np.float32) / 255
     keep = (np.asarray(mask.cpu()) == ignore_index)[..., None]
     return np.where(keep, base, (1 - alpha) * base + alpha * colours)
@@ -65,7 +65,7 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
     rows = images.shape[0]
     figure, axes = plt.subplots(rows, 3, figsize=(11, 2.6 * rows + 0.6), squeeze=False, layout="constrained")
     for row in range(rows):
-        panels = (_image_to_numpy(images[row]), overlay(images[row], masks[row], palette),
+        panels = (image_to_numpy(images[row]), overlay(images[row], masks[row], palette),
                   overlay(images[row], predictions[row], palette))
         for column, (panel, name) in enumerate(zip(panels, ("image", "ground truth", "prediction"))):
             axes[row, column].imshow(panel)

@@ -1,0 +1,74 @@
+"""segedu.checks.compare: a wrong answer gets a specific message, never a bare assert or a crash."""
+
+import pytest
+import torch
+
+from segedu import checks
+from segedu.checks import ExerciseFailed, compare
+
+CASES = [("a 2x3 input", (torch.arange(6.0).view(2, 3),), {})]
+
+
+def reference(x):
+    return x * 2
+
+
+@pytest.mark.parametrize("answer,message", [
+    (lambda x: x * 2, None),
+    (lambda x: (x * 2).T, r"expected shape \(2, 3\), got \(3, 2\)"),
+    (lambda x: (x * 2).double(), "expected dtype torch.float32, got torch.float64"),
+    (lambda x: (x * 2).tolist(), "expected a torch.Tensor, got list"),
+    (lambda x: x * 2 + (x == 4), r"1 of 6 values differ; first at index \(1, 1\): expected 8, got 9"),
+    (lambda x: x[5], r"raised IndexError: .*\n  at line"),
+    (lambda x: (_ for _ in ()).throw(NotImplementedError()), "not implemented yet"),
+])
+def test_compare_names_what_is_wrong(answer, message, capsys):
+    if message is None:
+        compare("double", answer, reference, CASES)
+        assert "✓ double matches the reference on 1 random cases" in capsys.readouterr().out
+        return
+    with pytest.raises(ExerciseFailed, match=message) as caught:
+        compare("double", answer, reference, CASES, hint="multiply by two")
+    assert "Hint: multiply by two" in str(caught.value)
+
+
+def test_numbers_tuples_and_non_functions():
+    with pytest.raises(ExerciseFailed, match="expected 7, got 6"):
+        compare("size", lambda: 6, lambda: 7, [("", (), {})])
+    with pytest.raises(ExerciseFailed, match="expected a number, got str"):
+        compare("size", lambda: "7", lambda: 7, [("", (), {})])
+    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 tensors"):
+        compare("pair", lambda: torch.zeros(1), lambda: (torch.zeros(1), torch.zeros(1)), [("", (), {})])
+    with pytest.raises(ExerciseFailed, match="expected a function, got int"):
+        compare("f", 3, reference, CASES)
+
+
+def test_the_learners_function_cannot_change_the_checkers_inputs():
+    def in_place(x):
+        x.mul_(2)
+        return x
+
+    compare("in place", in_place, reference, CASES)  # gets a copy: the reference still sees the original
+    assert torch.equal(CASES[0][1][0], torch.arange(6.0).view(2, 3))
+
+
+def test_jupyter_shows_the_message_without_the_checker_stack():
+    lines = ExerciseFailed("first line\nHint: second")._render_traceback_()
+    assert "first line" in lines[0] and lines[1] == "Hint: second"
+
+
+@pytest.mark.parametrize("check,wrong", [
+    (checks.check_pixel_accuracy, lambda p, t, ignore_index=255: (p == t).double().mean().item()),  # ignores nothing
+    (checks.check_mean_iou, lambda m: float(m.diagonal().sum() / m.sum())),                          # pixel accuracy
+    (checks.check_transposed_output_size, lambda s, k, st, p, op: s * st),
+    (checks.check_receptive_field, lambda k, s, d: 1 + sum(d_ * (k_ - 1) for k_, d_ in zip(k, d))),  # forgets strides
+    (checks.check_center_crop, lambda f, size: f[..., : size[0], : size[1]]),                        # top-left crop
+])
+def test_checks_reject_typical_mistakes(check, wrong):
+    with pytest.raises(ExerciseFailed, match="Hint"):
+        check(wrong)
+
+
+def test_measured_receptive_field_of_known_networks():
+    assert checks.measured_receptive_field([3] * 13 + [2] * 0, [1] * 13, [1] * 13) == 27
+    assert checks.measured_receptive_field([11, 3], [4, 2], [1, 1]) == 19  # AlexNet's conv1 + pool1

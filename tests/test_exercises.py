@@ -1,0 +1,85 @@
+"""Every exercise of every lecture notebook: its check passes on the notebook's solution and fails, with a
+message, on the learner's stub that `make student` writes; the student copies keep everything else."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from segedu import checks
+from segedu.student import SOLUTION_MARK, exercise_cells, make_student_notebook, make_student_notebooks
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXERCISES = [(path, index) for path in NOTEBOOKS for index in exercise_cells(nbformat.read(path, as_version=4))]
+
+
+def _setup_cell(notebook) -> str:
+    return next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def _check_cell(notebook, index: int) -> str:
+    following = notebook.cells[index + 1]
+    assert following.cell_type == "code" and "checks.check_" in following.source, (
+        f"the cell after exercise cell {index} must call a segedu.checks function")
+    return following.source
+
+
+def test_every_lecture_notebook_has_two_to_four_exercises():
+    counts = {path.name: sum(1 for p, _ in EXERCISES if p == path) for path in NOTEBOOKS}
+    assert len(NOTEBOOKS) >= 7, counts
+    assert all(2 <= count <= 4 for count in counts.values()), counts
+
+
+@pytest.mark.parametrize("path,index", EXERCISES, ids=[f"{p.stem}-cell{i}" for p, i in EXERCISES])
+def test_check_passes_on_the_solution_and_fails_on_the_stub(path, index, capsys):
+    notebook = nbformat.read(path, as_version=4)
+    student = make_student_notebook(notebook)
+    setup, check = _setup_cell(notebook), _check_cell(notebook, index)
+
+    solved: dict = {}
+    exec(compile(setup + "\n" + notebook.cells[index].source + "\n" + check, f"{path.name}[{index}]", "exec"), solved)
+    assert "✓" in capsys.readouterr().out
+
+    stub_source = student.cells[index].source
+    assert "raise NotImplementedError" in stub_source and SOLUTION_MARK not in stub_source
+    stubbed: dict = {}
+    exec(compile(setup + "\n" + stub_source, f"student {path.name}[{index}]", "exec"), stubbed)
+    with pytest.raises(checks.ExerciseFailed, match="not implemented yet"):
+        exec(compile(check, f"student {path.name}[{index + 1}]", "exec"), stubbed)
+
+
+def test_student_copies_keep_everything_but_the_solutions(tmp_path):
+    written = make_student_notebooks(NOTEBOOKS[0].parent, tmp_path)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for source_path, student_path in zip(NOTEBOOKS, written):
+        source, student = nbformat.read(source_path, as_version=4), nbformat.read(student_path, as_version=4)
+        assert len(source.cells) == len(student.cells)
+        exercises = set(exercise_cells(source))
+        for index, (original, copy) in enumerate(zip(source.cells, student.cells)):
+            if index in exercises:
+                solution = original.source.split(SOLUTION_MARK)[1].split("### END SOLUTION")[0].strip()
+                assert solution.splitlines()[0].strip() not in copy.source
+                assert copy.source.split("\n")[0] == original.source.split("\n")[0]  # the signature stays
+            elif index - 1 not in exercises:
+                assert copy.source == original.source and copy.get("outputs") == original.get("outputs")
+
+
+def test_student_cli_reports_a_missing_folder(tmp_path, capsys):
+    from segedu.student import main
+
+    assert main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
+    assert "no lecture notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_nbval_fails_on_the_untouched_student_notebook(tmp_path):
+    """What a learner runs: pytest --nbval-lax on the stubbed copy fails at the checks (and nowhere it should not)."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith("02_"))
+    make_student_notebooks(path.parent, tmp_path)
+    result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+                             "no:cacheprovider", "-q", str(tmp_path / path.name)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "ExerciseFailed" in result.stdout and "not implemented yet" in result.stdout, result.stdout[-3000:]

@@ -1,0 +1,69 @@
+"""The explorers headless: moving a control redraws the picture; the stepper ends at PyTorch's answer;
+the receptive-field viewer agrees with the formula; FeatureMapExplorer removes its hooks."""
+
+import pytest
+import torch
+from torch import nn
+
+from segedu import widgets
+from segedu.data import Shapes
+
+
+def _changes(explorer, control, value) -> bool:
+    before = explorer.image.value
+    control.value = value
+    return explorer.image.value != before and explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_segmentation_viewer_redraws_on_sample_and_opacity():
+    viewer = widgets.SegmentationViewer(Shapes(size=32, length=3))
+    assert _changes(viewer, viewer.index, 2)
+    assert _changes(viewer, viewer.alpha, 0.9)
+    assert "application/vnd.jupyter.widget-view+json" in viewer._repr_mimebundle_()
+
+
+def test_transposed_conv_stepper_paints_pixel_by_pixel_up_to_torch():
+    inputs, kernel = torch.tensor([[1.0, -2.0], [3.0, 0.5]]), torch.arange(9.0).view(3, 3)
+    stepper = widgets.TransposedConvStepper(inputs, kernel, stride=2)
+    full = torch.nn.functional.conv_transpose2d(inputs[None, None], kernel[None, None], stride=2)[0, 0]
+    assert torch.allclose(stepper.partial_output(4, 2), full)
+    one_pixel = stepper.partial_output(1, 2)
+    assert torch.allclose(one_pixel[:3, :3], kernel) and one_pixel[3:].abs().sum() == 0
+    assert _changes(stepper, stepper.step, 3)
+    assert _changes(stepper, stepper.stride, 3) and "True" in stepper.caption.value
+
+
+@pytest.mark.parametrize("kernel_size,dilation,depth", [(3, 1, 1), (3, 2, 3), (5, 3, 2)])
+def test_receptive_field_viewer_measures_the_formula(kernel_size, dilation, depth):
+    viewer = widgets.ReceptiveFieldViewer(kernel_size=kernel_size, dilation=dilation, depth=depth)
+    formula = 1 + depth * dilation * (kernel_size - 1)
+    assert f"measured {formula} px" in viewer.caption.value
+    assert _changes(viewer, viewer.depth, depth + 1)
+
+
+def _small_net():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, padding=1))
+
+
+def test_feature_map_explorer_layers_channels_grid_overlay_and_hooks():
+    model = _small_net()
+    explorer = widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16))
+    assert [name for _, name in explorer.layer.options] == ["0", "1", "2", "3"]
+    assert explorer.maps["2"].shape == (1, 4, 8, 8)
+    assert _changes(explorer, explorer.channel, 2)
+    assert _changes(explorer, explorer.layer, "3") and explorer.channel.max == 5
+    assert _changes(explorer, explorer.view, "grid")
+    explorer.view.value = "channel"
+    assert _changes(explorer, explorer.overlay, 0.5)
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 4
+    explorer.close()
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+
+
+def test_feature_map_explorer_context_manager_and_bad_layer_names():
+    model = _small_net()
+    with widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), layers=["3"]):
+        assert sum(len(m._forward_hooks) for m in model.modules()) == 1
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 0
+    with pytest.raises(ValueError, match="no module named \\['conv9'\\]"):
+        widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), layers=["conv9"])
