@@ -42,7 +42,7 @@ def saved_activation_bytes(model: nn.Module, inputs: torch.Tensor) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), torch.enable_grad():
-        output = model(inputs.requires_grad_(False))
+        output = model(inputs)
     del output
     return sum(seen.values())
 

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import measure
+
 __all__ = ["SegmentationModel", "pad_to_multiple"]
 
 
@@ -44,4 +46,4 @@ class SegmentationModel(nn.Module):
                              f"got {tuple(images.shape)}")
 
     def num_parameters(self) -> int:
-        return sum(parameter.numel() for parameter in self.parameters())
+        return measure.num_parameters(self)
