@@ -42,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
     train.add_argument("--image-size", type=_size, metavar="HxW", help="training crop size (default: the profile's)")
-    train.add_argument("--width", type=float, help="channel multiplier of the model (default: the profile's)")
+    train.add_argument("--width", type=float, help="channel multiplier of the model (default: the profile's; 1 with "
+                                                   "--pretrained)")
+    train.add_argument("--backbone", help="encoder of models that take one: vgg16, resnet18, resnet50, resnet101, "
+                                          "mobilenet_v3_large, efficientnet_lite0")
+    train.add_argument("--pretrained", action="store_true",
+                       help="start the encoder from ImageNet weights (efficientnet_lite0 works offline)")
     train.add_argument("--subset", type=int, metavar="N",
                        help="train on N evenly spaced samples, 0 for all (default: the profile's)")
     train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
@@ -91,8 +96,10 @@ def _train(args: argparse.Namespace) -> int:
     subset = chosen.train_subset if args.subset is None else (args.subset or None)
     train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
     val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
-    width = args.width if args.width is not None else chosen.width
-    model = build_model(args.model, num_classes=train_data.num_classes, in_channels=train_data.in_channels, width=width)
+    width = args.width if args.width is not None else (1.0 if args.pretrained else chosen.width)
+    options = {"width": width, **({"backbone": args.backbone} if args.backbone else {}),
+               **({"pretrained": True} if args.pretrained else {})}
+    model = build_model(args.model, num_classes=train_data.num_classes, in_channels=train_data.in_channels, **options)
     output = args.output or Path("runs") / f"{args.model}-{Path(args.data).name}"
     config = TrainConfig(epochs=args.epochs or chosen.epochs, batch_size=args.batch_size or chosen.batch_size, lr=args.lr,
                          optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,

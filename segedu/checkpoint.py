@@ -19,7 +19,7 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
+__all__ = ["FORMAT", "save_checkpoint", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
            "set_rng_state"]
 
 FORMAT = "segedu-checkpoint-v1"
@@ -60,6 +60,17 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     return state
 
 
+def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: dict[str, Any] | None = None,
+                      half: bool = True) -> Path:
+    """A small copy of a training checkpoint for sharing: the model (floating tensors in float16 when `half`),
+    its build spec, the data description and `metrics`; no optimizer, history or random states."""
+    state = load_checkpoint(source)
+    weights = {key: value.half() if half and value.is_floating_point() else value for key, value in state["model"].items()}
+    slim = {"model": weights, "model_spec": state.get("model_spec"), "data": state.get("data"),
+            "epoch": state.get("epoch"), "metrics": metrics or {}}
+    return save_checkpoint(destination, slim)
+
+
 def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path | str) -> None:
     """Raise CheckpointError if `state` was written for another model than `model` (name, classes, channels)."""
     saved, current = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
@@ -85,8 +96,9 @@ def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not spec:
         raise CheckpointError(f"checkpoint {path} does not say which model it holds (no model_spec); "
                               f"build the model yourself and call model.load_state_dict(checkpoint['model'])")
-    model = build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"],
-                        **spec.get("options", {}))
+    # the weights come from the checkpoint: never fetch ImageNet weights to overwrite them
+    options = {key: value for key, value in spec.get("options", {}).items() if key != "pretrained"}
+    model = build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)
     check_compatible(state, model, path)
     return model.eval(), state
 

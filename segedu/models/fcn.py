@@ -1,0 +1,177 @@
+"""Fully convolutional networks (Long, Shelhamer, Darrell, CVPR 2015; figure 3 and section 4).
+
+A classifier made fully convolutional: VGG16's fully connected fc6 and fc7 become a 7x7 and a 1x1
+convolution holding the same weights (`convolutionalize`, notebook 01), a 1x1 "score" convolution
+gives class scores at stride 32, and transposed convolutions upsample them to the image (notebook 02).
+FCN-32s upsamples the stride-32 scores directly; FCN-16s first adds scores predicted from pool4
+(stride 16), FCN-8s also from pool3 (stride 8) (notebook 04). As in the paper, the 2x upsamplings are
+learned and start as bilinear interpolation, the final 32x/16x/8x upsampling is fixed bilinear (a buffer,
+not a parameter), and the skip scores start at zero, so FCN-16s begins exactly as FCN-32s. With VGG16
+and 21 classes FCN-8s holds 134.4M parameters (published: 134M, table 1).
+
+Departures: the paper pads the first convolution by 100 pixels and crops the upsampled scores by
+hand-computed offsets; here the input is reflection-padded to a multiple of 32, fc6 pads by 3 so the
+score map is exactly 1/32 of it, and every upsampling is exact, so no offsets are needed. The paper's
+"at-once" scaling of the pool3/pool4 features is not used (we train each net in one stage from zero
+skip scores). `backbone=` other than VGG16 replaces fc6/fc7 by nothing: the score layer reads the
+backbone's last level directly. `FCNHead` is the simpler head torchvision puts on a dilated ResNet
+(model name "fcn").
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backbones import build_backbone
+from ..layers import ConvBNReLU, bilinear_kernel, scaled
+from .base import SegmentationModel, pad_to_multiple, resize, with_auxiliary
+
+__all__ = ["FCN", "FCNResNet", "convolutionalize", "fcn32s", "fcn16s", "fcn8s", "fcn"]
+
+
+def convolutionalize(linear: nn.Linear, in_channels: int) -> nn.Conv2d:
+    """The convolution that computes `linear` at every position of an (N, in_channels, k, k) window.
+
+    A Linear layer on a flattened (C, k, k) map has weight (out, C k k); reshaped to (out, C, k, k) it is a
+    k x k convolution, which slides the same classifier over a larger map (FCN section 3.1).
+    """
+    window = linear.in_features // in_channels
+    kernel_size = round(window ** 0.5)
+    if in_channels * kernel_size ** 2 != linear.in_features:
+        raise ValueError(f"a Linear with {linear.in_features} inputs is not a square window over {in_channels} channels")
+    conv = nn.Conv2d(in_channels, linear.out_features, kernel_size, padding=kernel_size // 2)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.view(linear.out_features, in_channels, kernel_size, kernel_size))
+        conv.bias.copy_(linear.bias)
+    return conv
+
+
+class LearnedUpsampling(nn.ConvTranspose2d):
+    """2x transposed convolution over the class scores, initialized to bilinear interpolation: (N, K, h, w) -> (N, K, 2h, 2w)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes, num_classes, kernel_size=4, stride=2, padding=1, bias=False)
+        with torch.no_grad():
+            self.weight.copy_(bilinear_kernel(num_classes, num_classes, 4))
+
+
+class FixedBilinearUpsampling(nn.Module):
+    """The final upsampling of FCN: a transposed convolution frozen to bilinear weights (a buffer, not a parameter).
+
+    (N, K, h, w) -> (N, K, factor h, factor w), each class upsampled on its own (groups = K).
+    """
+
+    def __init__(self, num_classes: int, factor: int):
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("weight", bilinear_kernel(1, 1, 2 * factor).expand(num_classes, 1, -1, -1).clone(),
+                             persistent=False)
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(scores, self.weight.to(scores.dtype), stride=self.factor, padding=self.factor // 2,
+                                  groups=scores.shape[1])
+
+
+class FCN(SegmentationModel):
+    """FCN-32s, -16s or -8s: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, stride: int = 8, backbone: str = "vgg16",
+                 width: float = 1.0, pretrained: bool = False, dropout: float = 0.5):
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        if stride not in (32, 16, 8):
+            raise ValueError(f"FCN stride must be 32, 16 or 8, got {stride}")
+        self.name, self.stride = f"fcn{stride}s", stride
+        self.backbone = build_backbone(backbone, in_channels=in_channels, width=width, pretrained=pretrained)
+        channels = self.backbone.channels["level5"]
+        if backbone.startswith("vgg16"):  # fc6 (7x7) and fc7 (1x1) convolutionalized
+            hidden = scaled(4096, width)
+            self.classifier = nn.Sequential(nn.Conv2d(channels, hidden, 7, padding=3), nn.ReLU(inplace=True),
+                                            nn.Dropout(dropout), nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
+                                            nn.Dropout(dropout))
+            if pretrained:
+                self._load_fully_connected(backbone, channels)
+            channels = hidden
+        else:
+            self.classifier = nn.Identity()
+        self.score = nn.Conv2d(channels, num_classes, 1)  # score_fr
+        self.skips = nn.ModuleDict()  # score_pool4, score_pool3: zero at the start (the paper's initialization)
+        self.upsample2 = nn.ModuleList()
+        for level in ["level4", "level3"][: {32: 0, 16: 1, 8: 2}[stride]]:
+            self.skips[level] = nn.Conv2d(self.backbone.channels[level], num_classes, 1)
+            nn.init.zeros_(self.skips[level].weight)
+            nn.init.zeros_(self.skips[level].bias)
+            self.upsample2.append(LearnedUpsampling(num_classes))
+        self.upsample = FixedBilinearUpsampling(num_classes, stride)
+
+    def _load_fully_connected(self, backbone: str, channels: int) -> None:
+        import torchvision
+        vgg = (torchvision.models.vgg16_bn if backbone == "vgg16_bn" else torchvision.models.vgg16)(weights="DEFAULT")
+        self.classifier[0] = convolutionalize(vgg.classifier[0], channels)
+        self.classifier[3] = convolutionalize(vgg.classifier[3], 4096)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.check_input(images)
+        padded, size = pad_to_multiple(images, 32)
+        features = self.backbone(padded)
+        scores = self.score(self.classifier(features["level5"]))  # (N, K, H/32, W/32)
+        for (level, skip), upsample in zip(self.skips.items(), self.upsample2):
+            scores = upsample(scores) + skip(features[level])  # (N, K, H/16, W/16), then H/8
+        return self.upsample(scores)[..., : size[0], : size[1]]  # (N, K, H, W)
+
+
+class FCNHead(nn.Sequential):
+    """torchvision's FCN head: 3x3 ConvBNReLU to C/4, dropout, 1x1 to the classes. (N, C, h, w) -> (N, K, h, w)."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__(ConvBNReLU(in_channels, in_channels // 4), nn.Dropout(0.1), nn.Conv2d(in_channels // 4, num_classes, 1))
+
+
+class FCNResNet(SegmentationModel):
+    """An FCN on a dilated ResNet (output stride 8), as torchvision's fcn_resnet50, with an optional auxiliary head."""
+
+    name = "fcn"
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
+                 width: float = 1.0, pretrained: bool = False, auxiliary: bool = False):
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
+                                       pretrained=pretrained)
+        self.head = FCNHead(self.backbone.channels["level5"], num_classes)
+        self.auxiliary = FCNHead(self.backbone.channels["level4"], num_classes) if auxiliary else None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        self.check_input(images)
+        features = self.backbone(images)
+        logits = resize(self.head(features["level5"]), images.shape[-2:])  # (N, K, H, W)
+        auxiliary = resize(self.auxiliary(features["level4"]), images.shape[-2:]) if self.auxiliary else None
+        return with_auxiliary(self, logits, auxiliary)
+
+
+def fcn32s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
+           pretrained: bool = False) -> FCN:
+    """FCN-32s: scores at stride 32, upsampled 32x."""
+    return FCN(num_classes=num_classes, in_channels=in_channels, stride=32, backbone=backbone, width=width,
+               pretrained=pretrained)
+
+
+def fcn16s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
+           pretrained: bool = False) -> FCN:
+    """FCN-16s: FCN-32s plus scores from pool4."""
+    return FCN(num_classes=num_classes, in_channels=in_channels, stride=16, backbone=backbone, width=width,
+               pretrained=pretrained)
+
+
+def fcn8s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
+          pretrained: bool = False) -> FCN:
+    """FCN-8s: FCN-16s plus scores from pool3."""
+    return FCN(num_classes=num_classes, in_channels=in_channels, stride=8, backbone=backbone, width=width,
+               pretrained=pretrained)
+
+
+def fcn(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
+        width: float = 1.0, pretrained: bool = False, auxiliary: bool = False) -> FCNResNet:
+    """FCN head on a dilated ResNet (or any backbone), as torchvision's fcn_resnet50."""
+    return FCNResNet(num_classes=num_classes, in_channels=in_channels, backbone=backbone, output_stride=output_stride,
+                     width=width, pretrained=pretrained, auxiliary=auxiliary)

@@ -1,0 +1,64 @@
+"""Backbones: named levels with the strides and channels they announce; EfficientNet-Lite0 equals the reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segedu.backbones import BACKBONES, build_backbone
+from segedu.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0_weights, weights_path
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+@pytest.mark.parametrize("output_stride", [32, 16, 8])
+def test_levels_have_the_announced_strides_and_channels(name, output_stride):
+    if name == "mobilenet_v3_large" and output_stride == 8:
+        pytest.skip("torchvision dilates MobileNetV3 to output stride 16 at most")
+    backbone = build_backbone(name, output_stride=output_stride, width=0.25 if name != "mobilenet_v3_large" else 0.5)
+    features = backbone(torch.rand(1, 3, 96, 128))
+    assert list(features) == ["level1", "level2", "level3", "level4", "level5"]
+    assert backbone.strides["level5"] == output_stride
+    for level, tensor in features.items():
+        stride = backbone.strides[level]
+        assert tensor.shape[1] == backbone.channels[level], level
+        assert tensor.shape[-2:] == (96 // stride, 128 // stride), (level, stride)
+
+
+def test_one_channel_input_replaces_the_first_convolution():
+    backbone = build_backbone("resnet18", in_channels=1, width=0.25)
+    assert backbone(torch.rand(2, 1, 64, 64))["level5"].shape == (2, backbone.channels["level5"], 2, 2)
+
+
+def test_efficientnet_lite0_equals_the_reference_implementation():
+    """The PyPI package's own model (TensorFlow-style static padding for 224x224) on the same weights."""
+    reference_package = pytest.importorskip("efficientnet_lite_pytorch")
+    reference = reference_package.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights_path()).eval()
+    ours = load_efficientnet_lite0_weights(EfficientNetLite0()).eval()
+    images = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(ours(images), reference(images), atol=1e-4)
+
+
+# ImageNet classes a street scene should evoke: vehicles, traffic furniture, street and buildings
+STREET = {407, 436, 468, 511, 555, 569, 573, 575, 581, 609, 627, 656, 661, 675, 705, 717, 734, 751, 757, 779, 817,
+          829, 864, 867, 874, 880, 919, 920, 479, 704, 671, 670, 444, 603, 565, 497, 498, 668, 708, 839}
+
+
+def test_pretrained_efficientnet_lite0_sees_street_scenes_in_camvid(data_root):
+    """A genuinely pretrained encoder: its top-5 ImageNet classes on CamVid frames are street classes."""
+    from segedu.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from segedu.data import build_dataset
+
+    network = load_efficientnet_lite0_weights(EfficientNetLite0()).eval()
+    frames = build_dataset("camvid", "test", image_size=(224, 224), subset=8, root=data_root)
+    images = torch.stack([frames[i][0] for i in range(len(frames))])
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        top5 = network((images - mean) / std).topk(5).indices
+    hits = sum(bool(set(row.tolist()) & STREET) for row in top5)
+    assert hits >= 6, f"only {hits} of 8 frames have a street class in their top 5: {top5.tolist()}"
+    torch.manual_seed(0)
+    random = EfficientNetLite0().eval()  # the same test fails without the weights
+    with torch.no_grad():
+        top5 = random((images - mean) / std).topk(5).indices
+    assert sum(bool(set(row.tolist()) & STREET) for row in top5) < 6
