@@ -10,10 +10,11 @@ Every pixel i gets a label x_i; the energy of a labelling is
 over ALL pairs of pixels, with positions p in pixels and colours I in 0..255. Mean-field inference keeps
 a distribution Q_i(l) per pixel and repeats (equation 4 of the paper, Potts compatibility):
 
-    message_i(l) = sum_{j != i} k(f_i, f_j) Q_j(l)          # how much pixel i's similar pixels like label l
+    message_i(l) = sum_{j != i} n_i k(f_i, f_j) n_j Q_j(l)  # how much pixel i's similar pixels like label l
     Q_i(l)       = softmax_l( log P_i(l) + message_i(l) )
 
-so a pixel is pulled towards the labels of pixels that are near it and look like it: boundaries snap to
+with each kernel normalized symmetrically, n_i = (sum_j k(f_i, f_j))^-1/2, as in the authors' released
+code; so a pixel is pulled towards the labels of pixels that are near it and look like it: boundaries snap to
 colour edges. Departure from the paper: it approximates the filtering with the permutohedral lattice in
 O(N); we compute the messages exactly. The spatial kernel is separable, two small matrix products per
 class; the bilateral kernel is a dense N x N product computed in row chunks, O(N^2) time and
@@ -76,6 +77,11 @@ class DenseCRF:
         self.spatial_rows = _gaussian_matrix(height, config.spatial_sigma, image.device, torch.float32)  # (H, H)
         self.spatial_columns = _gaussian_matrix(width, config.spatial_sigma, image.device, torch.float32)  # (W, W)
         self._cache: list[torch.Tensor] | None = None
+        # symmetric normalization of each kernel, n_i = (sum_j k_ij)^-1/2, as the authors' released code does
+        # (densecrf's NORMALIZE_SYMMETRIC): without it a wide kernel's messages grow with the image and drown the unary
+        ones = torch.ones(height * width, 1, device=image.device)
+        self.bilateral_norm = (self.bilateral(ones) + 1).rsqrt()  # (N, 1)
+        self.spatial_norm = (self.spatial(ones.view(1, height, width)) + 1).rsqrt()  # (1, H, W)
 
     def _kernel_rows(self, rows: slice) -> torch.Tensor:
         """Rows of the bilateral kernel, k(f_i, f_j) = exp(-|f_i - f_j|^2 / 2) for i in `rows`: (n, N)."""
@@ -107,8 +113,10 @@ class DenseCRF:
         unary = torch.log_softmax(logits.float(), dim=0)  # log P, (K, H, W)
         probabilities = unary.exp()
         for _ in range(self.config.iterations):
-            message = (self.config.bilateral_weight * self.bilateral(probabilities.flatten(1).T).T.view_as(unary)
-                       + self.config.spatial_weight * self.spatial(probabilities))  # (K, H, W)
+            flat = probabilities.flatten(1).T  # (N, K)
+            bilateral = self.bilateral_norm * self.bilateral(self.bilateral_norm * flat)  # (N, K)
+            spatial = self.spatial_norm * self.spatial(self.spatial_norm * probabilities)  # (K, H, W)
+            message = self.config.bilateral_weight * bilateral.T.view_as(unary) + self.config.spatial_weight * spatial
             probabilities = torch.softmax(unary + message, dim=0)
         return probabilities
 

@@ -61,6 +61,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None   # None: no checkpoints
     progress: bool = True
     check_labels: bool = True
+    freeze_backbone: bool = False       # transfer learning: the model's `backbone` keeps its weights and batch statistics
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -218,6 +219,10 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
 
 def _fit(model, train_data, val_data, config, distributed, device, resume, callbacks, data_info) -> History:
     num_classes = _check_data(model, train_data, config, "training")
+    if config.freeze_backbone:
+        if not isinstance(getattr(model, "backbone", None), nn.Module):
+            raise ValueError(f"freeze_backbone needs a model with a `backbone`; {type(model).__name__} has none")
+        model.backbone.requires_grad_(False)
     if val_data is not None:
         _check_data(model, val_data, config, "validation")
     on_cuda = device.type == "cuda"
@@ -299,6 +304,8 @@ def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device
     from tqdm.auto import tqdm
 
     model.train()
+    if config.freeze_backbone:
+        getattr(model, "module", model).backbone.eval()  # frozen batch-norm statistics too (DDP wraps in .module)
     started, seen = time.perf_counter(), 0
     loss_sum, loss_count = torch.zeros((), device=device), 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),

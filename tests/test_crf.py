@@ -15,16 +15,19 @@ def brute_force_mean_field(image: torch.Tensor, logits: torch.Tensor, config: CR
     classes, height, width = logits.shape
     pixels = [(y, x) for y in range(height) for x in range(width)]
     colours = image.double() * 255
-    kernel = torch.zeros(len(pixels), len(pixels), dtype=torch.float64)
+    bilateral = torch.zeros(len(pixels), len(pixels), dtype=torch.float64)
+    spatial = torch.zeros_like(bilateral)
     for i, (yi, xi) in enumerate(pixels):
         for j, (yj, xj) in enumerate(pixels):
-            if i == j:
-                continue
             position = (yi - yj) ** 2 + (xi - xj) ** 2
             colour = ((colours[:, yi, xi] - colours[:, yj, xj]) ** 2).sum().item()
-            kernel[i, j] = (config.bilateral_weight * math.exp(-position / (2 * config.bilateral_sigma_xy ** 2)
-                                                                - colour / (2 * config.bilateral_sigma_rgb ** 2))
-                            + config.spatial_weight * math.exp(-position / (2 * config.spatial_sigma ** 2)))
+            bilateral[i, j] = math.exp(-position / (2 * config.bilateral_sigma_xy ** 2)
+                                       - colour / (2 * config.bilateral_sigma_rgb ** 2))
+            spatial[i, j] = math.exp(-position / (2 * config.spatial_sigma ** 2))
+    kernel = torch.zeros_like(bilateral)
+    for weight, matrix in ((config.bilateral_weight, bilateral), (config.spatial_weight, spatial)):
+        norm = matrix.sum(1).rsqrt()  # symmetric normalization, self included in the sums
+        kernel += weight * norm[:, None] * matrix * norm[None, :] * (1 - torch.eye(len(pixels), dtype=torch.float64))
     unary = torch.log_softmax(logits.double().flatten(1).T, dim=1)  # (N, K) log P
     probabilities = unary.exp()
     for _ in range(config.iterations):

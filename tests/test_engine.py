@@ -123,3 +123,15 @@ def test_two_processes_with_torchrun_and_gloo(tmp_path):
     assert state["epoch"] == 2 and state["config"]["batch_size"] == 8
     assert all(0 <= record["val_miou"] <= 1 for record in state["history"])
     assert result.stdout.count("epoch 2/2") == 1, "only the main process reports"
+
+
+def test_frozen_backbone_keeps_weights_and_batch_statistics():
+    torch.manual_seed(0)
+    model = build_model("deeplabv3", num_classes=5, backbone="resnet18", width=0.125)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    head_before = model.classifier.weight.clone()
+    fit(model, TRAIN, VAL, config(epochs=1, freeze_backbone=True))
+    assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
+    assert not torch.equal(head_before, model.classifier.weight)
+    with pytest.raises(ValueError, match="needs a model with a `backbone`"):
+        fit(small_model(), TRAIN, VAL, config(epochs=1, freeze_backbone=True))

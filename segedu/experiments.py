@@ -1,0 +1,76 @@
+"""What notebooks 07-12 repeat: CamVid at the profile's size, one training run scored on a held-out split,
+and the published figure to print beside the learner's.
+
+    train, test = camvid_splits(settings)
+    result = train_and_score(build_model("fcn8s", num_classes=11, width=settings.width), train, test, config)
+    print(published_line("fcn8s", result.miou))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from .data import build_dataset
+from .engine import History, TrainConfig, evaluate, fit
+from .profiles import Profile
+
+__all__ = ["PUBLISHED", "Result", "camvid_splits", "train_and_score", "published_line"]
+
+# name -> (figure, metric, data set and split, source). Only CamVid 11-class test and ISBI 2012 figures are
+# directly comparable with the course's runs; the VOC ones say what the paper reached on its own benchmark.
+PUBLISHED: dict[str, tuple[float, str, str, str]] = {
+    "fcn32s": (59.4, "mIoU", "PASCAL VOC 2011 val", "Long et al. 2015, table 2"),
+    "fcn16s": (62.4, "mIoU", "PASCAL VOC 2011 val", "Long et al. 2015, table 2"),
+    "fcn8s": (62.7, "mIoU", "PASCAL VOC 2011 val", "Long et al. 2015, table 2"),
+    "segnet": (46.3, "mIoU", "CamVid test, 11 classes (SegNet-Basic)", "Badrinarayanan et al. 2017"),
+    "deconvnet": (69.6, "mIoU", "PASCAL VOC 2012 test", "Noh et al. 2015, table 1"),
+    "unet": (0.89, "Dice", "ISBI 2012, 5-fold", "the course's target for Ronneberger et al. 2015"),
+    "pspnet": (82.6, "mIoU", "PASCAL VOC 2012 test, no COCO", "Zhao et al. 2017, table 6"),
+    "deeplabv1": (67.6, "mIoU", "PASCAL VOC 2012 val, with CRF", "Chen et al. 2015, table 2"),
+    "deeplabv2": (79.7, "mIoU", "PASCAL VOC 2012 test", "Chen et al. 2018"),
+    "deeplabv3": (85.7, "mIoU", "PASCAL VOC 2012 test, JFT pretraining", "Chen et al. 2017"),
+    "deeplabv3plus": (89.0, "mIoU", "PASCAL VOC 2012 test, JFT pretraining", "Chen et al. 2018"),
+    "fc-densenet103": (66.9, "mIoU", "CamVid test, 11 classes", "Jégou et al. 2017 (the course's target)"),
+}
+
+
+@dataclasses.dataclass
+class Result:
+    """One training run: test mIoU and pixel accuracy (fractions), training seconds, and the History."""
+
+    miou: float
+    pixel_accuracy: float
+    seconds: float
+    history: History
+
+
+def camvid_splits(settings: Profile, *, image_size: tuple[int, int] | None = None, train_subset: int | None = -1,
+                  test_subset: int | None = -1, test_split: str = "test") -> tuple[Dataset, Dataset]:
+    """CamVid (augmented training split, `test_split`) at the profile's size and subsets (-1: the profile's)."""
+    size = image_size or settings.camvid_size
+    train = build_dataset("camvid", "train", image_size=size, augment=True,
+                          subset=settings.train_subset if train_subset == -1 else train_subset)
+    test = build_dataset("camvid", test_split, image_size=size,
+                         subset=settings.eval_subset if test_subset == -1 else test_subset)
+    return train, test
+
+
+def train_and_score(model: nn.Module, train: Dataset, test: Dataset, config: TrainConfig, *,
+                    callbacks=()) -> Result:
+    """fit `model` on `train` (no validation during training), then score it on `test`."""
+    started = time.perf_counter()
+    history = fit(model, train, None, config, callbacks=callbacks)
+    seconds = time.perf_counter() - started
+    matrix = evaluate(model, test, batch_size=config.batch_size, device=config.device)
+    return Result(miou=matrix.miou(), pixel_accuracy=matrix.pixel_accuracy(), seconds=seconds, history=history)
+
+
+def published_line(name: str, value: float, *, what: str = "you") -> str:
+    """'fcn8s: you 31.4 mIoU | published 62.7 mIoU (PASCAL VOC 2011 val, Long et al. 2015, table 2)'."""
+    figure, metric, data, source = PUBLISHED[name]
+    shown = f"{value:.3f}" if metric == "Dice" else f"{100 * value:.1f}"
+    return f"{name}: {what} {shown} {metric} | published {figure} {metric} ({data}; {source})"

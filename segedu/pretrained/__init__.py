@@ -1,0 +1,37 @@
+"""Small trained checkpoints that ship with the course, so a learner without a GPU can look inside genuinely
+trained networks. Each file is a segedu checkpoint (float16 weights, the build spec, the data description and the
+metrics measured when it was exported), read with ``torch.load(weights_only=True)``. The README gives the
+command that trained each one.
+
+    model, info = load_pretrained("unet_isbi2012")   # model in eval mode, float32
+    info["metrics"], info["data"]["image_size"]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+__all__ = ["CHECKPOINTS", "checkpoint_path", "load_pretrained"]
+
+FOLDER = Path(__file__).parent
+CHECKPOINTS = {
+    "unet_isbi2012": "U-Net (width 0.25, padded, batch norm) trained on ISBI 2012 slices 0-24 at 256x256",
+    "deeplabv3plus_camvid": "DeepLab v3+ on ImageNet-pretrained EfficientNet-Lite0, trained on CamVid train",
+}
+
+
+def checkpoint_path(name: str) -> Path:
+    if name not in CHECKPOINTS:
+        raise ValueError(f"unknown pretrained checkpoint {name!r}; choose one of: {', '.join(CHECKPOINTS)}")
+    return FOLDER / f"{name}.pt"
+
+
+def load_pretrained(name: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The shipped model `name` in eval mode (float32) and its checkpoint dict (metrics, data, model_spec)."""
+    from ..checkpoint import load_model
+
+    model, state = load_model(checkpoint_path(name))
+    return model.float().eval(), state

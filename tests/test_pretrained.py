@@ -1,0 +1,43 @@
+"""The shipped checkpoints: small, loadable with weights_only, and as good as the metrics they record."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segedu.checkpoint import load_checkpoint
+from segedu.data import build_dataset
+from segedu.engine import evaluate
+from segedu.pretrained import CHECKPOINTS, checkpoint_path, load_pretrained
+
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_checkpoint_is_small_and_loads_without_pickled_code(name):
+    path = checkpoint_path(name)
+    assert path.stat().st_size <= 10 * 2 ** 20, f"{path} is {path.stat().st_size / 2 ** 20:.1f} MB"
+    state = load_checkpoint(path)  # torch.load(weights_only=True)
+    assert state["metrics"] and state["data"]["image_size"]
+    model, info = load_pretrained(name)
+    assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_unet_reproduces_its_recorded_dice(data_root):
+    model, info = load_pretrained("unet_isbi2012")
+    held_out = build_dataset("isbi2012", "val", image_size=None, root=data_root)
+    dice = evaluate(model, held_out, batch_size=1, input_size=tuple(info["data"]["image_size"])).dice()
+    assert dice.mean().item() == pytest.approx(info["metrics"]["dice_mean"], abs=2e-3)
+    assert dice.mean().item() > 0.8
+
+
+def test_camvid_model_reproduces_its_recorded_miou_and_beats_the_majority_class(data_root):
+    model, info = load_pretrained("deeplabv3plus_camvid")
+    frames = build_dataset("camvid", "test", image_size=None, subset=16, root=data_root)
+    matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]))
+    assert matrix.miou() == pytest.approx(info["metrics"]["test_subset16_miou"], abs=2e-3)
+    counts = matrix.matrix.sum(1)
+    assert matrix.miou() > 2 * (counts.max() / counts.sum()).item() / 11  # far above "everything is road"
+
+
+def test_unknown_checkpoint_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown pretrained checkpoint 'vgg'"):
+        load_pretrained("vgg")
