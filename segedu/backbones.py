@@ -21,7 +21,6 @@ randomly initialized network so the fast profile can shrink it (pretrained weigh
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.models import resnet

@@ -32,7 +32,7 @@ PUBLISHED: dict[str, tuple[float, str, str, str]] = {
     "pspnet": (82.6, "mIoU", "PASCAL VOC 2012 test, no COCO", "Zhao et al. 2017, table 6"),
     "deeplabv1": (67.6, "mIoU", "PASCAL VOC 2012 val, with CRF", "Chen et al. 2015, table 2"),
     "deeplabv2": (79.7, "mIoU", "PASCAL VOC 2012 test", "Chen et al. 2018"),
-    "deeplabv3": (85.7, "mIoU", "PASCAL VOC 2012 test, JFT pretraining", "Chen et al. 2017"),
+    "deeplabv3": (85.7, "mIoU", "PASCAL VOC 2012 test, COCO pretraining", "Chen et al. 2017"),
     "deeplabv3plus": (89.0, "mIoU", "PASCAL VOC 2012 test, JFT pretraining", "Chen et al. 2018"),
     "fc-densenet103": (66.9, "mIoU", "CamVid test, 11 classes", "Jégou et al. 2017 (the course's target)"),
 }
