@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     parser = argparse.ArgumentParser(prog="python -m segedu", description="segedu: semantic segmentation course tools")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info,bench}")
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
@@ -48,12 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
                                           "mobilenet_v3_large, efficientnet_lite0")
     train.add_argument("--pretrained", action="store_true",
                        help="start the encoder from ImageNet weights (efficientnet_lite0 works offline)")
+    train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="another keyword of the model's builder, e.g. --option batch_norm=False --option "
+                            "padding=False (repeatable; values read as Python literals)")
     train.add_argument("--subset", type=int, metavar="N",
                        help="train on N evenly spaced samples, 0 for all (default: the profile's)")
     train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                       help="auto: bf16 autocast on CUDA, fp32 elsewhere; fp32 or bf16 to compare (default: auto)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint and draw its predictions",
@@ -79,12 +84,43 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--force", action="store_true", help="replace an existing copy that does not verify")
 
     commands.add_parser("info", help="print the profile, device, data root and the data sets found")
+
+    bench = commands.add_parser("bench", help="training throughput of every model against torchvision's",
+                                description="Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
+                                            "ratios for fp32/bf16, channels_last and torch.compile.")
+    bench.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    bench.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (< 1 min)")
+    bench.add_argument("--models", help="comma-separated entries (default: all; see segedu.bench.entries())")
+    bench.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
+    bench.add_argument("--image-size", type=_size, metavar="HxW", help="input size (default 368x480)")
+    bench.add_argument("--batch-size", type=int, help="batch size (default 8)")
+    bench.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
+    bench.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
+    bench.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
+    bench.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
+    bench.add_argument("--output", type=Path, help="write every figure as JSON")
     return parser
+
+
+def _model_options(pairs: list[str]) -> dict:
+    """["batch_norm=False", "backbone=resnet18"] -> {"batch_norm": False, "backbone": "resnet18"}."""
+    import ast
+
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.isidentifier():
+            raise ValueError(f"--option {pair!r}: write KEY=VALUE, e.g. --option batch_norm=False")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
 
 
 def _train(args: argparse.Namespace) -> int:
     from .data import build_dataset
-    from .engine import TrainConfig, fit
+    from .engine import TrainConfig, fit, seed_everything
     from .models import build_model
     from .profiles import profile
 
@@ -98,12 +134,17 @@ def _train(args: argparse.Namespace) -> int:
     val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     width = args.width if args.width is not None else (1.0 if args.pretrained else chosen.width)
     options = {"width": width, **({"backbone": args.backbone} if args.backbone else {}),
-               **({"pretrained": True} if args.pretrained else {})}
+               **({"pretrained": True} if args.pretrained else {}), **_model_options(args.option)}
+    for dataset in (train_data, val_data):
+        if hasattr(dataset, "keep_decoded"):
+            dataset.keep_decoded()  # every epoch reads the same files: decode them once
+    seed_everything(args.seed)  # the same initial weights on every run (and in every torchrun process)
     model = build_model(args.model, num_classes=train_data.num_classes, in_channels=train_data.in_channels, **options)
     output = args.output or Path("runs") / f"{args.model}-{Path(args.data).name}"
     config = TrainConfig(epochs=args.epochs or chosen.epochs, batch_size=args.batch_size or chosen.batch_size, lr=args.lr,
                          optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,
-                         checkpoint_dir=str(output), progress=not args.no_progress)
+                         checkpoint_dir=str(output), progress=not args.no_progress,
+                         bf16=None if args.precision == "auto" else args.precision == "bf16")
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
     if main_process:
         print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
@@ -189,12 +230,18 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import SegeduError
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info}[args.command](args)
+        return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info, "bench": _bench}[args.command](args)
     except (SegeduError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

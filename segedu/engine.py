@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import random
@@ -182,11 +183,13 @@ def _loss(output: torch.Tensor | dict[str, torch.Tensor], masks: torch.Tensor, c
     return loss
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, config: TrainConfig, *, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW or SGD over the trainable parameters; `fused` (CUDA) updates all parameters in one kernel."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                               fused=fused or None)
+    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -238,13 +241,16 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
 
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = (torch.utils.data.distributed.DistributedSampler(train_data, seed=config.seed, drop_last=True)
-               if distributed.world_size > 1 else None)
+    # One shuffle for any number of processes: rank r takes every world_size-th index of the same permutation,
+    # so at each step the processes together hold exactly the batch one process would (see _loader).
+    sampler = torch.utils.data.distributed.DistributedSampler(
+        train_data, num_replicas=distributed.world_size, rank=distributed.rank, shuffle=True, seed=config.seed,
+        drop_last=distributed.world_size > 1)
     drop_last = len(train_data) // distributed.world_size >= local_batch  # no lone sample that batch norm cannot use
     train_loader = _loader(train_data, local_batch, workers=workers, device=device, shuffle=True, generator=generator,
                            sampler=sampler, drop_last=drop_last)
     model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = _optimizer(model, config)
+    optimizer = _optimizer(model, config, fused=on_cuda)
     total_steps = config.epochs * len(train_loader)
     scheduler = _scheduler(optimizer, config, total_steps)
     history, start_epoch = History(), 0
@@ -258,6 +264,8 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
         generator.set_state(state["loader_generator"])
     trained = model
     if distributed.world_size > 1:
+        if on_cuda:  # batch statistics over the global batch, as on one GPU (gloo on the CPU has no SyncBatchNorm)
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
     weight = torch.tensor(config.class_weights, device=device) if config.class_weights else None
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
@@ -287,7 +295,8 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
             history.records.append(record)
             history.checkpoint = save("last.pt", epoch + 1) or history.checkpoint
             if distributed.main:
-                _report(record, config)
+                if not any(getattr(callback, "replaces_report", False) for callback in callbacks):
+                    _report(record, config)  # a live plot shows the epochs instead of a printed line
                 for callback in callbacks:
                     callback(record)
     except KeyboardInterrupt:
@@ -306,11 +315,18 @@ def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device
     model.train()
     if config.freeze_backbone:
         getattr(model, "module", model).backbone.eval()  # frozen batch-norm statistics too (DDP wraps in .module)
-    started, seen = time.perf_counter(), 0
+    started, seen, waited = time.perf_counter(), 0, 0.0
     loss_sum, loss_count = torch.zeros((), device=device), 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),
                dynamic_ncols=True)
-    for step, (images, masks) in enumerate(bar):
+    batches = iter(bar)
+    for step in itertools.count():
+        asked = time.perf_counter()
+        try:
+            images, masks = next(batches)
+        except StopIteration:
+            break
+        waited += time.perf_counter() - asked  # the training loop stood still, waiting for the loader
         if config.check_labels:
             _check_batch_labels(masks, num_classes, config.ignore_index, f"epoch {epoch + 1}, batch {step}")
         images = images.to(device, non_blocking=True,
@@ -337,8 +353,13 @@ def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device
                     f"or look for broken images in the data")
             bar.set_postfix(loss=f"{mean:.4f}")
     seconds = time.perf_counter() - started
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # the loss over the global batches
+        totals = torch.stack([loss_sum, torch.tensor(float(loss_count), device=device)])
+        torch.distributed.all_reduce(totals)
+        loss_sum, loss_count = totals[0], int(totals[1].item())
     return {"epoch": epoch + 1, "train_loss": loss_sum.item() / max(loss_count, 1), "lr": scheduler.get_last_lr()[0],
-            "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+            "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9),
+            "data_wait_fraction": waited / max(seconds, 1e-9)}
 
 
 def _report(record: dict[str, float], config: TrainConfig) -> None:
@@ -348,7 +369,8 @@ def _report(record: dict[str, float], config: TrainConfig) -> None:
     parts = [f"epoch {record['epoch']}/{config.epochs}", f"loss {record['train_loss']:.4f}"]
     if "val_miou" in record:
         parts += [f"val mIoU {100 * record['val_miou']:.1f}%", f"acc {100 * record['val_pixel_accuracy']:.1f}%"]
-    parts.append(f"{record['seconds']:.1f} s ({record['images_per_second']:.1f} img/s)")
+    parts.append(f"{record['seconds']:.1f} s ({record['images_per_second']:.1f} img/s, "
+                 f"{100 * record.get('data_wait_fraction', 0.0):.0f}% waiting for data)")
     tqdm.write("  ".join(parts))
 
 

@@ -12,7 +12,7 @@ from segedu.__main__ import build_parser, main
 
 
 def test_help_documents_every_option(capsys):
-    for command in (["train"], ["evaluate"], ["data", "download"]):
+    for command in (["train"], ["evaluate"], ["data", "download"], ["bench"]):
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         text = capsys.readouterr().out
@@ -46,3 +46,18 @@ def test_errors_are_one_clear_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2 and "invalid choice: 'resnet9'" in result.stderr
     assert main(["train", "--model", "unet", "--data", str(tmp_path / "nothing-here"), "--epochs", "1"]) == 2
+
+
+def test_model_options_and_precision_reach_the_run(tmp_path, capsys):
+    from segedu.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "unet", "--data", "shapes", "--epochs", "1", "--subset", "8", "--batch-size", "4",
+                 "--image-size", "32", "--width", "0.0625", "--option", "batch_norm=False", "--precision", "bf16",
+                 "--device", "cpu", "--output", str(run), "--no-progress"]) == 0
+    state = load_checkpoint(run / "last.pt")
+    assert state["config"]["bf16"] is True
+    assert not any("running_mean" in key for key in state["model"])  # no batch norm layers were built
+    assert "% waiting for data" in capsys.readouterr().out
+    assert main(["train", "--model", "unet", "--data", "shapes", "--option", "batch_norm"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

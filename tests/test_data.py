@@ -132,3 +132,20 @@ def test_paired_transforms_move_image_and_mask_together():
             assert agree > 0.9, f"image and mask disagree on {1 - agree:.0%} of pixels"
     _, unresized = eval_transforms(None)(image, mask)
     assert torch.equal(unresized, labels), "masks are never normalized or rescaled"
+
+
+def test_keep_decoded_reads_each_file_once_and_serves_the_same_samples(folder_dataset):
+    def build():
+        return SegmentationFolder(folder_dataset / "images", folder_dataset / "masks", class_names=["road", "car", "sky"])
+
+    plain, kept = build(), build().keep_decoded()
+    reads = []
+    original_load = kept.load
+    kept.load = lambda index: reads.append(index) or original_load(index)
+    for _ in range(3):
+        for index in range(len(kept)):
+            image, mask = kept[index]
+            expected_image, expected_mask = plain[index]
+            assert torch.equal(image, expected_image) and torch.equal(mask, expected_mask)
+            mask.fill_(7)  # a caller scribbling on its copy does not reach the kept one
+    assert sorted(reads) == list(range(len(kept)))
