@@ -1,5 +1,6 @@
 # make lab      create .venv on first use, register the "segedu" kernel, open JupyterLab on notebooks/
 # make test     the whole suite: unit tests and every notebook under nbval (and browser tests once present)
+# make site     execute every notebook (fast profile) and render the static course site in site/
 # make student  learner copies of the notebooks, solutions removed, in notebooks/student/
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test install kernel student clean
+.PHONY: lab test install kernel student site clean
 
 install: $(STAMP)
 
@@ -20,6 +21,12 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name segedu --display-name "Python (segedu)" >/dev/null
+	# nbgrader is for instructors (make student); learners' JupyterLab does not load its panels or server parts,
+	# nor ask about Jupyter news on first start.
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements >/dev/null 2>&1
+	for part in formgrader validate_assignment assignment_list course_list; do \
+		$(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$part >/dev/null 2>&1; done
 	touch $(STAMP)
 
 kernel: $(STAMP)
@@ -34,5 +41,8 @@ test: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m segedu.student notebooks notebooks/student
 
+site: $(STAMP)
+	SEGEDU_PROFILE=$${SEGEDU_PROFILE:-fast} $(BIN)/python -m segedu.site notebooks site
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache

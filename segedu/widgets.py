@@ -14,6 +14,7 @@ keeps notebooks free of stray figures and lets a headless test compare the pixel
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable, Sequence
 
@@ -60,7 +61,10 @@ class _Explorer:
         raise NotImplementedError
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget, plus a PNG of its first view for readers without a kernel (static HTML, GitHub)."""
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle
 
     def close(self) -> None:
         self.widget.close()
@@ -141,8 +145,8 @@ class TransposedConvStepper(_Explorer):
             axes[0].add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="gold", linewidth=3))
             axes[2].add_patch(Rectangle((x * stride - 0.5, y * stride - 0.5), k, k, fill=False, edgecolor="gold",
                                         linewidth=3))
-        axes[0].set(xlabel="x", ylabel="y")
-        axes[2].set(xlabel="x", ylabel="y")
+        for axis in axes:
+            axis.set(xlabel="x", ylabel="y")
         same = torch.allclose(self.partial_output(self.input.numel(), stride), full, atol=1e-5)
         self.caption.value = (f"stride {stride}: output {tuple(full.shape)}; all pixels painted equals "
                               f"torch.nn.functional.conv_transpose2d: <b>{same}</b>")

@@ -1,6 +1,8 @@
 """The explorers headless: moving a control redraws the picture; the stepper ends at PyTorch's answer;
 the receptive-field viewer agrees with the formula; FeatureMapExplorer removes its hooks."""
 
+import base64
+
 import pytest
 import torch
 from torch import nn
@@ -19,7 +21,10 @@ def test_segmentation_viewer_redraws_on_sample_and_opacity():
     viewer = widgets.SegmentationViewer(Shapes(size=32, length=3))
     assert _changes(viewer, viewer.index, 2)
     assert _changes(viewer, viewer.alpha, 0.9)
-    assert "application/vnd.jupyter.widget-view+json" in viewer._repr_mimebundle_()
+    bundle = viewer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    # readers without a kernel (static site, GitHub) get the current picture
+    assert base64.b64decode(bundle["image/png"]) == viewer.image.value
 
 
 def test_transposed_conv_stepper_paints_pixel_by_pixel_up_to_torch():

@@ -1,0 +1,169 @@
+"""The course in JupyterLab, in Chromium: every notebook in order; notebooks that hold every kind of widget run
+from a restarted kernel on the segedu kernel without errors or warnings; controls change what the widgets draw
+(compared pixel by pixel); a training cell shows a live progress bar and live loss/mIoU curves, and finishes."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segedu.course import COURSE
+
+pytestmark = pytest.mark.browser
+
+STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel.content.widgets.filter(cell => cell.model.type === 'code');
+  return {executed: cells.filter(cell => cell.model.executionCount !== null).length, total: cells.length,
+          status: panel.sessionContext.session.kernel.status,
+          errors: panel.node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length};
+}"""
+
+
+def restart_and_run_all(page, *, timeout: float = 240, while_running=None) -> dict:
+    """Kernel > Restart Kernel and Run All Cells, as a learner does it (outputs cleared first); waits for the end.
+
+    `while_running(page)` is called every 0.1 s until the run ends (to watch live outputs)."""
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:restart-run-all'); }")
+    page.locator(".jp-Dialog .jp-mod-accept").click()  # "Restart Kernel?" -> Confirm
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(STATE)
+        if state["status"] == "idle" and (state["executed"] == state["total"] or state["errors"]):
+            return state
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the notebook did not finish in {timeout} s: {state}")
+        if while_running is not None:
+            while_running(page)
+        page.wait_for_timeout(100)
+
+
+def assert_clean_run(page, state: dict) -> None:
+    texts = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+    assert not texts, f"error or warning output: {texts[0][:1500]}"
+    assert state["executed"] == state["total"], state
+    assert page.get_by_text("Error displaying widget").count() == 0
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.name") == "segedu"
+    assert page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName").first.inner_text() == "Python (segedu)"
+
+
+def output_of(page, code: str):
+    """The output area of the code cell whose source contains `code`."""
+    cell = page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=code))
+    assert cell.count() == 1, f"{cell.count()} cells contain {code!r}"
+    return cell.locator(".jp-OutputArea")
+
+
+def pixels(image) -> np.ndarray:
+    image.scroll_into_view_if_needed()
+    return np.asarray(Image.open(io.BytesIO(image.screenshot())).convert("RGB"), dtype=np.int16)
+
+
+def redraws(page, image, act) -> float:
+    """Do `act()`; wait for the widget's image to be replaced; mean absolute pixel change (0-255)."""
+    before_source, before = image.get_attribute("src"), pixels(image)
+    act()
+    page.wait_for_function("([element, source]) => element.src !== source",
+                           arg=[image.element_handle(), before_source], timeout=30_000)
+    page.wait_for_timeout(200)  # let the new PNG decode
+    after = pixels(image)
+    if after.shape != before.shape:
+        return 255.0
+    return float(np.abs(after - before).mean())
+
+
+def nudge(slider, key: str = "ArrowRight", times: int = 1) -> None:
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+def open_clean(lab, page, notebook: str):
+    lab.open(page, notebook)
+    page.wait_for_timeout(1000)  # the widget manager restores saved widgets once the kernel is there
+    assert page.get_by_text("Error displaying widget").count() == 0, "saved widget outputs do not display"
+    return page
+
+
+def test_file_browser_lists_every_notebook_in_course_order(lab, page):
+    page.goto(f"{lab.url}/lab?token={lab.token}")
+    names = page.locator(".jp-DirListing-itemName")
+    names.first.wait_for()
+    assert names.all_inner_texts() == [lesson.notebook for lesson in COURSE]
+
+
+def test_segmentation_viewer(lab, page):
+    open_clean(lab, page, "00_segmentation_basics.ipynb")
+    assert_clean_run(page, restart_and_run_all(page))
+    output = output_of(page, "widgets.SegmentationViewer(camvid)")
+    image = output.locator(".widget-image")
+    sliders = output.locator(".widget-slider")
+    assert sliders.count() == 2 and image.count() == 1
+    assert redraws(page, image, lambda: nudge(sliders.nth(0))) > 1.0        # another frame
+    assert redraws(page, image, lambda: nudge(sliders.nth(1), times=5)) > 0.2  # more opaque overlay
+
+
+def test_feature_map_explorer_slider_and_layer_dropdown(lab, page):
+    open_clean(lab, page, "01_one_by_one_convolution.ipynb")
+    assert_clean_run(page, restart_and_run_all(page))
+    output = output_of(page, "widgets.FeatureMapExplorer(fully_convolutional, scene)")
+    image = output.locator(".widget-image")
+    channel = output.locator(".widget-slider").first
+    assert "channel" in channel.inner_text()
+    assert redraws(page, image, lambda: nudge(channel)) > 0.5
+    layer = output.locator(".widget-dropdown select")
+    first = layer.input_value()
+    assert redraws(page, image, lambda: layer.select_option(index=8)) > 0.5  # conv3: another shape, other maps
+    assert layer.input_value() != first
+    assert "conv3" in layer.locator("option:checked").inner_text()
+
+
+def test_transposed_convolution_stepper_advances(lab, page):
+    open_clean(lab, page, "02_transposed_convolution.ipynb")
+    assert_clean_run(page, restart_and_run_all(page))
+    output = output_of(page, "widgets.TransposedConvStepper(")
+    step = output.locator(".widget-slider").first
+    assert "pixels painted" in step.inner_text()
+    before = step.locator(".widget-readout").inner_text()
+    assert redraws(page, output.locator(".widget-image"), lambda: nudge(step)) > 0.2
+    assert step.locator(".widget-readout").inner_text() == str(int(before) + 1)
+
+
+def test_receptive_field_viewer(lab, page):
+    open_clean(lab, page, "05_atrous_convolution.ipynb")
+    assert_clean_run(page, restart_and_run_all(page))
+    output = output_of(page, "widgets.ReceptiveFieldViewer(")
+    caption = output.locator(".widget-html")
+    before = caption.inner_text()
+    dilation = output.locator(".widget-slider").filter(has_text="dilation")
+    assert redraws(page, output.locator(".widget-image"), lambda: nudge(dilation)) > 0.2
+    assert caption.inner_text() != before and "measured" in caption.inner_text()
+
+
+def test_training_cell_shows_live_progress_and_curves(lab, page):
+    open_clean(lab, page, "04_skip_connections.ipynb")
+    seen = {"bar": False, "plots": set()}
+
+    def watch(page):
+        training = output_of(page, "viz.LivePlot(\"Three heads trained together")
+        if training.locator(".widget-hprogress, .jp-OutputArea-output progress, .widget-progress").count():
+            seen["bar"] = True
+        plots = training.locator(".jp-RenderedImage img")
+        if plots.count():
+            seen["plots"].add(plots.first.get_attribute("src")[:64] + str(len(plots.first.get_attribute("src"))))
+
+    state = restart_and_run_all(page, while_running=watch)
+    assert_clean_run(page, state)
+    assert seen["bar"], "no progress bar was shown while training"
+    assert len(seen["plots"]) >= 2, "the loss/mIoU plot was not redrawn during training"
+    training = output_of(page, "viz.LivePlot(\"Three heads trained together")
+    assert training.locator(".jp-RenderedImage img").count() == 1  # one plot, updated in place
+    explorer = output_of(page, "widgets.FeatureMapExplorer(model, val_images[5]")
+    assert redraws(page, explorer.locator(".widget-image"),
+                   lambda: explorer.locator(".widget-dropdown select").select_option(index=2)) > 0.2

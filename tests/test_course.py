@@ -1,0 +1,51 @@
+"""The course's table of contents (segedu.course) is the one in the README and in notebook 00, and it lists every
+notebook in notebooks/, in order, each under its own heading, with prerequisites that come before it."""
+
+import json
+from pathlib import Path
+
+from segedu import course
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def test_every_notebook_is_listed_in_order():
+    on_disk = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert [lesson.notebook for lesson in course.COURSE] == on_disk
+
+
+def test_titles_match_headings_and_prerequisites_come_first():
+    numbers = [lesson.number for lesson in course.COURSE]
+    for position, lesson in enumerate(course.COURSE):
+        first_cell = json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]
+        heading = "".join(first_cell["source"]).splitlines()[0]
+        assert heading.startswith(f"# {lesson.number} · "), heading
+        assert lesson.title.lower() in heading.lower(), (lesson.title, heading)
+        for prerequisite in lesson.prerequisites:
+            if prerequisite[:2].isdigit():
+                assert prerequisite in numbers[:position], f"{lesson.notebook} needs {prerequisite}, which comes later"
+        assert lesson.cpu_seconds < 60, f"{lesson.notebook} takes {lesson.cpu_seconds} s on the CPU; the budget is 60 s"
+
+
+def test_readme_and_notebook_00_show_the_same_table():
+    readme = (ROOT / "README.md").read_text()
+    assert course.markdown_table(link_prefix="notebooks/") in readme
+    first_cell = json.loads((NOTEBOOKS / course.COURSE[0].notebook).read_text())["cells"][0]
+    assert course.markdown_table() in "".join(first_cell["source"])
+
+
+def test_table_links_every_notebook():
+    table = course.markdown_table(link_prefix="notebooks/")
+    for lesson in course.COURSE:
+        assert f"](notebooks/{lesson.notebook})" in table and (NOTEBOOKS / lesson.notebook).exists()
+
+
+def test_each_notebook_states_its_measured_time():
+    import re
+
+    for lesson in course.COURSE:
+        first_cell = "".join(json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]["source"])
+        stated = re.search(r"\*Time:\* about (\d+) s on a laptop CPU", first_cell)
+        assert stated, f"{lesson.notebook} does not say how long it takes"
+        assert int(stated.group(1)) == round(lesson.cpu_seconds), (lesson.notebook, stated.group(1))
