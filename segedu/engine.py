@@ -75,7 +75,8 @@ class TrainConfig:
 
 @dataclasses.dataclass
 class History:
-    """One record per finished epoch (train_loss, val_miou, val_pixel_accuracy, lr, seconds, images_per_second)."""
+    """One record per finished epoch (train_loss, val_miou, val_pixel_accuracy, lr, seconds, images_per_second,
+    data_wait_fraction: the share of the epoch the loop spent waiting for the loader)."""
 
     records: list[dict[str, float]] = dataclasses.field(default_factory=list)
     interrupted: bool = False
