@@ -243,7 +243,7 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     # One shuffle for any number of processes: rank r takes every world_size-th index of the same permutation,
-    # so at each step the processes together hold exactly the batch one process would (see _loader).
+    # so at each step the processes together hold exactly the batch one process would.
     sampler = torch.utils.data.distributed.DistributedSampler(
         train_data, num_replicas=distributed.world_size, rank=distributed.rank, shuffle=True, seed=config.seed,
         drop_last=distributed.world_size > 1)

@@ -12,9 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["colorize", "image_to_numpy", "overlay", "class_legend", "show_predictions", "LivePlot"]
+__all__ = ["colorize", "image_to_numpy", "overlay", "class_legend", "show_predictions", "LivePlot", "figure_png"]
 
 IGNORE_COLOUR = (0, 0, 0)
+
+
+def figure_png(figure, *, dpi: int = 80) -> bytes:
+    """A matplotlib Figure as PNG bytes, whatever the backend (CI runs with Agg; notebooks inline)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def colorize(mask: torch.Tensor | np.ndarray, palette: Sequence[Sequence[int]], ignore_index: int = 255) -> np.ndarray:
@@ -170,9 +177,7 @@ class LivePlot:
             return
         if get_ipython() is None:
             return
-        buffer = io.BytesIO()
-        self.figure().savefig(buffer, format="png", dpi=80)  # PNG whatever the matplotlib backend (CI uses Agg)
-        image = Image(data=buffer.getvalue(), format="png")
+        image = Image(data=figure_png(self.figure()), format="png")
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:

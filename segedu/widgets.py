@@ -15,7 +15,6 @@ keeps notebooks free of stray figures and lets a headless test compare the pixel
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -34,9 +33,7 @@ def render_png(draw: Callable, *, figsize: tuple[float, float], dpi: int = 80) -
 
     figure = Figure(figsize=figsize, layout="constrained")
     draw(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return viz.figure_png(figure, dpi=dpi)
 
 
 class _Explorer:

@@ -72,16 +72,16 @@ class SegmentationDataset(Dataset):
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        decoded = getattr(self, "_decoded", None)
+        decoded = self._decoded
         if decoded is not None and index in decoded:
             image_array, mask, name = decoded[index]
-            mask = mask.clone()  # callers may change the mask in place; the kept one stays as read
         else:
             image_array, mask, name = self.load(index)
             self.check_sample(image_array, mask, name)
             if decoded is not None:
                 decoded[index] = (image_array, mask, name)
-                mask = mask.clone()
+        if decoded is not None:
+            mask = mask.clone()  # callers may change the mask in place; the kept one stays as read
         image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image_array)).permute(2, 0, 1))  # (C, H, W) uint8
         target = tv_tensors.Mask(mask)
         if self.transforms is not None:
