@@ -1,5 +1,6 @@
-# make lab      create .venv on first use, register the "segedu" kernel, open JupyterLab on notebooks/
-# make test     the whole suite: unit tests and every notebook under nbval (and browser tests once present)
+# make lab      create .venv on first use, register the "segedu" kernel, fetch missing data, open JupyterLab on notebooks/
+# make test     the same set-up, then the whole suite: unit tests, browser tests and every notebook under nbval
+# make data     download CamVid and ISBI 2012 where missing (never fails; SEGEDU_NO_DOWNLOAD=1 turns it off)
 # make site     execute every notebook (fast profile) and render the static course site in site/
 # make student  learner copies of the notebooks, solutions removed, in notebooks/student/
 PYTHON ?= python3
@@ -11,7 +12,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test install kernel student site clean
+.PHONY: lab test install kernel data student site clean
 
 install: $(STAMP)
 
@@ -31,10 +32,14 @@ $(STAMP): requirements.lock pyproject.toml
 
 kernel: $(STAMP)
 
-lab: $(STAMP)
+# Missing data sets are fetched (sizes stated first); offline, the notebooks run on synthetic stand-ins.
+data: $(STAMP)
+	-$(BIN)/python -m segedu data fetch-missing
+
+lab: $(STAMP) data
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) data
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \
 		--ignore=notebooks/student tests notebooks $(PYTEST_ARGS)
 

@@ -13,7 +13,7 @@ import dataclasses
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import build_dataset
+from .data import build_dataset, is_standin
 from .engine import History, TrainConfig, fit
 from .profiles import Profile
 
@@ -48,12 +48,15 @@ class Result:
 
 
 def camvid_splits(settings: Profile, *, image_size: tuple[int, int] | None = None, train_subset: int | None = -1,
-                  test_subset: int | None = -1, test_split: str = "test") -> tuple[Dataset, Dataset]:
-    """CamVid (augmented training split, `test_split`) at the profile's size and subsets (-1: the profile's)."""
+                  test_subset: int | None = -1, test_split: str = "test", data: str = "camvid") -> tuple[Dataset, Dataset]:
+    """CamVid (augmented training split, `test_split`) at the profile's size and subsets (-1: the profile's).
+
+    `data` is "camvid" or its stand-in "streets" (what `segedu.data.choose("camvid")` returned).
+    """
     size = image_size or settings.camvid_size
-    train = build_dataset("camvid", "train", image_size=size, augment=True,
+    train = build_dataset(data, "train", image_size=size, augment=True,
                           subset=settings.train_subset if train_subset == -1 else train_subset)
-    test = build_dataset("camvid", test_split, image_size=size,
+    test = build_dataset(data, test_split, image_size=size,
                          subset=settings.eval_subset if test_subset == -1 else test_subset)
     return train.keep_decoded(), test.keep_decoded()  # every epoch reads them again; decode once
 
@@ -73,8 +76,13 @@ def train_and_score(model: nn.Module, train: Dataset, test: Dataset, config: Tra
                   seconds=sum(record["seconds"] for record in history.records), history=history)
 
 
-def published_line(name: str, value: float, *, what: str = "you") -> str:
-    """'fcn8s: you 31.4 mIoU | published 62.7 mIoU (PASCAL VOC 2011 val, Long et al. 2015, table 2)'."""
-    figure, metric, data, source = PUBLISHED[name]
+def published_line(name: str, value: float, *, what: str = "you", data: str | None = None) -> str:
+    """'fcn8s: you 31.4 mIoU | published 62.7 mIoU (PASCAL VOC 2011 val, Long et al. 2015, table 2)'.
+
+    `data`: the data set `value` was measured on; a synthetic stand-in ("streets", "membranes") is named in the
+    line, since its numbers cannot be compared with a published figure.
+    """
+    figure, metric, published_on, source = PUBLISHED[name]
     shown = f"{value:.3f}" if metric == "Dice" else f"{100 * value:.1f}"
-    return f"{name}: {what} {shown} {metric} | published {figure} {metric} ({data}; {source})"
+    on = f" on the synthetic stand-in {data!r} (not comparable)" if data is not None and is_standin(data) else ""
+    return f"{name}: {what} {shown} {metric}{on} | published {figure} {metric} ({published_on}; {source})"

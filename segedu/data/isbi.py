@@ -87,8 +87,9 @@ class ISBI2012(SegmentationDataset):
             return "tiff"
         if (self.root / "train" / "image").is_dir() or (self.root / "test").is_dir():
             return "png"
-        raise DataError(f"ISBI2012 folder {self.root} holds neither train/image/*.png nor train-volume.tif; "
-                        f"set SEGEDU_DATA or run `python -m segedu data download isbi2012`")
+        raise DataError(f"ISBI 2012 is not in {self.root} (neither train/image/*.png nor train-volume.tif): fetch it "
+                        f"(13 MB) with `python -m segedu data download isbi2012`, or set SEGEDU_DATA to a folder "
+                        f"holding isbi2012/ (its synthetic stand-in: --data membranes)")
 
     def __len__(self) -> int:
         return len(self._files) if self._files is not None else len(self._slices)
