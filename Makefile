@@ -3,6 +3,8 @@
 # make data     download CamVid and ISBI 2012 where missing (never fails; SEGEDU_NO_DOWNLOAD=1 turns it off)
 # make site     execute every notebook (fast profile) and render the static course site in site/
 # make student  learner copies of the notebooks, solutions removed, in notebooks/student/
+# make notebooks  execute every notebook in place (fast profile) and store it lean: the outputs that are committed
+# make smoke-full every notebook end to end in the full profile on this machine, a few optimizer steps per training
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,7 +14,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PYTEST_ARGS ?=
 
-.PHONY: lab test install kernel data student site clean
+.PHONY: lab test install kernel data student site notebooks smoke-full clean
 
 install: $(STAMP)
 
@@ -48,6 +50,15 @@ student: $(STAMP)
 
 site: $(STAMP)
 	SEGEDU_PROFILE=$${SEGEDU_PROFILE:-fast} $(BIN)/python -m segedu.site notebooks site
+
+notebooks: $(STAMP)
+	SEGEDU_PROFILE=fast $(BIN)/python -m segedu.site notebooks --refresh
+
+# What a learner runs on a GPU, run once on the CPU: full sizes and widths, SEGEDU_MAX_STEPS optimizer steps per
+# training and batches per evaluation. Slow (not part of CI); the README records when it last passed.
+smoke-full: $(STAMP)
+	rm -rf build/smoke-full && mkdir -p build/smoke-full && cp notebooks/*.ipynb build/smoke-full/
+	SEGEDU_PROFILE=full SEGEDU_MAX_STEPS=$${SEGEDU_MAX_STEPS:-2} $(BIN)/python -m segedu.site build/smoke-full --refresh
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache

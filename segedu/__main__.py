@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                       help="auto: bf16 autocast on CUDA, fp32 elsewhere; fp32 or bf16 to compare (default: auto)")
+                       help="auto: bf16 autocast where the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or "
+                            "AMX), fp32 elsewhere; fp32 or bf16 to compare (default: auto)")
+    train.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                       help="channels_last memory format (default: the runtime's choice for the device)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="score a checkpoint and draw its predictions",
@@ -97,13 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
                                             "ratios for fp32/bf16, channels_last and torch.compile.")
     bench.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     bench.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (< 1 min)")
-    bench.add_argument("--models", help="comma-separated entries (default: all; see segedu.bench.entries())")
+    bench.add_argument("--models", help="comma-separated entries (default: all; see segedu.bench.entries()), or "
+                                        "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
     bench.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
     bench.add_argument("--image-size", type=_size, metavar="HxW", help="input size (default 368x480)")
     bench.add_argument("--batch-size", type=int, help="batch size (default 8)")
     bench.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
     bench.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
     bench.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
+    bench.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
+                                                            "ours/torchvision ratios move between runs (default 1)")
     bench.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
     bench.add_argument("--output", type=Path, help="write every figure as JSON")
     return parser
@@ -152,12 +158,13 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs or chosen.epochs, batch_size=args.batch_size or chosen.batch_size, lr=args.lr,
                          optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,
                          checkpoint_dir=str(output), progress=not args.no_progress,
-                         bf16=None if args.precision == "auto" else args.precision == "bf16")
+                         bf16=None if args.precision == "auto" else args.precision == "bf16",
+                         channels_last=args.channels_last)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
     if main_process:
         print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
-              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples",
-              flush=True)
+              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples\n"
+              f"runtime {config.runtime().describe()}", flush=True)
     data_info = {"name": args.data, "image_size": list(size), "class_names": list(train_data.class_names),
                  "palette": [list(c) for c in train_data.palette]}
     history = fit(model, train_data, val_data, config, resume=args.resume, data_info=data_info)
@@ -171,7 +178,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_model
     from .data import build_dataset
-    from .engine import evaluate
+    from .engine import evaluate, predict
+    from .runtime import Runtime
     from .viz import show_predictions
 
     model, state = load_model(args.checkpoint)
@@ -185,9 +193,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if data.num_classes != model.num_classes:
         raise ValueError(f"data set {name!r} has {data.num_classes} classes but checkpoint {args.checkpoint} "
                          f"predicts {model.num_classes}")
-    matrix = evaluate(model, data, batch_size=args.batch_size, device=args.device, input_size=trained_size, progress=True)
+    runtime = Runtime.resolve(args.device)  # the model, its inputs and the figure's predictions: one device
+    matrix = evaluate(model, data, batch_size=args.batch_size, runtime=runtime, input_size=trained_size, progress=True)
     print(f"{model.build_spec['name']} on {name} {args.split} ({len(data)} samples, model input "
-          f"{'native' if trained_size is None else 'x'.join(map(str, trained_size))}):")
+          f"{'native' if trained_size is None else 'x'.join(map(str, trained_size))}; {runtime.describe()}):")
     print(matrix.table(data.class_names))
     stem = f"{Path(str(name)).name}-{args.split}"
     metrics_path = args.checkpoint.with_name(f"metrics-{stem}.json")
@@ -196,11 +205,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     picks = torch.linspace(0, len(data) - 1, min(args.samples, len(data))).round().long().tolist()
     images, masks = zip(*(data[i] for i in picks))
     images, masks = torch.stack(images), torch.stack(masks)
-    with torch.no_grad():
-        inputs = images if trained_size is None else torch.nn.functional.interpolate(
-            images, size=trained_size, mode="bilinear", antialias=True)
-        logits = model(inputs)
-        logits = torch.nn.functional.interpolate(logits, size=masks.shape[-2:], mode="bilinear")
+    logits = predict(model, images, input_size=trained_size, output_size=masks.shape[-2:], runtime=runtime)
     figure_path = args.checkpoint.with_name(f"predictions-{stem}.png")
     show_predictions(images, masks, logits.argmax(1), class_names=data.class_names, palette=data.palette,
                      title=f"{model.build_spec['name']} on {name} {args.split}: mIoU {100 * matrix.miou():.1f}%",
@@ -231,11 +236,12 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     from .data import STANDINS, data_root, missing_reason
-    from .engine import resolve_device
     from .profiles import profile
+    from .runtime import Runtime
 
     root = data_root()
-    print(f"segedu profile: {profile().name}\ndevice: {resolve_device()}  (torch {torch.__version__})\ndata root: {root}")
+    print(f"segedu profile: {profile().name}\nruntime: {Runtime.resolve().describe()}  (torch {torch.__version__})\n"
+          f"data root: {root}")
     for name, standin in STANDINS.items():
         reason = missing_reason(name, root)
         print(f"  {name}: " + ("found" if reason is None else f"missing: {reason}; notebooks use the stand-in "

@@ -4,8 +4,10 @@
     python -m segedu bench --device cpu --quick     # the same comparison on the CPU at small sizes (< 1 minute)
 
 For each model and each setting (fp32 or bf16 autocast, channels_last on or off, torch.compile on or off) it times
-full training steps (forward, cross-entropy, backward, AdamW step) on a synthetic batch (the model alone; the data
-pipeline is measured separately with --data) and prints images/s, peak GPU memory, and:
+full training steps, `fit`'s own (forward, the training loss with any auxiliary head, backward, AdamW step), on a
+synthetic batch (the model alone; the data pipeline is measured separately with --data). A model and its torchvision
+counterpart are timed in turns (A B, B A, ...) after a warm-up, so a slow spell of the machine hits both; each row
+gives the median of the timed steps and the spread around it. It prints images/s, peak GPU memory, and:
 
 - ratio: our images/s over torchvision's for the matching model at the same setting (fcn vs fcn_resnet50,
   deeplabv3 on ResNet-50 at output stride 8 vs deeplabv3_resnet50, deeplabv3 on MobileNetV3 vs
@@ -25,11 +27,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .engine import resolve_device
+from .engine import TrainConfig, cross_entropy, training_loss
 from .measure import count_flops
+from .runtime import Runtime, resolve_device
 
 __all__ = ["BenchConfig", "Entry", "entries", "run_bench", "format_table", "peak_flops", "data_pipeline"]
 
@@ -52,8 +54,8 @@ class BenchConfig:
 
     @classmethod
     def quick(cls, **overrides) -> BenchConfig:
-        """Small sizes for the CPU: each comparison pair and U-Net at 64x96, batch 2, 2 timed steps."""
-        options = dict(device="cpu", image_size=(64, 96), batch_size=2, steps=2, warmup=1,
+        """Small sizes for the CPU: each comparison pair and U-Net at 64x96, batch 2, 12 timed steps each after 3."""
+        options = dict(device="cpu", image_size=(64, 96), batch_size=2, steps=12, warmup=3,
                        modes=("fp32", "bf16", "fp32+channels_last"),
                        models=("fcn-resnet50", "tv:fcn_resnet50", "deeplabv3-resnet50-os8", "tv:deeplabv3_resnet50",
                                "deeplabv3-mobilenet", "tv:deeplabv3_mobilenet_v3_large",
@@ -87,6 +89,24 @@ def _torchvision(name: str) -> Callable[[int], nn.Module]:
     return build
 
 
+def _configured(name: str) -> Entry:
+    """An entry written "model[key=value;key=value]", e.g. "unet[width=0.25]" or "pspnet[backbone=efficientnet_lite0]"."""
+    import ast
+    import re
+
+    match = re.fullmatch(r"(\w+)\[(.*)\]", name)
+    if not match:
+        raise ValueError(f"bench model {name!r}: write NAME[key=value;key=value]")
+    options = {}
+    for pair in filter(None, match.group(2).split(";")):
+        key, _, value = pair.partition("=")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return Entry(name, _ours(match.group(1), **options))
+
+
 def entries() -> list[Entry]:
     """Every model of segedu (paper configurations), the three matched to torchvision, and torchvision's four."""
     from .models import MODELS
@@ -115,17 +135,6 @@ def peak_flops(device: torch.device, dtype: str, override_tflops: float | None =
     return None
 
 
-def _logits(output) -> torch.Tensor:
-    return output["out"] if isinstance(output, dict) else output
-
-
-def _loss(output, masks) -> torch.Tensor:
-    if isinstance(output, dict):  # torchvision's and PSPNet's {'out', 'aux'}
-        return sum(F.cross_entropy(value, masks) * (1.0 if key == "out" else 0.4) for key, value in output.items()
-                   if value is not None)
-    return F.cross_entropy(output, masks)
-
-
 def _forward_flops(entry: Entry, config: BenchConfig) -> int:
     """Forward FLOPs for one image, counted on the meta device (no memory, no time)."""
     with torch.device("meta"):
@@ -133,81 +142,107 @@ def _forward_flops(entry: Entry, config: BenchConfig) -> int:
         return count_flops(model, torch.empty(1, 3, *config.image_size))
 
 
-def measure_one(entry: Entry, mode: str, config: BenchConfig, device: torch.device) -> dict:
-    """Time `config.steps` training steps of `entry` in `mode` after `config.warmup`; one result row."""
-    bf16, channels_last, compiled = "bf16" in mode, "channels_last" in mode, "compile" in mode
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+def mode_runtime(mode: str, device: torch.device) -> Runtime:
+    """The Runtime a setting name describes: "fp32", "bf16", "bf16+channels_last", "...+compile"."""
+    return Runtime(device=device, bf16="bf16" in mode, channels_last="channels_last" in mode,
+                   fused=device.type in ("cuda", "cpu"), compile="compile" in mode)
+
+
+def _trainer(entry: Entry, mode: str, config: BenchConfig, device: torch.device) -> Callable[[], None]:
+    """One training step of `entry` in `mode` (forward, the training loss, backward, AdamW) as a function,
+    on a fixed synthetic batch; the step is `fit`'s own (`segedu.engine.training_loss`, the runtime's optimizer)."""
+    runtime = mode_runtime(mode, device)
     torch.manual_seed(0)
-    model = entry.build(config.num_classes).to(device, memory_format=memory_format).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
-    step_model = torch.compile(model) if compiled else model
-    images = torch.randn(config.batch_size, 3, *config.image_size, device=device).to(memory_format=memory_format)
-    masks = torch.randint(0, config.num_classes, (config.batch_size, *config.image_size), device=device)
+    model = runtime.place(entry.build(config.num_classes)).train()
+    optimizer = runtime.optimizer("adamw", model.parameters(), lr=1e-4)
+    step_model = runtime.compiled(model)
+    images = runtime.images(torch.randn(config.batch_size, 3, *config.image_size))
+    masks = runtime.masks(torch.randint(0, config.num_classes, (config.batch_size, *config.image_size)))
+    loss, aux_weight = cross_entropy(), TrainConfig().aux_weight
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            output = step_model(images)
-        loss = _loss(output, masks)
+        with runtime.autocast():
+            value = training_loss(step_model, images, masks, loss, aux_weight)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimizer.step()
-
-    def synchronize():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
+    return step
+
+
+def measure_group(group: Sequence[Entry], mode: str, config: BenchConfig, device: torch.device) -> list[dict]:
+    """Time the entries of `group` (a model and its torchvision counterpart) in turns, A B then B A, after
+    `config.warmup` untimed steps each, so a slow spell of the machine hits both alike. One row per entry with
+    the median step time and its spread (the 25th-75th percentile range, relative to the median)."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    steps = [_trainer(entry, mode, config, device) for entry in group]
     started = time.perf_counter()
-    for _ in range(config.warmup):
-        step()
-    synchronize()
+    for step in steps:
+        for _ in range(config.warmup):
+            step()
     warmup_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    for _ in range(config.steps):
-        step()
-    synchronize()
-    seconds = time.perf_counter() - started
-    row = {"model": entry.name, "mode": mode, "batch_size": config.batch_size, "image_size": list(config.image_size),
-           "images_per_second": config.batch_size * config.steps / seconds,
-           "milliseconds_per_step": 1000 * seconds / config.steps, "warmup_seconds": warmup_seconds,
-           "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None}
-    del model, optimizer, step_model
+    times: list[list[float]] = [[] for _ in group]
+    for repetition in range(config.steps):
+        order = range(len(group)) if repetition % 2 == 0 else reversed(range(len(group)))
+        for index in order:
+            started = time.perf_counter()
+            steps[index]()
+            times[index].append(time.perf_counter() - started)
+    rows = []
+    for entry, seconds in zip(group, times):
+        ordered = torch.tensor(seconds, dtype=torch.float64)
+        median = ordered.median().item()
+        low, high = ordered.quantile(0.25).item(), ordered.quantile(0.75).item()
+        rows.append({"model": entry.name, "mode": mode, "batch_size": config.batch_size,
+                     "image_size": list(config.image_size), "images_per_second": config.batch_size / median,
+                     "milliseconds_per_step": 1000 * median, "spread": (high - low) / median, "steps": len(seconds),
+                     "warmup_seconds": warmup_seconds,
+                     "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None})
+    del steps
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return row
+    return rows
+
+
+def _groups(names: Sequence[str], known: dict[str, Entry]) -> list[list[Entry]]:
+    """Each selected model with its selected torchvision counterpart (timed together, in turns), then the others alone."""
+    pairs = [[known[name], known[known[name].counterpart]] for name in names if known[name].counterpart in names]
+    paired = {entry.name for pair in pairs for entry in pair}
+    return pairs + [[known[name]] for name in names if name not in paired]
 
 
 def run_bench(config: BenchConfig, *, log=print) -> list[dict]:
     """Measure every selected entry in every mode; rows carry ratio (ours / torchvision) and MFU where known."""
     device = resolve_device(config.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
+    Runtime(device=device).setup()
     known = {entry.name: entry for entry in entries()}
     names = list(config.models) if config.models else list(known)
+    known.update({name: _configured(name) for name in names if name not in known and "[" in name})
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f"unknown bench model(s) {unknown}; choose from {sorted(known)}")
     rows = []
-    for name in names:
-        entry = known[name]
-        flops = _forward_flops(entry, config)
+    for group in _groups(names, known):
+        flops = {entry.name: _forward_flops(entry, config) for entry in group}
         for mode in config.modes:
             if "compile" in mode and device.type == "cpu":
-                log(f"{name:28s} {mode:28s} skipped: torch.compile is measured on the GPU only")
+                log(f"{group[0].name:28s} {mode:28s} skipped: torch.compile is measured on the GPU only")
                 continue
             try:
-                row = measure_one(entry, mode, config, device)
+                measured = measure_group(group, mode, config, device)
             except torch.OutOfMemoryError:
-                log(f"{name:28s} {mode:28s} out of memory at batch {config.batch_size}")
+                log(f"{group[0].name:28s} {mode:28s} out of memory at batch {config.batch_size}")
                 torch.cuda.empty_cache()
                 continue
-            row["forward_gflops_per_image"] = flops / 1e9
-            peak = peak_flops(device, "bf16" if "bf16" in mode else "fp32", config.peak_tflops)
-            row["mfu"] = 3 * flops * row["images_per_second"] / peak if peak else None
-            rows.append(row)
-            log(format_row(row))
+            for row in measured:
+                row["forward_gflops_per_image"] = flops[row["model"]] / 1e9
+                peak = peak_flops(device, "bf16" if "bf16" in mode else "fp32", config.peak_tflops)
+                row["mfu"] = 3 * flops[row["model"]] * row["images_per_second"] / peak if peak else None
+                rows.append(row)
+                log(format_row(row))
     by_key = {(row["model"], row["mode"]): row for row in rows}
     for row in rows:
         counterpart = known[row["model"]].counterpart
@@ -221,15 +256,36 @@ def format_row(row: dict) -> str:
     memory = f"{row['peak_memory_gib']:6.2f} GiB" if row.get("peak_memory_gib") is not None else "         -"
     mfu = f"{100 * row['mfu']:5.1f}%" if row.get("mfu") is not None else "     -"
     ratio = f"{row['ratio']:5.2f}x" if row.get("ratio") is not None else "     -"
-    return (f"{row['model']:32s} {row['mode']:28s} {row['images_per_second']:8.1f} img/s {memory} "
-            f"{row['forward_gflops_per_image']:8.1f} GFLOPs {mfu} {ratio}")
+    return (f"{row['model']:32s} {row['mode']:28s} {row['images_per_second']:8.1f} img/s "
+            f"+-{100 * row.get('spread', 0) / 2:3.0f}% {memory} {row['forward_gflops_per_image']:8.1f} GFLOPs {mfu} {ratio}")
 
 
 def format_table(rows: Sequence[dict], device: str) -> str:
-    header = (f"{'model':32s} {'setting':28s} {'throughput':>14s} {'peak mem':>10s} {'fwd/image':>15s} "
+    header = (f"{'model':32s} {'setting':28s} {'median throughput':>20s} {'peak mem':>10s} {'fwd/image':>15s} "
               f"{'MFU':>6s} {'ours/tv':>6s}")
     lines = [f"training throughput on {device}", header, "-" * len(header)]
     lines += [format_row(row) for row in rows]
+    return "\n".join(lines)
+
+
+def ratio_agreement(runs: Sequence[Sequence[dict]]) -> list[dict]:
+    """For each pair and setting measured in every run: the ours/torchvision ratios and how far apart they are
+    (largest over smallest, minus 1)."""
+    keys = [(row["model"], row["mode"]) for row in runs[0] if row.get("ratio") is not None]
+    agreement = []
+    for model, mode in keys:
+        ratios = [next(row["ratio"] for row in run if (row["model"], row["mode"]) == (model, mode)) for run in runs]
+        agreement.append({"model": model, "mode": mode, "ratios": ratios, "spread": max(ratios) / min(ratios) - 1})
+    return agreement
+
+
+def format_agreement(agreement: Sequence[dict]) -> str:
+    lines = ["ours/torchvision across runs (spread = largest / smallest - 1):"]
+    for item in agreement:
+        ratios = " ".join(f"{ratio:5.2f}" for ratio in item["ratios"])
+        lines.append(f"  {item['model']:28s} {item['mode']:22s} {ratios}   spread {100 * item['spread']:4.1f}%")
+    worst = max((item["spread"] for item in agreement), default=0.0)
+    lines.append(f"largest spread: {100 * worst:.1f}%")
     return "\n".join(lines)
 
 
@@ -237,7 +293,6 @@ def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequ
                   keep_decoded: Sequence[bool] = (False, True), log=print) -> list[dict]:
     """Images/s the CamVid training loader delivers (augmenting, decoding or not) for each worker count."""
     from .data import build_dataset
-    from .engine import _loader
 
     rows = []
     for keep in keep_decoded:
@@ -245,8 +300,8 @@ def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequ
             dataset = build_dataset("camvid", "train", image_size=image_size, augment=True)
             if keep:
                 dataset.keep_decoded()
-            loader = _loader(dataset, batch_size, workers=count, device=torch.device("cpu"), shuffle=True,
-                             generator=torch.Generator().manual_seed(0), drop_last=True)
+            loader = Runtime(device=torch.device("cpu"), workers=count).loader(
+                dataset, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), drop_last=True)
             iterator = iter(loader)
             next(iterator)  # workers started
             limit = min(batches, len(loader) - 1)
@@ -280,9 +335,14 @@ def main(arguments) -> int:
     print(f"segedu bench on {name}: {config.image_size[0]}x{config.image_size[1]}, batch {config.batch_size}, "
           f"{config.steps} timed steps after {config.warmup}; torch {torch.__version__}")
     started = time.perf_counter()
-    rows = run_bench(config, log=lambda line: None)
-    print(format_table(rows, name))
+    runs = [run_bench(config, log=lambda line: None) for _ in range(max(1, arguments.repeat))]
+    rows = runs[-1]
+    for index, run in enumerate(runs):
+        print(format_table(run, f"{name}, run {index + 1} of {len(runs)}"))
     report = {"device": name, "config": dataclasses.asdict(config), "rows": rows, "torch": torch.__version__}
+    if len(runs) > 1:
+        report["agreement"] = ratio_agreement(runs)
+        print(format_agreement(report["agreement"]))
     if arguments.data:
         size = (96, 128) if arguments.quick else (360, 480)
         workers = (0, 1) if arguments.quick else (0, 2, 4, 8)

@@ -80,8 +80,11 @@ def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path |
                                   f"{saved.get('num_classes')} classes and {saved.get('in_channels')} input channels, "
                                   f"not {current.get('name')!r} with {current.get('num_classes')} classes and "
                                   f"{current.get('in_channels')} input channels")
+    weights = state["model"]
+    if hasattr(model, "upgrade_state_dict") and set(weights) != set(model.state_dict()):
+        weights = model.upgrade_state_dict(weights)  # written before the parts were named encoder/decoder/head
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(weights)
     except RuntimeError as error:
         detail = "; ".join(str(error).splitlines()[1:4]).strip()
         raise CheckpointError(f"checkpoint {path} does not fit this model (other options or width?): {detail}") from error
@@ -89,7 +92,7 @@ def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path |
 
 def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuild the model a checkpoint was trained with and load its weights; return (model in eval mode, checkpoint)."""
-    from .models import build_model
+    from .models import rebuild_model
 
     state = load_checkpoint(path)
     spec = state.get("model_spec")
@@ -97,8 +100,8 @@ def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path} does not say which model it holds (no model_spec); "
                               f"build the model yourself and call model.load_state_dict(checkpoint['model'])")
     # the weights come from the checkpoint: never fetch ImageNet weights to overwrite them
-    options = {key: value for key, value in spec.get("options", {}).items() if key != "pretrained"}
-    model = build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)
+    spec = {**spec, "options": {key: value for key, value in spec.get("options", {}).items() if key != "pretrained"}}
+    model = rebuild_model(spec)
     check_compatible(state, model, path)
     return model.eval(), state
 

@@ -1,8 +1,8 @@
 """The course's table of contents: one entry per lecture notebook, in order (the README, notebook 00 and the
 static site all print this table; tests/test_course.py keeps them equal to it and to notebooks/).
 
-`cpu_seconds` is measured: the whole notebook executed by `jupyter nbconvert --execute` in the fast profile on the
-2-core reference machine, kernel start-up included. `gpu_seconds` is the same in the full profile on one GPU; None
+`cpu_seconds` is measured: the whole notebook executed by `make notebooks` (nbclient, the fast profile, the data
+present) on the 2-core reference machine, kernel start-up included. `gpu_seconds` is the same in the full profile on one GPU; None
 until it has been measured (no GPU was available to this work yet).
 """
 
@@ -30,43 +30,43 @@ class Lesson:
 COURSE: tuple[Lesson, ...] = (
     Lesson("00_segmentation_basics.ipynb", "segmentation basics",
            "semantic vs instance vs panoptic; masks, palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, "
-           "ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 17),
+           "ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 14),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
            "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
-           "a trained classifier into a dense heat map", ("00",), 22),
+           "a trained classifier into a dense heat map", ("00",), 21),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
            "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
-           "checkerboard artifacts; FCN's bilinear initialization", ("01",), 9),
+           "checkerboard artifacts; FCN's bilinear initialization", ("01",), 8),
     Lesson("03_unpooling.ipynb", "unpooling",
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
-           "side by side", ("02",), 9),
+           "side by side", ("02",), 8),
     Lesson("04_skip_connections.ipynb", "skip connections",
            "FCN-32s/16s/8s trained and compared (mIoU, boundary accuracy); sum vs concatenation; the odd-size problem "
-           "and three fixes", ("02", "03"), 38),
+           "and three fixes", ("02", "03"), 37),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field measured by autograd vs the formula; gridding; output stride of a dilated "
-           "ResNet; depthwise separable convolution", ("02",), 9),
+           "ResNet; depthwise separable convolution", ("02",), 8),
     Lesson("06_pyramid_pooling.ipynb", "pyramid pooling",
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
-           "small maps", ("05",), 7),
+           "small maps", ("05",), 6),
     Lesson("07_fcn.ipynb", "FCN",
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling) "
-           "trained and compared on CamVid; torchvision's ResNet FCN", ("01", "02", "04"), 39),
+           "trained and compared on CamVid; torchvision's ResNet FCN", ("01", "02", "04"), 33),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; both trained on CamVid",
-           ("03", "07"), 38),
+           ("03", "07"), 23),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
-           "U-Net scored on held-out slices", ("04",), 10),
+           "U-Net scored on held-out slices", ("04",), 8),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; the dense CRF tuned on validation frames, test mIoU "
-           "before and after", ("05", "06"), 52),
+           "before and after", ("05", "06"), 47),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; backbone cost table; input size "
-           "vs accuracy and latency", ("10",), 54),
+           "vs accuracy and latency", ("10",), 48),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all twelve models: parameters, FLOPs, latency, activation memory, mIoU; accuracy-vs-speed plot",
-           ("07", "08", "09", "10", "11"), 42),
+           ("07", "08", "09", "10", "11"), 38),
 )
 
 

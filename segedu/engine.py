@@ -1,9 +1,12 @@
-"""Training and evaluation: `TrainConfig`, `fit`, `evaluate`.
+"""Training, evaluation and prediction: `TrainConfig`, `fit`, `evaluate`, `predict`.
 
 `fit` is one loop that behaves the same in a notebook, a terminal and under ``torchrun``:
 
-- device "auto" picks CUDA, then Apple's MPS, then the CPU; on CUDA it trains in bfloat16 autocast
-  with channels-last tensors (both switchable in the config);
+- the config's device, precision, memory format, workers, fused updates and compilation are resolved once into a
+  `segedu.runtime.Runtime` (bf16 autocast and channels_last on CUDA and on CPUs with native bf16), shared with
+  `evaluate` and `predict`;
+- the loss is `loss(logits, masks)` (default: cross-entropy with the config's class weights and ignore index);
+  a model's auxiliary head adds ``aux_weight`` times the same loss on its logits;
 - seeding makes runs repeatable, and a checkpoint written at the end of each epoch holds every
   random generator's state, so resuming gives the same weights as a run that was never stopped;
 - labels are checked before the first step, so a bad mask is an error naming its file rather than a
@@ -29,14 +32,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from .checkpoint import check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .data.base import invalid_labels
 from .errors import DataError
 from .metrics import ConfusionMatrix
+from .models.base import SegmentationModel
+from .runtime import Runtime, resolve_device
 
-__all__ = ["TrainConfig", "History", "fit", "evaluate", "resolve_device", "seed_everything"]
+__all__ = ["TrainConfig", "History", "fit", "evaluate", "predict", "cross_entropy", "training_loss", "resolve_device",
+           "seed_everything", "Runtime"]
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits (N, K, H, W), masks (N, H, W)) -> scalar
+
+
+def _environment_cap() -> int | None:
+    """``SEGEDU_MAX_STEPS=N``: every training stops after N optimizer steps and every evaluation after N batches,
+    so the full profile's notebooks run end to end on a CPU as a smoke test (`make smoke-full`)."""
+    value = os.environ.get("SEGEDU_MAX_STEPS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SEGEDU_MAX_STEPS must be a positive whole number, got {value!r}")
+    return int(value)
 
 
 @dataclasses.dataclass
@@ -54,15 +73,23 @@ class TrainConfig:
     class_weights: tuple[float, ...] | None = None
     aux_weight: float = 0.4             # weight of an auxiliary head's loss (PSPNet), when the model has one
     max_grad_norm: float | None = None
+    max_steps: int | None = dataclasses.field(default_factory=lambda: _environment_cap())  # smoke runs: see below
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", "mps"
-    bf16: bool | None = None            # bfloat16 autocast; None: on CUDA only
-    channels_last: bool | None = None   # None: on CUDA only
+    bf16: bool | None = None            # bfloat16 autocast; None: on CUDA and on CPUs with native bf16 (Runtime)
+    channels_last: bool | None = None   # None: the runtime's choice for the device
     num_workers: int | None = None      # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
+    fused: bool | None = None           # fused optimizer updates; None: where PyTorch has them (CUDA, CPU)
+    compile: bool = False               # torch.compile the model for training and validation
     seed: int = 0
     checkpoint_dir: str | None = None   # None: no checkpoints
     progress: bool = True
     check_labels: bool = True
-    freeze_backbone: bool = False       # transfer learning: the model's `backbone` keeps its weights and batch statistics
+    freeze_encoder: bool = False        # transfer learning: model.freeze_encoder() before training
+
+    def runtime(self) -> Runtime:
+        """The device, precision, memory format, workers, fused updates and compilation this config asks for."""
+        return Runtime.resolve(self.device, bf16=self.bf16, channels_last=self.channels_last, workers=self.num_workers,
+                               fused=self.fused, compile=self.compile)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -81,26 +108,13 @@ class History:
     records: list[dict[str, float]] = dataclasses.field(default_factory=list)
     interrupted: bool = False
     checkpoint: Path | None = None
+    runtime: Runtime | None = None      # where and how the run trained (Runtime.describe() says it in words)
 
     def __getitem__(self, key: str) -> list[float]:
         return [record.get(key, math.nan) for record in self.records]
 
     def __len__(self) -> int:
         return len(self.records)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> cuda, then mps, then cpu; anything else is passed to torch.device (and checked)."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    chosen = torch.device(device)
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'")
-    return chosen
 
 
 def seed_everything(seed: int) -> None:
@@ -144,13 +158,6 @@ class _Distributed:
             torch.distributed.destroy_process_group()
 
 
-def _loader(dataset: Dataset, batch_size: int, *, workers: int, device: torch.device, shuffle: bool,
-            generator: torch.Generator | None = None, sampler=None, drop_last: bool = False) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False, sampler=sampler,
-                      num_workers=workers, pin_memory=device.type == "cuda", drop_last=drop_last, generator=generator,
-                      worker_init_fn=_seed_worker, persistent_workers=workers > 0)
-
-
 def _check_batch_labels(masks: torch.Tensor, num_classes: int, ignore_index: int, where: str) -> None:
     bad = invalid_labels(masks, num_classes, ignore_index)
     if bad.any():
@@ -173,24 +180,39 @@ def _check_data(model: nn.Module, data: Dataset, config: TrainConfig, role: str)
     return num_classes
 
 
-def _loss(output: torch.Tensor | dict[str, torch.Tensor], masks: torch.Tensor, config: TrainConfig,
-          weight: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy on logits (N, K, H, W) vs masks (N, H, W); models with an auxiliary head return {'out', 'aux'}."""
-    outputs = output if isinstance(output, dict) else {"out": output}
-    loss = F.cross_entropy(outputs["out"].float(), masks, weight=weight, ignore_index=config.ignore_index)
-    if "aux" in outputs:
-        loss = loss + config.aux_weight * F.cross_entropy(outputs["aux"].float(), masks, weight=weight,
-                                                           ignore_index=config.ignore_index)
+def cross_entropy(weight: torch.Tensor | None = None, ignore_index: int = 255) -> Loss:
+    """The default loss: pixel-wise cross-entropy (optionally class-weighted), ignoring `ignore_index`."""
+    def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), masks, weight=weight, ignore_index=ignore_index)
     return loss
 
 
-def _optimizer(model: nn.Module, config: TrainConfig, *, fused: bool = False) -> torch.optim.Optimizer:
-    """AdamW or SGD over the trainable parameters; `fused` (CUDA) updates all parameters in one kernel."""
+def _forward(model: nn.Module, images: torch.Tensor, *, auxiliary: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits, auxiliary logits or None) from a segedu model, or from any module returning logits or
+    torchvision's {'out', 'aux'}. `model` may be wrapped (DistributedDataParallel, torch.compile)."""
+    inner = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
+    if isinstance(inner, SegmentationModel):
+        return model(images, auxiliary=True) if auxiliary else (model(images), None)
+    output = model(images)
+    if isinstance(output, dict):
+        return output["out"], output.get("aux") if auxiliary else None
+    return output, None
+
+
+def training_loss(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, loss: Loss, aux_weight: float) -> torch.Tensor:
+    """The loss of one training step: `loss` on the logits, plus `aux_weight` times it on an auxiliary head's."""
+    logits, auxiliary = _forward(model, images, auxiliary=True)
+    value = loss(logits, masks)
+    return value if auxiliary is None else value + aux_weight * loss(auxiliary, masks)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch.optim.Optimizer:
+    """AdamW or SGD (with momentum) over the trainable parameters."""
     parameters = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                               fused=fused or None)
-    return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None)
+    if not parameters:
+        raise ValueError("the model has no trainable parameters (is everything frozen?)")
+    extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
+    return runtime.optimizer(config.optimizer, parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
@@ -200,75 +222,72 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_step
 
 
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, config: TrainConfig | None = None, *,
-        resume: Path | str | None = None, callbacks: Sequence[Callable[[dict[str, float]], None]] = (),
-        data_info: dict[str, Any] | None = None) -> History:
+        loss: Loss | None = None, resume: Path | str | None = None,
+        callbacks: Sequence[Callable[[dict[str, float]], None]] = (), data_info: dict[str, Any] | None = None) -> History:
     """Train `model` on `train_data`, validating on `val_data` after every epoch; return the History.
 
     Args:
-        model: any module mapping (N, C, H, W) images to (N, K, H, W) logits (or {'out', 'aux'} logits).
+        model: a segedu model, or any module mapping (N, C, H, W) images to (N, K, H, W) logits (or torchvision's
+            {'out', 'aux'}).
         train_data, val_data: segedu data sets (or any yielding (image float (C, H, W), mask int64 (H, W))).
         config: TrainConfig; defaults throughout when None.
+        loss: `loss(logits, masks) -> scalar`; default `cross_entropy(config.class_weights, config.ignore_index)`.
+            An auxiliary head's logits get `config.aux_weight` times the same loss.
         resume: a checkpoint written by `fit`; training continues after its last finished epoch.
         callbacks: called on the main process with each epoch's record (e.g. `segedu.viz.LivePlot()`).
         data_info: stored in checkpoints (the command line records the data set name and image size).
     """
     config = config or TrainConfig()
-    distributed = _Distributed(resolve_device(config.device))
-    device = distributed.device
+    runtime = config.runtime()
+    distributed = _Distributed(runtime.device)
+    runtime = dataclasses.replace(runtime, device=distributed.device)
     try:
-        return _fit(model, train_data, val_data, config, distributed, device, resume, callbacks, data_info or {})
+        return _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info or {})
     finally:
         distributed.close()
 
 
-def _fit(model, train_data, val_data, config, distributed, device, resume, callbacks, data_info) -> History:
-    num_classes = _check_data(model, train_data, config, "training")
-    if config.freeze_backbone:
-        if not isinstance(getattr(model, "backbone", None), nn.Module):
-            raise ValueError(f"freeze_backbone needs a model with a `backbone`; {type(model).__name__} has none")
-        model.backbone.requires_grad_(False)
-    if val_data is not None:
-        _check_data(model, val_data, config, "validation")
-    on_cuda = device.type == "cuda"
-    bf16 = on_cuda if config.bf16 is None else config.bf16
-    channels_last = on_cuda if config.channels_last is None else config.channels_last
-    workers = config.num_workers if config.num_workers is not None else (min(8, os.cpu_count() or 1) if on_cuda else 0)
+def _prepare_model(model: nn.Module, config: TrainConfig) -> None:
+    if config.freeze_encoder:
+        if not isinstance(model, SegmentationModel):
+            raise ValueError(f"freeze_encoder needs a segedu model (with an encoder); got {type(model).__name__}")
+        model.freeze_encoder()
+
+
+def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distributed):
+    """One shuffle for any number of processes: rank r takes every world_size-th index of the same permutation,
+    so at each step the processes together hold exactly the batch one process would."""
     if config.batch_size % distributed.world_size:
         raise ValueError(f"batch_size {config.batch_size} must be divisible by the {distributed.world_size} processes")
-    local_batch = config.batch_size // distributed.world_size
-    if on_cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-
-    seed_everything(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    # One shuffle for any number of processes: rank r takes every world_size-th index of the same permutation,
-    # so at each step the processes together hold exactly the batch one process would.
-    sampler = torch.utils.data.distributed.DistributedSampler(
+    return torch.utils.data.distributed.DistributedSampler(
         train_data, num_replicas=distributed.world_size, rank=distributed.rank, shuffle=True, seed=config.seed,
         drop_last=distributed.world_size > 1)
+
+
+def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info) -> History:
+    num_classes = _check_data(model, train_data, config, "training")
+    if val_data is not None:
+        _check_data(model, val_data, config, "validation")
+    _prepare_model(model, config)
+    runtime.setup()
+    local_batch = config.batch_size // max(distributed.world_size, 1)
+    seed_everything(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = _train_sampler(train_data, config, distributed)
     drop_last = len(train_data) // distributed.world_size >= local_batch  # no lone sample that batch norm cannot use
-    train_loader = _loader(train_data, local_batch, workers=workers, device=device, shuffle=True, generator=generator,
-                           sampler=sampler, drop_last=drop_last)
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    optimizer = _optimizer(model, config, fused=on_cuda)
-    total_steps = config.epochs * len(train_loader)
-    scheduler = _scheduler(optimizer, config, total_steps)
-    history, start_epoch = History(), 0
+    train_loader = runtime.loader(train_data, local_batch, sampler=sampler, generator=generator, drop_last=drop_last,
+                                  worker_init_fn=_seed_worker)
+    runtime.place(model)
+    optimizer = _optimizer(model, config, runtime)
+    scheduler = _scheduler(optimizer, config, config.epochs * len(train_loader))
+    history, start_epoch = History(runtime=runtime), 0
     if resume is not None:
-        state = load_checkpoint(resume)
-        check_compatible(state, model, resume)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, history.records = state["epoch"], list(state.get("history", []))
-        set_rng_state(state["rng"])
-        generator.set_state(state["loader_generator"])
-    trained = model
-    if distributed.world_size > 1:
-        if on_cuda:  # batch statistics over the global batch, as on one GPU (gloo on the CPU has no SyncBatchNorm)
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if on_cuda else None)
-    weight = torch.tensor(config.class_weights, device=device) if config.class_weights else None
+        start_epoch = _resume(resume, model, optimizer, scheduler, generator, history)
+    trained = _parallel(model, runtime, distributed)
+    evaluated = trained if distributed.world_size == 1 else model  # each process scores its own shard
+    if loss is None:
+        weight = torch.tensor(config.class_weights, device=runtime.device) if config.class_weights else None
+        loss = cross_entropy(weight, config.ignore_index)
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
 
     def save(name: str, epoch: int, interrupted: bool = False) -> Path | None:
@@ -283,14 +302,17 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            record = _train_one_epoch(trained, train_loader, optimizer, scheduler, config, weight, device, bf16,
-                                      channels_last, num_classes, epoch, distributed.main)
+            done = sum(record.get("steps", 0) for record in history.records)
+            remaining = None if config.max_steps is None else config.max_steps - done
+            if remaining is not None and remaining <= 0:
+                break  # SEGEDU_MAX_STEPS: a smoke run stops after its cap
+            sampler.set_epoch(epoch)
+            record = _train_one_epoch(trained, train_loader, optimizer, scheduler, loss, config, runtime, num_classes,
+                                      epoch, distributed.main, remaining)
             if val_data is not None:
-                matrix = evaluate(model, distributed.shard(val_data), batch_size=local_batch, device=str(device),
-                                  bf16=bf16, channels_last=channels_last, num_workers=workers,
-                                  num_classes=num_classes, ignore_index=config.ignore_index)
+                matrix = evaluate(evaluated, distributed.shard(val_data), batch_size=local_batch, runtime=runtime,
+                                  num_classes=num_classes, ignore_index=config.ignore_index,
+                                  max_batches=config.max_steps)
                 matrix.all_reduce()
                 record.update(val_miou=matrix.miou(), val_pixel_accuracy=matrix.pixel_accuracy())
             history.records.append(record)
@@ -309,19 +331,42 @@ def _fit(model, train_data, val_data, config, distributed, device, resume, callb
     return history
 
 
-def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device, bf16, channels_last, num_classes,
-                     epoch, main) -> dict[str, float]:
+def _resume(path, model, optimizer, scheduler, generator, history: History) -> int:
+    """Load a checkpoint written by `fit` into the run; return the number of finished epochs."""
+    state = load_checkpoint(path)
+    check_compatible(state, model, path)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    history.records = list(state.get("history", []))
+    set_rng_state(state["rng"])
+    generator.set_state(state["loader_generator"])
+    return state["epoch"]
+
+
+def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> nn.Module:
+    """What the loop calls: the model, wrapped in DistributedDataParallel under torchrun, compiled when asked."""
+    trained = model
+    if distributed.world_size > 1:
+        on_cuda = runtime.device.type == "cuda"
+        if on_cuda:  # batch statistics over the global batch, as on one GPU (gloo on the CPU has no SyncBatchNorm)
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[runtime.device.index] if on_cuda else None)
+    return runtime.compiled(trained)
+
+
+def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime, num_classes, epoch,
+                     main, limit: int | None = None) -> dict[str, float]:
     from tqdm.auto import tqdm
 
     model.train()
-    if config.freeze_backbone:
-        getattr(model, "module", model).backbone.eval()  # frozen batch-norm statistics too (DDP wraps in .module)
     started, seen, waited = time.perf_counter(), 0, 0.0
-    loss_sum, loss_count = torch.zeros((), device=device), 0
+    loss_sum, loss_count = torch.zeros((), device=runtime.device), 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),
                dynamic_ncols=True)
     batches = iter(bar)
     for step in itertools.count():
+        if limit is not None and step >= limit:
+            break
         asked = time.perf_counter()
         try:
             images, masks = next(batches)
@@ -330,37 +375,42 @@ def _train_one_epoch(model, loader, optimizer, scheduler, config, weight, device
         waited += time.perf_counter() - asked  # the training loop stood still, waiting for the loader
         if config.check_labels:
             _check_batch_labels(masks, num_classes, config.ignore_index, f"epoch {epoch + 1}, batch {step}")
-        images = images.to(device, non_blocking=True,
-                           memory_format=torch.channels_last if channels_last else torch.preserve_format)
-        masks = masks.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            output = model(images)
-        loss = _loss(output, masks, config, weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm:
-            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        loss_sum += loss.detach()
+        images, masks = runtime.images(images), runtime.masks(masks)
+        with runtime.autocast():
+            value = training_loss(model, images, masks, loss, config.aux_weight)
+        _step(model, optimizer, scheduler, value, config)
+        loss_sum += value.detach()
         loss_count += 1
         seen += images.shape[0]
-        if device.type != "cuda" or step % 25 == 0 or step == len(loader) - 1:  # a host sync; rare on the GPU
-            mean = loss_sum.item() / loss_count
-            if not math.isfinite(loss.item()) or not math.isfinite(mean):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, batch {step} (lr {scheduler.get_last_lr()[0]:.2e}); "
-                    f"training stopped. Lower the learning rate (TrainConfig.lr / --lr), set max_grad_norm, "
-                    f"or look for broken images in the data")
-            bar.set_postfix(loss=f"{mean:.4f}")
-    seconds = time.perf_counter() - started
+        if runtime.device.type != "cuda" or step % 25 == 0 or step == len(loader) - 1:  # a host sync; rare on the GPU
+            _check_finite(value, loss_sum / loss_count, epoch, step, scheduler)
+            bar.set_postfix(loss=f"{loss_sum.item() / loss_count:.4f}")
+    seconds, steps = time.perf_counter() - started, loss_count
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # the loss over the global batches
-        totals = torch.stack([loss_sum, torch.tensor(float(loss_count), device=device)])
+        totals = torch.stack([loss_sum, torch.tensor(float(loss_count), device=runtime.device)])
         torch.distributed.all_reduce(totals)
         loss_sum, loss_count = totals[0], int(totals[1].item())
-    return {"epoch": epoch + 1, "train_loss": loss_sum.item() / max(loss_count, 1), "lr": scheduler.get_last_lr()[0],
+    return {"epoch": epoch + 1, "steps": steps, "train_loss": loss_sum.item() / max(loss_count, 1),
+            "lr": scheduler.get_last_lr()[0],
             "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9),
             "data_wait_fraction": waited / max(seconds, 1e-9)}
+
+
+def _step(model, optimizer, scheduler, value: torch.Tensor, config: TrainConfig) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    value.backward()
+    if config.max_grad_norm:
+        nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+
+
+def _check_finite(value: torch.Tensor, mean: torch.Tensor, epoch: int, step: int, scheduler) -> None:
+    if not math.isfinite(value.item()) or not math.isfinite(mean.item()):
+        raise FloatingPointError(
+            f"the loss became {value.item()} at epoch {epoch + 1}, batch {step} (lr {scheduler.get_last_lr()[0]:.2e}); "
+            f"training stopped. Lower the learning rate (TrainConfig.lr / --lr), set max_grad_norm, "
+            f"or look for broken images in the data")
 
 
 def _report(record: dict[str, float], config: TrainConfig) -> None:
@@ -376,42 +426,56 @@ def _report(record: dict[str, float], config: TrainConfig) -> None:
 
 
 @torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, int] | None = None,
+            output_size: tuple[int, int] | None = None, runtime: Runtime | None = None) -> torch.Tensor:
+    """Logits of `model` for a batch (N, C, H, W): resized to `input_size` before the model (e.g. the size it was
+    trained at) and to `output_size` after it (default: the images' own (H, W)). Returns float32 logits
+    (N, K, *output_size) on the images' device; the model runs on `runtime`'s device (default: the images'),
+    in eval mode, and is left in the mode it was in.
+    """
+    runtime = runtime or Runtime(device=images.device)
+    output_size = tuple(output_size or images.shape[-2:])
+    was_training = model.training
+    model.eval()
+    inputs = runtime.images(images)
+    if input_size is not None and tuple(inputs.shape[-2:]) != tuple(input_size):
+        inputs = F.interpolate(inputs, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
+    with runtime.autocast():
+        logits, _ = _forward(model, inputs, auxiliary=False)
+    logits = logits.float()
+    if tuple(logits.shape[-2:]) != output_size:
+        logits = F.interpolate(logits, size=output_size, mode="bilinear", align_corners=False)
+    model.train(was_training)
+    return logits.to(images.device)
+
+
+@torch.no_grad()
 def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: str = "auto",
-             input_size: tuple[int, int] | None = None, bf16: bool | None = None, channels_last: bool | None = None,
-             num_workers: int | None = None, num_classes: int | None = None, ignore_index: int = 255,
-             progress: bool = False) -> ConfusionMatrix:
+             input_size: tuple[int, int] | None = None, runtime: Runtime | None = None, num_classes: int | None = None,
+             ignore_index: int = 255, progress: bool = False, max_batches: int | None = None) -> ConfusionMatrix:
     """Run `model` over `data` and return the ConfusionMatrix against its masks.
 
     `input_size` (height, width) resizes the images before the model (e.g. to the size it was trained at);
-    logits of another size than the masks are resized bilinearly to the masks' size, so scores are always
-    measured at the labels' own resolution.
+    logits are brought back to the masks' size (`predict`), so scores are always measured at the labels' own
+    resolution. `runtime` (default: `Runtime.resolve(device)`) says where and how the model runs; the model is
+    moved there and stays there. `max_batches` (default: ``SEGEDU_MAX_STEPS``, else all) stops early.
     """
     from tqdm.auto import tqdm
 
-    chosen = resolve_device(device)
-    on_cuda = chosen.type == "cuda"
-    bf16 = on_cuda if bf16 is None else bf16
-    channels_last = on_cuda if channels_last is None else channels_last
-    num_classes = num_classes or getattr(model, "num_classes", None) or getattr(data, "num_classes", None)
+    runtime = runtime or Runtime.resolve(device)
+    inner = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
+    num_classes = num_classes or getattr(inner, "num_classes", None) or getattr(data, "num_classes", None)
     if not num_classes:
         raise ValueError("evaluate needs num_classes: the model and the data set do not say how many classes there are")
-    workers = num_workers if num_workers is not None else (min(8, os.cpu_count() or 1) if on_cuda else 0)
-    was_training = model.training
-    model.eval().to(chosen)
-    matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=chosen)
-    loader = _loader(data, batch_size, workers=workers, device=chosen, shuffle=False)
-    for images, masks in tqdm(loader, desc="evaluate", leave=False, disable=not progress):
-        images = images.to(chosen, non_blocking=True)
-        masks = masks.to(chosen, non_blocking=True)
-        if input_size is not None and tuple(images.shape[-2:]) != tuple(input_size):
-            images = F.interpolate(images, size=input_size, mode="bilinear", align_corners=False, antialias=True)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(chosen.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(images)
-        logits = logits["out"] if isinstance(logits, dict) else logits
-        if logits.shape[-2:] != masks.shape[-2:]:
-            logits = F.interpolate(logits.float(), size=masks.shape[-2:], mode="bilinear", align_corners=False)
+    runtime.place(inner)
+    matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=runtime.device)
+    loader = runtime.loader(data, batch_size)
+    max_batches = max_batches or _environment_cap()
+    for index, (images, masks) in enumerate(tqdm(loader, desc="evaluate", leave=False, disable=not progress)):
+        if max_batches is not None and index >= max_batches:
+            break
+        masks = runtime.masks(masks)
+        logits = predict(model, runtime.images(images), input_size=input_size, output_size=masks.shape[-2:],
+                         runtime=runtime)
         matrix.update(logits.argmax(1), masks)
-    model.train(was_training)
     return matrix

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["connected_components", "border_weight_map", "weighted_cross_entropy"]
+__all__ = ["connected_components", "border_weight_map", "weighted_cross_entropy", "BorderWeightedLoss"]
 
 
 def connected_components(foreground: torch.Tensor) -> torch.Tensor:
@@ -62,3 +62,25 @@ def weighted_cross_entropy(logits: torch.Tensor, masks: torch.Tensor, weights: t
     """sum_x w(x) CE(x) / sum_x w(x): logits (N, K, H, W), masks (N, H, W), weights (N, H, W) -> scalar."""
     losses = F.cross_entropy(logits, masks, ignore_index=ignore_index, reduction="none")  # (N, H, W)
     return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+class BorderWeightedLoss:
+    """U-Net's loss for ``fit(model, ..., loss=BorderWeightedLoss())``: each pixel's cross-entropy weighted by the
+    border weight map (equation 2) of its mask, computed for every training batch after augmentation (so elastic
+    deformation moves the weights with the cells). (logits (N, K, H, W), masks (N, H, W)) -> scalar.
+    """
+
+    def __init__(self, *, foreground: int = 1, w0: float = 10.0, sigma: float = 5.0, ignore_index: int = 255):
+        if sigma <= 0 or w0 < 0:
+            raise ValueError(f"BorderWeightedLoss needs sigma > 0 and w0 >= 0, got sigma={sigma}, w0={w0}")
+        self.foreground, self.w0, self.sigma, self.ignore_index = foreground, w0, sigma, ignore_index
+
+    def weights(self, masks: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) class indices -> (N, H, W) float32 pixel weights, on the masks' device."""
+        with torch.no_grad():
+            maps = [border_weight_map(mask.cpu(), foreground=self.foreground, w0=self.w0, sigma=self.sigma,
+                                      ignore_index=self.ignore_index) for mask in masks]
+        return torch.stack(maps).to(masks.device)
+
+    def __call__(self, logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return weighted_cross_entropy(logits.float(), masks, self.weights(masks), self.ignore_index)

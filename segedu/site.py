@@ -2,6 +2,7 @@
 
     python -m segedu.site notebooks site              # execute, render, check links (what `make site` runs)
     python -m segedu.site notebooks site --no-execute # render the outputs already stored in the notebooks
+    python -m segedu.site notebooks --refresh         # execute the notebooks in place and store them lean
 
 A learner reads the site without a kernel: figures are embedded PNGs; an explorer widget shows the PNG of its first
 view (segedu.widgets stores one beside the live widget); progress bars, which mean nothing after the fact, are
@@ -23,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from .course import COURSE
 
-__all__ = ["build_site", "broken_links"]
+__all__ = ["build_site", "broken_links", "refresh_notebooks", "lean"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 STYLE = """
@@ -61,6 +62,38 @@ def _execute(notebook, path: Path, timeout: int):
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     return notebook
+
+
+def lean(notebook):
+    """What a committed notebook keeps (in place): no widget state, no widget views; an explorer keeps the one
+    picture of its first view, and widget outputs with no picture (progress bars) go. Opened in JupyterLab it shows
+    that picture until the cell runs again."""
+    return _for_reading(notebook)
+
+
+def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, timeout: int = 600, log=print) -> dict:
+    """Execute every NN_name.ipynb of `source` (or those whose number is in `only`) in place, in the fast profile
+    with inline figures, and store it lean; return {name: seconds}, kernel start-up included."""
+    import nbformat
+
+    os.environ.setdefault("SEGEDU_PROFILE", "fast")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    seconds = {}
+    for path, _ in _lessons(Path(source)):
+        if only and path.name[:2] not in only:
+            continue
+        notebook = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        try:
+            _execute(notebook, path, timeout)
+        except Exception as error:
+            raise RuntimeError(f"executing {path} failed: {str(error)[-2000:]}") from error
+        seconds[path.name] = time.perf_counter() - started
+        partial = path.with_name(f".{path.name}.partial")
+        nbformat.write(lean(notebook), partial)
+        os.replace(partial, path)
+        log(f"{path.name}: executed in {seconds[path.name]:.1f} s, {path.stat().st_size / 1e6:.2f} MB")
+    return seconds
 
 
 def _for_reading(notebook):
@@ -190,10 +223,24 @@ def broken_links(site: Path | str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m segedu.site", description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="folder of NN_name.ipynb notebooks")
-    parser.add_argument("output", type=Path, help="folder to write the site to (replaced when the build succeeds)")
+    parser.add_argument("output", type=Path, nargs="?",
+                        help="folder to write the site to (replaced when the build succeeds)")
     parser.add_argument("--no-execute", dest="execute", action="store_false", help="render the stored outputs")
+    parser.add_argument("--refresh", action="store_true",
+                        help="instead of a site: execute the notebooks in place and store them lean (what is committed)")
+    parser.add_argument("--only", help="with --refresh: comma-separated notebook numbers, e.g. 07,09")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     arguments = parser.parse_args(argv)
+    if arguments.refresh:
+        try:
+            refresh_notebooks(arguments.source, only=arguments.only.split(",") if arguments.only else None,
+                              timeout=arguments.timeout)
+        except (FileNotFoundError, ValueError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    if arguments.output is None:
+        parser.error("give the output folder of the site, or --refresh")
     try:
         index = build_site(arguments.source, arguments.output, execute=arguments.execute, timeout=arguments.timeout)
     except (FileNotFoundError, ValueError, RuntimeError) as error:

@@ -54,7 +54,8 @@ def test_peak_table_picks_the_math_mode(monkeypatch):
 def test_quick_cpu_bench_compares_every_pair(tmp_path, capsys):
     """`python -m segedu bench --device cpu --quick`, as CI runs it: every pair gets a ratio, the JSON has it all."""
     output = tmp_path / "bench.json"
-    assert main(["bench", "--device", "cpu", "--quick", "--output", str(output)]) == 0
+    # the steps are cut to keep the suite quick: this checks the plumbing; scripts/bench_stability.py the figures
+    assert main(["bench", "--device", "cpu", "--quick", "--steps", "3", "--warmup", "1", "--output", str(output)]) == 0
     printed = capsys.readouterr().out
     assert "tv:lraspp_mobilenet_v3_large" in printed and "ours/tv" in printed
     report = json.loads(output.read_text())
@@ -64,3 +65,33 @@ def test_quick_cpu_bench_compares_every_pair(tmp_path, capsys):
     assert {mode for _, mode in ratios} == set(report["config"]["modes"])
     assert all(0.1 < ratio < 10 for ratio in ratios.values())
     assert main(["bench", "--quick", "--models", "nonsense"]) == 2
+
+
+def test_pairs_are_timed_in_turns_and_summarised_by_their_median(monkeypatch):
+    calls = []
+
+    def fake_trainer(entry, mode, config, device):
+        def step():
+            calls.append(entry.name)
+        return step
+
+    clock = iter(range(1000))
+    monkeypatch.setattr(bench, "_trainer", fake_trainer)
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: float(next(clock)))
+    known = {entry.name: entry for entry in bench.entries()}
+    group = [known["fcn-resnet50"], known["tv:fcn_resnet50"]]
+    config = bench.BenchConfig(device="cpu", batch_size=2, steps=4, warmup=1)
+    rows = bench.measure_group(group, "fp32", config, torch.device("cpu"))
+    ours, theirs = "fcn-resnet50", "tv:fcn_resnet50"
+    assert calls == [ours, theirs] + [ours, theirs, theirs, ours, ours, theirs, theirs, ours]
+    assert [row["steps"] for row in rows] == [4, 4]
+    assert rows[0]["milliseconds_per_step"] == 1000.0 and rows[0]["spread"] == 0.0  # every fake step took 1 s
+    assert bench._groups([theirs, "unet", ours], known) == [[known[ours], known[theirs]], [known["unet"]]]
+
+
+def test_models_with_options_can_be_benchmarked():
+    entry = bench._configured("deeplabv2[backbone=resnet18;rates=(2, 4);width=0.125]")
+    model = entry.build(3)
+    assert [branch.dilation for branch in model.head] == [(2, 2), (4, 4)] and model.build_spec["options"]["width"] == 0.125
+    with pytest.raises(ValueError, match=r"write NAME\[key=value;key=value\]"):
+        bench._configured("deeplabv2[rates=2")

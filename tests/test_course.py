@@ -49,3 +49,21 @@ def test_each_notebook_states_its_measured_time():
         stated = re.search(r"\*Time:\* about (\d+) s on a laptop CPU", first_cell)
         assert stated, f"{lesson.notebook} does not say how long it takes"
         assert int(stated.group(1)) == round(lesson.cpu_seconds), (lesson.notebook, stated.group(1))
+
+
+def test_committed_notebooks_are_lean():
+    """At most 1 MB each, no saved widget state or widget views (an explorer keeps one picture), no picture twice."""
+    import hashlib
+
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        assert path.stat().st_size <= 1_000_000, f"{path.name} is {path.stat().st_size / 1e6:.2f} MB"
+        notebook = json.loads(path.read_text())
+        assert "widgets" not in notebook["metadata"], f"{path.name} stores widget state"
+        pictures = []
+        for cell in notebook["cells"]:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                assert "application/vnd.jupyter.widget-view+json" not in data, f"{path.name} stores a widget view"
+                if "image/png" in data:
+                    pictures.append(hashlib.sha256("".join(data["image/png"]).encode()).hexdigest())
+        assert len(pictures) == len(set(pictures)), f"{path.name} stores a picture twice"

@@ -11,7 +11,7 @@ import torch
 
 from segedu.checkpoint import load_checkpoint
 from segedu.data import Shapes
-from segedu.engine import TrainConfig, evaluate, fit, resolve_device
+from segedu.engine import TrainConfig, evaluate, fit, predict, resolve_device
 from segedu.models import build_model
 
 TRAIN, VAL = Shapes("train", size=32, length=48), Shapes("val", size=32, length=16)
@@ -115,10 +115,12 @@ def test_device_choice():
 def test_two_processes_with_torchrun_and_gloo_match_one_process(tmp_path):
     """DistributedDataParallel over 2 CPU processes (gloo) at global batch 8 trains the same model as one process at
     batch 8: same global batches, averaged gradients. U-Net without batch norm, whose statistics would otherwise be
-    per process (on CUDA fit uses SyncBatchNorm; gloo has none)."""
+    per process (on CUDA fit uses SyncBatchNorm; gloo has none). fp32 and contiguous tensors: channels_last kernels
+    accumulate weight gradients in another order at another batch size, which moves the weights by about 1e-4."""
     arguments = ["-m", "segedu", "train", "--model", "unet", "--option", "batch_norm=False", "--data", "shapes",
                  "--epochs", "2", "--subset", "32", "--batch-size", "8", "--image-size", "32", "--width", "0.125",
-                 "--lr", "3e-3", "--device", "cpu", "--no-progress"]
+                 "--lr", "3e-3", "--device", "cpu", "--precision", "fp32", "--no-channels-last",
+                 "--no-progress"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                           *arguments, "--output", str(tmp_path / "two")],
@@ -139,13 +141,66 @@ def test_two_processes_with_torchrun_and_gloo_match_one_process(tmp_path):
         assert torch.allclose(weight.float(), states[1]["model"][name].float(), atol=1e-5), name
 
 
-def test_frozen_backbone_keeps_weights_and_batch_statistics():
+def test_frozen_encoder_keeps_weights_and_batch_statistics():
     torch.manual_seed(0)
     model = build_model("deeplabv3", num_classes=5, backbone="resnet18", width=0.125)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    head_before = model.classifier.weight.clone()
-    fit(model, TRAIN, VAL, config(epochs=1, freeze_backbone=True))
-    assert all(torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
-    assert not torch.equal(head_before, model.classifier.weight)
-    with pytest.raises(ValueError, match="needs a model with a `backbone`"):
-        fit(small_model(), TRAIN, VAL, config(epochs=1, freeze_backbone=True))
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    head_before = model.head.weight.clone()
+    fit(model, TRAIN, VAL, config(epochs=1, freeze_encoder=True))
+    assert all(torch.equal(before[k], v) for k, v in model.encoder.state_dict().items())
+    assert not torch.equal(head_before, model.head.weight)
+    with pytest.raises(ValueError, match="freeze_encoder needs a segedu model"):
+        fit(torch.nn.Conv2d(3, 5, 1), TRAIN, VAL, config(epochs=1, freeze_encoder=True))
+
+
+def test_fit_takes_a_loss_and_adds_the_auxiliary_head_with_its_weight():
+    seen = []
+
+    def counting_loss(logits, masks):
+        seen.append(tuple(logits.shape))
+        return torch.nn.functional.cross_entropy(logits.float(), masks, ignore_index=255)
+
+    torch.manual_seed(0)
+    model = build_model("pspnet", num_classes=5, backbone="resnet18", width=0.125)
+    fit(model, Shapes("train", size=32, length=16), None, config(epochs=1), loss=counting_loss)
+    assert seen == [(8, 5, 32, 32)] * 4  # two steps, the main and the auxiliary logits each
+
+    from segedu.engine import cross_entropy, training_loss
+
+    images, masks = TRAIN[0][0][None].repeat(2, 1, 1, 1), TRAIN[0][1][None].repeat(2, 1, 1)
+    loss = cross_entropy()
+    model.eval()  # dropout and batch statistics fixed: the same logits twice
+    logits, auxiliary = model(images, auxiliary=True)
+    expected = loss(logits, masks) + 0.4 * loss(auxiliary, masks)
+    assert training_loss(model, images, masks, loss, 0.4).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_unet_trains_with_the_border_weight_map():
+    from segedu.data import SyntheticMembranes
+    from segedu.losses import BorderWeightedLoss
+
+    slices = SyntheticMembranes("train", subset=4)
+    train = [(image[:, :96, :96], mask[:96, :96]) for image, mask in (slices[i] for i in range(4))]  # 96x96 tiles
+    torch.manual_seed(0)
+    model = build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=3)
+    weighted = BorderWeightedLoss(w0=10.0, sigma=5.0)
+    masks = torch.stack([mask for _, mask in train])
+    weights = weighted.weights(masks)
+    assert weights.max() > 10 and weights[masks == 1].median() < 2 < weights[masks == 0].median()  # gaps weigh most
+    history = fit(model, train, None, config(epochs=6, batch_size=4, lr=1e-2), loss=weighted)
+    assert history["train_loss"][-1] < 0.8 * history["train_loss"][0]
+    with pytest.raises(ValueError, match="sigma > 0"):
+        BorderWeightedLoss(sigma=0)
+
+
+def test_predict_resizes_in_and_out_and_leaves_the_model_as_it_was():
+    model = small_model().train()
+    images = torch.rand(2, 3, 30, 40)
+    logits = predict(model, images, input_size=(32, 32), output_size=(15, 20))
+    assert logits.shape == (2, 5, 15, 20) and logits.dtype == torch.float32 and model.training
+    with torch.no_grad():
+        model.eval()
+        resized = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", antialias=True)
+        expected = torch.nn.functional.interpolate(model(resized), size=(15, 20), mode="bilinear")
+    assert torch.allclose(logits, expected, atol=1e-6)
+    assert predict(model, images).shape == (2, 5, 30, 40)

@@ -5,24 +5,104 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segedu.models import MODELS, build_model, convolutionalize
+from segedu.models import MODELS, SegmentationModel, build_model, convolutionalize, model_options, rebuild_model
 
 SMALL = {"width": 0.0625}
-
-
-def logits_of(output):
-    """Models with an auxiliary head return {'out', 'aux'} while training."""
-    return output["out"] if isinstance(output, dict) else output
+AUXILIARY = {"pspnet": {}, "fcn": {"auxiliary": True}}  # the models that can carry an auxiliary head
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 @pytest.mark.parametrize("size", [(97, 131), (64, 64), (33, 17)])
-def test_logits_have_the_input_size(name, size):
-    model = build_model(name, num_classes=7, **SMALL)
-    output = model(torch.randn(2, 3, *size))
-    assert logits_of(output).shape == (2, 7, *size)
-    if isinstance(output, dict):
-        assert output["aux"].shape == (2, 7, *size)
+def test_logits_are_one_tensor_of_the_input_size_in_both_modes(name, size):
+    model = build_model(name, num_classes=7, **SMALL, **AUXILIARY.get(name, {}))
+    images = torch.randn(2, 3, *size)
+    for mode in (True, False):
+        model.train(mode)
+        output = model(images)
+        assert type(output) is torch.Tensor and output.shape == (2, 7, *size)
+    logits, auxiliary = model.train()(images, auxiliary=True)
+    assert logits.shape == (2, 7, *size)
+    if name in AUXILIARY:
+        assert auxiliary.shape == (2, 7, *size)
+    else:
+        assert auxiliary is None
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_is_encoder_decoder_head(name):
+    model = build_model(name, num_classes=3, **SMALL)
+    assert isinstance(model, SegmentationModel)
+    parts = {part for part, _ in model.named_children()}
+    assert {"encoder", "decoder", "head"} <= parts <= {"encoder", "decoder", "head", "auxiliary_head"}
+    assert type(model).forward is SegmentationModel.forward or name == "unet"  # U-Net adds overlap-tile, then defers
+    counted = sum(p.numel() for part in parts for p in getattr(model, part).parameters())
+    assert counted == model.num_parameters()  # nothing lives outside the parts
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_freeze_encoder_keeps_weights_and_statistics_and_unfreeze_undoes_it(name):
+    torch.manual_seed(0)
+    model = build_model(name, num_classes=3, **SMALL).freeze_encoder()
+    before = {key: value.clone() for key, value in model.encoder.state_dict().items()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert trainable and not any(p.requires_grad for p in model.encoder.parameters())
+    optimizer = torch.optim.SGD(trainable, lr=0.1)
+    model.train()
+    assert not model.encoder.training and model.decoder.training
+    model(torch.randn(2, 3, 40, 48)).logsumexp(1).mean().backward()
+    optimizer.step()
+    after = model.encoder.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before), "weights or batch-norm statistics moved"
+    model.unfreeze_encoder()
+    assert model.encoder.training and all(p.requires_grad for p in model.encoder.parameters())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_constructor_option_reaches_build_model_and_the_spec_rebuilds(name):
+    options = model_options(name)
+    assert "width" in options
+    model = build_model(name, num_classes=4, in_channels=2, **SMALL)
+    rebuilt = rebuild_model(model.build_spec)
+    assert type(rebuilt) is type(model) and rebuilt.build_spec == model.build_spec
+    assert [k for k in rebuilt.state_dict()] == [k for k in model.state_dict()]
+
+
+def test_options_the_builders_used_to_drop_now_arrive():
+    assert [branch.dilation for branch in build_model("deeplabv2", num_classes=3, rates=(2, 4), **SMALL).head] == \
+        [(2, 2), (4, 4)]
+    model = build_model("deeplabv1", num_classes=3, fc6_dilation=4, dropout=0.2, **SMALL)
+    assert model.decoder[0].dilation == (4, 4) and model.decoder[2].p == 0.2
+
+
+def test_a_model_built_from_its_class_rebuilds_from_its_checkpoint(tmp_path):
+    from segedu.checkpoint import load_model, save_checkpoint
+    from segedu.models import DeepLabV2
+
+    model = DeepLabV2(num_classes=3, backbone="resnet18", rates=(3, 5), width=0.125).eval()
+    save_checkpoint(tmp_path / "model.pt", {"model_spec": model.build_spec, "model": model.state_dict()})
+    loaded, _ = load_model(tmp_path / "model.pt")
+    image = torch.rand(1, 3, 40, 40)
+    assert torch.equal(loaded(image), model(image))
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        DeepLabV2(3)
+
+
+@pytest.mark.parametrize("name", ["fcn8s", "unet", "deeplabv3plus", "pspnet", "deconvnet", "deeplabv1"])
+def test_checkpoints_written_before_the_rename_still_load(name):
+    model = build_model(name, num_classes=3, **SMALL, **({"backbone": "resnet18"} if name in ("deeplabv3plus", "pspnet") else {}))
+    legacy = {_legacy_key(type(model), key): value for key, value in model.state_dict().items()}
+    assert set(legacy) != set(model.state_dict())
+    fresh = rebuild_model(model.build_spec)
+    fresh.load_state_dict(fresh.upgrade_state_dict(legacy))
+    assert all(torch.equal(value, fresh.state_dict()[key]) for key, value in model.state_dict().items())
+
+
+def _legacy_key(model_class, key: str) -> str:
+    """Today's key -> the name the same weight had before encoder/decoder/head (the inverse of `renamed`)."""
+    for old, new in sorted(model_class.renamed.items(), key=lambda item: -len(item[1])):
+        if key.startswith(new):
+            return old + key[len(new):]
+    return key
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -37,9 +117,9 @@ def test_batch_of_one_in_eval_mode_is_deterministic(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_backward_reaches_every_parameter(name):
-    model = build_model(name, num_classes=4, **SMALL)
-    output = model(torch.randn(2, 3, 40, 52))
-    loss = sum(logits.logsumexp(1).mean() for logits in (output.values() if isinstance(output, dict) else [output]))
+    model = build_model(name, num_classes=4, **SMALL, **AUXILIARY.get(name, {}))
+    logits, auxiliary = model(torch.randn(2, 3, 40, 52), auxiliary=True)
+    loss = sum(output.logsumexp(1).mean() for output in (logits, auxiliary) if output is not None)
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
@@ -64,9 +144,9 @@ def test_parameter_count_matches_the_paper(name, num_classes, options, published
 def test_fcn_final_upsampling_is_fixed_and_skips_start_at_zero():
     model = build_model("fcn8s", num_classes=5, **SMALL)
     names = [name for name, _ in model.named_parameters()]
-    assert not any(name.startswith("upsample.") for name in names)  # the 8x bilinear upsampling is not learned
-    assert all(torch.count_nonzero(skip.weight) == 0 for skip in model.skips.values())
-    assert len(model.upsample2) == 2
+    assert not any(name.startswith("head.") for name in names)  # the 8x bilinear upsampling (the head) is not learned
+    assert all(torch.count_nonzero(skip.weight) == 0 for skip in model.decoder.skips.values())
+    assert len(model.decoder.upsample2) == 2
 
 
 def test_convolutionalize_computes_the_classifier_at_every_window():
@@ -99,8 +179,10 @@ def test_unet_valid_convolutions_follow_the_paper_and_tiles_agree():
 def test_wrong_input_channels_and_options_are_clear_errors():
     with pytest.raises(ValueError, match=r"expects images of shape \(N, 1, H, W\)"):
         build_model("unet", num_classes=2, in_channels=1, **SMALL)(torch.randn(1, 3, 32, 32))
-    with pytest.raises(ValueError, match="does not take the options"):
+    with pytest.raises(ValueError, match=r"does not take the option\(s\) \['dilation'\]; it takes: width=1.0"):
         build_model("unet", num_classes=2, dilation=3)
+    with pytest.raises(ValueError, match=r"'fcn8s' does not take the option\(s\) \['stride'\]"):
+        build_model("fcn8s", num_classes=2, stride=16)
     with pytest.raises(ValueError, match="unknown model 'fcn4s'"):
         build_model("fcn4s", num_classes=2)
     with pytest.raises(ValueError, match="unknown backbone 'resnet34'"):

@@ -1,14 +1,15 @@
 """Segmentation models, one paper per file, built by name with `build_model`.
 
-Every model maps (N, in_channels, H, W) images in [0, 1] to logits (N, num_classes, H, W) for any H and W;
-models with an auxiliary head (PSPNet; FCN with ``auxiliary=True``) return {'out', 'aux'} while training.
+Every model is a `SegmentationModel`: encoder -> decoder -> head, mapping (N, in_channels, H, W) images in [0, 1]
+to logits (N, num_classes, H, W) for any H and W, a tensor in training and evaluation alike
+(``model(images, auxiliary=True)`` also returns the auxiliary head's logits, or None).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .base import SegmentationModel, pad_to_multiple
+from .base import MODEL_CLASSES, SegmentationModel, pad_to_multiple
 from .deconvnet import DeconvNet, deconvnet
 from .deeplabv1 import DeepLabV1, deeplabv1
 from .deeplabv2 import DeepLabV2, deeplabv2
@@ -18,7 +19,7 @@ from .pspnet import PSPNet, pspnet
 from .segnet import SegNet, segnet
 from .unet import UNet, unet
 
-__all__ = ["MODELS", "build_model", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
+__all__ = ["MODELS", "MODEL_CLASSES", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
            "SegNet", "DeconvNet", "UNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {
@@ -27,19 +28,45 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "deeplabv1": deeplabv1, "deeplabv2": deeplabv2, "deeplabv3": deeplabv3, "deeplabv3plus": deeplabv3plus,
 }
 
+CLASS_OF: dict[str, type[SegmentationModel]] = {
+    "fcn32s": FCN, "fcn16s": FCN, "fcn8s": FCN, "fcn": FCNResNet, "segnet": SegNet, "deconvnet": DeconvNet,
+    "unet": UNet, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
+    "deeplabv3plus": DeepLabV3Plus,
+}
+
+
+def model_options(name: str) -> dict[str, object]:
+    """The keyword options model `name` accepts besides num_classes and in_channels, with their defaults."""
+    import inspect
+
+    model_class = CLASS_OF[name]
+    fixed = {"num_classes", "in_channels"} | ({"stride"} if model_class is FCN else set())
+    return {key: parameter.default for key, parameter in inspect.signature(model_class.__init__).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and key not in fixed}
+
 
 def build_model(name: str, *, num_classes: int, in_channels: int = 3, **options) -> SegmentationModel:
     """Build model `name` (see MODELS) for `num_classes` classes and `in_channels` input channels.
 
-    `options` are the builder's keyword arguments, e.g. ``width=0.25`` for a narrower network,
-    ``backbone="efficientnet_lite0", pretrained=True`` for an ImageNet encoder.
+    `options` are the model class's keyword arguments (`model_options(name)` lists them), e.g. ``width=0.25`` for
+    a narrower network, ``backbone="efficientnet_lite0", pretrained=True`` for an ImageNet encoder,
+    ``rates=(6, 12)`` for DeepLab v2.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    try:
-        model = MODELS[name](num_classes=num_classes, in_channels=in_channels, **options)
-    except TypeError as error:
-        raise ValueError(f"model {name!r} does not take the options {sorted(options)}: {error}") from error
-    # what a checkpoint stores to rebuild the same model (segedu.checkpoint.load_model)
-    model.build_spec = {"name": name, "num_classes": num_classes, "in_channels": in_channels, "options": dict(options)}
+    accepted = model_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"model {name!r} does not take the option(s) {unknown}; it takes: "
+                         + ", ".join(f"{key}={value!r}" for key, value in accepted.items()))
+    model = MODELS[name](num_classes=num_classes, in_channels=in_channels, **options)
+    model.build_spec["name"] = name  # the registry name (fcn8s, not the class's FCN)
     return model
+
+
+def rebuild_model(spec: dict, **overrides) -> SegmentationModel:
+    """The model a `build_spec` describes: {"class" or "name", "num_classes", "in_channels", "options"}."""
+    options = {**spec.get("options", {}), **overrides}
+    if spec.get("class") in MODEL_CLASSES:
+        return MODEL_CLASSES[spec["class"]](num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)
+    return build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)

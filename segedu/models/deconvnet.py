@@ -19,37 +19,46 @@ import torch
 from torch import nn
 
 from ..layers import scaled
-from .base import SegmentationModel, pad_to_multiple
+from .base import SegmentationModel
 from .unpooling import IndexedVGGEncoder, UnpoolingDecoder
 
 __all__ = ["DeconvNet", "deconvnet"]
 
 
-class DeconvNet(SegmentationModel):
-    """DeconvNet: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+class DeconvNetDecoder(nn.Module):
+    """fc6, fc7 and deconv-fc6 on the pooled features, then the unpooling decoder with the encoder's switches:
+    ((N, 512, H/32, W/32), switches) -> (N, scaled(64), H, W)."""
 
-    name = "deconvnet"
-
-    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False):
-        super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.encoder = IndexedVGGEncoder(in_channels=in_channels, width=width, pretrained=pretrained)
-        channels, hidden = self.encoder.out_channels, scaled(4096, width)
-        self.bottleneck = nn.Sequential(  # fc6, fc7, deconv-fc6: (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
+    def __init__(self, channels: int, *, width: float):
+        super().__init__()
+        hidden = scaled(4096, width)
+        self.bottleneck = nn.Sequential(  # (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
             nn.Conv2d(channels, hidden, 7, padding=3, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
             nn.ConvTranspose2d(hidden, channels, 7, padding=3, bias=False), nn.BatchNorm2d(channels),
             nn.ReLU(inplace=True))
-        self.decoder = UnpoolingDecoder(channels, width=width, transposed=True)
+        self.unpooling = UnpoolingDecoder(channels, width=width, transposed=True)
+        self.out_channels = self.unpooling.out_channels
+
+    def forward(self, encoded: tuple[torch.Tensor, list]) -> torch.Tensor:
+        features, switches = encoded
+        return self.unpooling((self.bottleneck(features), switches))
+
+
+class DeconvNet(SegmentationModel):
+    """DeconvNet: encoder (VGG16-BN with switches) -> decoder (fc6/fc7 bottleneck, unpooling and transposed
+    convolutions) -> head (1x1 to the classes). (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+
+    name, multiple = "deconvnet", 32
+    renamed = {"bottleneck.": "decoder.bottleneck.", "decoder.": "decoder.unpooling."}
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False):
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        self.encoder = IndexedVGGEncoder(in_channels=in_channels, width=width, pretrained=pretrained)
+        self.decoder = DeconvNetDecoder(self.encoder.out_channels, width=width)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        padded, (height, width) = pad_to_multiple(images, 32)
-        features, switches = self.encoder(padded)  # (N, 512, H/32, W/32)
-        features = self.decoder(self.bottleneck(features), switches)  # (N, 64, H, W)
-        return self.head(features)[..., :height, :width]
 
-
-def deconvnet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False) -> DeconvNet:
+def deconvnet(**options) -> DeconvNet:
     """DeconvNet with a VGG16-BN encoder (`pretrained`: torchvision's ImageNet weights)."""
-    return DeconvNet(num_classes=num_classes, in_channels=in_channels, width=width, pretrained=pretrained)
+    return DeconvNet(**options)

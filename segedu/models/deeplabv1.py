@@ -14,39 +14,37 @@ fc6), the convolutions from ImageNet with `pretrained=True`.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..backbones import build_backbone
 from ..layers import scaled
-from .base import SegmentationModel, resize
+from .base import OnLevel, SegmentationModel
 
 __all__ = ["DeepLabV1", "deeplabv1"]
 
 
 class DeepLabV1(SegmentationModel):
-    """DeepLab-LargeFOV: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """DeepLab-LargeFOV: encoder (VGG16 at output stride 8) -> decoder (fc6 3x3 dilated by `fc6_dilation`, fc7
+    1x1, on level5) -> head (fc8, 1x1 to the classes), upsampled bilinearly.
+    (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv1"
+    renamed = {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.3.": "decoder.3.", "head.6.": "head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
                  fc6_dilation: int = 12, dropout: float = 0.5):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone("vgg16", in_channels=in_channels, output_stride=8, width=width,
-                                       pretrained=pretrained)
-        channels, hidden = self.backbone.channels["level5"], scaled(1024, width)
-        self.head = nn.Sequential(
+        self.encoder = build_backbone("vgg16", in_channels=in_channels, output_stride=8, width=width,
+                                      pretrained=pretrained)
+        channels, hidden = self.encoder.channels["level5"], scaled(1024, width)
+        self.decoder = OnLevel(
+            "level5",
             nn.Conv2d(channels, hidden, 3, padding=fc6_dilation, dilation=fc6_dilation), nn.ReLU(inplace=True),
             nn.Dropout(dropout),  # fc6
-            nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True), nn.Dropout(dropout),  # fc7
-            nn.Conv2d(hidden, num_classes, 1))  # fc8
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        scores = self.head(self.backbone(images)["level5"])  # (N, K, H/8, W/8)
-        return resize(scores, images.shape[-2:])
+            nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True), nn.Dropout(dropout))  # fc7
+        self.head = nn.Conv2d(hidden, num_classes, 1)  # fc8
 
 
-def deeplabv1(*, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False) -> DeepLabV1:
+def deeplabv1(**options) -> DeepLabV1:
     """DeepLab-LargeFOV on VGG16 at output stride 8."""
-    return DeepLabV1(num_classes=num_classes, in_channels=in_channels, width=width, pretrained=pretrained)
+    return DeepLabV1(**options)

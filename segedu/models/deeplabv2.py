@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..backbones import build_backbone
-from .base import SegmentationModel, resize
+from .base import OnLevel, SegmentationModel
 
 __all__ = ["DeepLabV2", "deeplabv2"]
 
@@ -30,25 +30,22 @@ class SummedASPP(nn.ModuleList):
 
 
 class DeepLabV2(SegmentationModel):
-    """DeepLab v2: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """DeepLab v2: encoder (dilated backbone at output stride 8) -> decoder (level5 as it is) -> head (ASPP-L: the
+    class scores of four dilated 3x3 classifiers, summed), upsampled bilinearly.
+    (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv2"
+    renamed = {"backbone.": "encoder.", "aspp.": "head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50",
                  rates: tuple[int, ...] = (6, 12, 18, 24), width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=8, width=width,
-                                       pretrained=pretrained)
-        self.aspp = SummedASPP(self.backbone.channels["level5"], num_classes, tuple(rates))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        scores = self.aspp(self.backbone(images)["level5"])  # (N, K, H/8, W/8)
-        return resize(scores, images.shape[-2:])
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=8, width=width,
+                                      pretrained=pretrained)
+        self.decoder = OnLevel("level5")  # ASPP-L classifies the encoder's features directly
+        self.head = SummedASPP(self.encoder.channels["level5"], num_classes, tuple(rates))
 
 
-def deeplabv2(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width: float = 1.0,
-              pretrained: bool = False) -> DeepLabV2:
+def deeplabv2(**options) -> DeepLabV2:
     """DeepLab v2 with ASPP-L (rates 6, 12, 18, 24) on a dilated `backbone` at output stride 8."""
-    return DeepLabV2(num_classes=num_classes, in_channels=in_channels, backbone=backbone, width=width,
-                     pretrained=pretrained)
+    return DeepLabV2(**options)

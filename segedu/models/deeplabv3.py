@@ -23,7 +23,7 @@ from torch import nn
 
 from ..backbones import build_backbone
 from ..layers import ASPP, ConvBNReLU, DepthwiseSeparableConv2d, scaled
-from .base import SegmentationModel, resize
+from .base import OnLevel, SegmentationModel, resize
 
 __all__ = ["DeepLabV3", "DeepLabV3Plus", "deeplabv3", "deeplabv3plus"]
 
@@ -35,60 +35,64 @@ def _rates(output_stride: int) -> tuple[int, int, int]:
 
 
 class DeepLabV3(SegmentationModel):
-    """DeepLab v3: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """DeepLab v3: encoder (dilated backbone at output stride 16 or 8) -> decoder (ASPP on level5) -> head (1x1
+    classifier), upsampled bilinearly. (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv3"
+    renamed = {"backbone.": "encoder.", "aspp.": "decoder.0.", "classifier.": "head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
                  width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
-                                       pretrained=pretrained)
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
+                                      pretrained=pretrained)
         channels = scaled(256, width)
-        self.aspp = ASPP(self.backbone.channels["level5"], channels, _rates(output_stride), dropout=0.1)
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
+        self.decoder = OnLevel("level5", ASPP(self.encoder.channels["level5"], channels, _rates(output_stride),
+                                              dropout=0.1))
+        self.head = nn.Conv2d(channels, num_classes, 1)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        scores = self.classifier(self.aspp(self.backbone(images)["level5"]))  # (N, K, H/16, W/16)
-        return resize(scores, images.shape[-2:])
+
+class DeepLabV3PlusDecoder(nn.Module):
+    """Separable ASPP on level5, upsampled 4x and concatenated with level2 reduced to 48 channels, refined by two
+    depthwise separable 3x3 convolutions: {"level2", "level5"} -> (N, 256, H/4, W/4)."""
+
+    def __init__(self, channels: dict[str, int], output_stride: int, width: float):
+        super().__init__()
+        hidden, low_level = scaled(256, width), scaled(48, width)
+        self.aspp = ASPP(channels["level5"], hidden, _rates(output_stride), separable=True, dropout=0.1)
+        self.reduce = ConvBNReLU(channels["level2"], low_level, 1)
+        self.refine = nn.Sequential(DepthwiseSeparableConv2d(hidden + low_level, hidden),
+                                    DepthwiseSeparableConv2d(hidden, hidden))
+        self.out_channels = hidden
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        details = self.reduce(features["level2"])  # (N, 48, H/4, W/4)
+        context = resize(self.aspp(features["level5"]), details.shape[-2:])  # (N, 256, H/4, W/4)
+        return self.refine(torch.cat([context, details], dim=1))  # (N, 256, H/4, W/4)
 
 
 class DeepLabV3Plus(SegmentationModel):
-    """DeepLab v3+: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """DeepLab v3+: encoder (dilated backbone) -> decoder (separable ASPP fused with stride-4 details) -> head
+    (1x1 classifier), upsampled bilinearly. (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv3plus"
+    renamed = {"backbone.": "encoder.", "aspp.": "decoder.aspp.", "reduce.": "decoder.reduce.",
+               "decoder.": "decoder.refine.", "classifier.": "head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
                  width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
-                                       pretrained=pretrained)
-        channels, low_level = scaled(256, width), scaled(48, width)
-        self.aspp = ASPP(self.backbone.channels["level5"], channels, _rates(output_stride), separable=True, dropout=0.1)
-        self.reduce = ConvBNReLU(self.backbone.channels["level2"], low_level, 1)
-        self.decoder = nn.Sequential(DepthwiseSeparableConv2d(channels + low_level, channels),
-                                     DepthwiseSeparableConv2d(channels, channels))
-        self.classifier = nn.Conv2d(channels, num_classes, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        features = self.backbone(images)
-        details = self.reduce(features["level2"])  # (N, 48, H/4, W/4)
-        context = resize(self.aspp(features["level5"]), details.shape[-2:])  # (N, 256, H/4, W/4)
-        scores = self.classifier(self.decoder(torch.cat([context, details], dim=1)))  # (N, K, H/4, W/4)
-        return resize(scores, images.shape[-2:])
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
+                                      pretrained=pretrained)
+        self.decoder = DeepLabV3PlusDecoder(self.encoder.channels, output_stride, width)
+        self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
 
 
-def deeplabv3(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
-              width: float = 1.0, pretrained: bool = False) -> DeepLabV3:
+def deeplabv3(**options) -> DeepLabV3:
     """DeepLab v3 with ASPP (batch norm, image pooling) on a dilated `backbone` at output stride 16 or 8."""
-    return DeepLabV3(num_classes=num_classes, in_channels=in_channels, backbone=backbone, output_stride=output_stride,
-                     width=width, pretrained=pretrained)
+    return DeepLabV3(**options)
 
 
-def deeplabv3plus(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
-                  width: float = 1.0, pretrained: bool = False) -> DeepLabV3Plus:
+def deeplabv3plus(**options) -> DeepLabV3Plus:
     """DeepLab v3+: separable ASPP and a decoder with stride-4 features."""
-    return DeepLabV3Plus(num_classes=num_classes, in_channels=in_channels, backbone=backbone,
-                         output_stride=output_stride, width=width, pretrained=pretrained)
+    return DeepLabV3Plus(**options)

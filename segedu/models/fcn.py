@@ -14,19 +14,20 @@ hand-computed offsets; here the input is reflection-padded to a multiple of 32, 
 score map is exactly 1/32 of it, and every upsampling is exact, so no offsets are needed. The paper's
 "at-once" scaling of the pool3/pool4 features is not used (we train each net in one stage from zero
 skip scores). `backbone=` other than VGG16 replaces fc6/fc7 by nothing: the score layer reads the
-backbone's last level directly. `FCNHead` is the simpler head torchvision puts on a dilated ResNet
-(model name "fcn").
+backbone's last level directly. `FCNResNet` (model name "fcn") carries the simpler head torchvision puts on a
+dilated ResNet.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import nn
 
 from ..backbones import build_backbone
 from ..layers import ConvBNReLU, bilinear_kernel, scaled
-from .base import SegmentationModel, pad_to_multiple, resize, with_auxiliary
+from .base import OnLevel, SegmentationModel
 
 __all__ = ["FCN", "FCNResNet", "convolutionalize", "fcn32s", "fcn16s", "fcn8s", "fcn"]
 
@@ -74,8 +75,62 @@ class FixedBilinearUpsampling(nn.Module):
                                   groups=scores.shape[1])
 
 
+class FCNEncoder(nn.Module):
+    """The classification net made fully convolutional: the backbone's levels, then (VGG16) fc6 as a 7x7 and fc7
+    as a 1x1 convolution. (N, C, H, W) -> {"level1", ..., "level5", "fc7"}; `channels` names each output's width."""
+
+    def __init__(self, *, backbone: str, in_channels: int, width: float, pretrained: bool, dropout: float):
+        super().__init__()
+        self.backbone = build_backbone(backbone, in_channels=in_channels, width=width, pretrained=pretrained)
+        channels = self.backbone.channels["level5"]
+        if backbone.startswith("vgg16"):
+            hidden = scaled(4096, width)
+            self.classifier = nn.Sequential(nn.Conv2d(channels, hidden, 7, padding=3), nn.ReLU(inplace=True),
+                                            nn.Dropout(dropout), nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
+                                            nn.Dropout(dropout))
+            if pretrained:
+                vgg = (torchvision.models.vgg16_bn if backbone == "vgg16_bn" else torchvision.models.vgg16)(weights="DEFAULT")
+                self.classifier[0] = convolutionalize(vgg.classifier[0], channels)
+                self.classifier[3] = convolutionalize(vgg.classifier[3], 4096)
+            channels = hidden
+        else:  # other backbones have no fully connected layers to convolutionalize
+            self.classifier = nn.Identity()
+        self.channels = {**self.backbone.channels, "fc7": channels}
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = self.backbone(images)
+        return {**features, "fc7": self.classifier(features["level5"])}  # fc7: (N, 4096, H/32, W/32)
+
+
+class FCNDecoder(nn.Module):
+    """Class scores at stride 32 (score_fr on fc7); FCN-16s adds pool4's scores after a learned 2x upsampling,
+    FCN-8s then pool3's. {"fc7", "level4", "level3"} -> (N, K, H/stride, W/stride)."""
+
+    def __init__(self, channels: dict[str, int], num_classes: int, stride: int):
+        super().__init__()
+        self.score = nn.Conv2d(channels["fc7"], num_classes, 1)  # score_fr
+        self.skips = nn.ModuleDict()  # score_pool4, score_pool3: zero at the start (the paper's initialization)
+        self.upsample2 = nn.ModuleList()
+        for level in ["level4", "level3"][: {32: 0, 16: 1, 8: 2}[stride]]:
+            self.skips[level] = nn.Conv2d(channels[level], num_classes, 1)
+            nn.init.zeros_(self.skips[level].weight)
+            nn.init.zeros_(self.skips[level].bias)
+            self.upsample2.append(LearnedUpsampling(num_classes))
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        scores = self.score(features["fc7"])  # (N, K, H/32, W/32)
+        for (level, skip), upsample in zip(self.skips.items(), self.upsample2):
+            scores = upsample(scores) + skip(features[level])  # (N, K, H/16, W/16), then H/8
+        return scores
+
+
 class FCN(SegmentationModel):
-    """FCN-32s, -16s or -8s: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """FCN-32s, -16s or -8s: encoder (VGG16 with fc6/fc7 as convolutions) -> decoder (scores fused over the
+    skips) -> head (fixed bilinear upsampling by the stride). (N, in_channels, H, W) -> (N, num_classes, H, W)."""
+
+    multiple = 32
+    renamed = {"backbone.": "encoder.backbone.", "classifier.": "encoder.classifier.", "score.": "decoder.score.",
+               "skips.": "decoder.skips.", "upsample2.": "decoder.upsample2."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, stride: int = 8, backbone: str = "vgg16",
                  width: float = 1.0, pretrained: bool = False, dropout: float = 0.5):
@@ -83,95 +138,49 @@ class FCN(SegmentationModel):
         if stride not in (32, 16, 8):
             raise ValueError(f"FCN stride must be 32, 16 or 8, got {stride}")
         self.name, self.stride = f"fcn{stride}s", stride
-        self.backbone = build_backbone(backbone, in_channels=in_channels, width=width, pretrained=pretrained)
-        channels = self.backbone.channels["level5"]
-        if backbone.startswith("vgg16"):  # fc6 (7x7) and fc7 (1x1) convolutionalized
-            hidden = scaled(4096, width)
-            self.classifier = nn.Sequential(nn.Conv2d(channels, hidden, 7, padding=3), nn.ReLU(inplace=True),
-                                            nn.Dropout(dropout), nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
-                                            nn.Dropout(dropout))
-            if pretrained:
-                self._load_fully_connected(backbone, channels)
-            channels = hidden
-        else:
-            self.classifier = nn.Identity()
-        self.score = nn.Conv2d(channels, num_classes, 1)  # score_fr
-        self.skips = nn.ModuleDict()  # score_pool4, score_pool3: zero at the start (the paper's initialization)
-        self.upsample2 = nn.ModuleList()
-        for level in ["level4", "level3"][: {32: 0, 16: 1, 8: 2}[stride]]:
-            self.skips[level] = nn.Conv2d(self.backbone.channels[level], num_classes, 1)
-            nn.init.zeros_(self.skips[level].weight)
-            nn.init.zeros_(self.skips[level].bias)
-            self.upsample2.append(LearnedUpsampling(num_classes))
-        self.upsample = FixedBilinearUpsampling(num_classes, stride)
-
-    def _load_fully_connected(self, backbone: str, channels: int) -> None:
-        import torchvision
-        vgg = (torchvision.models.vgg16_bn if backbone == "vgg16_bn" else torchvision.models.vgg16)(weights="DEFAULT")
-        self.classifier[0] = convolutionalize(vgg.classifier[0], channels)
-        self.classifier[3] = convolutionalize(vgg.classifier[3], 4096)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        padded, size = pad_to_multiple(images, 32)
-        features = self.backbone(padded)
-        scores = self.score(self.classifier(features["level5"]))  # (N, K, H/32, W/32)
-        for (level, skip), upsample in zip(self.skips.items(), self.upsample2):
-            scores = upsample(scores) + skip(features[level])  # (N, K, H/16, W/16), then H/8
-        return self.upsample(scores)[..., : size[0], : size[1]]  # (N, K, H, W)
-
-
-class FCNHead(nn.Sequential):
-    """torchvision's FCN head: 3x3 ConvBNReLU to C/4, dropout, 1x1 to the classes. (N, C, h, w) -> (N, K, h, w)."""
-
-    def __init__(self, in_channels: int, num_classes: int):
-        super().__init__(ConvBNReLU(in_channels, in_channels // 4), nn.Dropout(0.1), nn.Conv2d(in_channels // 4, num_classes, 1))
+        self.encoder = FCNEncoder(backbone=backbone, in_channels=in_channels, width=width, pretrained=pretrained,
+                                  dropout=dropout)
+        self.decoder = FCNDecoder(self.encoder.channels, num_classes, stride)
+        self.head = FixedBilinearUpsampling(num_classes, stride)  # (N, K, H/stride, W/stride) -> (N, K, H, W)
 
 
 class FCNResNet(SegmentationModel):
-    """An FCN on a dilated ResNet (output stride 8), as torchvision's fcn_resnet50, with an optional auxiliary head."""
+    """An FCN on a dilated ResNet (output stride 8), as torchvision's fcn_resnet50: encoder (the backbone) ->
+    decoder (3x3 ConvBNReLU to C/4 and dropout, on level5) -> head (1x1 to the classes), upsampled bilinearly;
+    `auxiliary` adds the same head on level4."""
 
     name = "fcn"
+    renamed = {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.2.": "head.", "auxiliary.": "auxiliary_head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
                  width: float = 1.0, pretrained: bool = False, auxiliary: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
-                                       pretrained=pretrained)
-        self.head = FCNHead(self.backbone.channels["level5"], num_classes)
-        self.auxiliary = FCNHead(self.backbone.channels["level4"], num_classes) if auxiliary else None
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        self.check_input(images)
-        features = self.backbone(images)
-        logits = resize(self.head(features["level5"]), images.shape[-2:])  # (N, K, H, W)
-        auxiliary = resize(self.auxiliary(features["level4"]), images.shape[-2:]) if self.auxiliary else None
-        return with_auxiliary(self, logits, auxiliary)
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
+                                      pretrained=pretrained)
+        channels = self.encoder.channels["level5"]
+        self.decoder = OnLevel("level5", ConvBNReLU(channels, channels // 4), nn.Dropout(0.1))
+        self.head = nn.Conv2d(channels // 4, num_classes, 1)
+        if auxiliary:
+            channels = self.encoder.channels["level4"]
+            self.auxiliary_head = nn.Sequential(ConvBNReLU(channels, channels // 4), nn.Dropout(0.1),
+                                                nn.Conv2d(channels // 4, num_classes, 1))
 
 
-def fcn32s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
-           pretrained: bool = False) -> FCN:
-    """FCN-32s: scores at stride 32, upsampled 32x."""
-    return FCN(num_classes=num_classes, in_channels=in_channels, stride=32, backbone=backbone, width=width,
-               pretrained=pretrained)
+def fcn32s(**options) -> FCN:
+    """FCN-32s: scores at stride 32, upsampled 32x. Options: those of `FCN` but `stride`."""
+    return FCN(stride=32, **options)
 
 
-def fcn16s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
-           pretrained: bool = False) -> FCN:
-    """FCN-16s: FCN-32s plus scores from pool4."""
-    return FCN(num_classes=num_classes, in_channels=in_channels, stride=16, backbone=backbone, width=width,
-               pretrained=pretrained)
+def fcn16s(**options) -> FCN:
+    """FCN-16s: FCN-32s plus scores from pool4. Options: those of `FCN` but `stride`."""
+    return FCN(stride=16, **options)
 
 
-def fcn8s(*, num_classes: int, in_channels: int = 3, backbone: str = "vgg16", width: float = 1.0,
-          pretrained: bool = False) -> FCN:
-    """FCN-8s: FCN-16s plus scores from pool3."""
-    return FCN(num_classes=num_classes, in_channels=in_channels, stride=8, backbone=backbone, width=width,
-               pretrained=pretrained)
+def fcn8s(**options) -> FCN:
+    """FCN-8s: FCN-16s plus scores from pool3. Options: those of `FCN` but `stride`."""
+    return FCN(stride=8, **options)
 
 
-def fcn(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
-        width: float = 1.0, pretrained: bool = False, auxiliary: bool = False) -> FCNResNet:
-    """FCN head on a dilated ResNet (or any backbone), as torchvision's fcn_resnet50."""
-    return FCNResNet(num_classes=num_classes, in_channels=in_channels, backbone=backbone, output_stride=output_stride,
-                     width=width, pretrained=pretrained, auxiliary=auxiliary)
+def fcn(**options) -> FCNResNet:
+    """FCN head on a dilated ResNet (or any backbone), as torchvision's fcn_resnet50. Options: those of `FCNResNet`."""
+    return FCNResNet(**options)

@@ -13,48 +13,40 @@ and Cityscapes results use ResNet-101, `backbone="resnet101"`).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..backbones import build_backbone
 from ..layers import ConvBNReLU, PyramidPooling, scaled
-from .base import SegmentationModel, resize, with_auxiliary
+from .base import OnLevel, SegmentationModel
 
 __all__ = ["PSPNet", "pspnet"]
 
 
 class PSPNet(SegmentationModel):
-    """PSPNet: (N, in_channels, H, W) -> logits (N, num_classes, H, W); {'out', 'aux'} while training with `auxiliary`."""
+    """PSPNet: encoder (dilated backbone) -> decoder (pyramid pooling, 3x3 ConvBNReLU, dropout on level5) -> head
+    (1x1 to the classes), upsampled bilinearly; with `auxiliary`, an auxiliary head on level4 while training.
+    (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "pspnet"
+    renamed = {"backbone.": "encoder.", "pyramid.": "decoder.0.", "head.0.": "decoder.1.", "head.2.": "head.",
+               "auxiliary.": "auxiliary_head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
                  bins: tuple[int, ...] = (1, 2, 3, 6), width: float = 1.0, pretrained: bool = False,
                  auxiliary: bool = True):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
-                                       pretrained=pretrained)
-        channels = self.backbone.channels["level5"]
-        self.pyramid = PyramidPooling(channels, bins)  # (N, C, h, w) -> (N, 2C, h, w)
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=output_stride, width=width,
+                                      pretrained=pretrained)
+        pyramid = PyramidPooling(self.encoder.channels["level5"], tuple(bins))  # (N, C, h, w) -> (N, 2C, h, w)
         hidden = scaled(512, width)
-        self.head = nn.Sequential(ConvBNReLU(self.pyramid.out_channels, hidden), nn.Dropout(0.1),
-                                  nn.Conv2d(hidden, num_classes, 1))
-        auxiliary_channels = self.backbone.channels["level4"]
-        self.auxiliary = nn.Sequential(ConvBNReLU(auxiliary_channels, scaled(256, width)), nn.Dropout(0.1),
-                                       nn.Conv2d(scaled(256, width), num_classes, 1)) if auxiliary else None
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
-        self.check_input(images)
-        features = self.backbone(images)
-        logits = resize(self.head(self.pyramid(features["level5"])), images.shape[-2:])  # (N, K, H, W)
-        auxiliary = None
-        if self.auxiliary is not None and self.training:
-            auxiliary = resize(self.auxiliary(features["level4"]), images.shape[-2:])
-        return with_auxiliary(self, logits, auxiliary)
+        self.decoder = OnLevel("level5", pyramid, ConvBNReLU(pyramid.out_channels, hidden), nn.Dropout(0.1))
+        self.head = nn.Conv2d(hidden, num_classes, 1)
+        if auxiliary:  # deep supervision on level4 (section 3.3), weight TrainConfig.aux_weight = 0.4
+            channels = scaled(256, width)
+            self.auxiliary_head = nn.Sequential(ConvBNReLU(self.encoder.channels["level4"], channels), nn.Dropout(0.1),
+                                                nn.Conv2d(channels, num_classes, 1))
 
 
-def pspnet(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
-           width: float = 1.0, pretrained: bool = False, auxiliary: bool = True) -> PSPNet:
+def pspnet(**options) -> PSPNet:
     """PSPNet on a dilated `backbone` at `output_stride` 8 (or 16), pyramid bins 1, 2, 3, 6."""
-    return PSPNet(num_classes=num_classes, in_channels=in_channels, backbone=backbone, output_stride=output_stride,
-                  width=width, pretrained=pretrained, auxiliary=auxiliary)
+    return PSPNet(**options)

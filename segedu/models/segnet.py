@@ -13,19 +13,19 @@ works (the paper trains at 360x480, which the five poolings reach through Caffe'
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .base import SegmentationModel, pad_to_multiple
+from .base import SegmentationModel
 from .unpooling import IndexedVGGEncoder, UnpoolingDecoder
 
 __all__ = ["SegNet", "segnet"]
 
 
 class SegNet(SegmentationModel):
-    """SegNet: (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
+    """SegNet: encoder (VGG16-BN keeping its pooling switches) -> decoder (unpooling with them, 3x3 convolutions)
+    -> head (3x3 convolution to the classes). (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
-    name = "segnet"
+    name, multiple = "segnet", 32
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -33,14 +33,7 @@ class SegNet(SegmentationModel):
         self.decoder = UnpoolingDecoder(self.encoder.out_channels, width=width, transposed=False)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 3, padding=1)  # conv1_1_D
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
-        padded, (height, width) = pad_to_multiple(images, 32)
-        features, switches = self.encoder(padded)  # (N, 512, H/32, W/32), five (indices, size)
-        features = self.decoder(features, switches)  # (N, 64, H, W)
-        return self.head(features)[..., :height, :width]
 
-
-def segnet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False) -> SegNet:
+def segnet(**options) -> SegNet:
     """SegNet with a VGG16-BN encoder (`pretrained`: torchvision's ImageNet weights, as the paper initializes)."""
-    return SegNet(num_classes=num_classes, in_channels=in_channels, width=width, pretrained=pretrained)
+    return SegNet(**options)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNReLU, scaled
-from .base import SegmentationModel, pad_to_multiple
+from .base import SegmentationModel
 
 __all__ = ["UNet", "unet", "mirror_pad"]
 
@@ -66,22 +66,55 @@ def mirror_pad(images: torch.Tensor, left: int, right: int, top: int, bottom: in
     return images
 
 
-class UNet(SegmentationModel):
-    """U-Net: (N, in_channels, H, W) -> logits (N, num_classes, H, W) for any H, W."""
+class UNetEncoder(nn.Module):
+    """The contracting path: (N, C, H, W) -> [stem (N, 64, H, W), (N, 128, H/2, W/2), ..., bottleneck
+    (N, 1024, H/16, W/16)] (padded convolutions; valid ones shrink each map by 4 pixels per DoubleConv)."""
 
-    name = "unet"
-
-    def __init__(self, *, num_classes: int, in_channels: int = 3, base_channels: int = 64, depth: int = 4,
-                 batch_norm: bool = True, padding: bool = True):
-        super().__init__(num_classes=num_classes, in_channels=in_channels)
-        channels = [base_channels * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
-        options = {"batch_norm": batch_norm, "padding": padding}
+    def __init__(self, channels: list[int], in_channels: int, **options):
+        super().__init__()
         self.stem = DoubleConv(in_channels, channels[0], **options)
         self.pool = nn.MaxPool2d(2)
-        self.down = nn.ModuleList(DoubleConv(channels[i], channels[i + 1], **options) for i in range(depth))
-        self.up = nn.ModuleList(Up(channels[i + 1], channels[i], **options) for i in reversed(range(depth)))
+        self.down = nn.ModuleList(DoubleConv(channels[i], channels[i + 1], **options) for i in range(len(channels) - 1))
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        features = [self.stem(images)]  # (N, 64, H, W)
+        for down in self.down:
+            features.append(down(self.pool(features[-1])))  # (N, 2C, H/2, W/2) at each step
+        return features
+
+
+class UNetDecoder(nn.Module):
+    """The expanding path: up-convolve, concatenate the skip of the same scale, two 3x3 convolutions.
+    [skips..., bottleneck] -> (N, 64, H, W)."""
+
+    def __init__(self, channels: list[int], **options):
+        super().__init__()
+        self.up = nn.ModuleList(Up(channels[i + 1], channels[i], **options) for i in reversed(range(len(channels) - 1)))
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        skips, decoded = features[:-1], features[-1]  # the bottleneck (N, 1024, H/16, W/16) is not a skip
+        for up in self.up:
+            decoded = up(decoded, skips.pop())  # (N, C/2, 2h, 2w)
+        return decoded
+
+
+class UNet(SegmentationModel):
+    """U-Net: encoder (contracting path) -> decoder (expanding path with copy-and-crop skips) -> head (1x1).
+    (N, in_channels, H, W) -> logits (N, num_classes, H, W) for any H, W."""
+
+    name = "unet"
+    renamed = {"stem.": "encoder.stem.", "down.": "encoder.down.", "up.": "decoder.up."}
+
+    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4,
+                 batch_norm: bool = True, padding: bool = True):
+        super().__init__(num_classes=num_classes, in_channels=in_channels)
+        channels = [scaled(64, width) * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
+        options = {"batch_norm": batch_norm, "padding": padding}
+        self.encoder = UNetEncoder(channels, in_channels, **options)
+        self.decoder = UNetDecoder(channels, **options)
         self.head = nn.Conv2d(channels[0], num_classes, kernel_size=1)
-        self.depth, self.padding, self.multiple = depth, padding, 2 ** depth
+        self.depth, self.padding = depth, padding
+        self.multiple = 2 ** depth  # padded convolutions: every map halves exactly `depth` times
 
     def input_size_for(self, output_size: int) -> int | None:
         """Valid convolutions: the input side that yields `output_size` logits, or None if none does (572 for 388)."""
@@ -105,24 +138,13 @@ class UNet(SegmentationModel):
             size += 1
         return size
 
-    def core(self, images: torch.Tensor) -> torch.Tensor:
-        """The network itself: (N, C, H, W) -> (N, K, H', W'); H' = H with padding, H - 184 (depth 4) without."""
-        features = self.stem(images)  # (N, 64, H, W)
-        skips = [features]
-        for down in self.down:
-            features = down(self.pool(features))  # (N, 2C, H/2, W/2) at each step
-            skips.append(features)
-        skips.pop()  # the bottleneck (N, 1024, H/16, W/16) is not a skip
-        for up in self.up:
-            features = up(features, skips.pop())  # (N, C/2, 2h, 2w)
-        return self.head(features)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        self.check_input(images)
+    def forward(self, images: torch.Tensor, *, auxiliary: bool = False):
+        """Padded convolutions: the base class's sentence. Valid ones: overlap-tile with one tile (`predict_tiles`)."""
         if self.padding:
-            padded, (height, width) = pad_to_multiple(images, self.multiple)
-            return self.core(padded)[..., :height, :width]  # (N, num_classes, H, W)
-        return self.predict_tiles(images, tile_size=None)
+            return super().forward(images, auxiliary=auxiliary)
+        self.check_input(images)
+        logits = self.predict_tiles(images, tile_size=None)
+        return (logits, None) if auxiliary else logits
 
     def predict_tiles(self, images: torch.Tensor, tile_size: int | None = 388) -> torch.Tensor:
         """Overlap-tile prediction (figure 2): logits for (N, C, H, W) computed tile by tile, each tile seeing
@@ -152,9 +174,7 @@ class UNet(SegmentationModel):
         return logits[..., :height, :width]  # (N, K, H, W)
 
 
-def unet(*, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4, batch_norm: bool = True,
-         padding: bool = True) -> UNet:
+def unet(**options) -> UNet:
     """U-Net; `width` scales every layer's channels (0.25 gives 16 base channels). The paper's configuration is
     ``padding=False, batch_norm=False``."""
-    return UNet(num_classes=num_classes, in_channels=in_channels, base_channels=scaled(64, width), depth=depth,
-                batch_norm=batch_norm, padding=padding)
+    return UNet(**options)

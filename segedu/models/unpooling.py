@@ -23,8 +23,8 @@ DECODER_CHANNELS = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64)
 
 
 class IndexedVGGEncoder(nn.Module):
-    """VGG16-BN in five stages: (N, C, H, W), H and W multiples of 32 -> (N, 512, H/32, W/32) and five
-    (indices, size before pooling) pairs, deepest last."""
+    """VGG16-BN in five stages: (N, C, H, W), H and W multiples of 32 -> ((N, 512, H/32, W/32), five
+    (indices, size before pooling) pairs, deepest last)."""
 
     def __init__(self, *, in_channels: int, width: float, pretrained: bool):
         super().__init__()
@@ -53,7 +53,7 @@ def _block(in_channels: int, out_channels: int, *, transposed: bool) -> nn.Seque
 class UnpoolingDecoder(nn.Module):
     """Five stages of unpooling with the encoder's switches, each followed by 3x3 (transposed) convolutions.
 
-    (N, C, H/32, W/32) -> (N, scaled(64), H, W).
+    ((N, C, H/32, W/32), switches) -> (N, scaled(64), H, W).
     """
 
     def __init__(self, in_channels: int, *, width: float, transposed: bool):
@@ -68,7 +68,8 @@ class UnpoolingDecoder(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.out_channels = in_channels
 
-    def forward(self, features: torch.Tensor, switches: list[tuple[torch.Tensor, torch.Size]]) -> torch.Tensor:
+    def forward(self, encoded: tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Size]]]) -> torch.Tensor:
+        features, switches = encoded
         for stage, (indices, size) in zip(self.stages, reversed(switches)):
             features = F.max_unpool2d(features, indices, 2, 2, output_size=size)  # (N, C, 2h, 2w), sparse
             features = stage(features)
