@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
                                                             "ours/torchvision ratios move between runs (default 1)")
     bench.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
+    bench.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
+                                                          "lattice against pydensecrf (the authors' C++) when installed")
     bench.add_argument("--output", type=Path, help="write every figure as JSON")
     return parser
 

@@ -268,6 +268,59 @@ def format_table(rows: Sequence[dict], device: str) -> str:
     return "\n".join(lines)
 
 
+def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), classes: int = 11, iterations: int = 5,
+                  repeats: int = 3, log=print) -> dict:
+    """Seconds per frame of the dense CRF (the paper's kernels: bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial
+    w 3, sigma 3): segedu's lattice version against pydensecrf (the authors' C++) when it is installed, on the same
+    frame (CamVid's first test frame if the data is here, else the stand-in's) and logits, median of `repeats`;
+    with the share of pixels whose labels agree."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from .crf import CRFConfig, DenseCRF
+    from .data import build_dataset, choose
+
+    frames = build_dataset(choose("camvid", say=lambda line: None), "test", image_size=image_size, subset=1)
+    image = frames[0][0]
+    image_u8 = np.ascontiguousarray((image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    image = torch.from_numpy(image_u8).permute(2, 0, 1).float() / 255
+    generator = torch.Generator().manual_seed(0)
+    coarse = torch.randn(1, classes, image_size[0] // 8, image_size[1] // 8, generator=generator) * 3
+    logits = F.interpolate(coarse, size=image_size, mode="bilinear")[0]  # stride-8 scores, as DeepLab's
+    config = CRFConfig(iterations=iterations, method="lattice")
+    timings, ours = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        ours = DenseCRF(image, config)(logits)
+        timings.append(time.perf_counter() - started)
+    report = {"image_size": list(image_size), "classes": classes, "iterations": iterations,
+              "segedu_seconds": sorted(timings)[len(timings) // 2]}
+    log(f"dense CRF, {image_size[0]}x{image_size[1]}, {classes} classes, {iterations} iterations: segedu (lattice) "
+        f"{report['segedu_seconds']:.3f} s per frame")
+    try:
+        import pydensecrf.densecrf as densecrf
+    except ImportError:
+        log("pydensecrf is not installed (pip install pydensecrf2): segedu's figure alone")
+        return report
+    unary = np.ascontiguousarray(-torch.log_softmax(logits, 0).flatten(1).numpy().astype(np.float32))
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        crf = densecrf.DenseCRF2D(image_size[1], image_size[0], classes)
+        crf.setUnaryEnergy(unary)
+        crf.addPairwiseGaussian(sxy=config.spatial_sigma, compat=config.spatial_weight)
+        crf.addPairwiseBilateral(sxy=config.bilateral_sigma_xy, srgb=config.bilateral_sigma_rgb, rgbim=image_u8,
+                                 compat=config.bilateral_weight)
+        theirs = np.array(crf.inference(iterations)).reshape(classes, *image_size)
+        timings.append(time.perf_counter() - started)
+    report["pydensecrf_seconds"] = sorted(timings)[len(timings) // 2]
+    report["ratio"] = report["segedu_seconds"] / report["pydensecrf_seconds"]
+    report["label_agreement"] = float((ours.argmax(0).numpy() == theirs.argmax(0)).mean())
+    log(f"pydensecrf (the authors' C++) {report['pydensecrf_seconds']:.3f} s per frame; segedu / pydensecrf "
+        f"{report['ratio']:.1f}x; labels agree on {100 * report['label_agreement']:.2f}% of the pixels")
+    return report
+
+
 def ratio_agreement(runs: Sequence[Sequence[dict]]) -> list[dict]:
     """For each pair and setting measured in every run: the ours/torchvision ratios and how far apart they are
     (largest over smallest, minus 1)."""
@@ -317,6 +370,11 @@ def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequ
 
 def main(arguments) -> int:
     """The `python -m segedu bench` command (arguments from segedu.__main__)."""
+    if arguments.crf:
+        report = crf_benchmark()
+        if arguments.output:
+            Path(arguments.output).write_text(json.dumps(report, indent=1))
+        return 0
     options = {}
     if arguments.models:
         options["models"] = tuple(arguments.models.split(","))

@@ -60,7 +60,7 @@ COURSE: tuple[Lesson, ...] = (
            "U-Net scored on held-out slices", ("04",), 8),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; the dense CRF tuned on validation frames, test mIoU "
-           "before and after", ("05", "06"), 47),
+           "before and after", ("05", "06"), 45),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; backbone cost table; input size "
            "vs accuracy and latency", ("10",), 48),

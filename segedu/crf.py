@@ -15,8 +15,9 @@ a distribution Q_i(l) per pixel and repeats (equation 4 of the paper, Potts comp
 
 with each kernel normalized symmetrically, n_i = (sum_j k(f_i, f_j))^-1/2, as in the authors' released
 code; so a pixel is pulled towards the labels of pixels that are near it and look like it: boundaries snap to
-colour edges. Departure from the paper: it approximates the filtering with the permutohedral lattice in
-O(N); we compute the messages exactly. The spatial kernel is separable, two small matrix products per
+colour edges. Two ways to compute the messages: ``CRFConfig(method="lattice")`` (the default) is the authors'
+algorithm, the permutohedral lattice in O(N) (`segedu.permutohedral`), which sums over all j, the pixel itself
+included, as their released code does; ``method="exact"`` is the readable reference below, exact and O(N^2). The spatial kernel is separable, two small matrix products per
 class; the bilateral kernel is a dense N x N product computed in row chunks, O(N^2) time and
 O(chunk x N) memory, or the whole kernel kept when it fits (see `CRFConfig.cache_bytes`). `tests/test_crf.py` compares it with a brute-force loop over all pairs.
 """
@@ -46,6 +47,11 @@ class CRFConfig:
     spatial_sigma: float = 3.0
     chunk_size: int = 2048  # rows of the N x N bilateral kernel computed at once
     cache_bytes: int = 2 ** 30  # keep the whole kernel between iterations when it is at most this large
+    method: str = "lattice"  # "lattice": the authors' permutohedral approximation, O(N); "exact": the N x N sums
+
+    def __post_init__(self):
+        if self.method not in ("exact", "lattice"):
+            raise ValueError(f"CRFConfig.method must be 'exact' or 'lattice', got {self.method!r}")
 
     def scaled_to(self, factor: float) -> "CRFConfig":
         """The same CRF for an image `factor` times the size (0.25: a quarter of the height and width)."""
@@ -68,6 +74,7 @@ class DenseCRF:
         if image.ndim != 3 or image.shape[0] != 3:
             raise ValueError(f"DenseCRF needs one RGB image of shape (3, H, W), got {tuple(image.shape)}")
         self.config, (height, width) = config, image.shape[-2:]
+        self.size = (height, width)
         image = image.float()
         rows, columns = torch.meshgrid(torch.arange(height, device=image.device, dtype=torch.float32),
                                        torch.arange(width, device=image.device, dtype=torch.float32), indexing="ij")
@@ -79,9 +86,10 @@ class DenseCRF:
         self._cache: list[torch.Tensor] | None = None
         # symmetric normalization of each kernel, n_i = (sum_j k_ij)^-1/2, as the authors' released code does
         # (densecrf's NORMALIZE_SYMMETRIC): without it a wide kernel's messages grow with the image and drown the unary
-        ones = torch.ones(height * width, 1, device=image.device)
-        self.bilateral_norm = (self.bilateral(ones) + 1).rsqrt()  # (N, 1)
-        self.spatial_norm = (self.spatial(ones.view(1, height, width)) + 1).rsqrt()  # (1, H, W)
+        if config.method == "exact":
+            ones = torch.ones(height * width, 1, device=image.device)
+            self.bilateral_norm = (self.bilateral(ones) + 1).rsqrt()  # (N, 1)
+            self.spatial_norm = (self.spatial(ones.view(1, height, width)) + 1).rsqrt()  # (1, H, W)
 
     def _kernel_rows(self, rows: slice) -> torch.Tensor:
         """Rows of the bilateral kernel, k(f_i, f_j) = exp(-|f_i - f_j|^2 / 2) for i in `rows`: (n, N)."""
@@ -109,6 +117,11 @@ class DenseCRF:
         return self.spatial_rows @ probabilities @ self.spatial_columns - probabilities
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if logits.ndim != 3 or tuple(logits.shape[-2:]) != self.size:
+            raise ValueError(f"DenseCRF was built for a {self.size[0]}x{self.size[1]} image; logits must be (K, "
+                             f"{self.size[0]}, {self.size[1]}), got {tuple(logits.shape)}")
+        if self.config.method == "lattice":
+            return self._lattice_mean_field(logits)
         classes, height, width = logits.shape
         unary = torch.log_softmax(logits.float(), dim=0)  # log P, (K, H, W)
         probabilities = unary.exp()
@@ -119,6 +132,30 @@ class DenseCRF:
             message = self.config.bilateral_weight * bilateral.T.view_as(unary) + self.config.spatial_weight * spatial
             probabilities = torch.softmax(unary + message, dim=0)
         return probabilities
+
+
+    def _lattice_mean_field(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mean field as the authors' released code runs it (``densecrf``, which ``pydensecrf`` wraps): both kernels
+        filtered on the permutohedral lattice (`segedu.permutohedral`), each pixel's own term included in its
+        message, the same symmetric normalization. O(N) per iteration instead of O(N^2)."""
+        from .permutohedral import PermutohedralLattice
+
+        classes, height, width = logits.shape
+        if not hasattr(self, "_lattices"):
+            # densecrf's feature order, (x, y, r, g, b): the lattice is not rotation invariant, so the order matters
+            features = self.features[:, [1, 0, 2, 3, 4]].contiguous()
+            positions = features[:, :2] * self.config.bilateral_sigma_xy / self.config.spatial_sigma
+            self._lattices = [(self.config.bilateral_weight, PermutohedralLattice(features)),
+                              (self.config.spatial_weight, PermutohedralLattice(positions))]
+            ones = torch.ones(len(self.features), 1, device=self.features.device)
+            self._norms = [lattice.filter(ones).clamp_min(1e-20).rsqrt() for _, lattice in self._lattices]
+        unary = torch.log_softmax(logits.float().flatten(1).T, dim=1)  # (N, K) log P
+        probabilities = unary.exp()
+        for _ in range(self.config.iterations):
+            message = sum(weight * norm * lattice.filter(norm * probabilities)
+                          for (weight, lattice), norm in zip(self._lattices, self._norms))
+            probabilities = torch.softmax(unary + message, dim=1)
+        return probabilities.T.reshape(classes, height, width)
 
 
 @torch.no_grad()

@@ -95,3 +95,15 @@ def test_models_with_options_can_be_benchmarked():
     assert [branch.dilation for branch in model.head] == [(2, 2), (4, 4)] and model.build_spec["options"]["width"] == 0.125
     with pytest.raises(ValueError, match=r"write NAME\[key=value;key=value\]"):
         bench._configured("deeplabv2[rates=2")
+
+
+def test_crf_benchmark_reports_ours_and_compares_when_the_peer_is_there(capsys):
+    lines = []
+    report = bench.crf_benchmark(image_size=(24, 32), classes=3, iterations=2, repeats=1, log=lines.append)
+    assert report["segedu_seconds"] > 0 and "segedu (lattice)" in lines[0]
+    try:
+        import pydensecrf.densecrf  # noqa: F401
+    except ImportError:
+        assert "pydensecrf is not installed" in lines[1] and "ratio" not in report
+    else:
+        assert report["ratio"] > 0 and report["label_agreement"] > 0.99

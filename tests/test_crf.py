@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -41,23 +42,44 @@ def test_mean_field_equals_the_brute_force_computation(cache_bytes, chunk_size):
     torch.manual_seed(0)
     image, logits = torch.rand(3, 5, 6), torch.randn(4, 5, 6) * 2
     config = CRFConfig(iterations=4, bilateral_weight=2.0, bilateral_sigma_xy=3.0, bilateral_sigma_rgb=40.0,
-                       spatial_weight=1.5, spatial_sigma=1.2, cache_bytes=cache_bytes, chunk_size=chunk_size)
+                       spatial_weight=1.5, spatial_sigma=1.2, cache_bytes=cache_bytes, chunk_size=chunk_size,
+                       method="exact")
     ours = DenseCRF(image, config)(logits)
     expected = brute_force_mean_field(image, logits, config)
     assert torch.allclose(ours.double(), expected, atol=1e-5)
     assert not torch.allclose(ours, torch.softmax(logits, 0), atol=1e-2)  # the CRF did change something
 
 
-def test_labels_snap_to_a_colour_edge():
+@pytest.mark.parametrize("method", ["exact", "lattice"])
+def test_labels_snap_to_a_colour_edge_with_either_method(method):
     """Two colours split at column 10; the unaries are right but noisy. The CRF removes the noise."""
     torch.manual_seed(1)
     image = torch.zeros(3, 16, 20)
     image[:, :, 10:] = 1.0
     truth = (torch.arange(20) >= 10).long().expand(16, 20)
     logits = torch.stack([(truth == 0).float(), (truth == 1).float()]) * 1.0 + torch.randn(2, 16, 20) * 1.2
-    before = (logits.argmax(0) == truth).float().mean()
-    after = (dense_crf(image[None], logits[None], CRFConfig(bilateral_sigma_xy=10.0))[0].argmax(0) == truth).float().mean()
-    assert before < 0.9 and after > 0.99
+    refined = dense_crf(image[None], logits[None], CRFConfig(bilateral_sigma_xy=10.0, method=method))[0]
+    assert (logits.argmax(0) == truth).float().mean() < 0.9 and (refined.argmax(0) == truth).float().mean() > 0.99
+
+
+@pytest.mark.slow
+def test_the_lattice_agrees_with_the_exact_crf_on_camvid(data_root):
+    """The shipped DeepLab v3+'s logits on 4 CamVid test frames at 90x120 (a size the exact CRF handles), the paper's
+    kernels scaled to the size, 5 iterations: the labels agree on at least 99% of the pixels (measured: 99.2%, while
+    the CRF changes 11% of them)."""
+    import segedu
+    from segedu.data import build_dataset
+    from segedu.pretrained import load_pretrained
+
+    model, info = load_pretrained("deeplabv3plus_camvid")
+    frames = build_dataset("camvid", "test", image_size=(90, 120), subset=4)
+    images = torch.stack([frames[i][0] for i in range(len(frames))])
+    logits = segedu.predict(model, images, input_size=tuple(info["data"]["image_size"]))
+    config = CRFConfig(iterations=5).scaled_to(90 / 360)
+    exact = dense_crf(images, logits, dataclasses.replace(config, method="exact")).argmax(1)
+    lattice = dense_crf(images, logits, config).argmax(1)
+    assert (exact != logits.argmax(1)).float().mean() > 0.05  # the CRF does something here
+    assert (lattice == exact).float().mean() >= 0.99
 
 
 def test_shape_mismatch_is_a_clear_error():
@@ -65,3 +87,5 @@ def test_shape_mismatch_is_a_clear_error():
         dense_crf(torch.rand(1, 3, 8, 8), torch.rand(1, 2, 8, 9))
     with pytest.raises(ValueError, match=r"one RGB image of shape \(3, H, W\)"):
         DenseCRF(torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match=r"built for a 8x8 image; logits must be \(K, 8, 8\), got \(2, 8, 9\)"):
+        DenseCRF(torch.rand(3, 8, 8))(torch.rand(2, 8, 9))
