@@ -99,11 +99,11 @@ def test_models_with_options_can_be_benchmarked():
 
 def test_crf_benchmark_reports_ours_and_compares_when_the_peer_is_there(capsys):
     lines = []
-    report = bench.crf_benchmark(image_size=(24, 32), classes=3, iterations=2, repeats=1, log=lines.append)
+    report = bench.crf_benchmark(image_size=(24, 32), frames=1, iterations=2, repeats=1, log=lines.append)
     assert report["segedu_seconds"] > 0 and "segedu (lattice)" in lines[0]
     try:
         import pydensecrf.densecrf  # noqa: F401
     except ImportError:
         assert "pydensecrf is not installed" in lines[1] and "ratio" not in report
     else:
-        assert report["ratio"] > 0 and report["label_agreement"] > 0.99
+        assert report["ratio"] > 0 and min(report["label_agreement"]) > 0.99
