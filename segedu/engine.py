@@ -187,11 +187,16 @@ def cross_entropy(weight: torch.Tensor | None = None, ignore_index: int = 255) -
     return loss
 
 
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The model itself inside DistributedDataParallel (.module) and torch.compile (._orig_mod) wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
 def _forward(model: nn.Module, images: torch.Tensor, *, auxiliary: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(logits, auxiliary logits or None) from a segedu model, or from any module returning logits or
     torchvision's {'out', 'aux'}. `model` may be wrapped (DistributedDataParallel, torch.compile)."""
-    inner = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
-    if isinstance(inner, SegmentationModel):
+    if isinstance(_unwrapped(model), SegmentationModel):
         return model(images, auxiliary=True) if auxiliary else (model(images), None)
     output = model(images)
     if isinstance(output, dict):
@@ -463,7 +468,7 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: st
     from tqdm.auto import tqdm
 
     runtime = runtime or Runtime.resolve(device)
-    inner = getattr(getattr(model, "module", model), "_orig_mod", getattr(model, "module", model))
+    inner = _unwrapped(model)
     num_classes = num_classes or getattr(inner, "num_classes", None) or getattr(data, "num_classes", None)
     if not num_classes:
         raise ValueError("evaluate needs num_classes: the model and the data set do not say how many classes there are")

@@ -64,13 +64,6 @@ def _execute(notebook, path: Path, timeout: int):
     return notebook
 
 
-def lean(notebook):
-    """What a committed notebook keeps (in place): no widget state, no widget views; an explorer keeps the one
-    picture of its first view, and widget outputs with no picture (progress bars) go. Opened in JupyterLab it shows
-    that picture until the cell runs again."""
-    return _for_reading(notebook)
-
-
 def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, timeout: int = 600, log=print) -> dict:
     """Execute every NN_name.ipynb of `source` (or those whose number is in `only`) in place, in the fast profile
     with inline figures, and store it lean; return {name: seconds}, kernel start-up included."""
@@ -96,8 +89,10 @@ def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, time
     return seconds
 
 
-def _for_reading(notebook):
-    """Drop what needs a kernel: widget state, and widget outputs that have no picture to stand in for them."""
+def lean(notebook):
+    """Drop what needs a kernel (in place): widget state, widget views, and widget outputs with no picture to stand in
+    for them (progress bars); an explorer keeps the one picture of its first view. What a committed notebook keeps and
+    what the site shows; opened in JupyterLab, the picture stands until the cell runs again."""
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -175,7 +170,7 @@ def build_site(source: Path | str, output: Path | str, *, execute: bool = True, 
                 _execute(notebook, path, timeout)
             except Exception as error:
                 raise RuntimeError(f"executing {path} failed: {str(error)[-2000:]}") from error
-        body, _ = exporter.from_notebook_node(_for_reading(notebook))
+        body, _ = exporter.from_notebook_node(lean(notebook))
         rendered.append(body)
         log(f"{path.name}: {'executed and ' if execute else ''}rendered in {time.perf_counter() - started:.1f} s")
     sections = [_sections(body) for body in rendered]
