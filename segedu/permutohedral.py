@@ -8,7 +8,8 @@ Computed exactly that is N^2 work (`segedu.crf`'s reference). The lattice does i
    that the lattice's spacing matches a Gaussian of standard deviation 1, and find the simplex of the permutohedral
    lattice that holds it: d+1 lattice points (its vertices) and barycentric weights summing to 1. Each pixel's value
    is spread onto those d+1 points by its weights. Only the points some pixel touches exist (a hash table in the
-   authors' C++; here `torch.unique` over the points' keys and `torch.searchsorted` to find neighbours);
+   authors' C++; here `torch.unique` over the points' keys and `torch.searchsorted` to find neighbours). Neighbouring
+   pixels mostly fall in the same simplex, so the vertices are found once per simplex (here, not in the C++ code);
 2. **blur**: along each of the d+1 lattice directions, every point takes [1/2, 1, 1/2] of itself and its two
    neighbours (a missing neighbour counts as 0): together the d+1 passes approximate the Gaussian;
 3. **slice**: each pixel reads the blurred values of its d+1 vertices back, with the same barycentric weights.
@@ -27,6 +28,12 @@ import warnings
 import torch
 
 __all__ = ["PermutohedralLattice"]
+
+
+def _csr(rows: torch.Tensor, columns: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A sparse CSR matrix; 32-bit indices when they fit (the CPU kernels convert 64-bit ones on every product)."""
+    index_type = torch.int32 if max(shape) < 2 ** 31 and len(values) < 2 ** 31 else torch.long
+    return torch.sparse_csr_tensor(rows.to(index_type), columns.to(index_type), values, shape, check_invariants=False)
 
 
 class PermutohedralLattice:
@@ -73,19 +80,27 @@ class PermutohedralLattice:
         barycentric.scatter_add_(1, d - rank + 1, -share)
         barycentric[:, 0] += 1 + barycentric[:, d + 1]
         self.weights = barycentric[:, : d + 1].contiguous()  # (N, d+1): the weight of each vertex, remainder 0..d
-        # 4. The vertices: key = nearest + canonical[remainder][rank], first d coordinates (the last is implied).
-        remainders = torch.arange(d + 1, device=device)
-        canonical = torch.where(torch.arange(d + 1, device=device)[None, :] <= d - remainders[:, None],
-                                remainders[:, None], remainders[:, None] - (d + 1))  # (d+1, d+1): [remainder, rank]
-        keys = nearest[:, None, :d].long() + canonical[:, rank[:, :d]].permute(1, 0, 2)  # (N, d+1, d)
-        corners = nearest[:, :d].long()  # every key is within d+1 of its remainder-0 point
+        # 4. The simplices: one is fixed by its remainder-0 point and the ranks, and neighbouring pixels share
+        # simplices (about 1 in 10 on a CamVid frame is new), so the vertices are found once per simplex, not per pixel.
+        corners = nearest[:, :d].long()  # multiples of d+1; every vertex is within d+1 of its simplex's corner
         self._base = int(corners.min()) - (d + 1) - 2
         self._span = int(corners.max()) + (d + 1) - self._base + 3  # room for the neighbours' +-1 and +-d steps
         if self._span ** d >= 2 ** 62:
             raise ValueError(f"the features span too large a range for a {d}-dimensional lattice; scale them down")
-        codes = self._encode(keys.reshape(-1, d))  # (N (d+1),)
-        self.points, inverse = torch.unique(codes, sorted=True, return_inverse=True)  # sorted keys of the M points
-        self.vertices = inverse.view(count, d + 1)  # (N, d+1): lattice point index of each vertex
+        ranks = rank[:, :d] @ (d + 1) ** torch.arange(d, device=device)  # the first d ranks in base d+1 (the last is implied)
+        steps = torch.div(corners, d + 1, rounding_mode="floor")  # the corner in lattice steps
+        low = int(steps.min())
+        simplex_codes = self._encode(steps, span=int(steps.max()) - low + 1, base=low) * (d + 1) ** d + ranks  # < span^d
+        simplices, self.pixel_simplex = torch.unique(simplex_codes, return_inverse=True)  # S simplices; (N,)
+        first = torch.empty(len(simplices), dtype=torch.long, device=device)
+        first.scatter_(0, self.pixel_simplex, torch.arange(count, device=device))  # one pixel of each simplex
+        # the vertices: key = corner + canonical[remainder][rank], first d coordinates (the last is implied)
+        remainders = torch.arange(d + 1, device=device)
+        canonical = torch.where(torch.arange(d + 1, device=device)[None, :] <= d - remainders[:, None],
+                                remainders[:, None], remainders[:, None] - (d + 1))  # (d+1, d+1): [remainder, rank]
+        keys = corners[first, None, :] + canonical[:, rank[first, :d]].permute(1, 0, 2)  # (S, d+1, d)
+        self.points, inverse = torch.unique(self._encode(keys.reshape(-1, d)), return_inverse=True)  # sorted codes, M
+        self.simplex_vertices = inverse.view(-1, d + 1)  # (S, d+1): lattice point index of each vertex
         # 5. Each point's two neighbours along each of the d+1 directions (M = a missing one: it reads a zero).
         point_keys = self._decode(self.points)  # (M, d)
         self.neighbours = []
@@ -95,23 +110,32 @@ class PermutohedralLattice:
                 step[direction] = d
             self.neighbours.append((self._find(point_keys + step), self._find(point_keys - step)))
         self.alpha = 1.0 / (1 + 2.0 ** -d)  # the C++ code's correction for the blur's total weight
-        # splat and slice as sparse matrices (M x N and N x M, d+1 weights per pixel): one sparse product each
-        pixels = torch.arange(count, device=device).repeat_interleave(d + 1)
-        flat_vertices, flat_weights = self.vertices.reshape(-1), self.weights.reshape(-1)
-        by_vertex = torch.argsort(flat_vertices, stable=True)
-        starts = torch.cat([flat_vertices.new_zeros(1), torch.bincount(flat_vertices, minlength=self.size).cumsum(0)])
-        with warnings.catch_warnings():  # PyTorch calls sparse CSR "beta"; the two products used here are long stable
+        # 6. Splat and slice as sparse products. Splat goes through the simplices: for each remainder k, a matrix
+        # (S x N) sums weight_k * value over each simplex's pixels (its rows are the simplices, so building it needs
+        # only the pixels sorted by simplex); each simplex then adds its d+1 sums to its vertices. Slice is one N x M
+        # matrix, d+1 weights per row, times alpha.
+        order = torch.argsort(self.pixel_simplex, stable=True)  # pixels grouped by simplex, in order within each
+        starts = torch.cat([order.new_zeros(1), torch.bincount(self.pixel_simplex, minlength=len(simplices)).cumsum(0)])
+        rows = torch.cat([starts[:-1] + k * count for k in range(d + 1)] + [starts[-1:] + d * count])
+        vertices = self.simplex_vertices[self.pixel_simplex]  # (N, d+1)
+        slots = self.simplex_vertices.T.reshape(-1)  # ((d+1) S,): the vertex that each simplex's k-th sum goes to
+        by_vertex = torch.argsort(slots, stable=True)
+        first_slot = torch.cat([slots.new_zeros(1), torch.bincount(slots, minlength=self.size).cumsum(0)])
+        with warnings.catch_warnings():  # PyTorch calls sparse CSR "beta"; the products used here are long stable
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            self._splat = torch.sparse_csr_tensor(starts, pixels[by_vertex], flat_weights[by_vertex],
-                                                  (self.size, count), check_invariants=False)
-            self._slice = torch.sparse_csr_tensor(torch.arange(0, count * (d + 1) + 1, d + 1, device=device),
-                                                  flat_vertices, flat_weights * self.alpha, (count, self.size),
-                                                  check_invariants=False)
+            self._gather = _csr(rows, order.repeat(d + 1), self.weights[order].T.reshape(-1),
+                                ((d + 1) * len(simplices), count))  # (d+1) S x N
+            self._scatter = _csr(first_slot, by_vertex, torch.ones(len(slots), device=device), (self.size, len(slots)))
+            self._slice = _csr(torch.arange(0, count * (d + 1) + 1, d + 1, device=device), vertices.reshape(-1),
+                               (self.weights * self.alpha).reshape(-1), (count, self.size))  # N x M
 
-    def _encode(self, keys: torch.Tensor) -> torch.Tensor:
+    def _encode(self, keys: torch.Tensor, *, span: int | None = None, base: int | None = None) -> torch.Tensor:
+        """(n, d) integer keys -> (n,) codes, one number per key in base `span` (default: the lattice's)."""
+        span = self._span if span is None else span
+        base = self._base if base is None else base
         codes = torch.zeros(keys.shape[0], dtype=torch.long, device=keys.device)
         for column in range(keys.shape[1]):
-            codes = codes * self._span + (keys[:, column] - self._base)
+            codes = codes * span + (keys[:, column] - base)
         return codes
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -138,7 +162,8 @@ class PermutohedralLattice:
             raise ValueError(f"the lattice was built for {self.count} points; values must be ({self.count}, C), "
                              f"got {tuple(values.shape)}")
         values = values.float()
-        lattice = torch.cat([self._splat @ values, values.new_zeros(1, values.shape[1])])  # splat; a last row of 0
+        sums = self._gather @ values  # ((d+1) S, C): per simplex and remainder, the weighted sum of its pixels
+        lattice = torch.cat([self._scatter @ sums, values.new_zeros(1, values.shape[1])])  # splat; a last row of 0
         for forward, backward in self.neighbours:  # blur along each lattice direction: [1/2, 1, 1/2]
             blurred = lattice[:-1] + 0.5 * (lattice[forward] + lattice[backward])  # missing neighbours read the 0 row
             lattice = torch.cat([blurred, lattice[-1:]])

@@ -69,3 +69,23 @@ def test_lattice_crf_equals_the_authors_code():
     crf.addPairwiseBilateral(sxy=20, srgb=13, rgbim=image_u8, compat=10)
     theirs = torch.from_numpy(np.array(crf.inference(5))).view(5, 36, 48)
     assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+@pytest.mark.parametrize("dimensions", [2, 5])
+def test_splatting_through_simplices_equals_splatting_each_pixel(dimensions):
+    """The lattice finds vertices once per simplex and splats through per-simplex sums; spreading every pixel onto its
+    own d+1 vertices directly (the authors' loop) must give the same lattice values, hence the same filter."""
+    features, _ = _image_features(24, 32)
+    features = features[:, :dimensions].contiguous()
+    lattice = PermutohedralLattice(features)
+    if dimensions == 2:  # positions only: many pixels per simplex, so the grouping is exercised
+        assert len(lattice.simplex_vertices) < len(features) / 4
+    values = torch.rand(len(features), 3)
+    vertices = lattice.simplex_vertices[lattice.pixel_simplex]  # (N, d+1)
+    direct = torch.zeros(lattice.size + 1, 3).index_add_(
+        0, vertices.reshape(-1), (lattice.weights[:, :, None] * values[:, None, :]).reshape(-1, 3))
+    for forward, backward in lattice.neighbours:
+        direct = torch.cat([direct[:-1] + 0.5 * (direct[forward] + direct[backward]), direct[-1:]])
+    sliced = (lattice.weights[:, :, None] * direct[vertices]).sum(1) * lattice.alpha
+    assert torch.allclose(lattice.filter(values), sliced, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(lattice.weights.sum(1), torch.ones(len(features)), atol=1e-5)  # barycentric
