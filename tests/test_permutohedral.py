@@ -35,6 +35,8 @@ def test_normalized_filtering_is_close_to_the_exact_gaussian(dimensions):
     relative = (approximate - exact).abs() / exact
     # measured: mean 1.0% (d=2) and 3.0% (d=5) on a 45x60 street frame; the bound leaves room, not a tuned value
     assert relative.mean() < {2: 0.03, 5: 0.06}[dimensions], relative.mean()
+    # here the largest is 5.6% (d=2) and 104% (d=5: a pixel unlike all others, whose own weight dominates its sum)
+    assert relative.max() < {2: 0.15, 5: 3.0}[dimensions], relative.max()
     assert lattice.size < len(features) * (dimensions + 1)
 
 
