@@ -8,12 +8,12 @@
 """
 
 from . import data, engine, metrics, models
-from .engine import TrainConfig, evaluate, fit, predict, seed_everything
+from .engine import TrainConfig, capped, evaluate, fit, predict, seed_everything
 from .runtime import Runtime, resolve_device
 from .metrics import ConfusionMatrix
 from .models import build_model
 from .profiles import Profile, profile
 
 __version__ = "0.1.0"
-__all__ = ["data", "engine", "metrics", "models", "TrainConfig", "fit", "evaluate", "predict", "Runtime", "resolve_device",
+__all__ = ["data", "engine", "metrics", "models", "TrainConfig", "fit", "evaluate", "predict", "capped", "Runtime", "resolve_device",
            "seed_everything", "ConfusionMatrix", "build_model", "Profile", "profile", "__version__"]

@@ -1,4 +1,4 @@
-"""The command line: ``python -m segedu train | evaluate | data | info``. Run with ``--help`` for every option."""
+"""The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     parser = argparse.ArgumentParser(prog="python -m segedu", description="segedu: semantic segmentation course tools")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info,bench}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info,bench,claims}")
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
@@ -114,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
                                                           "lattice against pydensecrf (the authors' C++) when installed")
     bench.add_argument("--output", type=Path, help="write every figure as JSON")
+
+    claims = commands.add_parser("claims", help="run the lecture's claims as experiments and write a report",
+                                 description="Each claim of the lecture as an experiment: its effect, 95%% interval and "
+                                             "verdict; exits 1 when a claim that ran does not hold. Trained claims need "
+                                             "CamVid and take minutes; --fast runs the seconds-long ones.")
+    claims.add_argument("--only", nargs="+", metavar="NAME", help="these claims only (see --list)")
+    claims.add_argument("--seed", type=int, action="append", metavar="S",
+                        help="train with seed S (repeat for several; default 0 1 2)")
+    claims.add_argument("--fast", action="store_true", help="only the claims that take seconds and need no data")
+    claims.add_argument("--list", action="store_true", help="list the claims and exit")
+    claims.add_argument("--out", type=Path, default=Path("runs/claims"),
+                        help="folder for claims.md and claims.json (default runs/claims)")
     return parser
 
 
@@ -257,12 +269,19 @@ def _bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def _claims(args) -> int:
+    from . import claims
+
+    return claims.main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import SegeduError
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info, "bench": _bench}[args.command](args)
+        return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info, "bench": _bench,
+                "claims": _claims}[args.command](args)
     except (SegeduError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

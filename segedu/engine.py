@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,16 @@ from .metrics import ConfusionMatrix
 from .models.base import SegmentationModel
 from .runtime import Runtime, resolve_device
 
-__all__ = ["TrainConfig", "History", "fit", "evaluate", "predict", "cross_entropy", "training_loss", "resolve_device",
+__all__ = ["TrainConfig", "History", "fit", "evaluate", "predict", "capped", "cross_entropy", "training_loss", "resolve_device",
            "seed_everything", "Runtime"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits (N, K, H, W), masks (N, H, W)) -> scalar
+
+
+def capped(batches: Iterable) -> Iterator:
+    """The batches of a hand-written training loop, at most ``SEGEDU_MAX_STEPS`` of them in a smoke run (`make
+    smoke-full`), all of them otherwise: ``for batch in segedu.capped(order.split(16)): ...``."""
+    return itertools.islice(batches, _environment_cap())
 
 
 def _environment_cap() -> int | None:

@@ -15,8 +15,9 @@ the mean, as in the PASCAL VOC devkit and torchmetrics' ``MulticlassJaccardIndex
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["ConfusionMatrix"]
+__all__ = ["ConfusionMatrix", "boundary_band", "frame_confusions"]
 
 
 class ConfusionMatrix:
@@ -121,3 +122,31 @@ class ConfusionMatrix:
                     f"{100 * summary['mean_class_accuracy']:6.1f}")
         rows.append(f"pixel accuracy {100 * summary['pixel_accuracy']:.1f}%   mIoU {100 * summary['miou']:.1f}%")
         return "\n".join(rows)
+
+
+def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int,
+                     ignore_index: int = 255) -> torch.Tensor:
+    """(F, H, W) predictions and targets -> (F, K, K) one confusion matrix per frame (rows: truth), for resampling
+    frames (`segedu.statistics.paired_bootstrap`). Summed over frames it equals `ConfusionMatrix`'s matrix."""
+    if predictions.shape != targets.shape or predictions.ndim != 3:
+        raise ValueError(f"predictions and targets must both be (F, H, W), got {tuple(predictions.shape)} and "
+                         f"{tuple(targets.shape)}")
+    frames = predictions.shape[0]
+    valid = targets != ignore_index
+    frame = torch.arange(frames, device=targets.device).view(-1, 1, 1).expand_as(targets)[valid]
+    codes = (frame * num_classes + targets[valid].long()) * num_classes + predictions[valid].long()
+    return torch.bincount(codes, minlength=frames * num_classes ** 2).view(frames, num_classes, num_classes)
+
+
+def boundary_band(targets: torch.Tensor, *, width: int = 3, ignore_index: int = 255) -> torch.Tensor:
+    """(F, H, W) labels -> (F, H, W) bool: labelled pixels within `width` pixels (a (2 width + 1)^2 square) of a
+    pixel of another labelled class. The "trimap" band of DeepLab v1 (Chen et al. 2015, figure 5), where accuracy
+    measures how well boundaries are placed; void pixels neither count nor make a boundary."""
+    if width < 1:
+        raise ValueError(f"the band's width must be at least 1 pixel, got {width}")
+    labels = targets.float()[:, None]
+    void = labels == ignore_index
+    window = dict(kernel_size=2 * width + 1, stride=1, padding=width)
+    largest = F.max_pool2d(torch.where(void, -1.0, labels), **window)
+    smallest = -F.max_pool2d(torch.where(void, -float(ignore_index + 1), -labels), **window)
+    return ((largest != smallest) & (largest >= 0) & ~void)[:, 0]

@@ -97,6 +97,10 @@ def test_segedu_max_steps_caps_training_and_evaluation(monkeypatch):
     assert [record["steps"] for record in history.records] == [1]  # one step in all, then the run ends
     from segedu.engine import evaluate
     assert evaluate(model, VAL, batch_size=2).matrix.sum() == 2 * 32 * 32  # one batch of two
+    from segedu import capped
+    assert list(capped(iter("abc"))) == ["a"]  # hand-written loops in the notebooks (04) use the same cap
+    monkeypatch.delenv("SEGEDU_MAX_STEPS")
+    assert list(capped(iter("abc"))) == ["a", "b", "c"]
     monkeypatch.setenv("SEGEDU_MAX_STEPS", "many")
     with pytest.raises(ValueError, match="SEGEDU_MAX_STEPS must be a positive whole number"):
         TrainConfig()

@@ -1,0 +1,488 @@
+"""The lecture's claims, each an experiment with a quantity, an effect, an interval and a verdict.
+
+    python -m segedu claims                   # every claim; writes runs/claims/claims.md and claims.json
+    python -m segedu claims --only fcn_skips_miou --seed 0
+    python -m segedu claims --fast            # only the claims that take seconds (the test suite runs these)
+
+A `Claim` names the lecture's statement, the notebook and section that teach it, what is measured and the
+assertion. Its experiment returns an `Outcome`: `holds`, the effect with its 95% interval where there is one, and a
+line of the numbers. The command exits with status 1 when a claim it ran does not hold: a claim is never tuned
+until it passes; its settings (`segedu.frozen.HeadConfig`, the seeds) were fixed before any result was seen.
+
+Trained claims compare decoder heads on a frozen pretrained encoder's cached CamVid features (`segedu.frozen`):
+the same frames, encoder, steps and seeds for every head. Their effects are paired differences on the 233 test
+frames, with the seeds' counts pooled; the interval is a paired bootstrap over frames
+(`segedu.statistics.paired_bootstrap`), and every seed must show the same sign. The committed report
+(`segedu/results/claims.md`, `claims.json`) records the machine, the command and each claim's CPU seconds; the
+notebooks print its numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .statistics import accuracy_of, class_iou_of, miou_of, paired_bootstrap
+
+__all__ = ["Claim", "Outcome", "CLAIMS", "Lab", "run_claims", "write_report", "committed_report", "show", "main"]
+
+CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+                  "Bicyclist")
+THIN_CLASSES = (2, 6, 9)  # Pole, SignSymbol, Pedestrian
+REPORT = Path(__file__).parent / "results"
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What an experiment measured: `holds`, the effect and its interval (None for exact counts), and `summary`,
+    one line with the numbers; `numbers` keeps every figure for the JSON report and the notebooks."""
+
+    holds: bool
+    summary: str
+    effect: float | None = None
+    interval: tuple[float, float] | None = None
+    unit: str = ""
+    numbers: dict = dataclasses.field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    name: str
+    statement: str  # the lecture's words, in English
+    notebook: str
+    section: str
+    quantity: str
+    assertion: str
+    experiment: Callable[["Lab"], Outcome]
+    fast: bool = False  # seconds, no data: runs in the test suite
+
+
+# ---- the shared experiments: cached features, heads trained once per seed, their test scores -------------------
+
+class Lab:
+    """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
+    output strides 32 and 8, and each head's per-frame test scores for each seed."""
+
+    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid"):
+        from .frozen import HeadConfig
+
+        self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
+        self.data = data
+        self._scores: dict[tuple[str, int], object] = {}
+        self._heads: dict[tuple[str, int], nn.Module] = {}
+
+    def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
+        from .frozen import FeatureCache
+
+        return FeatureCache(self.data, split, image_size=self.config.image_size, output_stride=output_stride,
+                            levels=levels)
+
+    @cached_property
+    def stride32(self):
+        return {split: self._cache(split, 32, ("level3", "level4", "level5")) for split in ("train", "test")}
+
+    @cached_property
+    def stride8(self):
+        return {split: self._cache(split, 8, ("level5",)) for split in ("train", "val", "test")}
+
+    def caches(self, kind: str):
+        from .frozen import FCN_LEVELS
+
+        return self.stride32 if kind in FCN_LEVELS else self.stride8
+
+    def head(self, kind: str, seed: int) -> nn.Module:
+        from .frozen import train_head
+
+        if (kind, seed) not in self._heads:
+            self._heads[kind, seed] = train_head(kind, self.caches(kind)["train"], self.config, seed=seed)
+        return self._heads[kind, seed]
+
+    def scores(self, kind: str, seed: int):
+        """Per-frame test counts (`segedu.frozen.Scores`) of head `kind` trained with `seed`."""
+        from .frozen import predict_head, score_frames
+
+        if (kind, seed) not in self._scores:
+            test = self.caches(kind)["test"]
+            predictions = predict_head(self.head(kind, seed), test).argmax(1)
+            self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width)
+        return self._scores[kind, seed]
+
+    def pooled(self, kind: str):
+        """The counts of every seed added: the seeds' average model, scored once."""
+        scores = [self.scores(kind, seed) for seed in self.config.seeds]
+        total = scores[0]
+        for more in scores[1:]:
+            total = total + more
+        return total
+
+
+def _compare(lab: Lab, better: str, worse: str, measure: str, *, classes: tuple[int, ...] | None = None):
+    """(pooled interval, per-seed differences) of `measure` ("miou" or "band"), `better` minus `worse`."""
+    if measure == "band":
+        score = accuracy_of
+        pick = lambda scores: scores.band  # noqa: E731
+    else:
+        score = (lambda matrices: miou_of(matrices, list(classes))) if classes else miou_of
+        pick = lambda scores: scores.confusions  # noqa: E731
+    pooled = paired_bootstrap(pick(lab.pooled(better)), pick(lab.pooled(worse)), score, seed=0)
+    per_seed = [float(score(pick(lab.scores(better, seed)).sum(0).double()[None]) -
+                      score(pick(lab.scores(worse, seed)).sum(0).double()[None])) for seed in lab.config.seeds]
+    return pooled, per_seed
+
+
+def _value(lab: Lab, kind: str, measure: str, classes=None) -> float:
+    pooled = lab.pooled(kind)
+    if measure == "band":
+        return float(accuracy_of(pooled.band.sum(0).double()))
+    return float(miou_of(pooled.confusions.sum(0).double()[None], list(classes) if classes else None))
+
+
+def _ranking(lab: Lab, kinds: tuple[str, ...], measure: str, what: str, *, classes=None) -> Outcome:
+    """kinds[0] > kinds[1] > ...: each neighbouring difference's interval above 0 and positive for every seed."""
+    values = {kind: _value(lab, kind, measure, classes) for kind in kinds}
+    steps, holds = {}, True
+    for better, worse in zip(kinds, kinds[1:]):
+        interval, per_seed = _compare(lab, better, worse, measure, classes=classes)
+        steps[f"{better} - {worse}"] = {"effect": interval.effect, "interval": [interval.low, interval.high],
+                                        "per_seed": per_seed}
+        holds &= interval.low > 0 and min(per_seed) > 0
+    first = steps[f"{kinds[0]} - {kinds[1]}"]
+    shown = ", ".join(f"{kind} {100 * value:.1f}" for kind, value in values.items())
+    differences = "; ".join(f"{name}: {100 * s['effect']:+.1f} [{100 * s['interval'][0]:+.1f}, "
+                            f"{100 * s['interval'][1]:+.1f}]" for name, s in steps.items())
+    return Outcome(holds, f"{what}: {shown} (%, {len(lab.config.seeds)} seeds pooled); {differences} points, 95% "
+                          f"paired bootstrap over {len(lab.caches(kinds[0])['test'])} test frames",
+                   first["effect"], tuple(first["interval"]), "points", {"values": values, "steps": steps},
+                   lab.config.seeds)
+
+
+def fcn_skips_miou(lab: Lab) -> Outcome:
+    return _ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "test mIoU")
+
+
+def fcn_skips_boundary(lab: Lab) -> Outcome:
+    return _ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "band",
+                    f"accuracy within {lab.config.band_width} px of a boundary")
+
+
+def fcn_skips_thin(lab: Lab) -> Outcome:
+    return _ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "mean IoU of Pole, SignSymbol and Pedestrian",
+                    classes=THIN_CLASSES)
+
+
+def context_pyramid(lab: Lab) -> Outcome:
+    return _ranking(lab, ("pyramid", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+
+
+def context_aspp(lab: Lab) -> Outcome:
+    return _ranking(lab, ("aspp", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+
+
+def context_large_regions(lab: Lab) -> Outcome:
+    """Context helps most on large regions: the IoU gain (pyramid and ASPP over plain, averaged) on the four classes
+    with the most training pixels exceeds the gain on the other seven."""
+    train = lab.stride8["train"].masks
+    shares = torch.bincount(train[train != 255].long(), minlength=11).double()
+    large = shares.argsort(descending=True)[:4].tolist()
+    small = [c for c in range(11) if c not in large]
+
+    def gain(kind):
+        return class_iou_of(lab.pooled(kind).confusions.sum(0).double()) - class_iou_of(
+            lab.pooled("plain").confusions.sum(0).double())
+
+    gains = (gain("pyramid") + gain("aspp")) / 2  # (11,)
+    large_gain, small_gain = float(gains[large].nanmean()), float(gains[small].nanmean())
+    names = lambda classes: ", ".join(CAMVID_CLASSES[c] for c in classes)  # noqa: E731
+    return Outcome(large_gain > small_gain,
+                   f"IoU gain of context over the plain head: {100 * large_gain:+.1f} points on the largest classes "
+                   f"({names(large)}) vs {100 * small_gain:+.1f} on the others",
+                   large_gain - small_gain, None, "points",
+                   {"large": large, "gain_large": large_gain, "gain_others": small_gain,
+                    "per_class_gain": gains.tolist()}, lab.config.seeds)
+
+
+def crf_on_largefov(lab: Lab) -> Outcome:
+    """DeepLab v1: the dense CRF on a stride-8 model without a decoder sharpens boundaries. Kernel parameters are
+    chosen on 25 validation frames from DeepLab's search ranges; test: the 233 test frames at 360x480."""
+    from .crf import CRFConfig, dense_crf
+    from .data import build_dataset
+    from .frozen import predict_head, score_frames
+
+    size = (360, 480)
+
+    def frames(split, count=None):
+        dataset = build_dataset(lab.data, split, image_size=size, subset=count)
+        images, masks = zip(*[dataset[i] for i in range(len(dataset))])
+        return torch.stack(images), torch.stack(masks).long()
+
+    def refine(images, logits, config):
+        return torch.cat([dense_crf(images[i:i + 8], logits[i:i + 8], config).argmax(1)
+                          for i in range(0, len(images), 8)])
+
+    seed0 = lab.head("largefov", lab.config.seeds[0])
+    val_cache = lab.stride8["val"]
+    count = 25
+    val_images, val_masks = frames("val", count)
+    val_logits = predict_head(seed0, val_cache, size=size)[:count]
+    grid = [CRFConfig(bilateral_weight=w, bilateral_sigma_xy=xy, bilateral_sigma_rgb=rgb)
+            for w in (3.0, 5.0) for xy in (50.0, 80.0) for rgb in (3.0, 5.0)]
+    validation = [float(miou_of(score_frames(refine(val_images, val_logits, c), val_masks).confusions.sum(0)
+                                .double()[None])) for c in grid]
+    chosen = grid[max(range(len(grid)), key=validation.__getitem__)]
+    test_images, test_masks = frames("test")
+    before, after = None, None
+    for seed in lab.config.seeds:
+        logits = predict_head(lab.head("largefov", seed), lab.stride8["test"], size=size)
+        plain, refined = score_frames(logits.argmax(1), test_masks), score_frames(refine(test_images, logits, chosen),
+                                                                                  test_masks)
+        before = plain if before is None else before + plain
+        after = refined if after is None else after + refined
+    band = paired_bootstrap(after.band, before.band, accuracy_of)
+    miou = paired_bootstrap(after.confusions, before.confusions, miou_of)
+    value = lambda scores, measure: float(measure(  # noqa: E731
+        (scores.band if measure is accuracy_of else scores.confusions).sum(0).double()[None]))
+    return Outcome(band.low > 0,
+                   f"360x480 test frames, CRF (w {chosen.bilateral_weight:g}, sigma_xy {chosen.bilateral_sigma_xy:g}, "
+                   f"sigma_rgb {chosen.bilateral_sigma_rgb:g}, chosen on {count} validation frames): boundary-band "
+                   f"accuracy {100 * value(before, accuracy_of):.1f} -> {100 * value(after, accuracy_of):.1f} "
+                   f"({band.percent()}), mIoU {100 * value(before, miou_of):.1f} -> {100 * value(after, miou_of):.1f} "
+                   f"({miou.percent()})",
+                   band.effect, (band.low, band.high), "points",
+                   {"chosen": dataclasses.asdict(chosen), "validation_miou": validation,
+                    "band": [value(before, accuracy_of), value(after, accuracy_of)],
+                    "miou": [value(before, miou_of), value(after, miou_of)],
+                    "miou_effect": miou.effect, "miou_interval": [miou.low, miou.high]}, lab.config.seeds)
+
+
+# ---- the cost claims: exact counts, no data, seconds ---------------------------------------------------------------
+
+def separable_cost(lab: Lab) -> Outcome:
+    from .layers import DepthwiseSeparableConv2d
+    from .measure import count_flops, num_parameters
+
+    standard = nn.Conv2d(256, 256, 3, padding=1, bias=False)
+    separable = DepthwiseSeparableConv2d(256, 256, 3).eval()
+    features = torch.randn(1, 256, 32, 32)
+    parameters = num_parameters(standard) / num_parameters(separable)
+    flops = count_flops(standard, features) / count_flops(separable, features)
+    return Outcome(parameters >= 8 and flops >= 8,
+                   f"3x3, 256 -> 256 channels: {parameters:.1f}x fewer parameters and {flops:.1f}x fewer "
+                   f"multiply-adds (the formula: 1 / (1/256 + 1/9) = {1 / (1 / 256 + 1 / 9):.1f}x)",
+                   flops, None, "x", {"parameters_ratio": parameters, "flops_ratio": flops})
+
+
+def dilation_field(lab: Lab) -> Outcome:
+    from .checks import measured_receptive_field
+
+    plain = measured_receptive_field([3] * 3, [1] * 3, [1] * 3)
+    dilated = measured_receptive_field([3] * 3, [1] * 3, [1, 2, 4])
+    return Outcome(dilated > plain, f"three 3x3 convolutions, 27 weights per channel pair either way: receptive "
+                                    f"field {plain} px, or {dilated} px with dilations 1, 2, 4 (measured by gradient)",
+                   dilated / plain, None, "x", {"plain": plain, "dilated": dilated})
+
+
+def output_stride_cost(lab: Lab) -> Outcome:
+    import torchvision
+
+    from .measure import count_flops, num_parameters
+
+    rows = {}
+    for stride, dilate in ((32, [False, False, False]), (8, [False, True, True])):
+        backbone = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=dilate)
+        encoder = nn.Sequential(*list(backbone.children())[:-2]).to("meta")
+        rows[stride] = (num_parameters(encoder), count_flops(encoder, torch.empty(1, 3, 360, 480, device="meta")))
+    ratio = rows[8][1] / rows[32][1]
+    return Outcome(rows[8][0] == rows[32][0] and ratio > 2,
+                   f"ResNet-50 at 360x480: output stride 8 by dilation keeps the {rows[8][0]:,} parameters and costs "
+                   f"{ratio:.1f}x the multiply-adds of output stride 32 ({rows[8][1] / 1e9:.0f} vs "
+                   f"{rows[32][1] / 1e9:.0f} GFLOPs)", ratio, None, "x",
+                   {"parameters": rows[8][0], "gflops": {str(k): v[1] / 1e9 for k, v in rows.items()}})
+
+
+def segnet_switches(lab: Lab) -> Outcome:
+    import torchvision
+
+    encoder = torchvision.models.vgg16_bn(weights=None).features.to("meta")
+    features = switches = 0
+    x = torch.empty(1, 3, 360, 480, device="meta")
+    for layer in encoder:
+        if isinstance(layer, nn.MaxPool2d):
+            features += 4 * x.numel()  # what FCN/U-Net-style skips keep: float32 feature maps
+            switches += F.max_pool2d(x, 2).numel() * 2 / 8  # SegNet: 2 bits per 2x2 window
+        x = layer(x)
+    ratio = features / switches
+    return Outcome(ratio >= 16, f"VGG16's five poolings at 360x480: feature maps {features / 2 ** 20:.1f} MB vs "
+                                f"2-bit switches {switches / 2 ** 20:.2f} MB ({ratio:.0f}x less)",
+                   ratio, None, "x", {"feature_megabytes": features / 2 ** 20, "switch_megabytes": switches / 2 ** 20})
+
+
+def input_size_cost(lab: Lab) -> Outcome:
+    from .measure import count_flops
+    from .models import build_model
+
+    with torch.device("meta"):
+        model = build_model("deeplabv3plus", num_classes=11, backbone="efficientnet_lite0").eval()
+        flops = {size: count_flops(model, torch.empty(1, 3, *size)) for size in ((180, 240), (360, 480))}
+    ratio = flops[(360, 480)] / flops[(180, 240)]
+    return Outcome(3.5 <= ratio <= 4.5, f"DeepLab v3+ (EfficientNet-Lite0): 4x the pixels, {ratio:.2f}x the "
+                                        f"multiply-adds ({flops[(180, 240)] / 1e9:.1f} -> {flops[(360, 480)] / 1e9:.1f} "
+                                        f"GFLOPs)", ratio, None, "x",
+                   {"gflops": {f"{h}x{w}": v / 1e9 for (h, w), v in flops.items()}})
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("fcn_skips_miou", "FCN-8s performs best: each skip from a finer pooling layer adds detail (8s > 16s > 32s)",
+          "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "test mIoU, 3 seeds pooled",
+          "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed", fcn_skips_miou),
+    Claim("fcn_skips_boundary", "skip connections recover accurate boundaries", "07_fcn",
+          "Skip connections: FCN-32s, 16s, 8s", "pixel accuracy within 3 px of a label boundary (DeepLab's trimap)",
+          "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed", fcn_skips_boundary),
+    Claim("fcn_skips_thin", "coarse stride-32 predictions lose thin and small objects; skips bring them back",
+          "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "mean IoU of Pole, SignSymbol and Pedestrian",
+          "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed", fcn_skips_thin),
+    Claim("context_pyramid", "pyramid pooling adds global context and beats a plain head", "10_pspnet_deeplab",
+          "PSPNet", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
+          "pyramid - plain: 95% interval above 0 and positive for every seed", context_pyramid),
+    Claim("context_aspp", "ASPP's parallel atrous rates see several scales and beat a plain head",
+          "10_pspnet_deeplab", "DeepLab v3: ASPP", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
+          "aspp - plain: 95% interval above 0 and positive for every seed", context_aspp),
+    Claim("context_large_regions", "context matters most for large regions (a whole road, the sky)",
+          "10_pspnet_deeplab", "PSPNet", "IoU gain over the plain head, 4 largest classes vs the other 7",
+          "the gain on the large classes exceeds the gain on the others", context_large_regions),
+    Claim("crf_largefov", "the dense CRF snaps a stride-8 model's blurry boundaries to colour edges (DeepLab v1)",
+          "10_pspnet_deeplab", "The dense CRF", "accuracy within 3 px of a boundary at 360x480, before and after",
+          "after - before: 95% interval above 0", crf_on_largefov),
+    Claim("separable_cost", "depthwise separable convolution needs about k^2 times fewer computations",
+          "05_atrous_convolution", "Depthwise separable convolution", "parameters and multiply-adds, ratio",
+          "both ratios at least 8 for a 3x3, 256-channel layer", separable_cost, fast=True),
+    Claim("dilation_field", "atrous convolution enlarges the field of view without adding parameters",
+          "05_atrous_convolution", "Receptive field", "receptive field with the same weights",
+          "dilations 1, 2, 4 see farther than 1, 1, 1", dilation_field, fast=True),
+    Claim("output_stride_cost", "a dense (output stride 8) encoder keeps its weights but costs computation",
+          "05_atrous_convolution", "Output stride", "parameters and multiply-adds, stride 8 vs 32",
+          "equal parameters, more than 2x the multiply-adds", output_stride_cost, fast=True),
+    Claim("segnet_switches", "SegNet stores only the max-pooling indices, far less memory than feature maps",
+          "03_unpooling", "Memory of the switches", "bytes of feature maps vs 2-bit switches",
+          "at least 16x less", segnet_switches, fast=True),
+    Claim("input_size_cost", "a larger input costs computation in proportion to its pixels", "11_transfer_learning",
+          "Input size", "multiply-adds at 360x480 vs 180x240", "between 3.5x and 4.5x for 4x the pixels",
+          input_size_cost, fast=True),
+)
+
+
+# ---- running and reporting ----------------------------------------------------------------------------------------
+
+def run_claims(claims=CLAIMS, *, lab: Lab | None = None, log=print) -> list[dict]:
+    """Run each claim; a claim whose experiment raises is reported as not holding, with the error."""
+    lab = lab or Lab()
+    results = []
+    for claim in claims:
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            outcome = claim.experiment(lab)
+        except Exception as error:  # noqa: BLE001: one broken experiment must not hide the others' results
+            outcome = Outcome(False, f"the experiment failed: {type(error).__name__}: {error}")
+        record = {"name": claim.name, "holds": bool(outcome.holds), "statement": claim.statement,
+                  "notebook": claim.notebook, "section": claim.section, "quantity": claim.quantity,
+                  "assertion": claim.assertion, "summary": outcome.summary, "effect": outcome.effect,
+                  "interval": list(outcome.interval) if outcome.interval else None, "unit": outcome.unit,
+                  "seeds": list(outcome.seeds), "numbers": outcome.numbers,
+                  "seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(time.process_time() - cpu, 1)}
+        results.append(record)
+        log(f"{'holds' if record['holds'] else 'DOES NOT HOLD'}  {claim.name}: {outcome.summary} "
+            f"({record['seconds']} s)")
+    return results
+
+
+def machine() -> str:
+    """'Intel(R) Xeon(R) Processor, 2 cores, torch 2.14.1': what the report's seconds were measured on."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{name}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def write_report(results: list[dict], folder: Path, *, command: str, seconds: float) -> tuple[Path, Path]:
+    """claims.json (every number) and claims.md (a table) in `folder`, each written whole or not at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    held = sum(r["holds"] for r in results)
+    report = {"command": command, "machine": machine(), "seconds": round(seconds, 1), "held": held,
+              "ran": len(results), "claims": results}
+    lines = [f"# The lecture's claims, measured", "",
+             f"{held} of {len(results)} hold. Command: `{command}`; machine: {report['machine']}; "
+             f"{seconds / 60:.1f} min in all.", "",
+             "| claim | notebook | the lecture says | measured | holds | s |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| `{r['name']}` | {r['notebook']} | {r['statement']} | {r['summary']} | "
+                     f"{'yes' if r['holds'] else '**no**'} | {r['seconds']:g} |")
+    paths = folder / "claims.json", folder / "claims.md"
+    for path, text in zip(paths, (json.dumps(report, indent=1) + "\n", "\n".join(lines) + "\n")):
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_text(text)
+        os.replace(partial, path)
+    return paths
+
+
+def committed_report() -> dict:
+    """The committed report (`segedu/results/claims.json`): {name: record}, for the notebooks to print."""
+    path = REPORT / "claims.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segedu claims --out {REPORT}` to measure it")
+    return {record["name"]: record for record in json.loads(path.read_text())["claims"]}
+
+
+def show(name: str) -> None:
+    """Print one claim of the committed report: the lecture's words, what was measured, the verdict, the provenance."""
+    path = REPORT / "claims.json"
+    report = json.loads(path.read_text()) if path.exists() else {"claims": []}
+    record = next((r for r in report["claims"] if r["name"] == name), None)
+    if record is None:
+        known = {c.name for c in CLAIMS}
+        why = "is not a claim" if name not in known else "has not been measured yet (not in the committed report)"
+        print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
+        return
+    verdict = "holds" if record["holds"] else "DOES NOT HOLD"
+    print(f"[{verdict}] {record['statement']}\n    measured: {record['summary']}\n    provenance: the committed "
+          f"report, `{report['command']}` on {report['machine']}, {record['seconds']:g} s")
+
+
+def main(arguments) -> int:
+    """`python -m segedu claims`: arguments.only, .seed, .fast, .out, .list."""
+    chosen = [c for c in CLAIMS if (not arguments.only or c.name in arguments.only) and (not arguments.fast or c.fast)]
+    unknown = set(arguments.only or ()) - {c.name for c in CLAIMS}
+    if unknown:
+        print(f"unknown claim(s) {', '.join(sorted(unknown))}; choose from: {', '.join(c.name for c in CLAIMS)}",
+              file=sys.stderr)
+        return 2
+    if arguments.list:
+        for claim in chosen:
+            print(f"{claim.name:24s} {claim.notebook:24s} {claim.statement}")
+        return 0
+    started = time.perf_counter()
+    results = run_claims(chosen, lab=Lab(seeds=arguments.seed))
+    command = "python -m segedu claims " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["claims"] else "run_claims()"
+    json_path, markdown_path = write_report(results, arguments.out, command=command.strip(),
+                                            seconds=time.perf_counter() - started)
+    failed = [r["name"] for r in results if not r["holds"]]
+    print(f"{len(results) - len(failed)} of {len(results)} claims hold; report: {markdown_path}, {json_path}")
+    if failed:
+        print(f"not holding: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,182 @@
+"""Controlled experiments on a 2-core CPU: decoder heads trained on a frozen pretrained encoder's features.
+
+To compare FCN-32s, 16s and 8s, or a plain head, pyramid pooling and ASPP, everything but the part under study must
+be equal: the same encoder, data, steps and seeds. Freezing the pretrained EfficientNet-Lite0 (ImageNet weights,
+`segedu.efficientnet_lite`) makes that cheap: its features for every CamVid frame are computed once
+(`FeatureCache`: 367 training frames at 180x240 in seconds), and each head then trains in seconds on them. The
+heads differ only where the lecture says they do:
+
+    fcn32s / fcn16s / fcn8s   per level a 3x3 ConvBNReLU and a 1x1 score, upsampled bilinearly to the finest
+                              level and summed (Long et al. 2015, figure 3: FCN-16s adds pool4's scores, FCN-8s
+                              also pool3's); encoder at output stride 32; levels 5 / 5+4 / 5+4+3
+    plain / pyramid / aspp    on the dilated encoder (output stride 8): one 3x3 ConvBNReLU, or PSPNet's pyramid
+                              pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
+    largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation
+                              12, then 1x1; the CRF's input
+
+Departures: no data augmentation (the features are cached), the encoder is never fine-tuned, and FCN's learned 2x
+upsampling is bilinear. Settings are fixed in `HeadConfig` before any result was looked at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import build_backbone
+from .layers import ASPP, ConvBNReLU, PyramidPooling
+from .metrics import boundary_band, frame_confusions
+
+__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
+           "Scores"]
+
+HEADS = ("fcn32s", "fcn16s", "fcn8s", "plain", "pyramid", "aspp", "largefov")
+FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3")}
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The training of every head; fixed before looking at any result (changing it means re-running every claim)."""
+
+    image_size: tuple[int, int] = (180, 240)
+    epochs: int = 12
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    hidden: int = 64  # channels of each head's 3x3 layer
+    seeds: tuple[int, ...] = (0, 1, 2)
+    band_width: int = 3  # pixels: the boundary band of the trimap accuracy
+
+
+class FeatureCache:
+    """Every frame of one split through the frozen pretrained encoder, once.
+
+    features[level]: (F, C, h, w) float16; masks: (F, H, W) uint8 at `image_size`; images: (F, 3, H, W) uint8.
+    """
+
+    def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
+                 levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
+                 batch_size: int = 16):
+        from .data import build_dataset
+
+        started = time.perf_counter()
+        frames = build_dataset(data, split, image_size=image_size, subset=subset)
+        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride).eval()
+        images, masks, outputs = [], [], {level: [] for level in levels}
+        with torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                batch = [frames[index] for index in range(start, min(start + batch_size, len(frames)))]
+                pictures = torch.stack([image for image, _ in batch])  # (B, 3, H, W) in [0, 1]
+                features = encoder(pictures)
+                for level in levels:
+                    outputs[level].append(features[level].half())
+                images.append((pictures * 255).round().to(torch.uint8))
+                masks.append(torch.stack([mask for _, mask in batch]).to(torch.uint8))
+        self.data, self.split, self.image_size, self.output_stride = data, split, image_size, output_stride
+        self.features = {level: torch.cat(chunks) for level, chunks in outputs.items()}
+        self.channels = {level: tensor.shape[1] for level, tensor in self.features.items()}
+        self.images, self.masks = torch.cat(images), torch.cat(masks)
+        self.seconds = time.perf_counter() - started
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+
+class Head(nn.Module):
+    """One of `HEADS` on cached features: {level: (N, C, h, w)} -> logits (N, K, h_finest, w_finest)."""
+
+    def __init__(self, kind: str, channels: dict[str, int], num_classes: int, hidden: int):
+        super().__init__()
+        if kind not in HEADS:
+            raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+        self.kind = kind
+        if kind in FCN_LEVELS:
+            self.levels = FCN_LEVELS[kind]
+            self.branches = nn.ModuleDict({level: nn.Sequential(ConvBNReLU(channels[level], hidden),
+                                                                nn.Conv2d(hidden, num_classes, 1))
+                                           for level in self.levels})
+            return
+        self.levels = ("level5",)
+        width = channels["level5"]
+        if kind == "largefov":  # fc6 (3x3, dilation 12) and fc7 of DeepLab-LargeFOV, narrowed to `hidden`
+            body: list[nn.Module] = [nn.Conv2d(width, hidden, 3, padding=12, dilation=12), nn.ReLU(inplace=True)]
+        elif kind == "plain":
+            body = [ConvBNReLU(width, hidden)]
+        elif kind == "pyramid":
+            pyramid = PyramidPooling(width, branch_channels=hidden // 4)
+            body = [pyramid, ConvBNReLU(pyramid.out_channels, hidden)]
+        else:  # aspp: DeepLab v3's rates for output stride 8 halved, as the 23x30 map is smaller than its 65x65
+            body = [ASPP(width, hidden, rates=(6, 12, 18), dropout=0.0), ConvBNReLU(hidden, hidden)]
+        self.branches = nn.ModuleDict({"level5": nn.Sequential(*body, nn.Conv2d(hidden, num_classes, 1))})
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        finest = features[self.levels[-1]].shape[-2:]
+        scores = None
+        for level in self.levels:  # coarsest first; every score map upsampled to the finest level and summed
+            score = self.branches[level](features[level])
+            score = F.interpolate(score, size=finest, mode="bilinear", align_corners=False)
+            scores = score if scores is None else scores + score
+        return scores
+
+
+def build_head(kind: str, cache: FeatureCache, *, num_classes: int = 11, hidden: int = 64) -> Head:
+    return Head(kind, cache.channels, num_classes, hidden)
+
+
+def _batch(cache: FeatureCache, indices: torch.Tensor, levels) -> dict[str, torch.Tensor]:
+    return {level: cache.features[level][indices].float() for level in levels}
+
+
+def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int, num_classes: int = 11) -> Head:
+    """Train one head with AdamW and cross-entropy at the label size (void ignored); the same order of batches for
+    every head with the same seed."""
+    torch.manual_seed(seed)
+    head = build_head(kind, train, num_classes=num_classes, hidden=config.hidden)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    head.train()
+    for _ in range(config.epochs):
+        for indices in torch.randperm(len(train), generator=generator).split(config.batch_size):
+            logits = head(_batch(train, indices, head.levels))
+            logits = F.interpolate(logits, size=train.image_size, mode="bilinear", align_corners=False)
+            loss = F.cross_entropy(logits, train.masks[indices].long(), ignore_index=255)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return head.eval()
+
+
+@torch.inference_mode()
+def predict_head(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None,
+                 batch_size: int = 32) -> torch.Tensor:
+    """Logits (F, K, H, W) for every cached frame, upsampled to `size` (default: the cache's image size)."""
+    size = size or cache.image_size
+    chunks = []
+    for indices in torch.arange(len(cache)).split(batch_size):
+        logits = head(_batch(cache, indices, head.levels))
+        chunks.append(F.interpolate(logits, size=size, mode="bilinear", align_corners=False))
+    return torch.cat(chunks)
+
+
+@dataclasses.dataclass
+class Scores:
+    """Per-frame counts, the input of a paired bootstrap: confusions (F, K, K); band (F, 2) [correct, total] inside
+    the boundary band."""
+
+    confusions: torch.Tensor
+    band: torch.Tensor
+
+    def __add__(self, other: "Scores") -> "Scores":  # sum over seeds: the seeds' pooled counts
+        return Scores(self.confusions + other.confusions, self.band + other.band)
+
+
+def score_frames(predictions: torch.Tensor, masks: torch.Tensor, *, num_classes: int = 11,
+                 band_width: int = 3) -> Scores:
+    """predictions, masks: (F, H, W) class indices (255 = void) -> per-frame confusion and boundary-band counts."""
+    band = boundary_band(masks, width=band_width)
+    correct = ((predictions == masks) & band).flatten(1).sum(1)
+    return Scores(frame_confusions(predictions, masks, num_classes), torch.stack([correct, band.flatten(1).sum(1)], 1))
