@@ -9,6 +9,8 @@ heads differ only where the lecture says they do:
     fcn32s / fcn16s / fcn8s   per level a 3x3 ConvBNReLU and a 1x1 score, upsampled bilinearly to the finest
                               level and summed (Long et al. 2015, figure 3: FCN-16s adds pool4's scores, FCN-8s
                               also pool3's); encoder at output stride 32; levels 5 / 5+4 / 5+4+3
+    concat8s                  the same three levels, each reduced by a 3x3 ConvBNReLU, upsampled and
+                              *concatenated* (U-Net's way, Ronneberger et al. 2015), then one 1x1 score
     plain / pyramid / aspp    on the dilated encoder (output stride 8): one 3x3 ConvBNReLU, or PSPNet's pyramid
                               pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
     largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation
@@ -34,8 +36,9 @@ from .metrics import boundary_band, frame_confusions
 __all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
            "Scores"]
 
-HEADS = ("fcn32s", "fcn16s", "fcn8s", "plain", "pyramid", "aspp", "largefov")
-FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3")}
+HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov")
+FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
+              "concat8s": ("level5", "level4", "level3")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,11 +97,16 @@ class Head(nn.Module):
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
         self.kind = kind
+        self.score = None
         if kind in FCN_LEVELS:
             self.levels = FCN_LEVELS[kind]
-            self.branches = nn.ModuleDict({level: nn.Sequential(ConvBNReLU(channels[level], hidden),
-                                                                nn.Conv2d(hidden, num_classes, 1))
-                                           for level in self.levels})
+            if kind == "concat8s":  # each level reduced to `hidden` channels; one score after the concatenation
+                self.branches = nn.ModuleDict({level: ConvBNReLU(channels[level], hidden) for level in self.levels})
+                self.score = nn.Conv2d(hidden * len(self.levels), num_classes, 1)
+            else:
+                self.branches = nn.ModuleDict({level: nn.Sequential(ConvBNReLU(channels[level], hidden),
+                                                                    nn.Conv2d(hidden, num_classes, 1))
+                                               for level in self.levels})
             return
         self.levels = ("level5",)
         width = channels["level5"]
@@ -115,12 +123,11 @@ class Head(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         finest = features[self.levels[-1]].shape[-2:]
-        scores = None
-        for level in self.levels:  # coarsest first; every score map upsampled to the finest level and summed
-            score = self.branches[level](features[level])
-            score = F.interpolate(score, size=finest, mode="bilinear", align_corners=False)
-            scores = score if scores is None else scores + score
-        return scores
+        maps = [F.interpolate(self.branches[level](features[level]), size=finest, mode="bilinear", align_corners=False)
+                for level in self.levels]  # coarsest first, each upsampled to the finest level
+        if self.score is not None:
+            return self.score(torch.cat(maps, 1))  # concat8s: (N, hidden * levels, h, w) -> scores
+        return torch.stack(maps).sum(0)  # FCN: the levels' score maps summed
 
 
 def build_head(kind: str, cache: FeatureCache, *, num_classes: int = 11, hidden: int = 64) -> Head:

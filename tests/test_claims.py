@@ -73,6 +73,8 @@ def test_the_runner_writes_the_report_and_fails_when_a_claim_does_not_hold(tmp_p
     assert report["held"] == 2 and report["machine"] and report["command"]
     assert all(r["holds"] and r["cpu_seconds"] >= 0 for r in report["claims"])
     assert "| `separable_cost` |" in (tmp_path / "claims.md").read_text()
+    assert {p["name"] for p in report["pending"]} == set(claims.PENDING)  # what is not measured is listed as such
+    assert not set(claims.PENDING) & {c.name for c in claims.CLAIMS}
 
     def broken(lab):
         raise RuntimeError("no data")
