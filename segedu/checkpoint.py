@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,11 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Read a segedu checkpoint with ``weights_only=True``; CheckpointError names the file on any problem."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; give the checkpoint file in it (e.g. {path / 'last.pt'})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    _verify_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
@@ -58,6 +62,24 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a segedu checkpoint (no {FORMAT!r} marker); "
                               f"load plain state dicts with model.load_state_dict(torch.load(..., weights_only=True))")
     return state
+
+
+def _verify_archive(path: Path) -> None:
+    """A checkpoint is a zip archive whose every member carries a CRC-32 (torch.save's format): read them all and
+    compare, so that a flipped bit in a stored tensor is refused instead of loading a wrong weight in silence."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was probably killed")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {path} is not a PyTorch checkpoint (not a zip archive): truncated, or "
+                              f"another kind of file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise CheckpointError(f"checkpoint {path} is damaged and cannot be read ({error})") from error
+    if damaged is not None:
+        raise CheckpointError(f"checkpoint {path} is corrupt: the stored data of {damaged!r} fails its CRC-32 check "
+                              f"(a damaged disk or copy); use another checkpoint or retrain")
 
 
 def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: dict[str, Any] | None = None,

@@ -157,7 +157,33 @@ def test_checkpoints_refuse_code_execution(tmp_path):
         pickle.dump({"format": "segedu-checkpoint-v1", "model": Evil()}, handle)
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "evil.pt")
+    torch.save({"format": "segedu-checkpoint-v1", "model": Evil()}, tmp_path / "evil-zip.pt")  # a valid archive
+    with pytest.raises(CheckpointError, match="evil-zip.pt"):
+        load_checkpoint(tmp_path / "evil-zip.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_flipped_bit_in_a_stored_tensor_is_refused(tmp_path):
+    """torch.save writes a zip archive with a CRC-32 per member; load_checkpoint checks them all."""
+    path = save_checkpoint(tmp_path / "last.pt", {"model": {"weight": torch.full((1000,), 7.0)}})
+    data = bytearray(path.read_bytes())
+    data[data.find(torch.full((4,), 7.0).numpy().tobytes()) + 100] ^= 0x10  # one bit of one float
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"flipped.pt is corrupt: .*CRC-32"):
+        load_checkpoint(tmp_path / "flipped.pt")
+    assert torch.equal(load_checkpoint(path)["model"]["weight"], torch.full((1000,), 7.0))  # the original loads
+
+
+def test_empty_truncated_textual_and_folder_checkpoints_are_named(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", {"model": {"weight": torch.ones(1000)}})
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "text.pt").write_text("epoch 3, loss 0.2\n")
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    for name, message in (("empty.pt", "is empty"), ("text.pt", "not a zip archive"), ("cut.pt", "cut.pt")):
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(tmp_path / name)
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(tmp_path)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
