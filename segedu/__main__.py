@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,45 @@ def _size(text: str) -> tuple[int, int]:
     return parts[0], parts[1]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (--epochs 0 or --batch-size 0 would silently mean the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or str(value) != text.strip().lstrip("+"):
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (learning rates, widths)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def _device(text: str) -> str:
+    """argparse type: auto, cpu, cuda, cuda:N or mps; whether it exists is checked when the runtime is resolved."""
+    if text in ("auto", "cpu", "cuda", "mps") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
@@ -36,14 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
     train.add_argument("--model", required=True, choices=sorted(MODELS), help="architecture to build")
     train.add_argument("--data", required=True, help=DATA_HELP)
-    train.add_argument("--epochs", type=int, help="number of epochs (default: the profile's)")
+    train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the profile's)")
     train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint written by train")
     train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
-    train.add_argument("--batch-size", type=int, help="global batch size (default: the profile's)")
-    train.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--batch-size", type=_positive_int, help="global batch size (default: the profile's)")
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default: %(default)s)")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
     train.add_argument("--image-size", type=_size, metavar="HxW", help="training crop size (default: the profile's)")
-    train.add_argument("--width", type=float, help="channel multiplier of the model (default: the profile's; 1 with "
+    train.add_argument("--width", type=_positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
                                                    "--pretrained)")
     train.add_argument("--backbone", help="encoder of models that take one: vgg16, resnet18, resnet50, resnet101, "
                                           "mobilenet_v3_large, efficientnet_lite0")
@@ -52,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="another keyword of the model's builder, e.g. --option batch_norm=False --option "
                             "padding=False (repeatable; values read as Python literals)")
-    train.add_argument("--subset", type=int, metavar="N",
+    train.add_argument("--subset", type=_non_negative_int, metavar="N",
                        help="train on N evenly spaced samples, 0 for all (default: the profile's)")
     train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
+    train.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    train.add_argument("--num-workers", type=_non_negative_int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                        help="auto: bf16 autocast where the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or "
@@ -71,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by train")
     evaluate.add_argument("--data", help=f"{DATA_HELP} (default: the data the checkpoint was trained on)")
     evaluate.add_argument("--split", default="test", help="split to score (default: %(default)s)")
-    evaluate.add_argument("--subset", type=int, metavar="N", help="score N evenly spaced samples (default: all)")
-    evaluate.add_argument("--batch-size", type=int, default=4, help="batch size (default: %(default)s)")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    evaluate.add_argument("--samples", type=int, default=3, help="samples drawn in the figure (default: %(default)s)")
+    evaluate.add_argument("--subset", type=_positive_int, metavar="N", help="score N evenly spaced samples (default: all)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=4, help="batch size (default: %(default)s)")
+    evaluate.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    evaluate.add_argument("--samples", type=_non_negative_int, default=3, help="samples drawn in the figure, 0 for no figure (default: %(default)s)")
 
     data = commands.add_parser("data", help="download or verify the course's data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{download,verify,fetch-missing}")
@@ -216,6 +256,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics_path = args.checkpoint.with_name(f"metrics-{stem}.json")
     metrics_path.write_text(json.dumps({**matrix.summary(), "iou": matrix.iou().tolist(),
                                         "class_names": list(data.class_names), "samples": len(data)}, indent=2))
+    if args.samples == 0:  # --samples 0: the scores only, no figure
+        print(f"metrics: {metrics_path}")
+        return 0
     picks = torch.linspace(0, len(data) - 1, min(args.samples, len(data))).round().long().tolist()
     images, masks = zip(*(data[i] for i in picks))
     images, masks = torch.stack(images), torch.stack(masks)

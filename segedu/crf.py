@@ -52,6 +52,15 @@ class CRFConfig:
     def __post_init__(self):
         if self.method not in ("exact", "lattice"):
             raise ValueError(f"CRFConfig.method must be 'exact' or 'lattice', got {self.method!r}")
+        for name in ("bilateral_sigma_xy", "bilateral_sigma_rgb", "spatial_sigma"):
+            value = getattr(self, name)
+            if not value > 0 or value == float("inf"):
+                raise ValueError(f"CRFConfig.{name} must be a finite width above 0, got {value!r}")
+        for name in ("bilateral_weight", "spatial_weight"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ValueError(f"CRFConfig.{name} must be a finite weight of at least 0, got {getattr(self, name)!r}")
+        if not isinstance(self.iterations, int) or self.iterations < 1:
+            raise ValueError(f"CRFConfig.iterations must be a whole number of at least 1, got {self.iterations!r}")
 
     def scaled_to(self, factor: float) -> "CRFConfig":
         """The same CRF for an image `factor` times the size (0.25: a quarter of the height and width)."""
@@ -165,6 +174,11 @@ class DenseCRF:
 @torch.no_grad()
 def dense_crf(images: torch.Tensor, logits: torch.Tensor, config: CRFConfig = CRFConfig()) -> torch.Tensor:
     """Refine a batch: images (N, 3, H, W) in [0, 1], logits (N, K, H, W) -> probabilities (N, K, H, W)."""
+    if images.ndim != 4 or logits.ndim != 4:
+        raise ValueError(f"dense_crf refines a batch: images (N, 3, H, W) and logits (N, K, H, W), got "
+                         f"{tuple(images.shape)} and {tuple(logits.shape)} (add a batch dimension with [None])")
+    if images.shape[0] == 0:
+        raise ValueError("dense_crf was given an empty batch (N = 0)")
     if images.shape[0] != logits.shape[0] or images.shape[-2:] != logits.shape[-2:]:
         raise ValueError(f"images {tuple(images.shape)} and logits {tuple(logits.shape)} must share N, H and W")
     return torch.stack([DenseCRF(image, config)(scores) for image, scores in zip(images, logits)])

@@ -24,8 +24,8 @@ class ConfusionMatrix:
     """Accumulates a (num_classes, num_classes) int64 confusion matrix on the tensors' device with bincount."""
 
     def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None):
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a whole number of at least 1, got {num_classes!r}")
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
 
@@ -46,6 +46,9 @@ class ConfusionMatrix:
                              f"take argmax over the class dimension of logits first")
         if predictions.is_floating_point():
             raise ValueError("predictions must be class indices (an integer tensor), not logits or probabilities")
+        if targets.is_floating_point():
+            raise ValueError("targets must be class indices (an integer tensor); a float mask would be truncated "
+                             "(1.7 counted as class 1): convert it with .long() after checking its values")
         if self.matrix.device != targets.device:
             self.matrix = self.matrix.to(targets.device)
         valid = targets != self.ignore_index
@@ -113,6 +116,8 @@ class ConfusionMatrix:
     def table(self, class_names: tuple[str, ...] | list[str] | None = None) -> str:
         """A plain-text table of per-class IoU, Dice and accuracy, then the means."""
         names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ValueError(f"table() needs one name per class: {self.num_classes} classes, {len(names)} names given")
         width = max(12, *(len(name) for name in names))
         rows = [f"{'class':<{width}}  {'IoU':>6}  {'Dice':>6}  {'acc':>6}"]
         for name, iou, dice, accuracy in zip(names, self.iou().tolist(), self.dice().tolist(), self.class_accuracy().tolist()):

@@ -198,3 +198,28 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["epoch"] == 1, "the previous checkpoint survives a crash mid-write"
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file is left behind"
+
+
+def test_library_refuses_what_it_would_silently_misread():
+    from segedu.crf import CRFConfig, dense_crf
+    from segedu.metrics import ConfusionMatrix
+    from segedu.models import build_model
+
+    with pytest.raises(ValueError, match="whole number of at least 1, got 2.5"):
+        ConfusionMatrix(2.5)
+    with pytest.raises(ValueError, match="targets must be class indices"):
+        ConfusionMatrix(3).update(torch.zeros(2, 2, dtype=torch.long), torch.full((2, 2), 1.7))
+    with pytest.raises(ValueError, match="3 classes, 2 names"):
+        ConfusionMatrix(3).update(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long)).table(["a", "b"])
+    with pytest.raises(ValueError, match="spatial_sigma must be a finite width above 0"):
+        CRFConfig(spatial_sigma=0)  # it used to return NaN probabilities
+    with pytest.raises(ValueError, match="iterations must be a whole number"):
+        CRFConfig(iterations=0)
+    with pytest.raises(ValueError, match=r"add a batch dimension"):
+        dense_crf(torch.rand(3, 8, 8), torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match="empty batch"):
+        dense_crf(torch.rand(0, 3, 8, 8), torch.rand(0, 2, 8, 8))
+    model = build_model("deeplabv1", num_classes=3, width=0.125).eval()
+    with pytest.raises(ValueError, match="at least 8x8 pixels, got 7x12"):
+        model(torch.rand(1, 3, 7, 12))
+    assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)

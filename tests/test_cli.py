@@ -61,3 +61,32 @@ def test_model_options_and_precision_reach_the_run(tmp_path, capsys):
     assert "% waiting for data" in capsys.readouterr().out
     assert main(["train", "--model", "unet", "--data", "shapes", "--option", "batch_norm"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--epochs", "0"], "--epochs: must be a whole number of at least 1, got '0'"),
+    (["--batch-size", "0"], "--batch-size: must be a whole number of at least 1"),
+    (["--width", "0"], "--width: must be a finite number above 0"),
+    (["--width", "-1"], "--width: must be a finite number above 0"),
+    (["--lr", "inf"], "--lr: must be a finite number above 0, got 'inf'"),
+    (["--lr", "nan"], "--lr: must be a finite number above 0"),
+    (["--device", "foo"], "--device: must be auto, cpu, cuda, cuda:N or mps, got 'foo'"),
+    (["--subset", "-1"], "--subset: must be a whole number of at least 0"),
+    (["--num-workers", "-2"], "--num-workers: must be a whole number of at least 0"),
+])
+def test_out_of_range_arguments_are_refused_before_anything_runs(arguments, message, capsys):
+    """Values that used to mean the default in silence (--epochs 0) or fail late (--lr inf) stop at parsing."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["train", "--model", "unet", "--data", "shapes", *arguments])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_evaluate_refuses_negative_samples_and_draws_nothing_for_zero(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", str(tmp_path / "x.pt"), "--samples", "-1"])
+    assert "--samples: must be a whole number of at least 0" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "--model", "unet", "--data", "shapes", "--epochs", "1", "--subset", "8", "--batch-size", "4",
+                 "--image-size", "32", "--width", "0.0625", "--device", "cpu", "--output", str(run), "--no-progress"]) == 0
+    assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "--samples", "0", "--subset", "4"]) == 0
+    assert not list(run.glob("predictions-*.png")) and list(run.glob("metrics-*.json"))

@@ -90,6 +90,7 @@ class SegmentationModel(nn.Module):
     name: str = "model"
     multiple: int = 1               # inputs are padded to a multiple of this; 1: any size goes through as it is
     auxiliary_level: str = "level4"  # what the auxiliary head reads from the encoder's output
+    minimum_size: int = 1           # the smallest height and width the model takes
     renamed: dict[str, str] = {}    # old state-dict prefix -> new one, for checkpoints written before the rename
 
     def __init_subclass__(cls, **kwargs):
@@ -129,6 +130,9 @@ class SegmentationModel(nn.Module):
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != self.in_channels:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
             raise ValueError(f"{type(self).__name__} expects images of shape (N, {self.in_channels}, H, W), got {shape}")
+        if min(images.shape[-2:]) < self.minimum_size:
+            raise ValueError(f"{type(self).__name__} needs images of at least {self.minimum_size}x{self.minimum_size} "
+                             f"pixels, got {images.shape[-2]}x{images.shape[-1]}")
 
     def core(self, images: torch.Tensor) -> torch.Tensor:
         """The sentence on an input whose size the encoder takes as it is: head(decoder(encoder(images)))."""

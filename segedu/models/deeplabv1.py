@@ -29,6 +29,7 @@ class DeepLabV1(SegmentationModel):
     (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv1"
+    minimum_size = 8  # three stride-2 poolings leave one pixel of a 7x7 input, which the stride-1 pool4 cannot take
     renamed = {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.3.": "decoder.3.", "head.6.": "head."}
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
