@@ -20,7 +20,7 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["FORMAT", "save_checkpoint", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
+__all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
            "set_rng_state"]
 
 FORMAT = "segedu-checkpoint-v1"
@@ -43,6 +43,36 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def prepare_checkpoint_folder(folder: Path | str) -> Path:
+    """Before a run's first step: make `folder`, check that checkpoints can be written in it, and remove the
+    temporary files (``.last.pt.<pid>.tmp``) that a killed run left behind. CheckpointError names the folder."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"the checkpoint folder {folder} is a file; give a folder (it is created if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise CheckpointError(f"cannot write checkpoints to {folder}: {error.strerror or error}") from error
+    for leftover in folder.glob(".*.tmp"):
+        pid = leftover.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:

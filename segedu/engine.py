@@ -18,11 +18,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -34,9 +37,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from .checkpoint import check_compatible, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (check_compatible, load_checkpoint, prepare_checkpoint_folder, rng_state, save_checkpoint,
+                         set_rng_state)
 from .data.base import invalid_labels
-from .errors import DataError
+from .errors import CheckpointError, DataError
 from .metrics import ConfusionMatrix
 from .models.base import SegmentationModel
 from .runtime import Runtime, resolve_device
@@ -133,6 +137,75 @@ def _seed_worker(worker_id: int) -> None:  # DataLoader workers: numpy and rando
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)
+
+
+class _StopRequest:
+    """SIGINT (Ctrl-C, a notebook's interrupt) and SIGTERM during `fit` only raise a flag; the loop stops at the next
+    point where its state is whole (between two steps, or after an epoch), saves it, and returns. A second Ctrl-C
+    while the first is pending interrupts at once, as Python would (nothing of the unfinished epoch is saved then;
+    checkpoints are still written atomically). Installed only in the main thread of a single-process run."""
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __bool__(self) -> bool:
+        return self.signal_name is not None
+
+    def _handle(self, number, frame):
+        if self.signal_name is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+        self.signal_name = signal.Signals(number).name
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
+class _SkippingSampler(torch.utils.data.Sampler):
+    """The training sampler, but the first `skip` indices of the next epoch are passed over without loading them:
+    a run stopped after k steps continues with batch k of the same shuffled order."""
+
+    def __init__(self, sampler):
+        self.sampler, self.skip = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler) - self.skip
+
+
+@dataclasses.dataclass
+class _Partial:
+    """An epoch stopped between two steps: how far it got and its running sums, to continue it exactly."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    seen: int = 0
+    waited: float = 0.0
+    seconds: float = 0.0
+
+
+class _Stopped(Exception):
+    """Raised by the epoch loop when a stop was requested (or Ctrl-C arrived while a batch was loading): `partial`
+    is the epoch's progress, `rng` the random generators' state before the next batch; None when the state is not
+    whole (interrupted in the middle of a step)."""
+
+    def __init__(self, partial: _Partial | None, rng: dict[str, Any] | None, reason: str):
+        super().__init__(reason)
+        self.partial, self.rng, self.reason = partial, rng, reason
 
 
 class _Distributed:
@@ -276,6 +349,9 @@ def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distr
 
 
 def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info) -> History:
+    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    if checkpoint_dir is not None and distributed.main:
+        prepare_checkpoint_folder(checkpoint_dir)  # writable, and no stale temporary files of a killed run
     num_classes = _check_data(model, train_data, config, "training")
     if val_data is not None:
         _check_data(model, val_data, config, "validation")
@@ -284,74 +360,116 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     local_batch = config.batch_size // max(distributed.world_size, 1)
     seed_everything(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = _train_sampler(train_data, config, distributed)
+    sampler = _SkippingSampler(_train_sampler(train_data, config, distributed))
     drop_last = len(train_data) // distributed.world_size >= local_batch  # no lone sample that batch norm cannot use
     train_loader = runtime.loader(train_data, local_batch, sampler=sampler, generator=generator, drop_last=drop_last,
                                   worker_init_fn=_seed_worker)
     runtime.place(model)
     optimizer = _optimizer(model, config, runtime)
     scheduler = _scheduler(optimizer, config, config.epochs * len(train_loader))
-    history, start_epoch = History(runtime=runtime), 0
+    history, start_epoch, partial = History(runtime=runtime), 0, None
     if resume is not None:
-        start_epoch = _resume(resume, model, optimizer, scheduler, generator, history)
+        start_epoch, partial = _resume(resume, model, optimizer, scheduler, generator, history, config)
     trained = _parallel(model, runtime, distributed)
     evaluated = trained if distributed.world_size == 1 else model  # each process scores its own shard
     if loss is None:
         weight = torch.tensor(config.class_weights, device=runtime.device) if config.class_weights else None
         loss = cross_entropy(weight, config.ignore_index)
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    exact = runtime.workers == 0  # with workers, their random streams cannot be continued mid-epoch
 
-    def save(name: str, epoch: int, interrupted: bool = False) -> Path | None:
+    def save(name: str, epoch: int, **extra) -> Path | None:
         if checkpoint_dir is None or not distributed.main:
             return None
-        return save_checkpoint(checkpoint_dir / name, {
-            "model_spec": getattr(model, "build_spec", None), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
-            "history": history.records, "config": dataclasses.asdict(config), "rng": rng_state(),
-            "loader_generator": generator.get_state(), "data": data_info, "interrupted": interrupted})
+        state = {"model_spec": getattr(model, "build_spec", None), "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
+                 "history": history.records, "config": dataclasses.asdict(config), "rng": rng_state(),
+                 "loader_generator": generator.get_state(), "data": data_info, "interrupted": False}
+        return save_checkpoint(checkpoint_dir / name, {**state, **extra})
 
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            done = sum(record.get("steps", 0) for record in history.records)
-            remaining = None if config.max_steps is None else config.max_steps - done
-            if remaining is not None and remaining <= 0:
-                break  # SEGEDU_MAX_STEPS: a smoke run stops after its cap
-            sampler.set_epoch(epoch)
-            record = _train_one_epoch(trained, train_loader, optimizer, scheduler, loss, config, runtime, num_classes,
-                                      epoch, distributed.main, remaining)
-            if val_data is not None:
-                matrix = evaluate(evaluated, distributed.shard(val_data), batch_size=local_batch, runtime=runtime,
-                                  num_classes=num_classes, ignore_index=config.ignore_index,
-                                  max_batches=config.max_steps)
-                matrix.all_reduce()
-                record.update(val_miou=matrix.miou(), val_pixel_accuracy=matrix.pixel_accuracy())
-            history.records.append(record)
-            history.checkpoint = save("last.pt", epoch + 1) or history.checkpoint
-            if distributed.main:
-                if not any(getattr(callback, "replaces_report", False) for callback in callbacks):
-                    _report(record, config)  # a live plot shows the epochs instead of a printed line
-                for callback in callbacks:
-                    callback(record)
-    except KeyboardInterrupt:
-        history.interrupted = True
-        history.checkpoint = save("interrupted.pt", len(history.records), interrupted=True)
+    def say(text: str) -> None:
         if distributed.main:
-            where = f"; saved {history.checkpoint} (resume restarts epoch {epoch + 1})" if history.checkpoint else ""
-            print(f"\ninterrupted during epoch {epoch + 1}{where}", flush=True)
+            print(f"\n{text}", flush=True)
+
+    last = lambda: checkpoint_dir / "last.pt" if checkpoint_dir and (checkpoint_dir / "last.pt").exists() else None  # noqa: E731
+    epoch = start_epoch
+    with _StopRequest() if distributed.world_size == 1 else contextlib.nullcontext(False) as stop:
+        try:
+            for epoch in range(start_epoch, config.epochs):
+                done = sum(record.get("steps", 0) for record in history.records) + (partial.step if partial else 0)
+                remaining = None if config.max_steps is None else config.max_steps - done
+                if remaining is not None and remaining <= 0:
+                    break  # SEGEDU_MAX_STEPS: a smoke run stops after its cap
+                sampler.set_epoch(epoch)
+                epoch_generator = generator.get_state()  # the loader draws this epoch's seed from it
+                sampler.skip = partial.step * local_batch if partial else 0
+                record = _train_one_epoch(trained, train_loader, optimizer, scheduler, loss, config, runtime,
+                                          num_classes, epoch, distributed.main, remaining, stop=stop, partial=partial,
+                                          exact=exact)
+                partial = None
+                if val_data is not None:
+                    matrix = evaluate(evaluated, distributed.shard(val_data), batch_size=local_batch, runtime=runtime,
+                                      num_classes=num_classes, ignore_index=config.ignore_index,
+                                      max_batches=config.max_steps)
+                    matrix.all_reduce()
+                    record.update(val_miou=matrix.miou(), val_pixel_accuracy=matrix.pixel_accuracy())
+                history.records.append(record)
+                history.checkpoint = save("last.pt", epoch + 1) or history.checkpoint
+                if distributed.main:
+                    if not any(getattr(callback, "replaces_report", False) for callback in callbacks):
+                        _report(record, config)  # a live plot shows the epochs instead of a printed line
+                    for callback in callbacks:
+                        callback(record)
+                if stop:  # the signal came during validation or the report: the epoch is complete and saved
+                    history.interrupted = True
+                    where = f"; resume with --resume {history.checkpoint}" if history.checkpoint else ""
+                    say(f"stopped by {stop.signal_name} after epoch {epoch + 1}{where}")
+                    break
+        except _Stopped as stopped:
+            history.interrupted = True
+            if stopped.partial is not None and checkpoint_dir is not None:
+                history.checkpoint = save("interrupted.pt", epoch, interrupted=True, step=stopped.partial.step,
+                                          partial=dataclasses.asdict(stopped.partial), rng=stopped.rng,
+                                          loader_generator=epoch_generator)
+                say(f"stopped by {stopped.reason} in epoch {epoch + 1} after step {stopped.partial.step}; saved "
+                    f"{history.checkpoint}: --resume continues exactly from there")
+            else:
+                history.checkpoint = last()
+                kept = f"the last complete state is {history.checkpoint}" if history.checkpoint else "nothing was saved"
+                why = "" if stopped.partial is not None else " (data workers' random streams cannot be continued)"
+                say(f"stopped by {stopped.reason} in epoch {epoch + 1}; the unfinished epoch is dropped{why}; {kept}")
+        except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training steps
+            history.interrupted = True
+            history.checkpoint = last()
+            kept = f"the last complete state is {history.checkpoint}" if history.checkpoint else "nothing was saved"
+            say(f"interrupted in epoch {epoch + 1}; the unfinished epoch is dropped; {kept}")
     return history
 
 
-def _resume(path, model, optimizer, scheduler, generator, history: History) -> int:
-    """Load a checkpoint written by `fit` into the run; return the number of finished epochs."""
+SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "seed",
+                 "aux_weight", "max_grad_norm", "class_weights")
+
+
+def _resume(path, model, optimizer, scheduler, generator, history: History, config: TrainConfig):
+    """Load a checkpoint written by `fit` into the run; return (finished epochs, the partial epoch or None)."""
     state = load_checkpoint(path)
+    if "optimizer" not in state or "rng" not in state:
+        raise CheckpointError(f"{path} holds weights only (an exported or shipped checkpoint): it cannot be resumed. "
+                              f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights")
+    saved = state.get("config") or {}
+    changed = [f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})" for key in SCHEDULE_KEYS
+               if key in saved and saved[key] != getattr(config, key) and not
+               (isinstance(saved[key], list) and tuple(saved[key]) == getattr(config, key))]
+    if changed:
+        raise CheckpointError(f"cannot resume {path} with other training settings: {', '.join(changed)}. A resumed run "
+                              f"continues exactly the run that was stopped; give the same settings, or start a new run")
     check_compatible(state, model, path)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     history.records = list(state.get("history", []))
     set_rng_state(state["rng"])
     generator.set_state(state["loader_generator"])
-    return state["epoch"]
+    partial = _Partial(**state["partial"]) if state.get("partial") else None
+    return state["epoch"], partial
 
 
 def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> nn.Module:
@@ -366,23 +484,37 @@ def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> 
 
 
 def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime, num_classes, epoch,
-                     main, limit: int | None = None) -> dict[str, float]:
+                     main, limit: int | None = None, *, stop=False, partial: _Partial | None = None,
+                     exact: bool = True) -> dict[str, float]:
+    """One epoch (or the rest of one, after `partial.step` steps); raises _Stopped when `stop` is raised between
+    two steps, or when Ctrl-C arrives while a batch is loading."""
     from tqdm.auto import tqdm
 
     model.train()
-    started, seen, waited = time.perf_counter(), 0, 0.0
-    loss_sum, loss_count = torch.zeros((), device=runtime.device), 0
+    partial = partial or _Partial()
+    started, seen, waited = time.perf_counter() - partial.seconds, partial.seen, partial.waited
+    loss_sum, loss_count = torch.tensor(partial.loss_sum, device=runtime.device), partial.loss_count
+    total = partial.step + len(loader)  # the loader holds the batches after the skipped ones
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),
-               dynamic_ncols=True)
+               dynamic_ncols=True, total=total, initial=partial.step)
     batches = iter(bar)
-    for step in itertools.count():
-        if limit is not None and step >= limit:
+
+    def progress(step):
+        return _Partial(step, loss_sum.item(), loss_count, seen, waited, time.perf_counter() - started)
+
+    for step in itertools.count(partial.step):
+        if limit is not None and step - partial.step >= limit:
             break
+        before = rng_state() if exact else None  # the generators before this batch: a stop here continues exactly
+        if stop:
+            raise _Stopped(progress(step) if exact else None, before, stop.signal_name)
         asked = time.perf_counter()
         try:
             images, masks = next(batches)
         except StopIteration:
             break
+        except KeyboardInterrupt:  # raised while loading: the model is still as it was after the previous step
+            raise _Stopped(progress(step) if exact else None, before, "KeyboardInterrupt") from None
         waited += time.perf_counter() - asked  # the training loop stood still, waiting for the loader
         if config.check_labels:
             _check_batch_labels(masks, num_classes, config.ignore_index, f"epoch {epoch + 1}, batch {step}")
@@ -393,7 +525,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
         loss_sum += value.detach()
         loss_count += 1
         seen += images.shape[0]
-        if runtime.device.type != "cuda" or step % 25 == 0 or step == len(loader) - 1:  # a host sync; rare on the GPU
+        if runtime.device.type != "cuda" or step % 25 == 0 or step == total - 1:  # a host sync; rare on the GPU
             _check_finite(value, loss_sum / loss_count, epoch, step, scheduler)
             bar.set_postfix(loss=f"{loss_sum.item() / loss_count:.4f}")
     seconds, steps = time.perf_counter() - started, loss_count
