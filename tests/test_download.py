@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import io
 import tarfile
 import threading
@@ -134,3 +135,45 @@ def test_the_cli_downloads_isbi_from_a_mirror(server, tmp_path, data_root, capsy
 def test_the_offline_copies_match_the_manifests(data_root, capsys):
     for name in ("camvid", "isbi2012"):
         assert main(["data", "verify", name, "--root", str(data_root)]) == 0
+
+
+def test_a_dripping_server_is_given_up_and_a_killed_download_is_cleaned(tmp_path):
+    """A server that sends a byte now and then never trips a socket timeout; the stall check does."""
+    import time
+
+    from segedu.data.download import _fetch, _remove_stale_scratch
+    from segedu.errors import DownloadError
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match=r"the server stalled \(\d+ bytes in the last 1 s\)"):
+            _fetch(f"http://127.0.0.1:{httpd.server_address[1]}/data.zip", tmp_path / "archive.part",
+                   progress=False, stall_seconds=1.0)
+        assert time.monotonic() - started < 10
+    finally:
+        httpd.shutdown()
+    stale = tmp_path / ".camvid.999999999.abcd"  # what a killed download of CamVid leaves behind
+    stale.mkdir()
+    (stale / "archive.part").write_bytes(b"x" * 100)
+    live = tmp_path / f".camvid.{os.getpid()}.efgh"  # a download still running in this process
+    live.mkdir()
+    _remove_stale_scratch(tmp_path, "camvid")
+    assert not stale.exists() and live.exists()

@@ -18,6 +18,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -84,19 +85,59 @@ def verify(folder: Path, manifest: Path) -> None:
             raise DownloadError(f"{path} does not match its SHA-256 in {Path(manifest).name}: corrupt or altered")
 
 
-def _fetch(url: str, destination: Path, *, progress: bool) -> None:
+STALL_SECONDS = 60  # a download that brings fewer than STALL_BYTES in this long is given up
+STALL_BYTES = 16 * 1024
+DEADLINE_SECONDS = 2 * 60 * 60  # and any download after two hours
+
+
+def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float = STALL_SECONDS,
+           deadline_seconds: float = DEADLINE_SECONDS) -> None:
+    """Stream `url` to `destination`. DownloadError when the server fails, stalls (fewer than STALL_BYTES in
+    `stall_seconds`: a server that drips a byte now and then never trips a socket timeout) or the whole download
+    takes longer than `deadline_seconds`."""
     from tqdm.auto import tqdm
 
+    started = window_start = time.monotonic()
+    window_bytes = 0
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as handle:
+        with urllib.request.urlopen(url, timeout=min(30.0, stall_seconds)) as response, \
+                open(destination, "wb") as handle:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {url.rsplit('/', 1)[-1]}",
                       disable=not progress) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
+                while block := response.read1(1 << 16):  # what has arrived, without waiting for a full block
                     handle.write(block)
                     bar.update(len(block))
-    except OSError as error:  # URLError, HTTPError and socket errors are all OSErrors
+                    now, window_bytes = time.monotonic(), window_bytes + len(block)
+                    if now - started > deadline_seconds:
+                        raise DownloadError(f"cannot download {url}: not finished after {deadline_seconds:.0f} s "
+                                            f"({bar.n} bytes so far); try again later or use a mirror (--url)")
+                    if now - window_start >= stall_seconds:
+                        if window_bytes < STALL_BYTES:
+                            raise DownloadError(f"cannot download {url}: the server stalled ({window_bytes} bytes in "
+                                                f"the last {now - window_start:.0f} s); try again later or use a "
+                                                f"mirror (--url)")
+                        window_start, window_bytes = now, 0
+    except OSError as error:  # URLError, HTTPError and socket errors (timeouts too) are all OSErrors
         raise DownloadError(f"cannot download {url}: {error}") from error
+
+
+def _remove_stale_scratch(root: Path, name: str) -> None:
+    """Scratch folders (``.camvid.<pid>.xxxx``, holding ``archive.part``) of a download that was killed."""
+    for folder in root.glob(f".{name}.*"):
+        parts = folder.name.split(".")
+        if folder.is_dir() and len(parts) >= 4 and parts[2].isdigit() and not _alive(int(parts[2])):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _safe_relative(member: str, prefix: str) -> str | None:
@@ -168,7 +209,8 @@ def download(name: str, root: Path | str | None = None, *, url: str | None = Non
                                 f"(--force) to replace it") from error
     root.mkdir(parents=True, exist_ok=True)
     wanted = set(read_manifest(source.manifest))
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{source.name}.") as scratch:
+    _remove_stale_scratch(root, source.name)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{source.name}.{os.getpid()}.") as scratch:
         scratch = Path(scratch)
         archive, staging = scratch / "archive.part", scratch / source.name
         _fetch(url or source.url, archive, progress=progress)
