@@ -161,7 +161,8 @@ def _ranking(lab: Lab, kinds: tuple[str, ...], measure: str, what: str, *, class
     first = steps[f"{kinds[0]} - {kinds[1]}"]
     shown = ", ".join(f"{kind} {100 * value:.1f}" for kind, value in values.items())
     differences = "; ".join(f"{name}: {100 * s['effect']:+.1f} [{100 * s['interval'][0]:+.1f}, "
-                            f"{100 * s['interval'][1]:+.1f}]" for name, s in steps.items())
+                            f"{100 * s['interval'][1]:+.1f}], per seed "
+                            + "/".join(f"{100 * d:+.1f}" for d in s["per_seed"]) for name, s in steps.items())
     return Outcome(holds, f"{what}: {shown} (%, {len(lab.config.seeds)} seeds pooled); {differences} points, 95% "
                           f"paired bootstrap over {len(lab.caches(kinds[0])['test'])} test frames",
                    first["effect"], tuple(first["interval"]), "points", {"values": values, "steps": steps},
