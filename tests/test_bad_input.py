@@ -223,3 +223,27 @@ def test_library_refuses_what_it_would_silently_misread():
     with pytest.raises(ValueError, match="at least 8x8 pixels, got 7x12"):
         model(torch.rand(1, 3, 7, 12))
     assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_a_truncated_validation_image_stops_the_run_before_the_first_step(folder_dataset, tmp_path):
+    import shutil
+
+    shutil.copytree(folder_dataset, tmp_path / "val")
+    broken = tmp_path / "val" / "images" / "frame2.png"
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) * 2 // 3])  # the header survives: only decoding finds it
+    train, val = folder(folder_dataset), folder(tmp_path / "val")
+    steps = []
+    model = build_model("unet", num_classes=3, width=0.0625, depth=2)
+    model.register_forward_pre_hook(lambda module, inputs: steps.append(1))
+    with pytest.raises(DataError, match="frame2.png"):
+        fit(model, train, val, TrainConfig(epochs=1, batch_size=2, progress=False, checkpoint_dir=str(tmp_path / "r")))
+    assert not steps and not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_an_image_over_pils_size_limit_names_the_file(folder_dataset, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # every test image is now "too large"
+    with pytest.raises(DataError, match=r"frame0.png: .*decompression bomb"):
+        folder(folder_dataset)[0]

@@ -142,10 +142,11 @@ class FilePairDataset(SegmentationDataset):
         return self.encode_mask(read_mask(mask_path, rgb=self.rgb_masks), mask_path)
 
     def validate(self) -> None:
-        """Reads every mask and every image header (not the pixels): labels and sizes, with the file named."""
+        """Reads every mask and decodes every image before training: labels, sizes and truncated files, each
+        reported with the file named (a truncated validation image used to surface only after the first epoch)."""
         for index, (image_path, mask_path) in enumerate(self.pairs):
             mask = self.load_mask(index)
-            size = image_size(image_path)
+            size = image_size(image_path, decode=True)
             if size != tuple(mask.shape):
                 raise DataError(f"mask {mask_path} is {tuple(mask.shape)} (H, W) but image {image_path} is {size}")
             self.check_labels(mask, str(mask_path))

@@ -27,6 +27,9 @@ def _open(path: Path, what: str) -> Image.Image:
     try:
         picture = Image.open(path)
         picture.load()  # decode now, so a truncated file fails here and not later
+    except Image.DecompressionBombError as error:
+        raise DataError(f"cannot read {what} {path}: {error} (PIL's guard against decompression bombs; raise "
+                        f"PIL.Image.MAX_IMAGE_PIXELS if the file is trusted)") from error
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
         raise DataError(f"cannot read {what} {path}: the file is corrupt or not an image ({error})") from error
     return picture
@@ -68,11 +71,19 @@ def read_mask(path: Path, *, rgb: bool = False) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file, read from its header only."""
+def image_size(path: Path, *, decode: bool = False) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header only; with `decode`, the pixels are decoded too, so
+    that a truncated file is found now (a few milliseconds per CamVid frame) rather than during training."""
+    if decode:
+        picture = _open(path, "image")
+        width, height = picture.size
+        picture.close()
+        return height, width
     try:
         with Image.open(path) as picture:
             width, height = picture.size
+    except Image.DecompressionBombError as error:
+        raise DataError(f"cannot read {path}: {error} (PIL's guard against decompression bombs)") from error
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
         raise DataError(f"cannot read {path}: the file is corrupt or not an image ({error})") from error
     return height, width
