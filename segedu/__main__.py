@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
     parser = argparse.ArgumentParser(prog="python -m segedu", description="segedu: semantic segmentation course tools")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info,bench,claims}")
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
@@ -326,7 +327,14 @@ def main(argv: list[str] | None = None) -> int:
         return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info, "bench": _bench,
                 "claims": _claims}[args.command](args)
     except (SegeduError, ValueError, FileNotFoundError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001: anything else is one line too; --debug shows where it came from
+        if args.debug:
+            raise
+        print(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
         return 2
 
 

@@ -81,6 +81,9 @@ def test_empty_and_missing_folders(tmp_path):
         CamVid(tmp_path / "camvid")
     with pytest.raises(DataError, match=r"ISBI 2012 is not in .* `python -m segedu data download isbi2012`"):
         ISBI2012(tmp_path)
+    (tmp_path / "classes.txt").write_text("\n  \n")
+    with pytest.raises(DataError, match=r"classes.txt names no class"):
+        build_dataset(str(tmp_path), "train", image_size=None)
 
 
 def test_image_without_mask(folder_dataset):

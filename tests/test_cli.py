@@ -90,3 +90,16 @@ def test_evaluate_refuses_negative_samples_and_draws_nothing_for_zero(tmp_path, 
                  "--image-size", "32", "--width", "0.0625", "--device", "cpu", "--output", str(run), "--no-progress"]) == 0
     assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "--samples", "0", "--subset", "4"]) == 0
     assert not list(run.glob("predictions-*.png")) and list(run.glob("metrics-*.json"))
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import segedu.__main__ as cli
+
+    def broken(args):
+        raise KeyError("momentum")
+
+    monkeypatch.setattr(cli, "_info", broken)
+    assert cli.main(["info"]) == 2
+    assert capsys.readouterr().err.strip() == "error: KeyError: 'momentum' (run with --debug for the traceback)"
+    with pytest.raises(KeyError):
+        cli.main(["--debug", "info"])

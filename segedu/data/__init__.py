@@ -48,6 +48,8 @@ def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> S
         raise DataError(f"data folder {path} needs a classes.txt naming one class per line "
                         f"(line 1 = label 0), beside images/ and masks/")
     class_names = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
+    if not class_names:
+        raise DataError(f"{classes_file} names no class: write one class name per line (line 1 = label 0)")
     split_folder = path / split
     if split_folder.is_dir():
         return SegmentationFolder(split_folder / "images", split_folder / "masks", class_names=class_names,
