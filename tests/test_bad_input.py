@@ -14,6 +14,8 @@ from segedu.models import build_model
 
 from .conftest import write_image
 
+pytestmark = pytest.mark.fault
+
 
 def folder(path, **options):
     return SegmentationFolder(path / "images", path / "masks", class_names=["road", "car", "sky"], **options)

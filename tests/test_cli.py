@@ -38,6 +38,7 @@ def test_train_then_evaluate_on_camvid(data_root, tmp_path, capsys):
     assert figure.is_file() and figure.stat().st_size > 10_000
 
 
+@pytest.mark.fault
 def test_errors_are_one_clear_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "segedu", "evaluate", "--checkpoint", str(tmp_path / "nope.pt")],
                             capture_output=True, text=True)
@@ -74,6 +75,7 @@ def test_model_options_and_precision_reach_the_run(tmp_path, capsys):
     (["--subset", "-1"], "--subset: must be a whole number of at least 0"),
     (["--num-workers", "-2"], "--num-workers: must be a whole number of at least 0"),
 ])
+@pytest.mark.fault
 def test_out_of_range_arguments_are_refused_before_anything_runs(arguments, message, capsys):
     """Values that used to mean the default in silence (--epochs 0) or fail late (--lr inf) stop at parsing."""
     with pytest.raises(SystemExit) as stopped:
@@ -81,6 +83,7 @@ def test_out_of_range_arguments_are_refused_before_anything_runs(arguments, mess
     assert stopped.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.fault
 def test_evaluate_refuses_negative_samples_and_draws_nothing_for_zero(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", str(tmp_path / "x.pt"), "--samples", "-1"])
@@ -92,6 +95,7 @@ def test_evaluate_refuses_negative_samples_and_draws_nothing_for_zero(tmp_path, 
     assert not list(run.glob("predictions-*.png")) and list(run.glob("metrics-*.json"))
 
 
+@pytest.mark.fault
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
     import segedu.__main__ as cli
 

@@ -72,6 +72,7 @@ def test_tar_archives_work_too(server, tmp_path):
     assert (target / "test/0.png").read_bytes() == b"test bytes"
 
 
+@pytest.mark.fault
 def test_altered_content_is_rejected_and_nothing_is_left(server, tmp_path):
     www, base = server
     write_zip(www / "toy.zip", {f"repo-master/data/{k}": (b"tampered" if "label" in k else v) for k, v in FILES.items()})
@@ -81,6 +82,7 @@ def test_altered_content_is_rejected_and_nothing_is_left(server, tmp_path):
     assert list(root.iterdir()) == []
 
 
+@pytest.mark.fault
 def test_missing_file_in_archive(server, tmp_path):
     www, base = server
     write_zip(www / "toy.zip", {"repo-master/data/test/0.png": FILES["test/0.png"]})
@@ -88,6 +90,7 @@ def test_missing_file_in_archive(server, tmp_path):
         download("toy", tmp_path / "root", source=make_source(tmp_path, f"{base}/toy.zip"), progress=False)
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize("evil", ["repo-master/data/../../escape.txt", "/etc/evil.txt"])
 def test_path_traversal_is_refused(server, tmp_path, evil):
     www, base = server
@@ -97,6 +100,7 @@ def test_path_traversal_is_refused(server, tmp_path, evil):
     assert not (tmp_path / "escape.txt").exists() and not any((tmp_path / "root").iterdir())
 
 
+@pytest.mark.fault
 def test_tar_symlinks_are_refused(server, tmp_path):
     www, base = server
     with tarfile.open(www / "toy.tar", "w") as bundle:
@@ -107,12 +111,14 @@ def test_tar_symlinks_are_refused(server, tmp_path):
         download("toy", tmp_path / "root", source=make_source(tmp_path, f"{base}/toy.tar"), progress=False)
 
 
+@pytest.mark.fault
 def test_http_errors_are_reported(server, tmp_path):
     _, base = server
     with pytest.raises(DownloadError, match=r"cannot download .*missing.zip.*404"):
         download("toy", tmp_path / "root", source=make_source(tmp_path, f"{base}/missing.zip"), progress=False)
 
 
+@pytest.mark.fault
 def test_existing_copy_that_does_not_verify_is_kept(tmp_path):
     (tmp_path / "toy").mkdir()
     (tmp_path / "toy" / "mine.txt").write_text("my own work")
@@ -137,6 +143,7 @@ def test_the_offline_copies_match_the_manifests(data_root, capsys):
         assert main(["data", "verify", name, "--root", str(data_root)]) == 0
 
 
+@pytest.mark.fault
 def test_a_dripping_server_is_given_up_and_a_killed_download_is_cleaned(tmp_path):
     """A server that sends a byte now and then never trips a socket timeout; the stall check does."""
     import time

@@ -15,6 +15,8 @@ from segedu.engine import TrainConfig, fit
 from segedu.errors import CheckpointError
 from segedu.models import build_model
 
+pytestmark = pytest.mark.fault
+
 TRAIN, VAL = Shapes("train", size=32, length=40), Shapes("val", size=32, length=8)
 STEPS_PER_EPOCH = 5  # 40 samples, batches of 8
 
