@@ -60,12 +60,13 @@ def prepare_checkpoint_folder(folder: Path | str) -> Path:
         raise CheckpointError(f"cannot write checkpoints to {folder}: {error.strerror or error}") from error
     for leftover in folder.glob(".*.tmp"):
         pid = leftover.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
     return folder
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (its temporary files are then left alone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -124,20 +124,12 @@ def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float 
 
 def _remove_stale_scratch(root: Path, name: str) -> None:
     """Scratch folders (``.camvid.<pid>.xxxx``, holding ``archive.part``) of a download that was killed."""
+    from ..checkpoint import process_alive
+
     for folder in root.glob(f".{name}.*"):
         parts = folder.name.split(".")
-        if folder.is_dir() and len(parts) >= 4 and parts[2].isdigit() and not _alive(int(parts[2])):
+        if folder.is_dir() and len(parts) >= 4 and parts[2].isdigit() and not process_alive(int(parts[2])):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _safe_relative(member: str, prefix: str) -> str | None:
