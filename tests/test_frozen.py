@@ -43,6 +43,7 @@ def test_every_head_reads_only_its_levels_and_predicts_at_the_image_size(caches,
         build_head("fcn4s", cache)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_learns(caches):
     train, _ = caches
     config = dataclasses.replace(HeadConfig(), epochs=6, image_size=(64, 96), hidden=16)

@@ -68,6 +68,7 @@ def _signal(number):
     return lambda: os.kill(os.getpid(), number)
 
 
+@pytest.mark.slow  # six trainings; needs no data, so CI's second pass (no data, slow tests left out) skips it
 @pytest.mark.parametrize("load, number", [
     (8 * STEPS_PER_EPOCH + 1, signal.SIGINT),      # while the first batch of epoch 2 loads
     (8 * STEPS_PER_EPOCH + 20, signal.SIGTERM),    # mid-epoch 2
@@ -87,6 +88,7 @@ def test_a_signal_between_steps_saves_a_state_that_resumes_exactly(tmp_path, ref
     _same(reference, resumed, history)
 
 
+@pytest.mark.slow
 def test_ctrl_c_raised_while_loading_and_a_signal_during_the_checkpoint_write(tmp_path, reference, monkeypatch):
     def interrupt():
         raise KeyboardInterrupt
