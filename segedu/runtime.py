@@ -15,6 +15,12 @@ Defaults, chosen per device:
   but halves PSPNet's (oneDNN's bf16 weight gradients in that layout), so it is a choice per model (README, Speed).
 - torch.compile: off unless asked for (it pays on a GPU over long runs; `bench` measures it).
 
+One guard against a bug below us: oneDNN 3.12 (PyTorch 2.14's CPU backend) corrupts the heap in its AMX bf16
+weight-gradient kernel (brgconv_bwd_w) for a convolution with more than 2048 input and fewer than 16 output channels,
+which is FCN's score layer on VGG16's 4096-channel fc7. The process dies later, at some free() ("free(): invalid next
+size", "corrupted double-linked list"). `place` keeps such convolutions in fp32 under CPU bf16 autocast
+(`bf16_unsafe_convolutions`); everything else stays bf16. README, "Known problems", has the ten-line reproduction.
+
 Every CUDA setting that PyTorch also supports on the CPU runs through this same code on the CPU when forced,
 which is how the tests exercise the GPU path on machines without one.
 """
@@ -31,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["Runtime", "resolve_device", "cpu_has_native_bf16"]
+__all__ = ["Runtime", "resolve_device", "cpu_has_native_bf16", "bf16_unsafe_convolutions", "keep_in_float32"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -61,6 +67,32 @@ def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), so bf16 autocast is faster than fp32."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def bf16_unsafe_convolutions(model: nn.Module) -> list[str]:
+    """Names of the convolutions in `model` whose bf16 weight gradient oneDNN 3.12 computes with heap corruption on
+    the CPU: more than 2048 input and fewer than 16 output channels (found by a sweep over channel counts and kernel
+    sizes; transposed convolutions and every other shape ran clean and matched fp32 gradients to 0.3%)."""
+    return [name for name, module in model.named_modules()
+            if type(module) is nn.Conv2d and module.in_channels > 2048 and module.out_channels < 16]
+
+
+class Float32Conv2d(nn.Conv2d):
+    """A Conv2d that computes in fp32 even under autocast (same parameters, same state_dict keys)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(input.device.type, enabled=False):
+            return super().forward(input.float())
+
+
+def keep_in_float32(model: nn.Module, names: list[str]) -> nn.Module:
+    """Make the named Conv2d layers of `model` compute in fp32 under autocast (in place); return `model`."""
+    for name in names:
+        module = model.get_submodule(name)
+        if type(module) is not nn.Conv2d:
+            raise TypeError(f"{name} is a {type(module).__name__}; only plain nn.Conv2d layers can be kept in fp32")
+        module.__class__ = Float32Conv2d
+    return model
 
 
 def _compiler_present() -> bool:
@@ -126,7 +158,10 @@ class Runtime:
         return masks.to(self.device, non_blocking=True)
 
     def place(self, model: nn.Module) -> nn.Module:
-        """Move `model` to the device and memory format (in place); return it."""
+        """Move `model` to the device and memory format (in place); return it. Under CPU bf16 the convolutions that
+        oneDNN's bf16 weight gradient would corrupt memory on are kept in fp32 (module docstring)."""
+        if self.bf16 and self.device.type == "cpu":
+            keep_in_float32(model, bf16_unsafe_convolutions(model))
         return model.to(self.device, memory_format=self.memory_format)
 
     def compiled(self, model: nn.Module) -> nn.Module:

@@ -128,3 +128,62 @@ def test_bf16_on_the_cpu_trains_as_well_as_fp32_on_camvid(data_root):
         differences.append(scores[True] - scores[False])
     mean = sum(differences) / len(differences)
     assert mean > -0.01, f"bf16 - fp32 mIoU per seed: {differences}"
+
+
+def test_bf16_unsafe_convolutions_are_exactly_the_wide_to_narrow_ones():
+    assert runtime_module.bf16_unsafe_convolutions(build_model("fcn32s", num_classes=11)) == ["decoder.score"]
+    assert runtime_module.bf16_unsafe_convolutions(build_model("fcn8s", num_classes=2)) == ["decoder.score"]
+    assert runtime_module.bf16_unsafe_convolutions(build_model("fcn32s", num_classes=16)) == []
+    assert runtime_module.bf16_unsafe_convolutions(build_model("deeplabv2", num_classes=11)) == []  # 2048 inputs
+    assert runtime_module.bf16_unsafe_convolutions(torch.nn.Sequential(torch.nn.Conv2d(2049, 15, 3))) == ["0"]
+    with pytest.raises(TypeError, match="decoder.upsample2 is a"):
+        runtime_module.keep_in_float32(build_model("fcn32s", num_classes=11, width=0.125), ["decoder.upsample2"])
+
+
+def test_place_keeps_only_the_unsafe_convolutions_in_float32_with_the_same_weights():
+    wide = torch.nn.Sequential(torch.nn.Conv2d(2049, 11, 1), torch.nn.Conv2d(11, 4, 1))
+    reference = torch.nn.Sequential(torch.nn.Conv2d(2049, 11, 1), torch.nn.Conv2d(11, 4, 1))
+    reference.load_state_dict(wide.state_dict())
+    Runtime(device=torch.device("cpu"), bf16=False).place(wide)
+    assert type(wide[0]) is torch.nn.Conv2d  # fp32 runs need no guard
+    Runtime(device=torch.device("cpu"), bf16=True).place(wide)
+    assert type(wide[0]) is runtime_module.Float32Conv2d and type(wide[1]) is torch.nn.Conv2d
+    assert list(wide.state_dict()) == list(reference.state_dict())
+    features = torch.randn(2, 2049, 3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        guarded, plain = wide[0](features), reference[0](features)
+        assert guarded.dtype == torch.float32 and plain.dtype == torch.bfloat16
+        assert wide[1](guarded).dtype == torch.bfloat16  # the rest of the model stays in bf16
+    torch.testing.assert_close(guarded, torch.nn.functional.conv2d(features, reference[0].weight, reference[0].bias))
+    guarded.sum().backward()
+    reference[0](features).sum().backward()
+    torch.testing.assert_close(wide[0].weight.grad, reference[0].weight.grad)
+
+
+GUARDED_STEP = """
+import torch
+from segedu.runtime import Runtime
+runtime = Runtime(device=torch.device("cpu"), bf16=True)
+layer = torch.nn.Conv2d(2049, 15, 1)
+if GUARD:
+    runtime.place(layer)
+features = torch.rand(2, 2049, 12, 15)
+for _ in range(3):
+    with runtime.autocast():
+        output = layer(features)
+    output.float().sum().backward()
+print("clean")
+"""
+
+
+@pytest.mark.skipif(not runtime_module.cpu_has_native_bf16(), reason="the oneDNN bug is in its native-bf16 kernels")
+def test_the_guard_stops_onednn_s_bf16_heap_corruption_in_a_real_training_step():
+    # glibc's MALLOC_CHECK_=3 aborts at the first corrupted free(); without the guard this step dies 3 times in 3
+    # on oneDNN 3.12 with AMX (README, Known problems), so the guarded run's clean exit is what is being tested.
+    import os
+    import subprocess
+    import sys
+    environment = dict(os.environ, MALLOC_CHECK_="3")
+    guarded = subprocess.run([sys.executable, "-c", "GUARD = True\n" + GUARDED_STEP], capture_output=True, text=True,
+                             env=environment, timeout=300)
+    assert guarded.returncode == 0 and "clean" in guarded.stdout, guarded.stderr[-2000:]
