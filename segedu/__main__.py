@@ -256,11 +256,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"metrics: {metrics_path}")
         return 0
     picks = torch.linspace(0, len(data) - 1, min(args.samples, len(data))).round().long().tolist()
-    images, masks = zip(*(data[i] for i in picks))
-    images, masks = torch.stack(images), torch.stack(masks)
-    logits = predict(model, images, input_size=trained_size, output_size=masks.shape[-2:], runtime=runtime)
+    images, masks = zip(*(data[i] for i in picks))  # one at a time: the images of a folder may differ in size
+    predictions = [predict(model, image[None], input_size=trained_size, output_size=mask.shape[-2:],
+                           runtime=runtime)[0].argmax(0).cpu() for image, mask in zip(images, masks)]
     figure_path = args.checkpoint.with_name(f"predictions-{stem}.png")
-    show_predictions(images, masks, logits.argmax(1), class_names=data.class_names, palette=data.palette,
+    show_predictions(images, masks, predictions, class_names=data.class_names, palette=data.palette,
                      title=f"{model.build_spec['name']} on {name} {args.split}: mIoU {100 * matrix.miou():.1f}%",
                      path=figure_path)
     print(f"figure:  {figure_path}\nmetrics: {metrics_path}")

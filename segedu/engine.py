@@ -612,13 +612,26 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: st
         raise ValueError("evaluate needs num_classes: the model and the data set do not say how many classes there are")
     runtime.place(inner)
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=runtime.device)
-    loader = runtime.loader(data, batch_size)
+    loader = runtime.loader(data, batch_size, collate_fn=stack_by_size)
     max_batches = max_batches or _environment_cap()
-    for index, (images, masks) in enumerate(tqdm(loader, desc="evaluate", leave=False, disable=not progress)):
+    for index, groups in enumerate(tqdm(loader, desc="evaluate", leave=False, disable=not progress)):
         if max_batches is not None and index >= max_batches:
             break
-        masks = runtime.masks(masks)
-        logits = predict(model, runtime.images(images), input_size=input_size, output_size=masks.shape[-2:],
-                         runtime=runtime)
-        matrix.update(logits.argmax(1), masks)
+        for images, masks in groups:  # one group per image size: a folder of photos may mix sizes
+            masks = runtime.masks(masks)
+            logits = predict(model, runtime.images(images), input_size=input_size, output_size=masks.shape[-2:],
+                             runtime=runtime)
+            matrix.update(logits.argmax(1), masks)
     return matrix
+
+
+def stack_by_size(samples: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Collate (image, mask) samples into one stacked (images, masks) pair per image size, in order of first
+    appearance. Data sets whose images share one size give one pair; a folder mixing sizes gives several, where
+    `default_collate` would fail with "stack expects each tensor to be equal size"."""
+    from torch.utils.data import default_collate
+
+    groups: dict[tuple[int, ...], list] = {}
+    for image, mask in samples:
+        groups.setdefault((*image.shape, *mask.shape), []).append((image, mask))
+    return [default_collate(group) for group in groups.values()]

@@ -174,12 +174,13 @@ class Runtime:
         return kind(parameters, fused=self.fused or None, **settings)
 
     def loader(self, dataset: Dataset, batch_size: int, *, shuffle: bool = False, sampler=None,
-               generator: torch.Generator | None = None, drop_last: bool = False, worker_init_fn=None) -> DataLoader:
+               generator: torch.Generator | None = None, drop_last: bool = False, worker_init_fn=None,
+               collate_fn=None) -> DataLoader:
         """A DataLoader with this run's workers (persistent), pinned memory on CUDA."""
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False,
                           sampler=sampler, num_workers=self.workers, pin_memory=self.device.type == "cuda",
                           drop_last=drop_last, generator=generator, worker_init_fn=worker_init_fn,
-                          persistent_workers=self.workers > 0)
+                          persistent_workers=self.workers > 0, collate_fn=collate_fn)
 
     def batches(self, loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, masks in loader:

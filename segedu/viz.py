@@ -62,7 +62,8 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
                      path: Path | str | None = None):
     """A grid: one row per sample, columns image | ground truth | prediction, with a class legend.
 
-    images (N, C, H, W) in [0, 1]; masks and predictions (N, H, W). Saves to `path` when given; returns the figure.
+    images (N, C, H, W) in [0, 1]; masks and predictions (N, H, W); or lists of N such (C, H, W) and (H, W) tensors,
+    whose sizes may differ. Saves to `path` when given; returns the figure.
     """
     import matplotlib
 
@@ -70,7 +71,7 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    rows = images.shape[0]
+    rows = len(images)
     figure, axes = plt.subplots(rows, 3, figsize=(11, 2.6 * rows + 0.6), squeeze=False, layout="constrained")
     for row in range(rows):
         panels = (image_to_numpy(images[row]), overlay(images[row], masks[row], palette),

@@ -252,3 +252,54 @@ def test_an_image_over_pils_size_limit_names_the_file(folder_dataset, monkeypatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # every test image is now "too large"
     with pytest.raises(DataError, match=r"frame0.png: .*decompression bomb"):
         folder(folder_dataset)[0]
+
+
+def test_evaluate_scores_a_folder_whose_images_differ_in_size(folder_dataset):
+    # It used to fail with "stack expects each tensor to be equal size" (after 7.7 GB on a folder of photos).
+    from segedu.engine import evaluate, stack_by_size
+    from segedu.metrics import ConfusionMatrix
+
+    rng = np.random.default_rng(1)
+    for name, (height, width) in (("frame1", (28, 36)), ("frame4", (28, 36)), ("frame5", (16, 40))):
+        write_image(folder_dataset / "images" / f"{name}.png", rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        write_image(folder_dataset / "masks" / f"{name}.png", rng.integers(0, 3, (height, width), dtype=np.uint8))
+    data = folder(folder_dataset)
+    groups = stack_by_size([data[index] for index in range(6)])
+    assert [tuple(images.shape) for images, _ in groups] == [(3, 3, 20, 24), (2, 3, 28, 36), (1, 3, 16, 40)]
+    torch.manual_seed(0)
+    model = build_model("fcn8s", num_classes=3, width=0.0625).eval()
+    matrix = evaluate(model, data, batch_size=4, device="cpu")
+    alone = ConfusionMatrix(3)  # each image scored by itself, at its own size
+    with torch.no_grad():
+        for index in range(6):
+            image, mask = data[index]
+            alone.update(model(image[None]).argmax(1), mask[None])
+    assert torch.equal(matrix.matrix.cpu(), alone.matrix.cpu()) and int(alone.matrix.sum()) == 3 * 480 + 2 * 1008 + 640 - 3
+
+
+def test_stack_by_size_is_the_default_collation_when_sizes_agree(folder_dataset):
+    from torch.utils.data import default_collate
+
+    from segedu.engine import stack_by_size
+
+    samples = [folder(folder_dataset)[index] for index in range(4)]
+    ((images, masks),) = stack_by_size(samples)
+    expected_images, expected_masks = default_collate(samples)
+    assert torch.equal(images, expected_images) and torch.equal(masks, expected_masks)
+
+
+def test_the_command_line_evaluates_and_draws_a_folder_of_mixed_sizes(folder_dataset, tmp_path, capsys):
+    from segedu.__main__ import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--model", "fcn8s", "--data", str(folder_dataset), "--epochs", "1", "--batch-size", "2",
+                 "--image-size", "16x16", "--width", "0.0625", "--device", "cpu", "--output", str(run),
+                 "--no-progress"]) == 0
+    rng = np.random.default_rng(2)
+    for name, (height, width) in (("frame0", (28, 36)), ("frame5", (16, 40))):
+        write_image(folder_dataset / "images" / f"{name}.png", rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        write_image(folder_dataset / "masks" / f"{name}.png", rng.integers(0, 3, (height, width), dtype=np.uint8))
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "--data", str(folder_dataset), "--split", "train",
+                 "--samples", "3"]) == 0
+    assert "mIoU" in capsys.readouterr().out and list(run.glob("predictions-*.png"))
