@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import math
@@ -143,13 +142,22 @@ class _StopRequest:
     """SIGINT (Ctrl-C, a notebook's interrupt) and SIGTERM during `fit` only raise a flag; the loop stops at the next
     point where its state is whole (between two steps, or after an epoch), saves it, and returns. A second Ctrl-C
     while the first is pending interrupts at once, as Python would (nothing of the unfinished epoch is saved then;
-    checkpoints are still written atomically). Installed only in the main thread of a single-process run."""
+    checkpoints are still written atomically). Installed in the main thread only.
 
-    def __init__(self):
+    Under torchrun every process has one, and `bool(stop)` is a collective over `distributed`: true on every process
+    when any of them was signalled (torchrun forwards a Ctrl-C or SIGTERM to all its workers, but not at the same
+    instant), so all stop after the same step, and none waits forever in the next step's gradient all-reduce."""
+
+    def __init__(self, distributed: _Distributed | None = None):
         self.signal_name: str | None = None
         self._previous: dict[int, Any] = {}
+        self._distributed = distributed
 
     def __bool__(self) -> bool:
+        if self._distributed is None or self._distributed.world_size == 1:
+            return self.signal_name is not None
+        if self._distributed.any(self.signal_name is not None) and self.signal_name is None:
+            self.signal_name = "a signal to another process"
         return self.signal_name is not None
 
     def _handle(self, number, frame):
@@ -216,6 +224,7 @@ class _Distributed:
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = device
         self.started_here = False
+        self._host_group = None
         if self.world_size > 1:
             if device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -223,6 +232,25 @@ class _Distributed:
             if not torch.distributed.is_initialized():
                 torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
                 self.started_here = True
+            # small agreements (stop or not, the random generators' states) go over gloo on the host, so checking
+            # for a stop after every step never waits for the GPU
+            self._host_group = torch.distributed.new_group(backend="gloo")
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when `flag` is true on any (a collective: every process must call it)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([int(flag)])
+        torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX, group=self._host_group)
+        return bool(value.item())
+
+    def gather(self, value: Any) -> list[Any] | None:
+        """Every process's `value`, in rank order, on the main process (None elsewhere); a collective."""
+        if self.world_size == 1:
+            return [value]
+        gathered = [None] * self.world_size if self.main else None
+        torch.distributed.gather_object(value, gathered, dst=0, group=self._host_group)
+        return gathered
 
     @property
     def main(self) -> bool:
@@ -358,7 +386,9 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     _prepare_model(model, config)
     runtime.setup()
     local_batch = config.batch_size // max(distributed.world_size, 1)
-    seed_everything(config.seed)
+    # each process its own augmentations: with one seed, every process would draw the same flips and crops for
+    # its share of the batch (the weights need no seed here: DistributedDataParallel copies rank 0's)
+    seed_everything(config.seed + distributed.rank)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = _SkippingSampler(_train_sampler(train_data, config, distributed))
     drop_last = len(train_data) // distributed.world_size >= local_batch  # no lone sample that batch norm cannot use
@@ -369,7 +399,7 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     scheduler = _scheduler(optimizer, config, config.epochs * len(train_loader))
     history, start_epoch, partial = History(runtime=runtime), 0, None
     if resume is not None:
-        start_epoch, partial = _resume(resume, model, optimizer, scheduler, generator, history, config)
+        start_epoch, partial = _resume(resume, model, optimizer, scheduler, generator, history, config, distributed)
     trained = _parallel(model, runtime, distributed)
     evaluated = trained if distributed.world_size == 1 else model  # each process scores its own shard
     if loss is None:
@@ -377,13 +407,27 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
         loss = cross_entropy(weight, config.ignore_index)
     exact = runtime.workers == 0  # with workers, their random streams cannot be continued mid-epoch
 
-    def save(name: str, epoch: int, **extra) -> Path | None:
-        if checkpoint_dir is None or not distributed.main:
+    def save(name: str, epoch: int, rng: dict[str, Any] | None = None, partial: _Partial | None = None,
+             **extra) -> Path | None:
+        """Write the run's state on the main process; a collective under torchrun, which gathers every process's
+        generators (each draws its own augmentations) and its share of a stopped epoch's running sums."""
+        if checkpoint_dir is None:
             return None
+        own = {"rng": rng or rng_state(), "partial": dataclasses.asdict(partial) if partial else None}
+        everyone = distributed.gather(own)
+        if not distributed.main:
+            return None
+        generators = [process["rng"] for process in everyone]
         state = {"model_spec": getattr(model, "build_spec", None), "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
-                 "history": history.records, "config": dataclasses.asdict(config), "rng": rng_state(),
-                 "loader_generator": generator.get_state(), "data": data_info, "interrupted": False}
+                 "history": history.records, "config": dataclasses.asdict(config), "rng": generators[0],
+                 "loader_generator": generator.get_state(), "data": data_info, "interrupted": False,
+                 "world_size": distributed.world_size}
+        if partial is not None:
+            state["partial"] = everyone[0]["partial"]
+        if distributed.world_size > 1:
+            state["rng_per_process"] = generators
+            state["partial_per_process"] = [process["partial"] for process in everyone]
         return save_checkpoint(checkpoint_dir / name, {**state, **extra})
 
     def say(text: str) -> None:
@@ -392,7 +436,7 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
 
     last = lambda: checkpoint_dir / "last.pt" if checkpoint_dir and (checkpoint_dir / "last.pt").exists() else None  # noqa: E731
     epoch = start_epoch
-    with _StopRequest() if distributed.world_size == 1 else contextlib.nullcontext(False) as stop:
+    with _StopRequest(distributed) as stop:
         try:
             for epoch in range(start_epoch, config.epochs):
                 done = sum(record.get("steps", 0) for record in history.records) + (partial.step if partial else 0)
@@ -428,8 +472,7 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
             history.interrupted = True
             if stopped.partial is not None and checkpoint_dir is not None:
                 history.checkpoint = save("interrupted.pt", epoch, interrupted=True, step=stopped.partial.step,
-                                          partial=dataclasses.asdict(stopped.partial), rng=stopped.rng,
-                                          loader_generator=epoch_generator)
+                                          partial=stopped.partial, rng=stopped.rng, loader_generator=epoch_generator)
                 say(f"stopped by {stopped.reason} in epoch {epoch + 1} after step {stopped.partial.step}; saved "
                     f"{history.checkpoint}: --resume continues exactly from there")
             else:
@@ -449,12 +492,19 @@ SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_
                  "aux_weight", "max_grad_norm", "class_weights")
 
 
-def _resume(path, model, optimizer, scheduler, generator, history: History, config: TrainConfig):
+def _resume(path, model, optimizer, scheduler, generator, history: History, config: TrainConfig,
+            distributed: _Distributed):
     """Load a checkpoint written by `fit` into the run; return (finished epochs, the partial epoch or None)."""
     state = load_checkpoint(path)
     if "optimizer" not in state or "rng" not in state:
         raise CheckpointError(f"{path} holds weights only (an exported or shipped checkpoint): it cannot be resumed. "
                               f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights")
+    processes = state.get("world_size", 1)
+    if processes != distributed.world_size:
+        raise CheckpointError(f"{path} was written by a run of {processes} process(es) and this run has "
+                              f"{distributed.world_size}: each process's share of every batch and its random "
+                              f"generators belong to that number. Resume with torchrun --nproc_per_node={processes}"
+                              if processes > 1 else f"{path} was written by one process: resume it without torchrun")
     saved = state.get("config") or {}
     changed = [f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})" for key in SCHEDULE_KEYS
                if key in saved and saved[key] != getattr(config, key) and not
@@ -466,9 +516,10 @@ def _resume(path, model, optimizer, scheduler, generator, history: History, conf
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     history.records = list(state.get("history", []))
-    set_rng_state(state["rng"])
+    set_rng_state(state["rng_per_process"][distributed.rank] if processes > 1 else state["rng"])
     generator.set_state(state["loader_generator"])
-    partial = _Partial(**state["partial"]) if state.get("partial") else None
+    partial = state["partial_per_process"][distributed.rank] if processes > 1 else state.get("partial")
+    partial = _Partial(**partial) if partial else None
     return state["epoch"], partial
 
 

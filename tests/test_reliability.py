@@ -141,3 +141,55 @@ def test_checkpoint_folder_problems_are_found_before_the_first_step_and_stale_fi
         locked.mkdir(mode=0o500)
         with pytest.raises(CheckpointError, match="cannot write checkpoints to"):
             fit(small_model(), TRAIN, None, config(locked, epochs=1))
+
+
+DISTRIBUTED_RUN = """
+import os, signal, sys
+import torch
+sys.path.insert(0, {tests!r})
+from test_reliability import Augmented, VAL, config, small_model
+from segedu.engine import fit
+
+mode, folder = sys.argv[1], sys.argv[2]
+rank = int(os.environ["RANK"])
+data = Augmented()
+if mode == "stop" and rank == 1:  # only the second process is signalled, mid-epoch 2 (20 loads per epoch each)
+    data = Augmented(30, lambda: os.kill(os.getpid(), signal.SIGTERM))
+history = fit(small_model(), data, VAL, config(folder), resume=sys.argv[3] if mode == "resume" else None)
+print(f"rank {{rank}}: interrupted={{history.interrupted}} epochs={{len(history.records)}}", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_of_two_torchrun_processes_stops_both_at_the_same_step_and_resumes_exactly(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(DISTRIBUTED_RUN.format(tests=str(Path(__file__).parent)))
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def torchrun(*arguments):
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               str(script), *map(str, arguments)], capture_output=True, text=True, timeout=600,
+                              env=environment)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout
+
+    torchrun("whole", tmp_path / "whole")
+    stopped = torchrun("stop", tmp_path / "stopped")
+    # rank 0 was never signalled, yet it stops after the same step as rank 1, and says where the state is
+    assert "rank 0: interrupted=True epochs=1" in stopped and "rank 1: interrupted=True epochs=1" in stopped
+    assert "stopped by a signal to another process in epoch 2 after step 3" in stopped, stopped
+    state = load_checkpoint(tmp_path / "stopped" / "interrupted.pt")
+    assert state["world_size"] == 2 and state["step"] == 3 and len(state["rng_per_process"]) == 2
+    assert not torch.equal(state["rng_per_process"][0]["torch"], state["rng_per_process"][1]["torch"])
+    torchrun("resume", tmp_path / "stopped", tmp_path / "stopped" / "interrupted.pt")
+    whole, resumed = (load_checkpoint(tmp_path / run / "last.pt") for run in ("whole", "stopped"))
+    assert [record["train_loss"] for record in resumed["history"]] == [record["train_loss"] for record in whole["history"]]
+    for name, value in whole["model"].items():  # bit-identical, batch-norm statistics included
+        assert torch.equal(value, resumed["model"][name]), name
+    with pytest.raises(CheckpointError, match=r"written by a run of 2 process\(es\) and this run has 1.*"
+                                              r"--nproc_per_node=2"):
+        fit(small_model(), Augmented(), VAL, config(tmp_path / "single"), resume=tmp_path / "stopped" / "interrupted.pt")
