@@ -40,6 +40,8 @@ __all__ = ["Claim", "Outcome", "CLAIMS", "Lab", "run_claims", "write_report", "c
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
                   "Bicyclist")
 THIN_CLASSES = (2, 6, 9)  # Pole, SignSymbol, Pedestrian
+LABEL_SIZE = (360, 480)  # CamVid's own resolution: where predictions made at every input size are scored
+INPUT_SIZES = ((90, 120), (180, 240), (360, 480))  # the input-size claim: a quarter, half and all of CamVid's pixels
 REPORT = Path(__file__).parent / "results"
 
 
@@ -80,8 +82,9 @@ class Lab:
 
         self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
         self.data = data
-        self._scores: dict[tuple[str, int], object] = {}
+        self._scores: dict[tuple, object] = {}
         self._heads: dict[tuple[str, int], nn.Module] = {}
+        self._sized: dict[tuple[int, int], dict] = {}
 
     def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
         from .frozen import FeatureCache
@@ -118,6 +121,33 @@ class Lab:
             predictions = predict_head(self.head(kind, seed), test).argmax(1)
             self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width)
         return self._scores[kind, seed]
+
+    def at_size(self, size: tuple[int, int]):
+        """Train and test features at output stride 32 for frames resized to `size` (the configured size is
+        `stride32` itself)."""
+        if tuple(size) == tuple(self.config.image_size):
+            return self.stride32
+        if size not in self._sized:
+            from .frozen import FeatureCache
+
+            self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
+                                                     levels=("level3", "level4", "level5")) for split in ("train", "test")}
+        return self._sized[size]
+
+    def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
+        """Per-frame test counts of head `kind` trained (seed `seed`) on frames at `size`, its predictions
+        upsampled to and scored against the labels at LABEL_SIZE, so every size is judged on the same pixels."""
+        from .frozen import predict_head, score_frames, train_head
+
+        key = (kind, seed, tuple(size))
+        if key not in self._scores:
+            caches = self.at_size(size)
+            head = train_head(kind, caches["train"], self.config, seed=seed)
+            labels = self.at_size(LABEL_SIZE)["test"].masks.long()
+            predictions = torch.cat([chunk.argmax(1) for chunk in
+                                     predict_head(head, caches["test"], size=LABEL_SIZE).split(32)])
+            self._scores[key] = score_frames(predictions, labels, band_width=self.config.band_width)
+        return self._scores[key]
 
     def pooled(self, kind: str):
         """The counts of every seed added: the seeds' average model, scored once."""
@@ -265,6 +295,64 @@ def crf_on_largefov(lab: Lab) -> Outcome:
                     "band": [value(before, accuracy_of), value(after, accuracy_of)],
                     "miou": [value(before, miou_of), value(after, miou_of)],
                     "miou_effect": miou.effect, "miou_interval": [miou.low, miou.high]}, lab.config.seeds)
+
+
+def input_size_trained(lab: Lab) -> Outcome:
+    """The lecture (000, "Input Size 선정"): choosing the input size matters as much as choosing the model; a larger
+    input needs more memory in training and in inference. FCN-8s heads are trained on the frozen encoder's features
+    of the same 367 frames resized to 90x120, 180x240 and 360x480 (same epochs, steps and seeds), and every
+    prediction is upsampled to 360x480 and scored against the same labels. Cost: the whole network (EfficientNet-Lite0
+    encoder and FCN-8s decoder, `build_model("fcn8s", backbone="efficientnet_lite0")`) per image at each size:
+    activations a training step keeps, and CPU latency. Holds when mIoU rises with every step up in size (interval
+    above 0, every seed) and memory grows with the pixels (at least 3x per doubling of the side)."""
+    from .measure import measure
+    from .models import build_model
+
+    sizes = INPUT_SIZES
+    pooled = {}
+    for size in sizes:
+        scores = [lab.scores_at_size("fcn8s", seed, size) for seed in lab.config.seeds]
+        pooled[size] = scores[0]
+        for more in scores[1:]:
+            pooled[size] = pooled[size] + more
+    name = lambda size: f"{size[0]}x{size[1]}"  # noqa: E731
+    miou = {name(size): float(miou_of(pooled[size].confusions.sum(0).double()[None])) for size in sizes}
+    thin = {name(size): float(miou_of(pooled[size].confusions.sum(0).double()[None], list(THIN_CLASSES)))
+            for size in sizes}
+    steps, holds = {}, True
+    for smaller, larger in zip(sizes, sizes[1:]):
+        interval = paired_bootstrap(pooled[larger].confusions, pooled[smaller].confusions, miou_of, seed=0)
+        thin_interval = paired_bootstrap(pooled[larger].confusions, pooled[smaller].confusions,
+                                         lambda m: miou_of(m, list(THIN_CLASSES)), seed=0)
+        per_seed = [float(miou_of(lab.scores_at_size("fcn8s", seed, larger).confusions.sum(0).double()[None]) -
+                          miou_of(lab.scores_at_size("fcn8s", seed, smaller).confusions.sum(0).double()[None]))
+                    for seed in lab.config.seeds]
+        steps[f"{name(larger)} - {name(smaller)}"] = {
+            "effect": interval.effect, "interval": [interval.low, interval.high], "per_seed": per_seed,
+            "thin_effect": thin_interval.effect, "thin_interval": [thin_interval.low, thin_interval.high]}
+        holds &= interval.low > 0 and min(per_seed) > 0
+    torch.manual_seed(0)
+    network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
+    costs = {name(size): measure(network, size, batch_size=2, repeats=3) for size in sizes}
+    memory = {key: cost.activation_megabytes / 2 for key, cost in costs.items()}
+    latency = {key: cost.milliseconds / 2 for key, cost in costs.items()}
+    growth = [memory[name(larger)] / memory[name(smaller)] for smaller, larger in zip(sizes, sizes[1:])]
+    holds &= min(growth) >= 3
+    first = steps[f"{name(sizes[-1])} - {name(sizes[-2])}"]
+    shown = "; ".join(f"{key}: mIoU {100 * miou[key]:.1f}, thin classes {100 * thin[key]:.1f}, "
+                      f"{memory[key]:.0f} MB, {latency[key]:.0f} ms" for key in miou)
+    differences = "; ".join(f"{step}: mIoU {100 * s['effect']:+.1f} [{100 * s['interval'][0]:+.1f}, "
+                            f"{100 * s['interval'][1]:+.1f}] (per seed " + "/".join(f"{100 * d:+.1f}" for d in
+                                                                                     s["per_seed"])
+                            + f"), thin {100 * s['thin_effect']:+.1f} [{100 * s['thin_interval'][0]:+.1f}, "
+                            f"{100 * s['thin_interval'][1]:+.1f}]" for step, s in steps.items())
+    return Outcome(holds, f"FCN-8s heads on the frozen encoder trained at each size, scored at 360x480 "
+                          f"({len(lab.config.seeds)} seeds pooled; memory: activations a training step keeps per "
+                          f"image; latency: CPU inference per image): {shown}. {differences} points, 95% paired "
+                          f"bootstrap over {len(lab.at_size(LABEL_SIZE)['test'])} test frames",
+                   first["effect"], tuple(first["interval"]), "points",
+                   {"miou": miou, "thin_miou": thin, "steps": steps, "activation_megabytes": memory,
+                    "latency_milliseconds": latency, "memory_growth": growth}, lab.config.seeds)
 
 
 # ---- the cost claims: exact counts, no data, seconds ---------------------------------------------------------------
@@ -491,8 +579,6 @@ PENDING = {  # claims of the lecture not measured yet, and why
                           "needs 16 trainings with equal optimizer steps: not run yet"),
     "backbones_accuracy": ("backbones: accuracy next to cost, trained", "11_transfer_learning",
                            "only EfficientNet-Lite0 has offline ImageNet weights; not run yet"),
-    "input_size_trained": ("input size: trained at each size, small-class IoU, memory and time",
-                           "11_transfer_learning", "not run yet"),
     "unet_weight_map_training": ("U-Net: the border weight map separates touching cells better (trained with and "
                                  "without it)", "09_unet_isbi", "not run yet"),
     "unet_elastic_few_slices": ("U-Net: elastic deformation helps when only 5-10 slices are labelled", "09_unet_isbi",
@@ -522,6 +608,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("crf_largefov", "the dense CRF snaps a stride-8 model's blurry boundaries to colour edges (DeepLab v1)",
           "10_pspnet_deeplab", "The dense CRF", "accuracy within 3 px of a boundary at 360x480, before and after",
           "after - before: 95% interval above 0", crf_on_largefov),
+    Claim("input_size_trained", "the input size matters as much as the model: a larger input sees more detail and "
+          "needs more memory in training and in inference", "11_transfer_learning", "Which input size?",
+          "test mIoU scored at 360x480 for heads trained at 90x120, 180x240, 360x480; activation memory per image",
+          "each step up in size: 95% interval above 0 and positive for every seed; memory at least 3x per doubling "
+          "of the side", input_size_trained),
     Claim("separable_cost", "depthwise separable convolution needs about k^2 times fewer computations",
           "05_atrous_convolution", "Depthwise separable convolution", "parameters and multiply-adds, ratio",
           "both ratios at least 8 for a 3x3, 256-channel layer", separable_cost, fast=True),
