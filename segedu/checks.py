@@ -6,13 +6,29 @@ function for it), prints one line on success, and otherwise raises ExerciseFaile
 message: which case, expected vs actual type, shape or dtype, the first mismatching position, and a
 hint. A function that raises or returns the wrong type gets a message, never a crashed kernel.
 In Jupyter the message is shown without the long traceback (IPython's `_render_traceback_`).
+
+The checks also catch what a comparison of outputs alone would miss:
+
+- a function that changes its inputs in place (the damage would show up cells later): refused, naming the argument;
+- a function that never returns: stopped after `TIME_LIMIT` seconds with a message (Jupyter's interrupt still works);
+- an error raised inside torch: the message quotes the learner's own line that called it, not torch's;
+- hints escalate: the first failure nudges, each further failure of the same exercise says more, and no hint pastes
+  the answer.
+
+The cases include the traps learners fall into: an ignore index other than 255, a class that is predicted but never
+true, a class that never occurs, class pairs that never occur (bincount without minlength), ties in max pooling.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +53,84 @@ class ExerciseFailed(AssertionError):
 
 
 Case = tuple[str, tuple, dict]  # (description, positional arguments, keyword arguments)
+Hints = str | Sequence[str]  # one hint, or hints that say more on each repeated failure
+
+TIME_LIMIT = 20.0  # seconds one call of the learner's function may take before the check stops it
+_FAILURES: dict[str, int] = {}  # failures per exercise in this session: the hints escalate with them
+
+
+class _TimeUp(BaseException):  # not an Exception: a learner's `except Exception` must not swallow it
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise _TimeUp in the calling (main) thread after `seconds`; elsewhere, or without SIGALRM, no limit."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(number, frame):
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def hint_for(name: str, hints: Hints) -> str:
+    """The hint for this failure of exercise `name`: the first one the first time, then each next one."""
+    hints = [hints] if isinstance(hints, str) else list(hints)
+    if not hints or not hints[0]:
+        return ""
+    count = _FAILURES.get(name, 0)
+    _FAILURES[name] = count + 1
+    level = min(count, len(hints) - 1)
+    more = f" [hint {level + 1} of {len(hints)}: fail again for the next]" if level < len(hints) - 1 else ""
+    return f"\nHint: {hints[level]}{more}"
+
+
+_NOT_LEARNER = (str(Path(__file__).resolve().parent), str(Path(torch.__file__).resolve().parent),
+                str(Path(contextlib.__file__).resolve().parent))
+
+
+def _learner_line(error: BaseException) -> str:
+    """Where in the learner's own code `error` happened: their last frame, not torch's or the checker's."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if not str(Path(frame.filename).resolve()).startswith(_NOT_LEARNER)
+           and "site-packages" not in frame.filename]
+    frame = own[-1] if own else frames[-1]
+    inside = "" if frame is frames[-1] else f" (inside {Path(frames[-1].filename).parent.name}/, called from there)"
+    return f"your line {frame.lineno}: {(frame.line or '').strip()}{inside}"
+
+
+def _changed(before: Any, after: Any, where: str) -> str | None:
+    """Where `after` (what the learner's function received) no longer equals `before` (a copy taken earlier)."""
+    if isinstance(before, torch.Tensor):
+        same = (isinstance(after, torch.Tensor) and before.shape == after.shape and before.dtype == after.dtype
+                and bool(torch.equal(before.nan_to_num(0.0), after.nan_to_num(0.0)) if before.is_floating_point()
+                         else torch.equal(before, after)))
+        return None if same else where
+    if isinstance(before, nn.Module):
+        for (name, value), (_, other) in zip(before.state_dict().items(), after.state_dict().items()):
+            if not torch.equal(value, other):
+                return f"{where} ({name})"
+        return None
+    if isinstance(before, (list, tuple)):
+        if len(before) != len(after):
+            return where
+        for index, (a, b) in enumerate(zip(before, after)):
+            found = _changed(a, b, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(before, dict):
+        return next(filter(None, (_changed(before[key], after.get(key), f"{where}[{key!r}]") for key in before)), None)
+    return None if before == after else where
 
 
 def _describe(value: Any) -> str:
@@ -48,8 +142,12 @@ def _describe(value: Any) -> str:
 def _clone(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.clone()
+    if isinstance(value, nn.Module):
+        return copy.deepcopy(value)
     if isinstance(value, (list, tuple)):
         return type(value)(_clone(v) for v in value)
+    if isinstance(value, dict):
+        return {key: _clone(v) for key, v in value.items()}
     return value
 
 
@@ -92,27 +190,48 @@ def _compare_results(actual: Any, expected: Any, where: str, atol: float, rtol: 
     return None
 
 
-def compare(name: str, function: Callable, reference: Callable, cases: Sequence[Case], *, hint: str = "",
-            atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True) -> None:
-    """Run `function` and `reference` on every case; raise ExerciseFailed at the first difference."""
+def _argument_name(position: int | str) -> str:
+    return f"argument {position + 1}" if isinstance(position, int) else f"argument {position}="
+
+
+def compare(name: str, function: Callable, reference: Callable, cases: Sequence[Case], *, hint: Hints = "",
+            atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True, pure: bool = True,
+            time_limit: float | None = None) -> None:
+    """Run `function` and `reference` on every case; raise ExerciseFailed at the first difference.
+
+    `pure`: the function must leave its arguments unchanged. `time_limit` (default TIME_LIMIT): seconds per call.
+    `hint`: one hint, or a sequence that says more on each repeated failure of this exercise."""
     if not callable(function):
         raise ExerciseFailed(f"{name}: expected a function, got {_describe(function)}")
+    limit = TIME_LIMIT if time_limit is None else time_limit
     for description, args, kwargs in cases:
-        expected = reference(*args, **kwargs)
+        expected = reference(*_clone(args), **_clone(kwargs))
         where = f"{name}({description})"
+        given_args, given_kwargs = _clone(args), _clone(kwargs)
         try:
-            actual = function(*_clone(args), **_clone(kwargs))
+            with _time_limit(limit):
+                actual = function(*given_args, **given_kwargs)
         except NotImplementedError:
             raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with your "
-                                 f"code.\nHint: {hint}") from None
+                                 f"code.{hint_for(name, hint)}") from None
+        except _TimeUp:
+            raise ExerciseFailed(f"{where} did not return within {limit:g} s: look for a loop whose condition never "
+                                 f"changes, or a loop over every pixel where a tensor operation would "
+                                 f"do.{hint_for(name, hint)}") from None
         except Exception as error:  # the learner's bug, reported as a message
-            line = traceback.extract_tb(error.__traceback__)[-1]
-            raise ExerciseFailed(f"{where} raised {type(error).__name__}: {error}\n  at line {line.lineno}: "
-                                 f"{line.line}\nHint: {hint}") from None
+            raise ExerciseFailed(f"{where} raised {type(error).__name__}: {error}\n  at {_learner_line(error)}"
+                                 f"{hint_for(name, hint)}") from None
+        if pure:
+            changed = next(filter(None, [_changed(args[i], given_args[i], _argument_name(i)) for i in range(len(args))]
+                                  + [_changed(kwargs[k], given_kwargs[k], _argument_name(k)) for k in kwargs]), None)
+            if changed:
+                raise ExerciseFailed(f"{where} changed its input ({changed}) in place. The caller still needs it: "
+                                     f"work on a copy (x = x.clone()) or write x = x + 1 instead of x += 1.")
         problem = _compare_results(actual, expected, where, atol, rtol, check_dtype)
         if problem:
-            raise ExerciseFailed(f"{problem}\nHint: {hint}")
-    print(f"✓ {name} matches the reference on {len(cases)} random cases")
+            raise ExerciseFailed(f"{problem}{hint_for(name, hint)}")
+    _FAILURES.pop(name, None)
+    print(f"✓ {name} matches the reference on {len(cases)} cases")
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -126,13 +245,18 @@ def _randn(generator: torch.Generator, *shape: int) -> torch.Tensor:
 # ---- 00 Segmentation basics ---------------------------------------------------------------------
 
 def _label_cases(seed: int) -> list[Case]:
+    """Random labels with 20% ignored; also an ignore index other than 255 (-1, and one equal to the class count),
+    and classes that never occur at all (so some class pairs are absent: bincount needs minlength)."""
     generator, cases = _generator(seed), []
-    for batch, size, classes in [(1, (4, 5), 3), (2, (9, 7), 5), (3, (16, 16), 11)]:
-        predictions = torch.randint(0, classes, (batch, *size), generator=generator)
-        targets = torch.randint(0, classes, (batch, *size), generator=generator)
-        targets[torch.rand(targets.shape, generator=generator) < 0.2] = 255
-        cases.append((f"{batch}x{size[0]}x{size[1]}, {classes} classes", (predictions, targets),
-                      {"num_classes": classes, "ignore_index": 255}))
+    for batch, size, classes, occurring, ignore_index in [(1, (4, 5), 3, 3, 255), (2, (9, 7), 5, 5, 255),
+                                                         (3, (16, 16), 11, 11, 255), (2, (6, 8), 4, 4, -1),
+                                                         (1, (7, 6), 5, 5, 5), (2, (5, 9), 6, 4, 255)]:
+        predictions = torch.randint(0, occurring, (batch, *size), generator=generator)
+        targets = torch.randint(0, occurring, (batch, *size), generator=generator)
+        targets[torch.rand(targets.shape, generator=generator) < 0.2] = ignore_index
+        note = f", classes {occurring}-{classes - 1} never occur" if occurring < classes else ""
+        cases.append((f"{batch}x{size[0]}x{size[1]}, {classes} classes, ignore_index {ignore_index}{note}",
+                      (predictions, targets), {"num_classes": classes, "ignore_index": ignore_index}))
     return cases
 
 
@@ -142,17 +266,25 @@ def _confusion(predictions, targets, num_classes, ignore_index):
 
 def check_pixel_accuracy(function: Callable) -> None:
     """function(predictions (N, H, W), targets (N, H, W), ignore_index) -> fraction of labelled pixels right."""
-    cases = [(d, a, {"ignore_index": 255}) for d, a, _ in _label_cases(0)]
+    cases = [(d, a, {"ignore_index": k["ignore_index"]}) for d, a, k in _label_cases(0)]
     compare("pixel_accuracy", function,
             lambda p, t, ignore_index: ConfusionMatrix(256, ignore_index=ignore_index).update(p, t).pixel_accuracy(),
-            cases, hint="count only the pixels whose target is not ignore_index, in the numerator and the denominator")
+            cases, hint=("which pixels have a label at all? Compare the targets with the ignore_index argument",
+                         "build one boolean mask of the labelled pixels and use it in the numerator and the "
+                         "denominator alike; do not assume the ignore index is 255",
+                         "correct = (predictions == targets) & labelled; the fraction is correct.sum() / "
+                         "labelled.sum() as a float"))
 
 
 def check_confusion_matrix(function: Callable) -> None:
     """function(predictions, targets, num_classes, ignore_index) -> (K, K) int64, rows = truth, columns = prediction."""
     compare("confusion_matrix", function, _confusion, _label_cases(1),
-            hint="matrix[true, predicted] += 1 for each labelled pixel; torch.bincount(true * K + predicted, "
-                 "minlength=K*K).view(K, K) does it in one line; the result must be int64")
+            hint=("each labelled pixel adds 1 at row = its true class, column = its predicted class; pixels whose "
+                  "target is ignore_index (whatever its value) are left out",
+                  "a pair (true, predicted) can be numbered true * K + predicted, and torch.bincount counts numbers; "
+                  "a class that never occurs must still get its row and column",
+                  "bincount's result is only as long as the largest number it saw unless you give it minlength; "
+                  "the result must be int64 of shape (K, K)"))
 
 
 def check_mean_iou(function: Callable) -> None:
@@ -160,9 +292,15 @@ def check_mean_iou(function: Callable) -> None:
     cases = [(d, (_confusion(*a, **k),), {}) for d, a, k in _label_cases(2)]
     absent = torch.tensor([[5, 1, 0], [2, 7, 0], [0, 0, 0]])  # class 2 never occurs: it must not count as IoU 0
     cases.append(("class 2 absent from truth and prediction", (absent,), {}))
+    false_alarm = torch.tensor([[5, 1, 2], [2, 7, 1], [0, 0, 0]])  # class 2 predicted, never true: IoU 0, counted
+    cases.append(("class 2 predicted 3 times but never true", (false_alarm,), {}))
     compare("mean_iou", function, lambda matrix: ConfusionMatrix.from_matrix(matrix).miou(), cases,
-            hint="TP is the diagonal, FP the column sum minus TP, FN the row sum minus TP; leave out classes with "
-                 "TP + FP + FN = 0 (nanmean)")
+            hint=("per class, IoU = TP / (TP + FP + FN); where in the matrix are the true positives, the false "
+                  "positives (predicted as the class) and the false negatives (truly the class)?",
+                  "TP is the diagonal; FP and FN come from the column and row sums. Which classes should the mean "
+                  "skip? Only those that occur in neither the truth nor the prediction",
+                  "a class that is predicted but never true has IoU 0 and counts; a class with TP + FP + FN = 0 "
+                  "gives 0 / 0: leave it out (torch.nanmean)"))
 
 
 # ---- 01 1x1 convolution -------------------------------------------------------------------------
@@ -196,8 +334,12 @@ def check_linear_to_conv(function: Callable) -> None:
             return conv(features)
 
     compare("linear_to_conv", convolve, sliding_linear, cases,
-            hint="nn.Conv2d(in_channels, linear.out_features, kernel_size); its weight is linear.weight viewed as "
-                 "(out, in_channels, k, k) (flatten() ordered the input as C, H, W); copy the bias too")
+            hint=("the convolution must compute, at every k x k window, what the Linear layer computes on the "
+                  "flattened window: same number of outputs, same weights, same bias",
+                  "a Linear weight is (out, C * k * k); flatten() ordered each window as channels, then rows, then "
+                  "columns, which is the order of a convolution weight's last three axes",
+                  "create nn.Conv2d(in_channels, out, kernel_size) and copy the reshaped weight and the bias into it "
+                  "under torch.no_grad()"))
 
 
 def check_pointwise_conv(function: Callable) -> None:
@@ -207,8 +349,11 @@ def check_pointwise_conv(function: Callable) -> None:
                                                     _randn(generator, o)), {})
              for n, c, h, w, o in [(1, 3, 4, 4, 2), (2, 5, 3, 7, 4), (3, 1, 6, 2, 3)]]
     compare("pointwise_conv", function, lambda x, weight, bias: F.conv2d(x, weight[:, :, None, None], bias), cases,
-            hint="every pixel's channel vector is multiplied by the same matrix: torch.einsum('nchw,oc->nohw', ...) "
-                 "plus bias.view(1, -1, 1, 1)")
+            hint=("a 1x1 convolution treats every pixel on its own: each output channel is a weighted sum of that "
+                  "pixel's input channels, plus a bias",
+                  "that is one matrix (C_out, C_in) applied to every pixel's vector of C_in values; torch.einsum lets "
+                  "you name the axes of the input (n, c, h, w) and of the weight, and say which one is summed",
+                  "the bias has one value per output channel: reshape it so it broadcasts over N, H and W"))
 
 
 # ---- 02 Transposed convolution ------------------------------------------------------------------
@@ -229,9 +374,12 @@ def check_conv_transpose2d(function: Callable) -> None:
     """function(input, weight (C_in, C_out, k, k), stride, padding, output_padding) -> F.conv_transpose2d's result."""
     compare("conv_transpose2d", function, lambda x, w, **options: F.conv_transpose2d(x, w, **options),
             _transpose_cases(20),
-            hint="insert stride-1 zeros between input pixels, pad by k-p-1 (plus output_padding at the bottom and "
-                 "right), then convolve with stride 1 using the kernel flipped in both axes and its in/out "
-                 "channels swapped: weight.flip(-2, -1).transpose(0, 1)")
+            hint=("follow view 2 of this notebook: zeros between the input pixels, padding, then an ordinary "
+                  "convolution with stride 1",
+                  "insert stride - 1 zeros between neighbouring pixels, pad each side by kernel_size - 1 - padding, "
+                  "and add output_padding rows and columns at the bottom and right only",
+                  "the ordinary convolution needs the kernel turned by 180 degrees, and conv2d wants its weight as "
+                  "(C_out, C_in, k, k) while this one is (C_in, C_out, k, k): which two tensor methods fix that?"))
 
 
 def check_transposed_output_size(function: Callable) -> None:
@@ -245,8 +393,9 @@ def check_transposed_output_size(function: Callable) -> None:
                                   stride=stride, padding=padding, output_padding=output_padding).shape[-1]
 
     compare("transposed_output_size", function, measured, cases,
-            hint="each input pixel after the first moves the kernel by `stride`: (size - 1) * stride + kernel_size, "
-                 "minus the padding cropped from both sides, plus output_padding")
+            hint=("the first input pixel paints a whole kernel; each further pixel moves the painting by `stride`",
+                  "without padding the painted canvas is (size - 1) * stride + kernel_size wide; padding is then "
+                  "cropped from both sides, and output_padding added on one side"))
 
 
 def check_transposed_conv_matrix(function: Callable) -> None:
@@ -262,8 +411,12 @@ def check_transposed_conv_matrix(function: Callable) -> None:
         return F.conv2d(basis, weight, stride=stride, padding=padding).flatten(1).T
 
     compare("transposed_conv_matrix", function, matrix_by_columns, cases,
-            hint="row (y, x) of C holds the kernel weights at the input positions that output (y, x) reads: "
-                 "C[y * W' + x, (y*s + i - p) * W + (x*s + j - p)] = weight[0, 0, i, j] where inside the input")
+            hint=("row r of C belongs to output pixel r (flattened row by row); its non-zero entries are the kernel "
+                  "weights, placed at the input pixels that output pixel reads",
+                  "output (y, x) reads input (y*s + i - p, x*s + j - p) with weight[0, 0, i, j]; skip taps that fall "
+                  "into the padding",
+                  "another way to get the same matrix: column j is the convolution of the image that is 1 at pixel j "
+                  "and 0 elsewhere"))
 
 
 # ---- 03 Unpooling -------------------------------------------------------------------------------
@@ -276,10 +429,17 @@ def _pool_cases(seed: int) -> list[Case]:
 
 def check_max_pool2d_with_indices(function: Callable) -> None:
     """function(input, kernel_size, stride) -> (values, indices): F.max_pool2d(..., return_indices=True)."""
+    generator, cases = _generator(32), _pool_cases(30)
+    for n, c, h, w, k, s in [(1, 1, 4, 4, 2, 2), (2, 2, 7, 6, 3, 2)]:  # values 0-2: most windows hold a tie
+        cases.append((f"input {n}x{c}x{h}x{w} with ties (values 0, 1, 2), kernel {k}, stride {s}",
+                      (torch.randint(0, 3, (n, c, h, w), generator=generator).float(), k, s), {}))
     compare("max_pool2d_with_indices", function,
-            lambda x, k, s: F.max_pool2d(x, k, s, return_indices=True), _pool_cases(30),
-            hint="an index is the flat position y * W + x of the maximum in its input plane (int64); "
-                 "torch.unfold or a loop over the k*k taps keeping the running maximum both work")
+            lambda x, k, s: F.max_pool2d(x, k, s, return_indices=True), cases,
+            hint=("an index is where the maximum sat in its own input plane, counted row by row: y * W + x, int64",
+                  "when two positions of a window hold the same maximum, PyTorch keeps the first one in row-by-row "
+                  "order; a running maximum must then only be replaced by a strictly larger value",
+                  "F.unfold(x, k, stride=s) lists every window's values as columns; argmax over them finds the first "
+                  "maximum, and the window's top-left corner turns it into y * W + x"))
 
 
 def check_max_unpool2d(function: Callable) -> None:
@@ -290,8 +450,11 @@ def check_max_unpool2d(function: Callable) -> None:
         cases.append((description, (values, indices, tuple(x.shape[-2:])), {}))
     compare("max_unpool2d", function,
             lambda values, indices, size: F.max_unpool2d(values, indices, 2, output_size=size), cases,
-            hint="start from zeros (N, C, H*W), scatter each value to its index along the last dimension "
-                 "(Tensor.scatter), then view as (N, C, H, W)")
+            hint=("every value goes back to the position its index names in a plane of zeros of the output size",
+                  "flatten each plane: an index y * W + x is then a position along the last dimension; which tensor "
+                  "method writes values at given positions along a dimension?",
+                  "start from zeros (N, C, H * W), write with Tensor.scatter along the last dimension, and view the "
+                  "result as (N, C, H, W)"))
 
 
 # ---- 04 Skip connections ------------------------------------------------------------------------
@@ -307,7 +470,9 @@ def check_center_crop(function: Callable) -> None:
         return features[..., top: top + size[0], left: left + size[1]]
 
     compare("center_crop", function, reference, cases,
-            hint="top = (H - h) // 2 and left = (W - w) // 2, then slice features[..., top:top + h, left:left + w]")
+            hint=("the crop keeps the centre: as many rows are dropped above as below (one more below when the "
+                  "difference is odd)",
+                  "top = (H - h) // 2 and the same for left; then slice the last two dimensions"))
 
 
 def check_fcn8s_fuse(function: Callable) -> None:
@@ -326,8 +491,11 @@ def check_fcn8s_fuse(function: Callable) -> None:
         return up(fused8, output_size)  # (N, K, H, W)
 
     compare("fcn8s_fuse", function, reference, cases,
-            hint="F.interpolate(x, size=target.shape[-2:], mode='bilinear', align_corners=False): resize to the "
-                 "next map's exact size (not scale_factor=2) so odd sizes fit, sum, and repeat")
+            hint=("FCN-8s adds scores: bring the coarser map to the next map's size, add, repeat, then upsample to "
+                  "the output",
+                  "on odd input sizes a 2x upsampling does not land on the next map's size: resize to that map's "
+                  "exact size instead of by a factor",
+                  "F.interpolate with size= and mode='bilinear', align_corners=False, as the reference does"))
 
 
 # ---- 05 Atrous convolution ----------------------------------------------------------------------
@@ -357,8 +525,11 @@ def check_receptive_field(function: Callable) -> None:
         ([3], [1], [1]), ([3, 3, 3], [1, 1, 1], [1, 1, 1]), ([3, 3], [1, 1], [2, 4]), ([7, 3, 3], [2, 2, 1], [1, 1, 1]),
         ([3, 3, 3, 3], [2, 1, 1, 1], [1, 2, 4, 8]), ([2, 2, 2], [2, 2, 2], [1, 1, 1])]]
     compare("receptive_field", function, lambda k, s, d: measured_receptive_field(k, s, d), cases,
-            hint="r = 1; jump = 1; for each layer: r += d * (k - 1) * jump; jump *= stride. The jump is the distance "
-                 "in input pixels between neighbouring positions of that layer's input")
+            hint=("each layer widens the field by what its kernel spans, measured in input pixels",
+                  "a kernel of size k with dilation d spans d * (k - 1) + 1 positions of its input; one step on that "
+                  "input is as many input pixels as the product of the strides before it",
+                  "keep two numbers as you go through the layers: the field so far and the jump (input pixels per "
+                  "step); do not change the lists you were given"))
 
 
 def check_depthwise_separable_conv(function: Callable) -> None:
@@ -376,8 +547,10 @@ def check_depthwise_separable_conv(function: Callable) -> None:
         return F.conv2d(depthwise, pointwise_weight)
 
     compare("depthwise_separable_conv", function, reference, cases,
-            hint="depthwise: F.conv2d(..., groups=C) so each channel has its own k x k filter; then a 1x1 F.conv2d "
-                 "with the pointwise weight mixes the channels")
+            hint=("two convolutions: the first filters each channel on its own, the second mixes channels with 1x1",
+                  "the depthwise step is an F.conv2d whose groups argument makes every channel its own group; its "
+                  "'same' padding depends on the dilation",
+                  "padding = dilation * (k - 1) // 2 keeps the size; then F.conv2d with the pointwise weight"))
 
 
 # ---- 06 Pyramid pooling -------------------------------------------------------------------------
@@ -392,8 +565,9 @@ def check_adaptive_avg_pool2d(function: Callable) -> None:
     """function(input (N, C, H, W), bins) -> (N, C, bins, bins) as F.adaptive_avg_pool2d(input, bins)."""
     cases = [(f"{d}, {bins} bins", args, {"bins": bins}) for d, args, _ in _pyramid_cases(60) for bins in (1, 2, 3, 6)]
     compare("adaptive_avg_pool2d", function, lambda x, bins: F.adaptive_avg_pool2d(x, bins), cases,
-            hint="bin i covers rows floor(i * H / bins) to ceil((i + 1) * H / bins) (exclusive); bins may overlap "
-                 "when H is not a multiple of bins, and repeat rows when H < bins")
+            hint=("each of the bins x bins cells averages one window of the input; the windows cover the whole map "
+                  "and may overlap when H is not a multiple of bins",
+                  "bin i covers rows floor(i * H / bins) up to ceil((i + 1) * H / bins), exclusive; likewise columns"))
 
 
 def check_pyramid_pool(function: Callable) -> None:
@@ -408,5 +582,7 @@ def check_pyramid_pool(function: Callable) -> None:
                                                      align_corners=False) for b in bins], dim=1)
 
     compare("pyramid_pool", function, reference, cases,
-            hint="torch.cat([features] + [upsampled pooled maps], dim=1); F.adaptive_avg_pool2d(features, b) pools, "
-                 "F.interpolate(..., size=features.shape[-2:], mode='bilinear', align_corners=False) upsamples")
+            hint=("the output stacks, along the channels, the features themselves and one pooled-and-upsampled copy "
+                  "per bin count",
+                  "pool with F.adaptive_avg_pool2d, bring each back to H x W with bilinear interpolation "
+                  "(align_corners=False), then concatenate along dimension 1"))

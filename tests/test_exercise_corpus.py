@@ -1,0 +1,104 @@
+"""The checks catch the mistakes learners make: every wrong solution of the corpus fails its check with an
+ExerciseFailed message; a function that changes its input, never returns, or fails inside torch gets a message that
+says so; hints say more on each repeated failure without pasting the answer."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+import torch
+
+from segedu import checks
+
+from .exercise_corpus import CORPUS
+from .test_exercises import EXERCISES
+
+WRONG = [(name, wrong) for name, (_, solutions) in CORPUS.items() for wrong in solutions]
+
+
+@pytest.mark.parametrize("name,wrong", WRONG, ids=[f"{name[6:]}-{wrong.__name__}" for name, wrong in WRONG])
+def test_every_wrong_solution_is_caught(name, wrong, capsys):
+    check = CORPUS[name][0]
+    with pytest.raises(checks.ExerciseFailed) as failed:
+        check(wrong)
+    assert "✓" not in capsys.readouterr().out
+    assert str(failed.value).strip()
+
+
+def test_every_exercise_has_at_least_three_wrong_solutions_in_the_corpus():
+    called = set()
+    for path, index in EXERCISES:
+        source = nbformat.read(path, as_version=4).cells[index + 1].source
+        called |= set(re.findall(r"checks\.(check_\w+)", source))
+    assert called <= set(CORPUS), sorted(called - set(CORPUS))
+    assert all(len(solutions) >= 3 for _, solutions in CORPUS.values())
+
+
+def test_a_function_that_changes_its_input_is_refused_with_the_argument_named():
+    from .exercise_corpus import pixel_accuracy_changes_its_input, receptive_field_empties_its_lists
+
+    with pytest.raises(checks.ExerciseFailed, match=r"changed its input \(argument 2\) in place"):
+        checks.check_pixel_accuracy(pixel_accuracy_changes_its_input)
+    with pytest.raises(checks.ExerciseFailed, match=r"changed its input \(argument 1\) in place"):
+        checks.check_receptive_field(receptive_field_empties_its_lists)
+
+
+def test_a_function_that_never_returns_is_stopped_with_a_message(monkeypatch):
+    monkeypatch.setattr(checks, "TIME_LIMIT", 0.5)
+
+    def spins(kernel_sizes, strides, dilations):
+        field = 1
+        while field > 0:
+            try:
+                field += 1
+            except Exception:  # a learner's catch-all must not swallow the time limit
+                pass
+        return field
+
+    with pytest.raises(checks.ExerciseFailed, match=r"did not return within 0.5 s"):
+        checks.check_receptive_field(spins)
+
+
+def test_an_error_inside_torch_quotes_the_learners_own_line():
+    def pointwise_conv(input, weight, bias):
+        mixed = torch.einsum("nchw,oc->nohw", input, weight)
+        return mixed + bias.view(1, 1, -1)  # broadcasting fails inside torch
+
+    with pytest.raises(checks.ExerciseFailed) as failed:
+        checks.check_pointwise_conv(pointwise_conv)
+    message = str(failed.value)
+    assert "raised RuntimeError" in message and "your line" in message
+    assert "return mixed + bias.view(1, 1, -1)" in message
+
+
+def test_hints_say_more_on_each_failure_and_start_over_after_a_success():
+    from .exercise_corpus import center_crop_top_left
+
+    checks._FAILURES.pop("center_crop", None)
+    messages = []
+    for _ in range(3):
+        with pytest.raises(checks.ExerciseFailed) as failed:
+            checks.check_center_crop(center_crop_top_left)
+        messages.append(str(failed.value).split("Hint: ")[1])
+    assert "hint 1 of 2" in messages[0] and "hint" not in messages[1].split("]")[-1]
+    assert messages[0] != messages[1] and messages[1] == messages[2]  # the last hint repeats
+
+    def center_crop(features, size):
+        top, left = (features.shape[-2] - size[0]) // 2, (features.shape[-1] - size[1]) // 2
+        return features[..., top:top + size[0], left:left + size[1]]
+
+    checks.check_center_crop(center_crop)
+    with pytest.raises(checks.ExerciseFailed, match="hint 1 of 2"):
+        checks.check_center_crop(center_crop_top_left)
+
+
+def test_no_hint_pastes_the_answer():
+    """The hints name the idea and the tools, never the finished expression the old hints gave away."""
+    import inspect
+
+    source = inspect.getsource(checks)
+    for giveaway in ("torch.einsum('nchw,oc->nohw'", "weight.flip(-2, -1).transpose(0, 1)", "minlength=K*K).view",
+                     "r += d * (k - 1) * jump"):
+        assert giveaway not in source, giveaway
