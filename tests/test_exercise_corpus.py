@@ -32,6 +32,7 @@ def test_every_exercise_has_at_least_three_wrong_solutions_in_the_corpus():
     for path, index in EXERCISES:
         source = nbformat.read(path, as_version=4).cells[index + 1].source
         called |= set(re.findall(r"checks\.(check_\w+)", source))
+    called.discard("check_concept")  # concept checks: every wrong choice is tried below
     assert called <= set(CORPUS), sorted(called - set(CORPUS))
     assert all(len(solutions) >= 3 for _, solutions in CORPUS.values())
 
@@ -102,3 +103,46 @@ def test_no_hint_pastes_the_answer():
     for giveaway in ("torch.einsum('nchw,oc->nohw'", "weight.flip(-2, -1).transpose(0, 1)", "minlength=K*K).view",
                      "r += d * (k - 1) * jump"):
         assert giveaway not in source, giveaway
+
+
+CONCEPT_CELLS = [(path, index) for path, index in EXERCISES
+                 if "check_concept" in nbformat.read(path, as_version=4).cells[index + 1].source]
+
+
+def test_every_notebook_has_a_concept_check_and_every_concept_is_asked():
+    from .test_exercises import NOTEBOOKS
+
+    asked = {}
+    for path, index in CONCEPT_CELLS:
+        notebook = nbformat.read(path, as_version=4)
+        name = re.search(r'check_concept\("(\w+)"', notebook.cells[index + 1].source).group(1)
+        asked[name] = path.name
+        question = notebook.cells[index - 1].source  # the markdown above lists exactly the registry's choices
+        concept = checks.CONCEPTS[name]
+        if isinstance(concept.answer, str):
+            assert sorted(re.findall(r"\(([a-z])\) ", question)) == sorted(concept.explanations), (path.name, name)
+    assert {path.name for path in NOTEBOOKS} == set(asked.values())
+    assert set(asked) == set(checks.CONCEPTS)
+
+
+@pytest.mark.parametrize("name", sorted(checks.CONCEPTS))
+def test_every_wrong_answer_of_a_concept_check_is_refused_with_its_explanation(name, capsys):
+    concept = checks.CONCEPTS[name]
+    if isinstance(concept.answer, str):
+        wrong = [letter for letter in concept.explanations if letter != concept.answer]
+        right = concept.answer
+        for letter in wrong:
+            with pytest.raises(checks.ExerciseFailed, match=re.escape(concept.explanations[letter][:40])):
+                checks.check_concept(name, lambda letter=letter: letter)
+        assert len(wrong) >= 3
+    else:
+        truth = concept.answer()
+        right = round(truth)
+        for number in (truth / 2, truth * 2, truth + 3 + concept.tolerance, 0):
+            with pytest.raises(checks.ExerciseFailed, match="not "):
+                checks.check_concept(name, lambda number=number: number)
+    for nonsense in ("z", None, [right]):
+        with pytest.raises(checks.ExerciseFailed, match="answer with"):
+            checks.check_concept(name, lambda nonsense=nonsense: nonsense)
+    checks.check_concept(name, lambda: right)
+    assert "✓" in capsys.readouterr().out
