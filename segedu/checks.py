@@ -42,7 +42,11 @@ __all__ = ["ExerciseFailed", "compare", "check_pixel_accuracy", "check_confusion
            "check_linear_to_conv", "check_pointwise_conv", "check_conv_transpose2d", "check_transposed_output_size",
            "check_transposed_conv_matrix", "check_max_pool2d_with_indices", "check_max_unpool2d", "check_center_crop",
            "check_fcn8s_fuse", "check_receptive_field", "check_depthwise_separable_conv", "check_adaptive_avg_pool2d",
-           "check_pyramid_pool", "measured_receptive_field", "Concept", "CONCEPTS", "check_concept"]
+           "check_pyramid_pool", "measured_receptive_field", "Concept", "CONCEPTS", "check_concept",
+           "check_bilinear_kernel", "check_upsample_scores", "check_segnet_decoder_block", "check_switch_memory",
+           "check_border_weight_map", "check_weighted_cross_entropy", "check_aspp_branches", "check_mean_field_step",
+           "check_trainable_parameters", "check_discriminative_groups", "check_conv_parameters",
+           "check_conv_multiply_adds"]
 
 
 class ExerciseFailed(AssertionError):
@@ -588,6 +592,277 @@ def check_pyramid_pool(function: Callable) -> None:
                   "pool with F.adaptive_avg_pool2d, bring each back to H x W with bilinear interpolation "
                   "(align_corners=False), then concatenate along dimension 1"))
 
+
+
+# ---- 07 FCN -------------------------------------------------------------------------------------
+
+def check_bilinear_kernel(function: Callable) -> None:
+    """function(channels, kernel_size) -> (channels, channels, k, k): FCN's bilinear upsampling weights, a tent
+    filter on the diagonal channel pairs (class c upsamples class c), zero elsewhere."""
+    from .layers import bilinear_kernel
+
+    cases = [(f"{c} channels, kernel {k}", (c, k), {}) for c, k in [(1, 4), (3, 4), (2, 16), (2, 3), (1, 64)]]
+    compare("bilinear_kernel", function, lambda c, k: bilinear_kernel(c, c, k), cases,
+            hint=("each class is upsampled on its own: only the weights from class c to class c are non-zero, and "
+                  "they form a tent, highest at the centre and falling linearly to the edges",
+                  "per axis the tent is 1 - |x - centre| / factor, with factor = (k + 1) // 2; the centre is factor - 1 "
+                  "for odd k and factor - 0.5 for even k; the 2-D kernel is the outer product of two tents",
+                  "start from zeros (c, c, k, k) and fill weight[i, i] for every channel i"))
+
+
+def check_upsample_scores(function: Callable) -> None:
+    """function(scores (N, K, h, w), factor) -> (N, K, factor h, factor w): FCN's final upsampling, a transposed
+    convolution with kernel 2 factor, stride factor, padding factor // 2 and fixed bilinear weights, per class."""
+    from .models.fcn import FixedBilinearUpsampling
+
+    generator = _generator(70)
+    cases = [(f"{n}x{k}x{h}x{w}, factor {f}", (_randn(generator, n, k, h, w), f), {})
+             for n, k, h, w, f in [(1, 2, 3, 4, 2), (2, 3, 5, 4, 8), (1, 11, 4, 5, 32), (2, 1, 6, 6, 16)]]
+    compare("upsample_scores", function,
+            lambda scores, factor: FixedBilinearUpsampling(scores.shape[1], factor)(scores), cases,
+            hint=("a transposed convolution with stride `factor` paints one bilinear tent per score; which kernel "
+                  "size and padding make the output exactly factor times larger?",
+                  "kernel 2 * factor, stride factor, padding factor // 2; the weights are the bilinear kernel of your "
+                  "previous exercise (or segedu.layers.bilinear_kernel)",
+                  "one filter per class: a (K, 1, k, k) weight with groups=K, or the (K, K, k, k) diagonal one"),
+            atol=1e-4)
+
+
+# ---- 08 SegNet ----------------------------------------------------------------------------------
+
+def check_segnet_decoder_block(function: Callable) -> None:
+    """function(features (N, C, h, w), indices (N, C, h, w), output_size (H, W), weight (C_out, C, 3, 3),
+    bias (C_out,)) -> one SegNet decoder stage: max-unpool with the encoder's indices, then a 3x3 convolution
+    ('same' padding) and ReLU. (Batch norm is left out here.)"""
+    generator, cases = _generator(80), []
+    for n, c, o, (height, width) in [(1, 2, 3, (4, 4)), (2, 3, 2, (6, 8)), (1, 4, 4, (7, 5))]:
+        pooled, indices = F.max_pool2d(_randn(generator, n, c, height, width), 2, 2, return_indices=True)
+        cases.append((f"{n}x{c}x{pooled.shape[-2]}x{pooled.shape[-1]} -> {height}x{width}, {o} channels",
+                      (pooled, indices, (height, width), _randn(generator, o, c, 3, 3), _randn(generator, o)), {}))
+
+    def reference(features, indices, output_size, weight, bias):
+        unpooled = F.max_unpool2d(features, indices, 2, output_size=output_size)  # (N, C, H, W), sparse
+        return F.relu(F.conv2d(unpooled, weight, bias, padding=1))  # (N, C_out, H, W), densified
+
+    compare("segnet_decoder_block", function, reference, cases,
+            hint=("SegNet's decoder first puts every value back where the encoder found its maximum, then learns to "
+                  "fill the zeros around it",
+                  "F.max_unpool2d with the indices and output_size, then a 3x3 F.conv2d that keeps the size, then "
+                  "ReLU; the order matters",
+                  "padding=1 keeps the size of a 3x3 convolution"))
+
+
+def check_switch_memory(function: Callable) -> None:
+    """function(channels, height, width) -> (feature_bytes, switch_bytes): what a skip connection keeps of one
+    float32 (C, H, W) map, and what SegNet keeps instead: 2 bits per 2x2 pooling window."""
+    cases = [(f"{c}x{h}x{w}", (c, h, w), {}) for c, h, w in [(64, 360, 480), (3, 4, 4), (512, 45, 60), (16, 7, 9)]]
+
+    def reference(channels, height, width):
+        features = torch.zeros(channels, height, width, device="meta")  # float32
+        windows = F.max_pool2d(features, 2, 2).numel()
+        return (features.numel() * features.element_size(), windows * 2 / 8)
+
+    compare("switch_memory", function, reference, cases, check_dtype=False,
+            hint=("a float32 value takes 4 bytes; a switch only says which of the 4 positions of its window held "
+                  "the maximum",
+                  "4 positions need 2 bits; there is one switch per pooling window and channel, and a 2x2 pooling "
+                  "with stride 2 of an odd side drops the last row or column",
+                  "return a tuple of two numbers: bytes of the features, bytes of the switches (8 bits per byte)"))
+
+
+# ---- 09 U-Net -----------------------------------------------------------------------------------
+
+def _cell_masks(seed: int) -> list[torch.Tensor]:
+    generator, masks = _generator(seed), []
+    for height, width, cells in [(12, 14, 2), (16, 16, 3), (10, 20, 4)]:
+        mask = torch.zeros(height, width, dtype=torch.int64)
+        for _ in range(cells):
+            top = int(torch.randint(0, height - 3, (), generator=generator))
+            left = int(torch.randint(0, width - 3, (), generator=generator))
+            mask[top: top + 3, left: left + 3] = 1
+        masks.append(mask)
+    return masks
+
+
+def check_border_weight_map(function: Callable) -> None:
+    """function(mask (H, W) of 0 background / 1 cell, w0, sigma) -> (H, W) float32, U-Net's equation 2:
+    w_c(x) + w0 exp(-(d1(x) + d2(x))^2 / (2 sigma^2)); w_c balances the class frequencies (each class weighs the
+    inverse of its pixel share, scaled so the mean weight is 1); d1, d2: distances to the nearest and the second
+    nearest cell (connected components). With fewer than two cells only w_c."""
+    from .losses import border_weight_map
+
+    cases = [(f"{tuple(mask.shape)} mask, {int(mask.sum())} cell pixels, w0 {w0}, sigma {sigma}", (mask, w0, sigma), {})
+             for mask, (w0, sigma) in zip(_cell_masks(90), [(10.0, 5.0), (10.0, 2.0), (5.0, 3.0)])]
+    single = torch.zeros(8, 8, dtype=torch.int64)
+    single[2:5, 2:5] = 1
+    cases.append(("one cell only: no border term", (single, 10.0, 5.0), {}))
+    compare("border_weight_map", function, lambda mask, w0, sigma: border_weight_map(mask, w0=w0, sigma=sigma), cases,
+            hint=("two terms: a class-balancing weight per pixel, and a bump that is large where two cells come close",
+                  "label the cells with connected_components; for every pixel compute its distance to each cell, "
+                  "keep the smallest two (torch.cdist and topk help), and apply the exponential with 2 sigma^2",
+                  "class weights: count the pixels of each class; weight = total / (count * number of classes "
+                  "present), so the mean weight is 1"), atol=1e-4)
+
+
+def check_weighted_cross_entropy(function: Callable) -> None:
+    """function(logits (N, K, H, W), masks (N, H, W), weights (N, H, W)) -> scalar: the per-pixel cross-entropy
+    weighted by `weights`, divided by the sum of the weights (pixels labelled 255 count 0)."""
+    from .losses import weighted_cross_entropy
+
+    generator, cases = _generator(91), []
+    for n, k, (height, width) in [(1, 2, (4, 5)), (2, 3, (6, 6)), (2, 2, (8, 3))]:
+        masks = torch.randint(0, k, (n, height, width), generator=generator)
+        masks[torch.rand(masks.shape, generator=generator) < 0.1] = 255
+        weights = torch.rand(n, height, width, generator=generator) * 5
+        cases.append((f"{n}x{k}x{height}x{width}", (_randn(generator, n, k, height, width), masks, weights), {}))
+    compare("weighted_cross_entropy", function, weighted_cross_entropy, cases,
+            hint=("each pixel's cross-entropy counts as often as its weight says; the result is a weighted mean",
+                  "F.cross_entropy(..., reduction='none', ignore_index=255) gives one loss per pixel; multiply by the "
+                  "weights, then divide by the total weight, not by the number of pixels"))
+
+
+# ---- 10 PSPNet and DeepLab ----------------------------------------------------------------------
+
+def check_aspp_branches(function: Callable) -> None:
+    """function(features (N, C, H, W), weights [(C_out, C, 3, 3) per rate], rates) -> (N, C_out * len(rates), H, W):
+    ASPP's atrous branches, each a 3x3 convolution with dilation = padding = rate, concatenated along channels."""
+    generator, cases = _generator(100), []
+    for n, c, o, (height, width), rates in [(1, 2, 3, (9, 9), (1, 2)), (2, 3, 2, (12, 16), (1, 6, 12)),
+                                            (1, 4, 2, (7, 5), (2, 3, 24))]:
+        cases.append((f"{n}x{c}x{height}x{width}, rates {rates}",
+                      (_randn(generator, n, c, height, width), [_randn(generator, o, c, 3, 3) for _ in rates], rates),
+                      {}))
+
+    def reference(features, weights, rates):
+        return torch.cat([F.conv2d(features, weight, padding=rate, dilation=rate)
+                          for weight, rate in zip(weights, rates)], dim=1)
+
+    compare("aspp_branches", function, reference, cases, atol=1e-4,
+            hint=("every branch looks at the same map with its own rate; all must keep the map's size so they can "
+                  "be stacked",
+                  "a 3x3 convolution with dilation r keeps the size with padding r",
+                  "concatenate the branches along dimension 1, in the order of the rates"))
+
+
+def check_mean_field_step(function: Callable) -> None:
+    """function(unary (P, K) log-probabilities, probabilities (P, K), kernel (P, P) with a zero diagonal, weight)
+    -> (P, K): one mean-field update of the dense CRF with the Potts model, Q_i = softmax_k(unary_ik +
+    weight * sum_j kernel_ij Q_jk): pixels that look alike vote for each other's labels."""
+    generator, cases = _generator(101), []
+    for pixels, classes, weight in [(6, 2, 1.0), (12, 3, 3.0), (20, 4, 0.5)]:
+        unary = torch.log_softmax(_randn(generator, pixels, classes), dim=1)
+        kernel = torch.rand(pixels, pixels, generator=generator)
+        kernel = (kernel + kernel.T) / 2
+        kernel.fill_diagonal_(0)
+        cases.append((f"{pixels} pixels, {classes} classes, weight {weight}", (unary, unary.exp(), kernel, weight), {}))
+    compare("mean_field_step", function,
+            lambda unary, probabilities, kernel, weight: torch.softmax(unary + weight * kernel @ probabilities, dim=1),
+            cases, hint=("each pixel collects, for every label, the probabilities of that label at the other pixels, "
+                         "weighted by how alike the pixels are, and adds them to its own log-probabilities",
+                         "kernel @ probabilities computes those messages for all pixels at once; with the Potts "
+                         "model a message for a label raises that label's score",
+                         "normalize over the labels of each pixel (dimension 1), not over the pixels"))
+
+
+# ---- 11 Transfer learning -----------------------------------------------------------------------
+
+def _small_model():
+    from .models import build_model
+
+    torch.manual_seed(0)
+    return build_model("deeplabv3plus", num_classes=3, backbone="resnet18", width=0.125)
+
+
+def check_trainable_parameters(function: Callable) -> None:
+    """function(model, regime) -> the list of parameters an optimizer should update, and the encoder frozen
+    (requires_grad False) where the regime keeps it: "frozen" trains all but the encoder; "fine-tune" and
+    "scratch" train everything."""
+    cases = [(f'regime "{regime}"', (_small_model(), regime), {}) for regime in ("frozen", "fine-tune", "scratch")]
+
+    def outcome(model, regime, chosen):  # (positions of the chosen parameters, which encoder parameters froze)
+        if not isinstance(chosen, (list, tuple)) or not all(isinstance(p, torch.Tensor) for p in chosen):
+            raise TypeError(f"expected a list of parameters, got {_describe(chosen)}")
+        position = {id(parameter): index for index, parameter in enumerate(model.parameters())}
+        if any(id(p) not in position for p in chosen):
+            raise ValueError("the list holds tensors that are not parameters of this model")
+        trained = torch.tensor(sorted(position[id(p)] for p in chosen), dtype=torch.int64)
+        frozen = torch.tensor([not p.requires_grad for p in model.encoder.parameters()])
+        return trained, frozen
+
+    def reference(model, regime):
+        chosen = list(model.parameters())
+        if regime == "frozen":
+            model.encoder.requires_grad_(False)
+            encoder = {id(p) for p in model.encoder.parameters()}
+            chosen = [p for p in chosen if id(p) not in encoder]
+        return outcome(model, regime, chosen)
+
+    compare("trainable_parameters", lambda model, regime: outcome(model, regime, function(model, regime)), reference,
+            cases, check_dtype=False, pure=False,
+            hint=("a frozen encoder keeps its ImageNet weights: its parameters get no gradient and are not given to "
+                  "the optimizer; everything after it (decoder, head) trains",
+                  "model.encoder.parameters() are the encoder's; requires_grad_(False) freezes a module; compare "
+                  "parameters by identity (id) to leave them out of the list",
+                  "fine-tuning and from scratch train every parameter: list(model.parameters())"))
+
+
+def check_discriminative_groups(function: Callable) -> None:
+    """function(model, lr, encoder_factor) -> optimizer parameter groups: the encoder's parameters at lr *
+    encoder_factor, all the others at lr (fine-tuning with a gentler encoder)."""
+    cases = [(f"lr {lr}, encoder factor {factor}", (_small_model(), lr, factor), {})
+             for lr, factor in [(1e-2, 0.1), (3e-3, 0.5)]]
+
+    def rates(model, groups):
+        optimizer = torch.optim.SGD(groups, lr=1.0)  # refuses a parameter given twice
+        given = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+        return torch.tensor([given.get(id(p), float("nan")) for p in model.parameters()], dtype=torch.float64)
+
+    def reference(model, lr, factor):
+        encoder = {id(p) for p in model.encoder.parameters()}
+        return rates(model, [{"params": [p for p in model.parameters() if id(p) in encoder], "lr": lr * factor},
+                             {"params": [p for p in model.parameters() if id(p) not in encoder], "lr": lr}])
+
+    compare("discriminative_groups", lambda model, lr, factor: rates(model, function(model, lr, factor)), reference,
+            cases, check_dtype=False,
+            hint=("an optimizer takes a list of groups, each a dict with its own 'params' and 'lr'",
+                  "two groups: the encoder's parameters with the smaller rate, and every other parameter (decoder, "
+                  "head) with lr; no parameter may be in both",
+                  "split model.parameters() by whether the parameter is among model.encoder.parameters() (compare "
+                  "with id)"))
+
+
+# ---- 12 Model zoo -------------------------------------------------------------------------------
+
+def check_conv_parameters(function: Callable) -> None:
+    """function(in_channels, out_channels, kernel_size, groups, bias) -> the number of parameters of that
+    nn.Conv2d."""
+    cases = [(f"{i} -> {o}, kernel {k}, groups {g}, bias {b}", (i, o, k, g, b), {})
+             for i, o, k, g, b in [(3, 64, 3, 1, True), (512, 4096, 7, 1, True), (32, 32, 3, 32, False),
+                                   (64, 128, 1, 1, False), (16, 32, 5, 4, True)]]
+    compare("conv_parameters", function,
+            lambda i, o, k, g, b: sum(p.numel() for p in nn.Conv2d(i, o, k, groups=g, bias=b, device="meta")
+                                      .parameters()), cases,
+            hint=("every output channel has one k x k filter for each input channel it sees, plus a bias",
+                  "with groups, each output channel sees only in_channels / groups input channels"))
+
+
+def check_conv_multiply_adds(function: Callable) -> None:
+    """function(in_channels, out_channels, kernel_size, height, width, stride, padding) -> multiply-adds of one
+    nn.Conv2d (no bias) on a (1, in_channels, height, width) input."""
+    from .measure import count_flops
+
+    cases = [(f"{i} -> {o}, kernel {k}, {h}x{w}, stride {s}, padding {p}", (i, o, k, h, w, s, p), {})
+             for i, o, k, h, w, s, p in [(3, 64, 3, 224, 224, 1, 1), (64, 128, 3, 56, 56, 2, 1), (512, 4096, 7, 7, 7, 1, 0),
+                                         (16, 8, 1, 9, 11, 1, 0), (8, 8, 5, 20, 15, 3, 2)]]
+
+    def reference(i, o, k, h, w, s, p):
+        convolution = nn.Conv2d(i, o, k, stride=s, padding=p, bias=False, device="meta")
+        return count_flops(convolution, torch.empty(1, i, h, w, device="meta")) // 2  # FLOPs count 2 per multiply-add
+
+    compare("conv_multiply_adds", function, reference, cases,
+            hint=("each output value is one filter applied to one window: in_channels * k * k multiply-adds",
+                  "how many output values are there? out_channels times the output's height and width, which depend "
+                  "on the stride and the padding: (size + 2 padding - k) // stride + 1"))
 
 # ---- concept checks: predict before you run ----------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["SOLUTION_MARK", "exercise_cells", "make_student_notebook", "make_student_notebooks"]
+__all__ = ["SOLUTION_MARK", "exercise_cells", "exercise_table", "make_student_notebook", "make_student_notebooks"]
 
 SOLUTION_MARK = "### BEGIN SOLUTION"
 
@@ -25,6 +25,29 @@ SOLUTION_MARK = "### BEGIN SOLUTION"
 def exercise_cells(notebook) -> list[int]:
     """Indices of the code cells that hold a solution region."""
     return [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code" and SOLUTION_MARK in cell.source]
+
+
+def exercise_table(source: Path) -> str:
+    """The README's exercise table, read from the notebooks: per notebook the functions the learner writes and the
+    concept check (a markdown table; `tests/test_exercises.py` keeps the README equal to it)."""
+    import re
+
+    rows = ["| notebook | exercises: the function you write | concept check |", "|---|---|---|"]
+    total = 0
+    for path in sorted(source.glob("[0-9][0-9]_*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        functions, concepts = [], []
+        for index in exercise_cells(notebook):
+            check = notebook.cells[index + 1].source
+            concept = re.search(r'check_concept\("(\w+)"', check)
+            if concept:
+                concepts.append(f"`{concept.group(1)}`")
+            else:
+                defined = re.search(r"^def (\w+)", notebook.cells[index].source, re.M).group(1)
+                functions.append(f"`{defined}`")
+        total += len(functions) + len(concepts)
+        rows.append(f"| {path.stem} | {', '.join(functions) or '-'} | {', '.join(concepts) or '-'} |")
+    return "\n".join(rows) + f"\n\n{total} checked items in all.\n"
 
 
 def make_student_notebook(notebook):

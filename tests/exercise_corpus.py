@@ -390,3 +390,253 @@ CORPUS = {
     "check_pyramid_pool": (checks.check_pyramid_pool, [
         pyramid_without_the_features, pyramid_nearest, pyramid_align_corners]),
 }
+
+
+# ---- 07 -----------------------------------------------------------------------------------------
+
+def _tent(kernel_size, centre, factor):
+    return 1 - (torch.arange(kernel_size, dtype=torch.float32) - centre).abs() / factor
+
+
+def bilinear_kernel_on_every_channel_pair(channels, kernel_size):
+    factor = (kernel_size + 1) // 2
+    tent = _tent(kernel_size, factor - 1 if kernel_size % 2 else factor - 0.5, factor)
+    return (tent[:, None] * tent[None, :]).expand(channels, channels, -1, -1).clone()  # class c also paints class d
+
+
+def bilinear_kernel_centre_for_odd_sizes(channels, kernel_size):
+    factor = (kernel_size + 1) // 2
+    tent = _tent(kernel_size, factor - 1, factor)  # the odd-size centre used for even sizes too
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    for channel in range(channels):
+        weight[channel, channel] = tent[:, None] * tent[None, :]
+    return weight
+
+
+def bilinear_kernel_divides_by_the_size(channels, kernel_size):
+    factor = (kernel_size + 1) // 2
+    tent = _tent(kernel_size, factor - 1 if kernel_size % 2 else factor - 0.5, kernel_size)
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    for channel in range(channels):
+        weight[channel, channel] = tent[:, None] * tent[None, :]
+    return weight
+
+
+def upsample_scores_by_interpolation_with_corners(scores, factor):
+    return F.interpolate(scores, scale_factor=factor, mode="bilinear", align_corners=True)
+
+
+def upsample_scores_without_padding(scores, factor):
+    from segedu.layers import bilinear_kernel
+
+    weight = bilinear_kernel(1, 1, 2 * factor).expand(scores.shape[1], 1, -1, -1)
+    output = F.conv_transpose2d(scores, weight, stride=factor, groups=scores.shape[1])
+    return output[..., :factor * scores.shape[-2], :factor * scores.shape[-1]]  # cropped at the wrong corner
+
+
+def upsample_scores_with_a_kernel_of_factor(scores, factor):
+    from segedu.layers import bilinear_kernel
+
+    weight = bilinear_kernel(1, 1, factor).expand(scores.shape[1], 1, -1, -1)
+    return F.conv_transpose2d(scores, weight, stride=factor, groups=scores.shape[1])
+
+
+# ---- 08 -----------------------------------------------------------------------------------------
+
+def segnet_block_nearest_upsampling(features, indices, output_size, weight, bias):
+    dense = F.interpolate(features, size=output_size, mode="nearest")  # forgets where the maxima were
+    return F.relu(F.conv2d(dense, weight, bias, padding=1))
+
+
+def segnet_block_without_padding(features, indices, output_size, weight, bias):
+    sparse = F.max_unpool2d(features, indices, 2, output_size=output_size)
+    return F.relu(F.conv2d(sparse, weight, bias))
+
+
+def segnet_block_relu_before_the_convolution(features, indices, output_size, weight, bias):
+    sparse = F.max_unpool2d(F.relu(features), indices, 2, output_size=output_size)
+    return F.conv2d(sparse, weight, bias, padding=1)
+
+
+def switch_memory_one_byte_per_switch(channels, height, width):
+    return 4 * channels * height * width, channels * (height // 2) * (width // 2)
+
+
+def switch_memory_a_switch_per_pixel(channels, height, width):
+    return 4 * channels * height * width, channels * height * width * 2 / 8
+
+
+def switch_memory_rounds_odd_sides_up(channels, height, width):
+    return 4 * channels * height * width, channels * -(-height // 2) * -(-width // 2) * 2 / 8
+
+
+# ---- 09 -----------------------------------------------------------------------------------------
+
+def _border_terms(mask, w0, sigma, *, balance=True, nearest_only=False, sigma_squared=True):
+    from segedu.losses import connected_components
+
+    counts = torch.bincount(mask.flatten(), minlength=2).float()
+    class_weights = torch.where(counts > 0, mask.numel() / (counts * (counts > 0).sum()), 0.0)
+    weights = class_weights[mask] if balance else torch.ones(mask.shape)
+    cells = connected_components(mask == 1)
+    if int(cells.max()) >= 2:
+        rows, columns = torch.meshgrid(torch.arange(mask.shape[0]), torch.arange(mask.shape[1]), indexing="ij")
+        points = torch.stack([rows.flatten(), columns.flatten()], 1).float()
+        distances = torch.stack([torch.cdist(points, points[cells.flatten() == cell]).amin(1)
+                                 for cell in range(1, int(cells.max()) + 1)])
+        d1, d2 = distances.topk(2, dim=0, largest=False).values
+        total = 2 * d1 if nearest_only else d1 + d2
+        spread = 2 * sigma ** 2 if sigma_squared else 2 * sigma
+        weights = weights + w0 * torch.exp(-(total ** 2) / spread).view(mask.shape)
+    return weights
+
+
+def border_weights_without_class_balance(mask, w0, sigma):
+    return _border_terms(mask, w0, sigma, balance=False)
+
+
+def border_weights_from_the_nearest_cell_only(mask, w0, sigma):
+    return _border_terms(mask, w0, sigma, nearest_only=True)
+
+
+def border_weights_with_sigma_not_squared(mask, w0, sigma):
+    return _border_terms(mask, w0, sigma, sigma_squared=False)
+
+
+def weighted_cross_entropy_over_the_pixel_count(logits, masks, weights):
+    losses = F.cross_entropy(logits, masks, ignore_index=255, reduction="none")
+    return (losses * weights).mean()
+
+
+def weighted_cross_entropy_forgets_the_weights(logits, masks, weights):
+    return F.cross_entropy(logits, masks, ignore_index=255)
+
+
+def weighted_cross_entropy_weights_the_logits(logits, masks, weights):
+    return F.cross_entropy(logits * weights[:, None], masks, ignore_index=255)
+
+
+# ---- 10 -----------------------------------------------------------------------------------------
+
+def aspp_sums_the_branches(features, weights, rates):
+    return sum(F.conv2d(features, weight, padding=rate, dilation=rate) for weight, rate in zip(weights, rates))
+
+
+def aspp_without_dilation(features, weights, rates):
+    return torch.cat([F.conv2d(features, weight, padding=1) for weight in weights], dim=1)
+
+
+def aspp_pads_by_one(features, weights, rates):
+    return torch.cat([F.conv2d(features, weight, padding=1, dilation=rate) for weight, rate in zip(weights, rates)], 1)
+
+
+def mean_field_subtracts_the_messages(unary, probabilities, kernel, weight):
+    return torch.softmax(unary - weight * kernel @ probabilities, dim=1)
+
+
+def mean_field_includes_each_pixel_itself(unary, probabilities, kernel, weight):
+    return torch.softmax(unary + weight * (kernel + torch.eye(len(kernel))) @ probabilities, dim=1)
+
+
+def mean_field_normalizes_over_pixels(unary, probabilities, kernel, weight):
+    return torch.softmax(unary + weight * kernel @ probabilities, dim=0)
+
+
+# ---- 11 -----------------------------------------------------------------------------------------
+
+def trainable_returns_everything(model, regime):
+    if regime == "frozen":
+        model.encoder.requires_grad_(False)
+    return list(model.parameters())  # the optimizer still gets the frozen encoder
+
+
+def trainable_inverted(model, regime):
+    if regime != "frozen":
+        return list(model.parameters())
+    for name, module in model.named_children():
+        if name != "encoder":
+            module.requires_grad_(False)
+    return list(model.encoder.parameters())
+
+
+def trainable_forgets_to_freeze(model, regime):
+    if regime != "frozen":
+        return list(model.parameters())
+    encoder = {id(p) for p in model.encoder.parameters()}
+    return [p for p in model.parameters() if id(p) not in encoder]  # right list, but the encoder still gets gradients
+
+
+def groups_slow_down_the_decoder(model, lr, encoder_factor):
+    encoder = {id(p) for p in model.encoder.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) in encoder], "lr": lr},
+            {"params": [p for p in model.parameters() if id(p) not in encoder], "lr": lr * encoder_factor}]
+
+
+def groups_give_the_encoder_twice(model, lr, encoder_factor):
+    return [{"params": list(model.encoder.parameters()), "lr": lr * encoder_factor},
+            {"params": list(model.parameters()), "lr": lr}]
+
+
+def groups_scale_everything(model, lr, encoder_factor):
+    return [{"params": list(model.parameters()), "lr": lr * encoder_factor}]
+
+
+# ---- 12 -----------------------------------------------------------------------------------------
+
+def conv_parameters_ignore_groups(in_channels, out_channels, kernel_size, groups, bias):
+    return out_channels * in_channels * kernel_size ** 2 + (out_channels if bias else 0)
+
+
+def conv_parameters_forget_the_bias(in_channels, out_channels, kernel_size, groups, bias):
+    return out_channels * (in_channels // groups) * kernel_size ** 2
+
+
+def conv_parameters_kernel_not_squared(in_channels, out_channels, kernel_size, groups, bias):
+    return out_channels * (in_channels // groups) * kernel_size + (out_channels if bias else 0)
+
+
+def multiply_adds_ignore_the_stride(in_channels, out_channels, kernel_size, height, width, stride, padding):
+    out_height, out_width = height + 2 * padding - kernel_size + 1, width + 2 * padding - kernel_size + 1
+    return out_channels * out_height * out_width * in_channels * kernel_size ** 2
+
+
+def multiply_adds_per_input_pixel(in_channels, out_channels, kernel_size, height, width, stride, padding):
+    return out_channels * height * width * in_channels * kernel_size ** 2
+
+
+def multiply_adds_forget_the_input_channels(in_channels, out_channels, kernel_size, height, width, stride, padding):
+    out_height = (height + 2 * padding - kernel_size) // stride + 1
+    out_width = (width + 2 * padding - kernel_size) // stride + 1
+    return out_channels * out_height * out_width * kernel_size ** 2
+
+
+CORPUS.update({
+    "check_bilinear_kernel": (checks.check_bilinear_kernel, [
+        bilinear_kernel_on_every_channel_pair, bilinear_kernel_centre_for_odd_sizes,
+        bilinear_kernel_divides_by_the_size]),
+    "check_upsample_scores": (checks.check_upsample_scores, [
+        upsample_scores_by_interpolation_with_corners, upsample_scores_without_padding,
+        upsample_scores_with_a_kernel_of_factor]),
+    "check_segnet_decoder_block": (checks.check_segnet_decoder_block, [
+        segnet_block_nearest_upsampling, segnet_block_without_padding, segnet_block_relu_before_the_convolution]),
+    "check_switch_memory": (checks.check_switch_memory, [
+        switch_memory_one_byte_per_switch, switch_memory_a_switch_per_pixel, switch_memory_rounds_odd_sides_up]),
+    "check_border_weight_map": (checks.check_border_weight_map, [
+        border_weights_without_class_balance, border_weights_from_the_nearest_cell_only,
+        border_weights_with_sigma_not_squared]),
+    "check_weighted_cross_entropy": (checks.check_weighted_cross_entropy, [
+        weighted_cross_entropy_over_the_pixel_count, weighted_cross_entropy_forgets_the_weights,
+        weighted_cross_entropy_weights_the_logits]),
+    "check_aspp_branches": (checks.check_aspp_branches, [
+        aspp_sums_the_branches, aspp_without_dilation, aspp_pads_by_one]),
+    "check_mean_field_step": (checks.check_mean_field_step, [
+        mean_field_subtracts_the_messages, mean_field_includes_each_pixel_itself, mean_field_normalizes_over_pixels]),
+    "check_trainable_parameters": (checks.check_trainable_parameters, [
+        trainable_returns_everything, trainable_inverted, trainable_forgets_to_freeze]),
+    "check_discriminative_groups": (checks.check_discriminative_groups, [
+        groups_slow_down_the_decoder, groups_give_the_encoder_twice, groups_scale_everything]),
+    "check_conv_parameters": (checks.check_conv_parameters, [
+        conv_parameters_ignore_groups, conv_parameters_forget_the_bias, conv_parameters_kernel_not_squared]),
+    "check_conv_multiply_adds": (checks.check_conv_multiply_adds, [
+        multiply_adds_ignore_the_stride, multiply_adds_per_input_pixel, multiply_adds_forget_the_input_channels]),
+})

@@ -26,12 +26,23 @@ def _check_cell(notebook, index: int) -> str:
     return following.source
 
 
-def test_every_building_block_notebook_has_two_to_four_exercises():
-    """Notebooks 00-06 build the pieces and hold the exercises; 07-12 assemble and train the full models."""
-    building_blocks = [path for path in NOTEBOOKS if int(path.name[:2]) <= 6]
-    counts = {path.name: sum(1 for p, _ in EXERCISES if p == path) for path in building_blocks}
-    assert len(building_blocks) == 7, counts
-    assert all(2 <= count <= 4 for count in counts.values()), counts
+def _kinds(path) -> tuple[int, int]:
+    """(exercises, concept checks) of one notebook."""
+    notebook = nbformat.read(path, as_version=4)
+    calls = [notebook.cells[index + 1].source for p, index in EXERCISES if p == path]
+    concepts = sum("check_concept" in call for call in calls)
+    return len(calls) - concepts, concepts
+
+
+def test_every_notebook_has_exercises_and_a_concept_check():
+    """Two to four exercises in each building-block notebook (00-06), at least two in each model notebook (07-12),
+    one concept check in every notebook; 36 checked items at least."""
+    counts = {path.name: _kinds(path) for path in NOTEBOOKS}
+    assert len(counts) == 13, counts
+    assert all(2 <= exercises <= 4 for name, (exercises, _) in counts.items() if int(name[:2]) <= 6), counts
+    assert all(exercises >= 2 for name, (exercises, _) in counts.items() if int(name[:2]) >= 7), counts
+    assert all(concepts == 1 for _, concepts in counts.values()), counts
+    assert sum(sum(pair) for pair in counts.values()) >= 36
 
 
 @pytest.mark.parametrize("path,index", EXERCISES, ids=[f"{p.stem}-cell{i}" for p, i in EXERCISES])
@@ -86,3 +97,12 @@ def test_nbval_fails_on_the_untouched_student_notebook(tmp_path):
                             cwd=tmp_path, timeout=300)
     assert result.returncode != 0, result.stdout[-2000:]
     assert "ExerciseFailed" in result.stdout and "not implemented yet" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_readme_exercise_table_is_the_notebooks():
+    from segedu.student import exercise_table
+
+    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
+    start = readme.index("<!-- exercise table")
+    table = readme[readme.index("\n", start) + 1: readme.index("<!-- end of the exercise table -->")]
+    assert table == exercise_table(NOTEBOOKS[0].parent)
