@@ -1,6 +1,7 @@
 """Every exercise of every lecture notebook: its check passes on the notebook's solution and fails, with a
 message, on the learner's stub that `make student` writes; the student copies keep everything else."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,10 @@ def test_the_readme_exercise_table_is_the_notebooks():
     start = readme.index("<!-- exercise table")
     table = readme[readme.index("\n", start) + 1: readme.index("<!-- end of the exercise table -->")]
     assert table == exercise_table(NOTEBOOKS[0].parent)
+
+
+def test_every_notebook_ends_with_its_references():
+    for path in NOTEBOOKS:
+        last = nbformat.read(path, as_version=4).cells[-1]
+        assert last.cell_type == "markdown" and last.source.startswith("## References"), path.name
+        assert re.findall(r"\]\(https://(?:arxiv\.org/abs/\d{4}\.\d{4,5}|doi\.org/|distill\.pub/)", last.source), path.name
