@@ -67,3 +67,21 @@ def test_every_model_traces_from_input_to_logits(name):
         model = build_model(name, num_classes=11)
     steps = trace(model, (3, 224, 224))
     assert steps[0].part == "encoder" and steps[-1].name == "head" and steps[-1].shape[0] == 11
+
+
+def test_deconvnet_s_paper_bottleneck_shrinks_pool5_to_1x1_and_back_with_the_same_weights():
+    """Noh et al. 2015, figure 2 and table 1: fc6 7x7 -> 1x1x4096, fc7 1x1x4096, deconv-fc6 back to 7x7x512."""
+    with torch.device("meta"):
+        paper = build_model("deconvnet", num_classes=21, bottleneck="paper")
+        padded = build_model("deconvnet", num_classes=21)
+    traced = shapes(trace(paper, (3, 224, 224), depth=2))
+    assert traced["decoder.bottleneck.0"] == (4096, 1, 1) and traced["decoder.bottleneck.3"] == (4096, 1, 1)
+    assert traced["decoder.bottleneck.6"] == (512, 7, 7) and traced["head"] == (21, 224, 224)
+    assert shapes(trace(padded, (3, 224, 224), depth=2))["decoder.bottleneck.0"] == (4096, 7, 7)
+    assert paper.num_parameters() == padded.num_parameters()
+    small = build_model("deconvnet", num_classes=3, width=0.0625, bottleneck="paper").eval()
+    assert small(torch.rand(1, 3, 224, 224)).shape == (1, 3, 224, 224)
+    with pytest.raises(ValueError, match=r'takes 224x224 inputs.*gives 8x8.*bottleneck="padded"'):
+        small(torch.rand(1, 3, 256, 256))
+    with pytest.raises(ValueError, match='"padded" or "paper"'):
+        build_model("deconvnet", num_classes=3, bottleneck="narrow")

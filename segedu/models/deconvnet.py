@@ -8,8 +8,10 @@ About 252M parameters with 21 classes (published: 252M); the paper follows it wi
 (segedu.crf) and an ensemble with FCN-8s, neither of which is part of the network.
 
 Departures: the paper's fc6 is a valid 7x7 convolution on the 7x7 pool5 map of a 224x224 proposal, which
-shrinks it to 1x1 and back; here fc6 and its mirror pad by 3, so whole images of any size go through and
-the spatial layout survives the bottleneck. The input is reflection-padded to a multiple of 32. We apply
+shrinks it to 1x1 (a 4096-vector describing the whole proposal) and its mirror, a 7x7 deconvolution, grows it
+back to 7x7. That is `bottleneck="paper"`, which takes 224x224 inputs only. The default, `bottleneck="padded"`,
+pads fc6 and its mirror by 3, so whole images of any size go through and the spatial layout survives the
+bottleneck; the weights are the same either way. The input is reflection-padded to a multiple of 32. We apply
 it to whole images, not to the paper's object proposals.
 """
 
@@ -29,19 +31,27 @@ class DeconvNetDecoder(nn.Module):
     """fc6, fc7 and deconv-fc6 on the pooled features, then the unpooling decoder with the encoder's switches:
     ((N, 512, H/32, W/32), switches) -> (N, scaled(64), H, W)."""
 
-    def __init__(self, channels: int, *, width: float):
+    def __init__(self, channels: int, *, width: float, bottleneck: str = "padded"):
         super().__init__()
-        hidden = scaled(4096, width)
-        self.bottleneck = nn.Sequential(  # (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
-            nn.Conv2d(channels, hidden, 7, padding=3, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+        if bottleneck not in ("padded", "paper"):
+            raise ValueError(f'DeconvNet bottleneck must be "padded" or "paper", got {bottleneck!r}')
+        hidden, pad = scaled(4096, width), 3 if bottleneck == "padded" else 0
+        self.paper_bottleneck = bottleneck == "paper"
+        self.bottleneck = nn.Sequential(  # padded: (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
+            nn.Conv2d(channels, hidden, 7, padding=pad, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(hidden, channels, 7, padding=3, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True))
+            nn.ConvTranspose2d(hidden, channels, 7, padding=pad, bias=False), nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True))  # paper: (N, 512, 7, 7) -> (N, 4096, 1, 1) -> (N, 512, 7, 7)
         self.unpooling = UnpoolingDecoder(channels, width=width, transposed=True)
         self.out_channels = self.unpooling.out_channels
 
     def forward(self, encoded: tuple[torch.Tensor, list]) -> torch.Tensor:
         features, switches = encoded
+        if self.paper_bottleneck and tuple(features.shape[-2:]) != (7, 7):
+            size = tuple(32 * side for side in features.shape[-2:])
+            raise ValueError(f'DeconvNet(bottleneck="paper") takes 224x224 inputs, the paper\'s proposals: its fc6 '
+                             f"shrinks a 7x7 pool5 map to 1x1, and this input (padded to {size[0]}x{size[1]}) gives "
+                             f'{features.shape[-2]}x{features.shape[-1]}. Use bottleneck="padded" for whole images')
         return self.unpooling((self.bottleneck(features), switches))
 
 
@@ -52,13 +62,15 @@ class DeconvNet(SegmentationModel):
     name, multiple = "deconvnet", 32
     renamed = {"bottleneck.": "decoder.bottleneck.", "decoder.": "decoder.unpooling."}
 
-    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False):
+    def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
+                 bottleneck: str = "padded"):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.encoder = IndexedVGGEncoder(in_channels=in_channels, width=width, pretrained=pretrained)
-        self.decoder = DeconvNetDecoder(self.encoder.out_channels, width=width)
+        self.decoder = DeconvNetDecoder(self.encoder.out_channels, width=width, bottleneck=bottleneck)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
 
 
 def deconvnet(**options) -> DeconvNet:
-    """DeconvNet with a VGG16-BN encoder (`pretrained`: torchvision's ImageNet weights)."""
+    """DeconvNet with a VGG16-BN encoder (`pretrained`: torchvision's ImageNet weights); `bottleneck="paper"` for the
+    paper's 7x7 -> 1x1 -> 7x7 fc6 on 224x224 proposals."""
     return DeconvNet(**options)
