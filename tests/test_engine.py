@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from segedu.checkpoint import load_checkpoint
 from segedu.data import Shapes
@@ -204,3 +205,26 @@ def test_predict_resizes_in_and_out_and_leaves_the_model_as_it_was():
         expected = torch.nn.functional.interpolate(model(resized), size=(15, 20), mode="bilinear")
     assert torch.allclose(logits, expected, atol=1e-6)
     assert predict(model, images).shape == (2, 5, 30, 40)
+
+
+def test_predict_averages_the_softmax_over_scales_and_flips():
+    from segedu.engine import predict
+
+    torch.manual_seed(0)
+    model = build_model("unet", num_classes=3, width=0.0625, depth=2).eval()
+    images = torch.rand(2, 3, 32, 48)
+    plain = predict(model, images)
+    with torch.no_grad():
+        assert torch.equal(plain, model(images))  # one scale of 1, no flip: the model's own logits
+        mirrored = model(images.flip(-1)).flip(-1)
+        expected = ((torch.softmax(model(images), 1) + torch.softmax(mirrored, 1)) / 2).log()
+        assert torch.allclose(predict(model, images, flip=True), expected, atol=1e-6)
+        half = F.interpolate(model(F.interpolate(images, size=(16, 24), mode="bilinear", antialias=True)),
+                             size=(32, 48), mode="bilinear")
+        expected = ((torch.softmax(half, 1) + torch.softmax(model(images), 1)) / 2).log()
+        assert torch.allclose(predict(model, images, scales=(0.5, 1.0)), expected, atol=1e-6)
+    symmetric = torch.nn.Conv2d(3, 3, 1).eval()  # a 1x1 convolution is mirror-symmetric: flipping changes nothing
+    assert torch.allclose(predict(symmetric, images, flip=True).softmax(1), predict(symmetric, images).softmax(1),
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="scales must be positive"):
+        predict(model, images, scales=(0.0, 1.0))
