@@ -894,26 +894,13 @@ def _valid_unet_output_side() -> float:
 
 def _activation_growth_when_doubling() -> float:
     """Activation bytes autograd keeps for a U-Net's backward at 128x128, over those at 64x64 (weights left out)."""
+    from .measure import saved_activation_bytes
     from .models import build_model
 
     torch.manual_seed(0)
     model = build_model("unet", num_classes=3, width=0.125).train()
-    weights = {parameter.untyped_storage().data_ptr() for parameter in model.parameters()}
-
-    def kept(side: int) -> int:
-        seen: dict[int, int] = {}
-
-        def pack(tensor):
-            storage = tensor.untyped_storage()
-            if storage.data_ptr() not in weights:
-                seen[storage.data_ptr()] = storage.nbytes()
-            return tensor
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), torch.enable_grad():
-            model(torch.randn(1, 3, side, side))
-        return sum(seen.values())
-
-    return kept(128) / kept(64)
+    small, large = (saved_activation_bytes(model, torch.randn(1, 3, side, side), weights=False) for side in (64, 128))
+    return large / small
 
 
 CONCEPTS: dict[str, Concept] = {

@@ -31,14 +31,17 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def saved_activation_bytes(model: nn.Module, inputs: torch.Tensor) -> int:
-    """Bytes of the distinct tensors autograd keeps from one training-mode forward pass for the backward."""
+def saved_activation_bytes(model: nn.Module, inputs: torch.Tensor, *, weights: bool = True) -> int:
+    """Bytes of the distinct tensors autograd keeps from one training-mode forward pass for the backward;
+    `weights=False` leaves out the parameters it keeps (which do not grow with the input)."""
     seen: dict[tuple[int, int], int] = {}
+    parameters = set() if weights else {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         if tensor.layout == torch.strided and tensor.numel():
             storage = tensor.untyped_storage()
-            seen[(storage.data_ptr(), storage.nbytes())] = storage.nbytes()
+            if storage.data_ptr() not in parameters:
+                seen[(storage.data_ptr(), storage.nbytes())] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), torch.enable_grad():
