@@ -1007,4 +1007,4 @@ def check_concept(name: str, function: Callable) -> None:
         raise ExerciseFailed(f"{name}: answer with a number, got {_describe(given)}")
     if abs(given - truth) > concept.tolerance + 1e-9:
         raise ExerciseFailed(f"{name}: not {given:g}. {concept.explanations['wrong']}.")
-    print(f"✓ {truth:g}: {concept.explanations['right']}")
+    print(f"✓ {truth:.3g}: {concept.explanations['right']}")

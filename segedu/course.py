@@ -30,10 +30,10 @@ class Lesson:
 COURSE: tuple[Lesson, ...] = (
     Lesson("00_segmentation_basics.ipynb", "segmentation basics",
            "semantic vs instance vs panoptic; masks, palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, "
-           "ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 12),
+           "ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 13),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
            "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
-           "a trained classifier into a dense heat map", ("00",), 17),
+           "a trained classifier into a dense heat map", ("00",), 18),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
            "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
            "checkerboard artifacts; FCN's bilinear initialization", ("01",), 6),
@@ -42,13 +42,13 @@ COURSE: tuple[Lesson, ...] = (
            "side by side", ("02",), 6),
     Lesson("04_skip_connections.ipynb", "skip connections",
            "FCN-32s/16s/8s trained and compared (mIoU, boundary accuracy); sum vs concatenation; the odd-size problem "
-           "and three fixes", ("02", "03"), 29),
+           "and three fixes", ("02", "03"), 30),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field measured by autograd vs the formula; gridding; output stride of a dilated "
-           "ResNet; depthwise separable convolution", ("02",), 6),
+           "ResNet; depthwise separable convolution", ("02",), 7),
     Lesson("06_pyramid_pooling.ipynb", "pyramid pooling",
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
-           "small maps", ("05",), 5),
+           "small maps", ("05",), 6),
     Lesson("07_fcn.ipynb", "FCN",
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling) "
            "trained on CamVid; the skips' worth in a controlled comparison (3 seeds, intervals); torchvision's "
@@ -61,10 +61,10 @@ COURSE: tuple[Lesson, ...] = (
            "U-Net scored on held-out slices", ("04",), 7),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
-           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 30),
+           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 42),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; backbone cost table; input size "
-           "vs accuracy and latency", ("10",), 43),
+           "vs accuracy and latency", ("10",), 42),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all twelve models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
            "measured so far, with its provenance",
