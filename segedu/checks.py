@@ -236,7 +236,7 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
         if problem:
             raise ExerciseFailed(f"{problem}{hint_for(name, hint)}")
     _FAILURES.pop(name, None)
-    print(f"✓ {name} matches the reference on {len(cases)} cases")
+    print(f"✓ {name} matches the reference on {len(cases)} case{'' if len(cases) == 1 else 's'}")
 
 
 def _generator(seed: int) -> torch.Generator:
