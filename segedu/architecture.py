@@ -6,8 +6,8 @@
 `trace` rebuilds the model on PyTorch's meta device from its `build_spec` (no weights are allocated, so even
 FCN's 134M parameters trace in milliseconds), runs one image of `input_shape` through `model.core` (encoder ->
 decoder -> head, without the padding and resizing `forward` adds; give a size the encoder takes, e.g. a multiple of
-32) with forward hooks on the parts of `encoder`, `decoder` and `head`, and records each part's output shape. The steps follow the order in which
-the forward pass reaches them, which is the data's path through the network.
+32) with forward hooks on the parts of `encoder`, `decoder` and `head`, and records each part's output shape. The
+steps follow the order in which the forward pass reaches them, which is the data's path through the network.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def _learner_line(error: BaseException) -> str:
     own = [frame for frame in frames if not str(Path(frame.filename).resolve()).startswith(_NOT_LEARNER)
            and "site-packages" not in frame.filename]
     frame = own[-1] if own else frames[-1]
-    inside = "" if frame is frames[-1] else f" (inside {Path(frames[-1].filename).parent.name}/, called from there)"
+    inside = "" if frame is frames[-1] else f" (the error itself came from {Path(frames[-1].filename).parent.name}/)"
     return f"your line {frame.lineno}: {(frame.line or '').strip()}{inside}"
 
 
@@ -779,7 +779,7 @@ def check_trainable_parameters(function: Callable) -> None:
     "scratch" train everything."""
     cases = [(f'regime "{regime}"', (_small_model(), regime), {}) for regime in ("frozen", "fine-tune", "scratch")]
 
-    def outcome(model, regime, chosen):  # (positions of the chosen parameters, which encoder parameters froze)
+    def outcome(model, chosen):  # (positions of the chosen parameters, which encoder parameters froze)
         if not isinstance(chosen, (list, tuple)) or not all(isinstance(p, torch.Tensor) for p in chosen):
             raise TypeError(f"expected a list of parameters, got {_describe(chosen)}")
         position = {id(parameter): index for index, parameter in enumerate(model.parameters())}
@@ -795,9 +795,9 @@ def check_trainable_parameters(function: Callable) -> None:
             model.encoder.requires_grad_(False)
             encoder = {id(p) for p in model.encoder.parameters()}
             chosen = [p for p in chosen if id(p) not in encoder]
-        return outcome(model, regime, chosen)
+        return outcome(model, chosen)
 
-    compare("trainable_parameters", lambda model, regime: outcome(model, regime, function(model, regime)), reference,
+    compare("trainable_parameters", lambda model, regime: outcome(model, function(model, regime)), reference,
             cases, check_dtype=False, pure=False,
             hint=("a frozen encoder keeps its ImageNet weights: its parameters get no gradient and are not given to "
                   "the optimizer; everything after it (decoder, head) trains",
