@@ -77,10 +77,13 @@ class Lab:
     """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
     output strides 32 and 8, and each head's per-frame test scores for each seed."""
 
-    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid"):
+    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None):
+        from .endtoend import TrainingConfig
         from .frozen import HeadConfig
 
         self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
+        self.training = (training or TrainingConfig())
+        self.training = dataclasses.replace(self.training, seeds=self.config.seeds)
         self.data = data
         self._scores: dict[tuple, object] = {}
         self._heads: dict[tuple[str, int], nn.Module] = {}
@@ -355,6 +358,288 @@ def input_size_trained(lab: Lab) -> Outcome:
                     "latency_milliseconds": latency, "memory_growth": growth}, lab.config.seeds)
 
 
+# ---- the end-to-end claims: encoders trained (segedu.endtoend), minutes each -----------------------------------
+
+def _paired(better: list, worse: list, pick, score) -> tuple:
+    """(pooled interval, per-seed differences): per-seed Scores-like counts of two arms on the same frames."""
+    pooled = lambda runs: sum(runs[1:], runs[0])  # noqa: E731
+    interval = paired_bootstrap(pick(pooled(better)), pick(pooled(worse)), score, seed=0)
+    per_seed = [float(score(pick(b).sum(0).double()[None]) - score(pick(w).sum(0).double()[None]))
+                for b, w in zip(better, worse)]
+    return interval, per_seed
+
+
+def _step(interval, per_seed) -> dict:
+    return {"effect": interval.effect, "interval": [interval.low, interval.high], "per_seed": per_seed}
+
+
+def _shown(name: str, step: dict) -> str:
+    return (f"{name} {100 * step['effect']:+.1f} [{100 * step['interval'][0]:+.1f}, {100 * step['interval'][1]:+.1f}]"
+            f" (per seed " + "/".join(f"{100 * d:+.1f}" for d in step["per_seed"]) + ")")
+
+
+TRANSFER_ADVICE = {  # (data, amount) -> [(the regime the lecture recommends, a regime it advises against)]
+    ("similar", "small"): [("frozen", "fine_tune")],
+    ("similar", "large"): [("fine_tune", "frozen")],
+    ("dissimilar", "small"): [("early", "frozen"), ("early", "fine_tune")],
+    ("dissimilar", "large"): [("fine_tune", "scratch")],
+}
+
+
+def transfer_learning(lab: Lab) -> Outcome:
+    """The lecture (000, "전이 학습과 미세 조정"): with little data like ImageNet, freeze the encoder (fine-tuning
+    overfits); with much data like it, fine-tune; with little data unlike it, train on the early layers' low-level
+    features only; with much data unlike it, fine-tune rather than train from scratch. A 2x2: CamVid (street
+    photographs, like ImageNet) and ISBI 2012 (electron microscopy, unlike it), small (16 frames; 2 slices) and
+    large (367 frames; 25 slices); four regimes on EfficientNet-Lite0 with FCN-8s's head (`endtoend.regime_model`),
+    the same number of optimizer steps in every cell, three seeds. Scored on CamVid's 233 test frames (mIoU,
+    11 classes) and ISBI's 5 held-out slices (mIoU of membrane and cell, per 128x128 tile). Holds when every
+    recommended regime beats the one the lecture advises against: interval above 0, every seed."""
+    from .endtoend import REGIMES, camvid_frames, isbi_tiles, predict, regime_model, tile_scores, train
+    from .frozen import score_frames
+
+    config = lab.training
+    size = config.camvid_size
+    data = {("similar", "small"): lambda: camvid_frames("train", size=size, subset=config.small_camvid),
+            ("similar", "large"): lambda: camvid_frames("train", size=size),
+            ("dissimilar", "small"): lambda: isbi_tiles("train", size=config.tile, slices=config.small_isbi,
+                                                        channels=3),
+            ("dissimilar", "large"): lambda: isbi_tiles("train", size=config.tile, channels=3)}
+    tests = {"similar": camvid_frames("test", size=size),
+             "dissimilar": isbi_tiles("val", size=512, channels=3)}  # whole 512x512 slices
+    classes = {"similar": 11, "dissimilar": 2}
+    runs: dict[tuple, list] = {}
+    for cell, load in data.items():
+        frames, test = load(), tests[cell[0]]
+        for regime in REGIMES:
+            runs[cell + (regime,)] = []
+            for seed in config.seeds:
+                torch.manual_seed(seed)
+                model, groups = regime_model(regime, num_classes=classes[cell[0]], config=config)
+                train(model, groups, frames, config, seed=seed)
+                predictions = predict(model, test.images)
+                scores = (score_frames(predictions, test.masks) if cell[0] == "similar" else
+                          tile_scores(predictions, test.masks, size=config.tile, num_classes=2))
+                runs[cell + (regime,)].append(scores)
+    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
+    table = {f"{data_}/{amount}": {regime: value(runs[(data_, amount, regime)]) for regime in REGIMES}
+             for data_, amount in data}
+    steps, holds = {}, True
+    for (data_, amount), advice in TRANSFER_ADVICE.items():
+        for better, worse in advice:
+            step = _step(*_paired(runs[(data_, amount, better)], runs[(data_, amount, worse)],
+                                  lambda s: s.confusions, miou_of))
+            steps[f"{data_}/{amount}: {better} - {worse}"] = step
+            holds &= step["interval"][0] > 0 and min(step["per_seed"]) > 0
+    first = next(iter(steps.values()))
+    cells = "; ".join(f"{cell}: " + ", ".join(f"{regime} {100 * v:.1f}" for regime, v in row.items())
+                      for cell, row in table.items())
+    return Outcome(holds, f"test mIoU (%, {len(config.seeds)} seeds pooled, {config.steps} steps of "
+                          f"{config.batch_size} everywhere): {cells}. The lecture's advice, recommended - advised "
+                          f"against: " + "; ".join(_shown(name, step) for name, step in steps.items())
+                   + " points, 95% paired bootstrap over CamVid's 233 test frames / ISBI's 80 held-out tiles",
+                   first["effect"], tuple(first["interval"]), "points", {"miou": table, "steps": steps},
+                   config.seeds)
+
+
+def segnet_vs_fcn(lab: Lab) -> Outcome:
+    """The lecture (000, SegNet): in the experiments SegNet is slightly more accurate than FCN and uses memory
+    better; whether it is the better model is unclear. SegNet and FCN-8s on one encoder (VGG16-BN's 13
+    convolutions at width 0.25, the same initial weights copied into both), trained together with their decoders
+    from scratch on CamVid's 367 frames at 96x128, the same steps, batches and seeds; scored on the 233 test
+    frames. Memory: parameters and the activations a training step keeps per image. Holds when SegNet's mIoU
+    exceeds FCN-8s's (interval above 0, every seed)."""
+    from .endtoend import camvid_frames, predict, train
+    from .frozen import score_frames
+    from .measure import num_parameters, saved_activation_bytes
+    from .models import build_model
+
+    config = lab.training
+    steps = dataclasses.replace(config, steps=config.scratch_steps)
+    frames = camvid_frames("train", size=config.camvid_size)
+    test = camvid_frames("test", size=config.camvid_size)
+    runs: dict[str, list] = {"segnet": [], "fcn8s": []}
+    memory = {}
+    for seed in config.seeds:
+        torch.manual_seed(seed)
+        segnet = build_model("segnet", num_classes=11, width=config.vgg_width)
+        fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
+        _copy_encoder(segnet.encoder, fcn.encoder.backbone)
+        for name, model in (("segnet", segnet), ("fcn8s", fcn)):
+            train(model, None, frames, steps, seed=seed)
+            runs[name].append(score_frames(predict(model, test.images), test.masks))
+            if name not in memory:
+                model.train()
+                memory[name] = {"parameters": num_parameters(model),
+                                "activation_megabytes": saved_activation_bytes(
+                                    model, frames.images[:2], weights=False) / 2 / 2 ** 20}
+    interval, per_seed = _paired(runs["segnet"], runs["fcn8s"], lambda s: s.confusions, miou_of)
+    band, band_seeds = _paired(runs["segnet"], runs["fcn8s"], lambda s: s.band, accuracy_of)
+    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
+    miou = {name: value(r) for name, r in runs.items()}
+    holds = interval.low > 0 and min(per_seed) > 0
+    shown = "; ".join(f"{name}: mIoU {100 * miou[name]:.1f}, {memory[name]['parameters'] / 1e6:.2f}M parameters, "
+                      f"{memory[name]['activation_megabytes']:.0f} MB of activations per training image"
+                      for name in runs)
+    return Outcome(holds, f"one VGG16-BN encoder (width {config.vgg_width:g}, same initial weights), {steps.steps} "
+                          f"steps from scratch at {config.camvid_size[0]}x{config.camvid_size[1]}, "
+                          f"{len(config.seeds)} seeds pooled: {shown}. "
+                          + _shown("SegNet - FCN-8s mIoU", _step(interval, per_seed))
+                          + "; boundary band " + _shown("", _step(band, band_seeds)).strip()
+                          + " points, 95% paired bootstrap over 233 test frames",
+                   interval.effect, (interval.low, interval.high), "points",
+                   {"miou": miou, "memory": memory, "miou_step": _step(interval, per_seed),
+                    "band_step": _step(band, band_seeds)}, config.seeds)
+
+
+BACKBONE_RUNS = (("efficientnet_lite0", True), ("efficientnet_lite0", False), ("mobilenet_v3_large", False),
+                 ("resnet18", False), ("resnet50", False))  # (backbone, ImageNet weights): only Lite0 has them offline
+
+
+def backbones_accuracy(lab: Lab) -> Outcome:
+    """The lecture (000, "Base Model 후보들의 장단점"): ResNet is more accurate than VGG-16 and MobileNet but slower
+    and heavier; MobileNet is much faster and somewhat less accurate. Each backbone under the same FCN-8s head
+    (`endtoend.EncoderHead`), trained end to end on CamVid's 367 frames at 96x128 with the same steps, batches and
+    seeds, scored on the 233 test frames; cost: multiply-adds and CPU latency of the whole network at 360x480.
+    The lecture compares ImageNet-pretrained backbones; offline only EfficientNet-Lite0 has ImageNet weights, so
+    every other backbone starts from scratch, and EfficientNet-Lite0 runs both ways to show what the weights are
+    worth. VGG-16 is left out: at full width one run takes longer than all the others together on this CPU.
+    Holds when, from scratch, ResNet-50 is more accurate than MobileNetV3 (interval above 0, every seed) and
+    MobileNetV3 is faster."""
+    from .backbones import build_backbone
+    from .endtoend import EncoderHead, camvid_frames, predict, train
+    from .frozen import Head, score_frames
+    from .measure import measure
+
+    config = lab.training
+    frames = camvid_frames("train", size=config.camvid_size)
+    test = camvid_frames("test", size=config.camvid_size)
+
+    def network(name, pretrained):
+        encoder = build_backbone(name, pretrained=pretrained)
+        return EncoderHead(encoder, Head("fcn8s", encoder.channels, 11, config.hidden), frozen=False)
+
+    runs, cost = {}, {}
+    for name, pretrained in BACKBONE_RUNS:
+        key = f"{name} ({'ImageNet' if pretrained else 'scratch'})"
+        runs[key] = []
+        for seed in config.seeds:
+            torch.manual_seed(seed)
+            model = network(name, pretrained)
+            train(model, None, frames, config, seed=seed)
+            runs[key].append(score_frames(predict(model, test.images), test.masks))
+        if name not in cost:
+            torch.manual_seed(0)
+            model = network(name, False).eval()
+            timing = measure(model, (360, 480), batch_size=1, repeats=3)
+            cost[name] = {"gflops": timing.gflops, "milliseconds": timing.milliseconds,
+                          "activation_megabytes": timing.activation_megabytes, "parameters": timing.parameters}
+    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
+    miou = {key: value(r) for key, r in runs.items()}
+    interval, per_seed = _paired(runs["resnet50 (scratch)"], runs["mobilenet_v3_large (scratch)"],
+                                 lambda s: s.confusions, miou_of)
+    faster = cost["mobilenet_v3_large"]["milliseconds"] < cost["resnet50"]["milliseconds"]
+    shown = "; ".join(f"{key}: mIoU {100 * v:.1f}, {cost[key.split(' ')[0]]['gflops']:.1f} GFLOPs, "
+                      f"{cost[key.split(' ')[0]]['milliseconds']:.0f} ms" for key, v in miou.items())
+    return Outcome(interval.low > 0 and min(per_seed) > 0 and faster,
+                   f"FCN-8s head, {config.steps} steps at {config.camvid_size[0]}x{config.camvid_size[1]}, "
+                   f"{len(config.seeds)} seeds pooled; cost per 360x480 frame on the CPU: {shown}. "
+                   + _shown("ResNet-50 - MobileNetV3, both from scratch", _step(interval, per_seed))
+                   + " points, 95% paired bootstrap over 233 test frames",
+                   interval.effect, (interval.low, interval.high), "points",
+                   {"miou": miou, "cost": cost, "step": _step(interval, per_seed)}, config.seeds)
+
+
+def _copy_encoder(source: nn.Module, target: nn.Module) -> None:
+    """The same initial weights for two encoders built alike (SegNet's indexed VGG and FCN's VGG backbone): their
+    convolution and batch-norm tensors in order, shapes checked."""
+    source_state, target_state = source.state_dict(), target.state_dict()
+    if [t.shape for t in source_state.values()] != [t.shape for t in target_state.values()][:len(source_state)]:
+        raise ValueError("the two encoders differ: cannot give them the same initial weights")
+    target.load_state_dict(dict(zip(target_state, source_state.values())) | {
+        key: value for key, value in list(target_state.items())[len(source_state):]})
+
+
+def _unet_runs(lab: Lab, *, slices: int | None, weights: bool, arms: dict[str, dict]) -> dict[str, list]:
+    """For each arm ({name: train options}) and seed: U-Net (width `unet_width`) trained on ISBI tiles from the
+    same initial weights, its predictions on the 5 held-out slices."""
+    from .endtoend import isbi_tiles, predict, train
+    from .models import build_model
+
+    config = lab.training
+    steps = dataclasses.replace(config, steps=config.unet_steps)
+    frames = isbi_tiles("train", size=config.tile, slices=slices, weights=weights)
+    test = isbi_tiles("val", size=512)
+    runs = {name: [] for name in arms}
+    for seed in config.seeds:
+        torch.manual_seed(seed)
+        initial = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width).state_dict()
+        for name, options in arms.items():
+            model = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width)
+            model.load_state_dict(initial)
+            train(model, None, frames, steps, seed=seed, **options)
+            runs[name].append(predict(model, test.images, batch_size=2))
+    runs["_masks"] = test.masks
+    return runs
+
+
+def unet_weight_map_training(lab: Lab) -> Outcome:
+    """U-Net (Ronneberger et al. 2015, equation 2): weighting the loss by the border weight map forces the network
+    to learn the thin membranes between touching cells. U-Net trained on the 25 training slices' 128x128 tiles with
+    and without the weight map (same initial weights, batches, steps, seeds). Separation on the 5 held-out slices:
+    the share of true cells merged with a neighbour (`endtoend.merged_cells`, per 128x128 tile). Holds when the
+    weight map merges fewer cells (interval of the difference above 0, every seed)."""
+    from .endtoend import merged_cells, tile, tile_scores
+
+    config = lab.training
+    runs = _unet_runs(lab, slices=None, weights=True, arms={"weight map": {"weighted": True}, "plain": {}})
+    masks = runs.pop("_masks")
+    merged = {name: [merged_cells(tile(p, config.tile), tile(masks, config.tile)) for p in predictions]
+              for name, predictions in runs.items()}
+    scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
+              for name, predictions in runs.items()}
+    interval, per_seed = _paired(merged["plain"], merged["weight map"], lambda counts: counts, accuracy_of)
+    miou, miou_seeds = _paired(scores["weight map"], scores["plain"], lambda s: s.confusions, miou_of)
+    rate = {name: float(accuracy_of(sum(m).sum(0).double())) for name, m in merged.items()}
+    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    holds = interval.low > 0 and min(per_seed) > 0
+    return Outcome(holds, f"U-Net (width {config.unet_width:g}), {config.unet_steps} steps on the 25 training "
+                          f"slices' tiles, {len(config.seeds)} seeds pooled: cells merged with a neighbour "
+                          + ", ".join(f"{name} {100 * r:.1f}%" for name, r in rate.items())
+                          + "; mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
+                          + _shown("merged, plain - weight map", _step(interval, per_seed)) + "; "
+                          + _shown("mIoU, weight map - plain", _step(miou, miou_seeds))
+                          + " points, 95% paired bootstrap over 80 held-out tiles",
+                   interval.effect, (interval.low, interval.high), "points",
+                   {"merged_rate": rate, "miou": value, "merged_step": _step(interval, per_seed),
+                    "miou_step": _step(miou, miou_seeds)}, config.seeds)
+
+
+def unet_elastic_few_slices(lab: Lab) -> Outcome:
+    """U-Net (section 3.1): with very few training samples, elastic deformation is the key augmentation. U-Net
+    trained on the tiles of only 5 slices with and without elastic deformation (flips in both; same initial
+    weights, batches, steps, seeds), scored on the 5 held-out slices. Holds when elastic deformation raises the
+    mIoU (interval above 0, every seed)."""
+    from .endtoend import tile_scores
+
+    config = lab.training
+    runs = _unet_runs(lab, slices=config.few_slices, weights=False,
+                      arms={"elastic": {"elastic": True}, "plain": {}})
+    masks = runs.pop("_masks")
+    scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
+              for name, predictions in runs.items()}
+    interval, per_seed = _paired(scores["elastic"], scores["plain"], lambda s: s.confusions, miou_of)
+    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    return Outcome(interval.low > 0 and min(per_seed) > 0,
+                   f"U-Net (width {config.unet_width:g}), {config.unet_steps} steps on {config.few_slices} slices' "
+                   f"tiles, {len(config.seeds)} seeds pooled: held-out mIoU "
+                   + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
+                   + _shown("elastic - plain", _step(interval, per_seed))
+                   + " points, 95% paired bootstrap over 80 held-out tiles",
+                   interval.effect, (interval.low, interval.high), "points",
+                   {"miou": value, "step": _step(interval, per_seed)}, config.seeds)
+
+
 # ---- the cost claims: exact counts, no data, seconds ---------------------------------------------------------------
 
 def separable_cost(lab: Lab) -> Outcome:
@@ -571,19 +856,7 @@ def pyramid_bins_collapse(lab: Lab) -> Outcome:
                    None, None, "", {"distinct": rows, "input_needed": needed})
 
 
-PENDING = {  # claims of the lecture not measured yet, and why
-    "segnet_vs_fcn": ("SegNet vs FCN at equal encoder, data and steps, with the memory each needs", "08_segnet_deconvnet",
-                      "needs a VGG encoder with max-pooling switches trained on CamVid: not fitted in a CPU session yet"),
-    "transfer_learning": ("transfer learning, small vs large data x similar (CamVid) vs dissimilar (ISBI) data: "
-                          "frozen, fine-tuned, from scratch, early layers only", "11_transfer_learning",
-                          "needs 16 trainings with equal optimizer steps: not run yet"),
-    "backbones_accuracy": ("backbones: accuracy next to cost, trained", "11_transfer_learning",
-                           "only EfficientNet-Lite0 has offline ImageNet weights; not run yet"),
-    "unet_weight_map_training": ("U-Net: the border weight map separates touching cells better (trained with and "
-                                 "without it)", "09_unet_isbi", "not run yet"),
-    "unet_elastic_few_slices": ("U-Net: elastic deformation helps when only 5-10 slices are labelled", "09_unet_isbi",
-                                "not run yet"),
-}
+PENDING: dict[str, tuple[str, str, str]] = {}  # claims of the lecture not measured yet: (statement, notebook, why)
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -613,6 +886,27 @@ CLAIMS: tuple[Claim, ...] = (
           "test mIoU scored at 360x480 for heads trained at 90x120, 180x240, 360x480; activation memory per image",
           "each step up in size: 95% interval above 0 and positive for every seed; memory at least 3x per doubling "
           "of the side", input_size_trained),
+    Claim("transfer_learning", "freeze the encoder for little data like ImageNet, fine-tune for much; for little "
+          "data unlike it, use the early layers' features; for much data unlike it, fine-tune rather than train from "
+          "scratch", "11_transfer_learning", "Transfer learning: which regime?",
+          "test mIoU of 4 regimes in a 2x2 (CamVid / ISBI 2012 x small / large), equal steps, 3 seeds",
+          "each recommended regime minus the one advised against: 95% interval above 0 and positive for every seed",
+          transfer_learning),
+    Claim("segnet_vs_fcn", "SegNet is slightly more accurate than FCN and uses memory better; whether it is the "
+          "better model is unclear", "08_segnet_deconvnet", "SegNet against FCN",
+          "test mIoU on one VGG16-BN encoder (same initial weights), equal steps, 3 seeds; parameters and memory",
+          "SegNet - FCN-8s: 95% interval above 0 and positive for every seed", segnet_vs_fcn),
+    Claim("unet_weight_map_training", "the border weight map makes U-Net separate touching cells", "09_unet_isbi",
+          "The weight map, trained", "share of held-out cells merged with a neighbour, with and without the map",
+          "plain - weight map: 95% interval above 0 and positive for every seed", unet_weight_map_training),
+    Claim("unet_elastic_few_slices", "elastic deformation is the key augmentation when only a few slices are labelled",
+          "09_unet_isbi", "Elastic deformation, trained", "held-out mIoU after training on 5 slices",
+          "elastic - plain: 95% interval above 0 and positive for every seed", unet_elastic_few_slices),
+    Claim("backbones_accuracy", "ResNet is more accurate than VGG-16 and MobileNet but slower; MobileNet is much "
+          "faster and somewhat less accurate", "11_transfer_learning", "Which backbone?",
+          "test mIoU under one FCN-8s head, equal steps, 3 seeds (from scratch but EfficientNet-Lite0, both ways); "
+          "GFLOPs and CPU latency", "ResNet-50 - MobileNetV3 from scratch: 95% interval above 0 and positive for every "
+          "seed; MobileNetV3 faster", backbones_accuracy),
     Claim("separable_cost", "depthwise separable convolution needs about k^2 times fewer computations",
           "05_atrous_convolution", "Depthwise separable convolution", "parameters and multiply-adds, ratio",
           "both ratios at least 8 for a 3x3, 256-channel layer", separable_cost, fast=True),
@@ -702,18 +996,41 @@ def machine() -> str:
     return f"{name}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
 
 
-def write_report(results: list[dict], folder: Path, *, command: str, seconds: float) -> tuple[Path, Path]:
-    """claims.json (every number) and claims.md (a table) in `folder`, each written whole or not at all."""
+def write_report(results: list[dict], folder: Path, *, command: str, seconds: float,
+                 merge: bool = False) -> tuple[Path, Path]:
+    """claims.json (every number) and claims.md (a table) in `folder`, each written whole or not at all.
+
+    With `merge`, the claims of the report already in `folder` that did not run now are kept (in the registry's
+    order), and the report lists every command that measured part of it."""
     folder.mkdir(parents=True, exist_ok=True)
+    runs = [{"command": command, "machine": machine(), "seconds": round(seconds, 1),
+             "claims": [r["name"] for r in results]}]
+    existing = folder / "claims.json"
+    if merge and existing.exists():
+        try:
+            before = json.loads(existing.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot merge into {existing}: {error}; move it away or run without --merge") from error
+        ran = {r["name"] for r in results}
+        kept = {r["name"]: r for r in before.get("claims", []) if r["name"] not in ran}
+        fresh = {r["name"]: r for r in results}
+        order = [c.name for c in CLAIMS] + sorted((set(kept) | set(fresh)) - {c.name for c in CLAIMS})
+        results = [fresh.get(name) or kept[name] for name in order if name in fresh or name in kept]
+        earlier = before.get("runs") or [{"command": before.get("command"), "machine": before.get("machine"),
+                                          "seconds": before.get("seconds"), "claims": sorted(kept)}]
+        runs = [run for run in earlier if set(run["claims"]) - ran] + runs
+        seconds = sum(run["seconds"] or 0 for run in runs)
     held = sum(r["holds"] for r in results)
     pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
                for name, (statement, notebook, why) in PENDING.items()]
-    report = {"command": command, "machine": machine(), "seconds": round(seconds, 1), "held": held,
-              "ran": len(results), "claims": results, "pending": pending}
+    commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min)" for run in runs)
+    report = {"command": command if len(runs) == 1 else "; ".join(run["command"] for run in runs),
+              "machine": machine(), "seconds": round(seconds, 1), "held": held, "ran": len(results),
+              "claims": results, "pending": pending, "runs": runs}
     lines = ["# The lecture's claims, measured", "",
-             f"{held} of {len(results)} hold. Command: `{command}`; machine: {report['machine']}; "
-             f"{seconds / 60:.1f} min in all. Work shared by several claims (feature caches, trained heads) is "
-             f"counted in the seconds of the first claim that needs it.", "",
+             f"{held} of {len(results)} hold. Command{'s' if len(runs) > 1 else ''}: {commands}; machine: "
+             f"{report['machine']}; {seconds / 60:.1f} min in all. Work shared by several claims (feature caches, "
+             f"trained heads) is counted in the seconds of the first claim that needs it.", "",
              "| claim | notebook | the lecture says | measured | holds | s |", "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| `{r['name']}` | {r['notebook']} | {r['statement']} | {r['summary']} | "
@@ -769,7 +1086,8 @@ def main(arguments) -> int:
     results = run_claims(chosen, lab=Lab(seeds=arguments.seed))
     command = "python -m segedu claims " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["claims"] else "run_claims()"
     json_path, markdown_path = write_report(results, arguments.out, command=command.strip(),
-                                            seconds=time.perf_counter() - started)
+                                            seconds=time.perf_counter() - started,
+                                            merge=getattr(arguments, "merge", False))
     failed = [r["name"] for r in results if not r["holds"]]
     print(f"{len(results) - len(failed)} of {len(results)} claims hold; report: {markdown_path}, {json_path}")
     if failed:

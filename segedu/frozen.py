@@ -13,6 +13,8 @@ heads differ only where the lecture says they do:
                               *concatenated* (U-Net's way, Ronneberger et al. 2015), then one 1x1 score
     plain / pyramid / aspp    on the dilated encoder (output stride 8): one 3x3 ConvBNReLU, or PSPNet's pyramid
                               pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
+    early                     FCN's summed scores on the low-level features only (levels 3 and 2, strides 8
+                              and 4): the transfer regime for little data unlike ImageNet (`segedu.endtoend`)
     largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation
                               12, then 1x1; the CRF's input
 
@@ -36,9 +38,9 @@ from .metrics import boundary_band, frame_confusions
 __all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
            "Scores"]
 
-HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov")
+HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early")
 FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
-              "concat8s": ("level5", "level4", "level3")}
+              "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2")}
 
 
 @dataclasses.dataclass(frozen=True)

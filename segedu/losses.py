@@ -28,7 +28,10 @@ def connected_components(foreground: torch.Tensor) -> torch.Tensor:
         if torch.equal(grown, labels):
             break
         labels = grown
-    return torch.unique(labels, return_inverse=True)[1] if foreground.any() else labels.long()
+    if not foreground.any():
+        return labels.long()
+    values, inverse = torch.unique(labels, return_inverse=True)
+    return inverse + int(values[0] > 0)  # background is 0 when present; with none, the components still start at 1
 
 
 def border_weight_map(mask: torch.Tensor, *, foreground: int = 1, w0: float = 10.0, sigma: float = 5.0,

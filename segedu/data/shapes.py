@@ -50,12 +50,15 @@ def _inside(kind: int, u: torch.Tensor, v: torch.Tensor, radius: float) -> torch
     return (distance < radius) & (distance > radius * 0.55)  # ring
 
 
-def render_scene(generator: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One scene: image float32 (3, size, size) in [0, 1], mask int64 (size, size) with classes 0..4."""
+def render_scene(generator: torch.Generator, size: int, *, instances: bool = False):
+    """One scene: image float32 (3, size, size) in [0, 1], mask int64 (size, size) with classes 0..4; with
+    `instances`, also an int64 (size, size) map of instance ids (0 background, 1.. the objects in drawing order;
+    a later object hides what it covers, and an object hidden entirely keeps no pixel)."""
     y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")  # (H, W) each
     image = _texture(generator, y, x)
     mask = torch.zeros(size, size, dtype=torch.int64)
-    for _ in range(int(torch.randint(2, 6, (1,), generator=generator))):
+    ids = torch.zeros(size, size, dtype=torch.int64)
+    for number in range(1, int(torch.randint(2, 6, (1,), generator=generator)) + 1):
         kind = int(torch.randint(1, 5, (1,), generator=generator))
         centre_y, centre_x = torch.rand(2, generator=generator).tolist()
         radius = math.exp(math.log(0.07) + (math.log(0.35) - math.log(0.07)) * torch.rand(1, generator=generator).item())
@@ -65,8 +68,9 @@ def render_scene(generator: torch.Generator, size: int) -> tuple[torch.Tensor, t
         inside = _inside(kind, u, v, radius)
         image = torch.where(inside, _texture(generator, y, x), image)
         mask[inside] = kind
+        ids[inside] = number
     image = image + 0.05 * torch.randn(3, size, size, generator=generator)
-    return image.clamp_(0, 1), mask
+    return (image.clamp_(0, 1), mask, ids) if instances else (image.clamp_(0, 1), mask)
 
 
 class Shapes(SegmentationDataset):
