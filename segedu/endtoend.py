@@ -55,6 +55,9 @@ class TrainingConfig:
     vgg_width: float = 0.25
     unet_steps: int = 300
     unet_width: float = 0.25
+    momentum_tile: int = 256  # U-Net's optimizer claim: one 256x256 tile per step (the pixels of 4 small tiles)
+    momentum_steps: int = 400
+    sgd_step: float = 0.1  # SGD's learning rate / (1 - momentum): the same long-run step for momentum 0.9 and 0.99
     hidden: int = 64
     seeds: tuple[int, ...] = (0, 1, 2)
 
@@ -172,13 +175,21 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
 
 
 def train(model: nn.Module, groups: list[dict] | None, frames: Frames, config: TrainingConfig, *, seed: int,
-          weighted: bool = False, elastic: bool = False) -> nn.Module:
+          weighted: bool = False, elastic: bool = False, momentum: float | None = None) -> nn.Module:
     """`config.steps` AdamW steps of `config.batch_size` frames drawn in a seeded order (epochs of a random
-    permutation), cross-entropy with void ignored, or U-Net's weighted cross-entropy when `weighted`."""
+    permutation), cross-entropy with void ignored, or U-Net's weighted cross-entropy when `weighted`. With
+    `momentum`, SGD with that momentum and the learning rate `config.sgd_step * (1 - momentum)` instead of AdamW."""
     if weighted and frames.weights is None:
         raise ValueError("train(weighted=True) needs frames with weight maps (isbi_tiles(..., weights=True))")
+    if momentum is not None and not 0 <= momentum < 1:
+        raise ValueError(f"train: momentum must lie in [0, 1), got {momentum}")
     groups = groups if groups is not None else [{"params": list(model.parameters()), "lr": config.learning_rate}]
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    if momentum is None:
+        optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    else:
+        for group in groups:
+            group["lr"] = config.sgd_step * (1 - momentum)
+        optimizer = torch.optim.SGD(groups, momentum=momentum, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     order = torch.empty(0, dtype=torch.long)
     model.train()

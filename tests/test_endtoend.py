@@ -132,3 +132,27 @@ def test_predict_returns_class_indices():
     model = build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2)
     predictions = predict(model, torch.rand(3, 1, 32, 32), batch_size=2)
     assert predictions.shape == (3, 32, 32) and predictions.dtype == torch.long
+
+
+def test_sgd_with_momentum_keeps_the_long_run_step():
+    frames, config = _toy_frames(), TrainingConfig(steps=1, batch_size=2, sgd_step=0.1)
+    seen = {}
+    original = torch.optim.SGD.__init__
+
+    def spy(self, groups, **options):
+        seen["lr"] = [group["lr"] for group in groups]
+        seen["momentum"] = options["momentum"]
+        original(self, groups, **options)
+
+    torch.optim.SGD.__init__ = spy
+    try:
+        for momentum in (0.9, 0.99):
+            train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config,
+                  seed=0, momentum=momentum)
+            assert seen["momentum"] == momentum
+            assert seen["lr"][0] == pytest.approx(0.1 * (1 - momentum))  # lr / (1 - momentum) = 0.1 for both
+    finally:
+        torch.optim.SGD.__init__ = original
+    with pytest.raises(ValueError, match="momentum must lie in"):
+        train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config, seed=0,
+              momentum=1.0)

@@ -15,22 +15,23 @@ from .deeplabv1 import DeepLabV1, deeplabv1
 from .deeplabv2 import DeepLabV2, deeplabv2
 from .deeplabv3 import DeepLabV3, DeepLabV3Plus, deeplabv3, deeplabv3plus
 from .fcn import FCN, FCNResNet, convolutionalize, fcn, fcn8s, fcn16s, fcn32s
+from .frrn import FRRN, frrn
 from .pspnet import PSPNet, pspnet
 from .segnet import SegNet, segnet
 from .unet import UNet, unet
 
 __all__ = ["MODELS", "MODEL_CLASSES", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
-           "SegNet", "DeconvNet", "UNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
+           "SegNet", "DeconvNet", "UNet", "FRRN", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "fcn": fcn,
-    "segnet": segnet, "deconvnet": deconvnet, "unet": unet, "pspnet": pspnet,
+    "segnet": segnet, "deconvnet": deconvnet, "unet": unet, "frrn": frrn, "pspnet": pspnet,
     "deeplabv1": deeplabv1, "deeplabv2": deeplabv2, "deeplabv3": deeplabv3, "deeplabv3plus": deeplabv3plus,
 }
 
 CLASS_OF: dict[str, type[SegmentationModel]] = {
     "fcn32s": FCN, "fcn16s": FCN, "fcn8s": FCN, "fcn": FCNResNet, "segnet": SegNet, "deconvnet": DeconvNet,
-    "unet": UNet, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
+    "unet": UNet, "frrn": FRRN, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
     "deeplabv3plus": DeepLabV3Plus,
 }
 
