@@ -623,26 +623,14 @@ def unet_momentum_one_tile(lab: Lab) -> Outcome:
     step, momentum 0.99 against 0.9 at the same long-run step (learning rate x 1 / (1 - momentum) equal, so only
     how many past samples each update averages differs); same initial weights, tiles, steps and seeds; scored on
     the 5 held-out slices. Holds when 0.99 reaches the higher mIoU (interval above 0, every seed)."""
-    from .endtoend import tile_scores
-
     config = lab.training
     steps = dataclasses.replace(config, steps=config.momentum_steps, batch_size=1)
     runs = _unet_runs(lab, slices=None, weights=False, steps=steps, tile=config.momentum_tile,
                       arms={"momentum 0.99": {"momentum": 0.99}, "momentum 0.9": {"momentum": 0.9}})
-    masks = runs.pop("_masks")
-    scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
-              for name, predictions in runs.items()}
-    interval, per_seed = _paired(scores["momentum 0.99"], scores["momentum 0.9"], lambda s: s.confusions, miou_of)
-    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
-    return Outcome(interval.low > 0 and min(per_seed) > 0,
-                   f"U-Net (width {config.unet_width:g}), SGD, one {config.momentum_tile}x{config.momentum_tile} tile "
-                   f"per step, {config.momentum_steps} steps, learning rate {config.sgd_step:g} x (1 - momentum), "
-                   f"{len(config.seeds)} seeds pooled: held-out mIoU "
-                   + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
-                   + _shown("0.99 - 0.9", _step(interval, per_seed))
-                   + " points, 95% paired bootstrap over 80 held-out tiles",
-                   interval.effect, (interval.low, interval.high), "points",
-                   {"miou": value, "step": _step(interval, per_seed)}, config.seeds)
+    return _held_out_miou(config, runs, "momentum 0.99", "momentum 0.9", "0.99 - 0.9",
+                          f"U-Net (width {config.unet_width:g}), SGD, one {config.momentum_tile}x{config.momentum_tile} "
+                          f"tile per step, {config.momentum_steps} steps, learning rate {config.sgd_step:g} x "
+                          f"(1 - momentum)")
 
 
 def unet_elastic_few_slices(lab: Lab) -> Outcome:
@@ -650,21 +638,28 @@ def unet_elastic_few_slices(lab: Lab) -> Outcome:
     trained on the tiles of only 5 slices with and without elastic deformation (flips in both; same initial
     weights, batches, steps, seeds), scored on the 5 held-out slices. Holds when elastic deformation raises the
     mIoU (interval above 0, every seed)."""
-    from .endtoend import tile_scores
-
     config = lab.training
     runs = _unet_runs(lab, slices=config.few_slices, weights=False,
                       arms={"elastic": {"elastic": True}, "plain": {}})
+    return _held_out_miou(config, runs, "elastic", "plain", "elastic - plain",
+                          f"U-Net (width {config.unet_width:g}), {config.unet_steps} steps on {config.few_slices} "
+                          f"slices' tiles")
+
+
+def _held_out_miou(config, runs: dict[str, list], better: str, worse: str, difference: str, setting: str) -> Outcome:
+    """The verdict of a U-Net comparison: `better` - `worse` in mIoU on the held-out tiles, interval above 0 and
+    positive for every seed."""
+    from .endtoend import tile_scores
+
     masks = runs.pop("_masks")
     scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
               for name, predictions in runs.items()}
-    interval, per_seed = _paired(scores["elastic"], scores["plain"], lambda s: s.confusions, miou_of)
+    interval, per_seed = _paired(scores[better], scores[worse], lambda s: s.confusions, miou_of)
     value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
     return Outcome(interval.low > 0 and min(per_seed) > 0,
-                   f"U-Net (width {config.unet_width:g}), {config.unet_steps} steps on {config.few_slices} slices' "
-                   f"tiles, {len(config.seeds)} seeds pooled: held-out mIoU "
+                   f"{setting}, {len(config.seeds)} seeds pooled: held-out mIoU "
                    + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
-                   + _shown("elastic - plain", _step(interval, per_seed))
+                   + _shown(difference, _step(interval, per_seed))
                    + " points, 95% paired bootstrap over 80 held-out tiles",
                    interval.effect, (interval.low, interval.high), "points",
                    {"miou": value, "step": _step(interval, per_seed)}, config.seeds)

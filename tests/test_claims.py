@@ -87,3 +87,44 @@ def test_the_runner_writes_the_report_and_fails_when_a_claim_does_not_hold(tmp_p
     assert not records["broken"]["holds"] and "RuntimeError: no data" in records["broken"]["summary"]
     assert not records["wrong"]["holds"] and records["separable_cost"]["holds"]
     assert claims.main(_arguments(tmp_path, only=["no_such_claim"])) == 2
+
+
+def test_merging_replaces_only_the_claims_that_ran_and_keeps_every_command(tmp_path):
+    assert claims.main(_arguments(tmp_path, only=["separable_cost", "dilation_field"])) == 0
+    first = json.loads((tmp_path / "claims.json").read_text())
+    kept = next(r for r in first["claims"] if r["name"] == "dilation_field")
+    assert claims.main(_arguments(tmp_path, only=["separable_cost", "segnet_parameters"], merge=True)) == 0
+    merged = json.loads((tmp_path / "claims.json").read_text())
+    names = [r["name"] for r in merged["claims"]]
+    assert sorted(names) == ["dilation_field", "segnet_parameters", "separable_cost"]
+    assert names == [c.name for c in claims.CLAIMS if c.name in names]  # the registry's order
+    assert next(r for r in merged["claims"] if r["name"] == "dilation_field") == kept  # untouched
+    assert len(merged["runs"]) == 2 and merged["held"] == 3
+    assert merged["seconds"] == pytest.approx(sum(run["seconds"] for run in merged["runs"]))
+    assert "Commands:" in (tmp_path / "claims.md").read_text()
+    # a run that replaces every claim of an earlier run drops that run from the provenance
+    assert claims.main(_arguments(tmp_path, only=["dilation_field", "separable_cost", "segnet_parameters"],
+                                  merge=True)) == 0
+    assert len(json.loads((tmp_path / "claims.json").read_text())["runs"]) == 1
+    # without --merge the report is the run alone
+    assert claims.main(_arguments(tmp_path, only=["separable_cost"])) == 0
+    assert [r["name"] for r in json.loads((tmp_path / "claims.json").read_text())["claims"]] == ["separable_cost"]
+    (tmp_path / "claims.json").write_text("{not json")
+    with pytest.raises(ValueError, match="cannot merge into .*claims.json"):
+        claims.main(_arguments(tmp_path, only=["separable_cost"], merge=True))
+
+
+def test_the_committed_report_covers_the_registry_and_what_the_notebooks_print():
+    import re
+    from pathlib import Path
+
+    report = claims.committed_report()
+    assert set(report) == {c.name for c in claims.CLAIMS}  # every registered claim measured, nothing stale
+    assert len(report) >= 22
+    for record in report.values():
+        assert record["summary"] and not record["summary"].startswith("the experiment failed"), record["name"]
+    notebooks = Path(claims.__file__).parent.parent / "notebooks"
+    shown = {name for path in notebooks.glob("*.ipynb")
+             for name in re.findall(r'claims\.show\(\\"(\w+)\\"\)', path.read_text())}
+    assert shown, "no notebook prints a claim"
+    assert shown <= set(report), f"notebooks print claims the report lacks: {sorted(shown - set(report))}"
