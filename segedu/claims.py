@@ -550,6 +550,127 @@ def backbones_accuracy(lab: Lab) -> Outcome:
                    {"miou": miou, "cost": cost, "step": _step(interval, per_seed)}, config.seeds)
 
 
+def _deconvnet_runs(lab: Lab) -> dict:
+    """DeconvNet and FCN-8s on one encoder (VGG16-BN at `vgg_width`, the same initial weights), trained from scratch
+    like `segnet_vs_fcn`, once per seed and shared by the DeconvNet claims; with the test frames."""
+    if getattr(lab, "_deconvnet", None) is None:
+        from .endtoend import camvid_frames, train
+        from .models import build_model
+
+        config = lab.training
+        steps = dataclasses.replace(config, steps=config.scratch_steps)
+        frames = camvid_frames("train", size=config.camvid_size)
+        models = []
+        for seed in config.seeds:
+            torch.manual_seed(seed)
+            deconvnet = build_model("deconvnet", num_classes=11, width=config.vgg_width)
+            fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
+            _copy_encoder(deconvnet.encoder, fcn.encoder.backbone)
+            models.append({name: train(model, None, frames, steps, seed=seed).eval()
+                           for name, model in (("deconvnet", deconvnet), ("fcn8s", fcn))})
+        lab._deconvnet = {"models": models, "test": camvid_frames("test", size=config.camvid_size)}
+    return lab._deconvnet
+
+
+@torch.inference_mode()
+def _probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model(chunk).softmax(1) for chunk in images.split(16)])
+
+
+def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
+    """DeconvNet (Noh et al. 2015, section 4.3; the review): FCN and DeconvNet are complementary, FCN catching the
+    overall shape and DeconvNet the detail, so their ensemble (EDeconvNet: the mean of their class probabilities)
+    beats each alone. Both on one VGG16-BN encoder (width 0.25, the same initial weights), trained from scratch on
+    CamVid's 367 frames at 96x128 with the same batches and steps, three seeds; 233 test frames. Holds when the
+    ensemble beats both (intervals above 0, every seed)."""
+    from .frozen import score_frames
+
+    runs = _deconvnet_runs(lab)
+    test = runs["test"]
+    scores = {"deconvnet": [], "fcn8s": [], "ensemble": []}
+    for models in runs["models"]:
+        probabilities = {name: _probabilities(model, test.images) for name, model in models.items()}
+        probabilities["ensemble"] = (probabilities["deconvnet"] + probabilities["fcn8s"]) / 2
+        for name, p in probabilities.items():
+            scores[name].append(score_frames(p.argmax(1), test.masks))
+    steps = {f"ensemble - {single}": _step(*_paired(scores["ensemble"], scores[single], lambda s: s.confusions,
+                                                    miou_of)) for single in ("deconvnet", "fcn8s")}
+    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    first = steps["ensemble - deconvnet"]
+    config = lab.training
+    return Outcome(all(s["interval"][0] > 0 and min(s["per_seed"]) > 0 for s in steps.values()),
+                   f"one VGG16-BN encoder (width {config.vgg_width:g}, same initial weights), {config.scratch_steps} "
+                   f"steps from scratch at {config.camvid_size[0]}x{config.camvid_size[1]}, {len(config.seeds)} seeds "
+                   f"pooled: test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
+                   + "; ".join(_shown(name, step) for name, step in steps.items())
+                   + " points, 95% paired bootstrap over 233 test frames",
+                   first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps}, config.seeds)
+
+
+def proposal_windows(size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """(top, left, height, width) of the proposals: the whole frame, and half-size windows at half-window strides
+    (9 of them), each predicted at the frame's size as the paper predicts each proposal at 250x250."""
+    height, width = size
+    windows = [(0, 0, height, width)]
+    windows += [(top, left, height // 2, width // 2) for top in range(0, height // 2 + 1, height // 4)
+                for left in range(0, width // 2 + 1, width // 4)]
+    return windows
+
+
+@torch.inference_mode()
+def instance_wise(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """DeconvNet's instance-wise inference: predict every proposal window enlarged to the frame's size, bring its
+    class probabilities back to the window, and combine the windows at each pixel by their maximum or their sum
+    (Noh et al. 2015, section 4.2). (N, C, H, W) -> {"max": (N, K, H, W), "sum": (N, K, H, W)} scores."""
+    size = images.shape[-2:]
+    combined: dict[str, torch.Tensor] = {}
+    for top, left, height, width in proposal_windows(tuple(size)):
+        crop = images[..., top:top + height, left:left + width]
+        enlarged = F.interpolate(crop, size=size, mode="bilinear", align_corners=False)
+        scores = F.interpolate(_probabilities(model, enlarged), size=(height, width), mode="bilinear",
+                               align_corners=False)
+        placed = torch.zeros(images.shape[0], scores.shape[1], *size)
+        placed[..., top:top + height, left:left + width] = scores
+        if not combined:
+            combined = {"max": placed, "sum": placed.clone()}
+        else:
+            combined["max"] = torch.maximum(combined["max"], placed)
+            combined["sum"] += placed
+    return combined
+
+
+def deconvnet_instance_wise(lab: Lab) -> Outcome:
+    """DeconvNet (Noh et al. 2015, section 4.2; the review): predicting object proposals one by one, each enlarged
+    to the network's input size, and aggregating them handles objects of many scales better than one pass over
+    the whole image. The DeconvNets of `deconvnet_fcn_ensemble`; proposals: the whole frame and nine half-size
+    windows (`proposal_windows`; the paper takes 50 object proposals from edge boxes, which CamVid's street scenes
+    do not have); max and sum aggregation. Holds when both aggregations beat the single whole-frame pass
+    (intervals above 0, every seed)."""
+    from .frozen import score_frames
+
+    runs = _deconvnet_runs(lab)
+    test = runs["test"]
+    scores = {"whole frame": [], "proposals, max": [], "proposals, sum": []}
+    for models in runs["models"]:
+        model = models["deconvnet"]
+        scores["whole frame"].append(score_frames(_probabilities(model, test.images).argmax(1), test.masks))
+        aggregated = [instance_wise(model, chunk) for chunk in test.images.split(16)]
+        for aggregate in ("max", "sum"):
+            predictions = torch.cat([chunk[aggregate].argmax(1) for chunk in aggregated])
+            scores[f"proposals, {aggregate}"].append(score_frames(predictions, test.masks))
+    steps = {f"{arm} - whole frame": _step(*_paired(scores[arm], scores["whole frame"], lambda s: s.confusions,
+                                                    miou_of)) for arm in ("proposals, max", "proposals, sum")}
+    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    first = steps["proposals, max - whole frame"]
+    return Outcome(all(s["interval"][0] > 0 and min(s["per_seed"]) > 0 for s in steps.values()),
+                   f"DeconvNet (width {lab.training.vgg_width:g}), {len(lab.training.seeds)} seeds pooled, 10 "
+                   f"proposals per frame: test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items())
+                   + ". " + "; ".join(_shown(name, step) for name, step in steps.items())
+                   + " points, 95% paired bootstrap over 233 test frames",
+                   first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps},
+                   lab.training.seeds)
+
+
 def _copy_encoder(source: nn.Module, target: nn.Module) -> None:
     """The same initial weights for two encoders built alike (SegNet's indexed VGG and FCN's VGG backbone): their
     convolution and batch-norm tensors in order, shapes checked."""
@@ -921,6 +1042,16 @@ CLAIMS: tuple[Claim, ...] = (
           "better model is unclear", "08_segnet_deconvnet", "SegNet against FCN",
           "test mIoU on one VGG16-BN encoder (same initial weights), equal steps, 3 seeds; parameters and memory",
           "SegNet - FCN-8s: 95% interval above 0 and positive for every seed", segnet_vs_fcn),
+    Claim("deconvnet_fcn_ensemble", "FCN and DeconvNet are complementary: their ensemble (EDeconvNet) beats each "
+          "alone", "08_segnet_deconvnet", "DeconvNet: ensemble and proposals",
+          "test mIoU of the mean of their probabilities, one VGG16-BN encoder (same initial weights), 3 seeds",
+          "ensemble - DeconvNet and ensemble - FCN-8s: 95% intervals above 0 and positive for every seed",
+          deconvnet_fcn_ensemble),
+    Claim("deconvnet_instance_wise", "instance-wise inference (proposals predicted one by one and aggregated by max "
+          "or sum) handles objects of many scales better than one pass over the image", "08_segnet_deconvnet",
+          "DeconvNet: ensemble and proposals", "test mIoU, whole frame vs 10 proposals aggregated by max and by sum",
+          "both aggregations - whole frame: 95% intervals above 0 and positive for every seed",
+          deconvnet_instance_wise),
     Claim("unet_weight_map_training", "the border weight map makes U-Net separate touching cells", "09_unet_isbi",
           "The weight map, trained", "share of held-out cells merged with a neighbour, with and without the map",
           "plain - weight map: 95% interval above 0 and positive for every seed", unet_weight_map_training),

@@ -128,3 +128,23 @@ def test_the_committed_report_covers_the_registry_and_what_the_notebooks_print()
              for name in re.findall(r'claims\.show\(\\"(\w+)\\"\)', path.read_text())}
     assert shown, "no notebook prints a claim"
     assert shown <= set(report), f"notebooks print claims the report lacks: {sorted(shown - set(report))}"
+
+
+def test_instance_wise_inference_covers_the_frame_and_aggregates_as_said():
+    windows = claims.proposal_windows((96, 128))
+    assert windows[0] == (0, 0, 96, 128) and len(windows) == 10
+    covered = torch.zeros(96, 128)
+    for top, left, height, width in windows[1:]:
+        assert (height, width) == (48, 64) and top + height <= 96 and left + width <= 128
+        covered[top:top + height, left:left + width] += 1
+    assert covered.min() >= 1  # the half-size windows alone reach every pixel
+
+    class Constant(torch.nn.Module):  # the same scores everywhere, whatever the input
+        def forward(self, images):
+            return torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(len(images), 2, *images.shape[-2:])
+
+    combined = claims.instance_wise(Constant(), torch.rand(1, 3, 96, 128))
+    probability = torch.tensor([0.0, 1.0]).softmax(0)
+    assert torch.allclose(combined["max"][0, :, 50, 70], probability)  # the max of equal windows is one of them
+    counts = 1 + covered  # the whole frame, and each window over the pixel
+    assert torch.allclose(combined["sum"][0, 1], probability[1] * counts)
