@@ -148,3 +148,20 @@ def test_instance_wise_inference_covers_the_frame_and_aggregates_as_said():
     assert torch.allclose(combined["max"][0, :, 50, 70], probability)  # the max of equal windows is one of them
     counts = 1 + covered  # the whole frame, and each window over the pixel
     assert torch.allclose(combined["sum"][0, 1], probability[1] * counts)
+
+
+def test_show_names_the_run_that_measured_a_claim_and_its_note(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(claims, "REPORT", tmp_path)
+    monkeypatch.setitem(claims.NOTES, "dilation_field", "a caveat written after reading the result")
+    assert claims.main(_arguments(tmp_path, only=["separable_cost", "dilation_field"])) == 0
+    assert claims.main(_arguments(tmp_path, only=["dilation_field"], merge=True)) == 0
+    claims.show("dilation_field")
+    shown = capsys.readouterr().out
+    assert "[holds]" in shown and "note: a caveat written after reading the result" in shown
+    report = json.loads((tmp_path / "claims.json").read_text())
+    first, second = report["runs"]
+    assert first["claims"] == ["separable_cost"] and second["claims"] == ["dilation_field"]  # replaced: moved
+    assert "--only dilation_field" in shown or second["command"] in shown
+    assert "## Notes" in (tmp_path / "claims.md").read_text()
+    claims.show("separable_cost")
+    assert "note:" not in capsys.readouterr().out
