@@ -88,6 +88,7 @@ class Lab:
         self._scores: dict[tuple, object] = {}
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
+        self._deconvnet: dict | None = None  # DeconvNet and FCN-8s trained once per seed (`_deconvnet_runs`)
 
     def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
         from .frozen import FeatureCache
@@ -553,7 +554,7 @@ def backbones_accuracy(lab: Lab) -> Outcome:
 def _deconvnet_runs(lab: Lab) -> dict:
     """DeconvNet and FCN-8s on one encoder (VGG16-BN at `vgg_width`, the same initial weights), trained from scratch
     like `segnet_vs_fcn`, once per seed and shared by the DeconvNet claims; with the test frames."""
-    if getattr(lab, "_deconvnet", None) is None:
+    if lab._deconvnet is None:
         from .endtoend import camvid_frames, train
         from .models import build_model
 
