@@ -30,6 +30,7 @@ from torchvision.transforms import v2
 from .backbones import build_backbone
 from .frozen import Head, Scores, score_frames
 from .losses import border_weight_map, connected_components, weighted_cross_entropy
+from .transforms import FILL
 
 __all__ = ["TrainingConfig", "Frames", "camvid_frames", "isbi_tiles", "EncoderHead", "REGIMES", "regime_model",
            "train", "predict", "tile", "merged_cells"]
@@ -83,7 +84,7 @@ class Frames:
         if weights is not None:
             weights[flips] = weights[flips].flip(-1)
         if elastic:
-            warp = v2.ElasticTransform(alpha=34.0, sigma=4.0, fill={tv_tensors.Image: 0, tv_tensors.Mask: 255})
+            warp = v2.ElasticTransform(alpha=34.0, sigma=4.0, fill=FILL)  # as train_transforms(elastic=True)
             state = torch.get_rng_state()
             torch.manual_seed(int(torch.randint(2 ** 31, (1,), generator=generator)))
             pairs = [warp(tv_tensors.Image(image), tv_tensors.Mask(mask)) for image, mask in zip(images, masks)]
