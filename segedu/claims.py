@@ -217,6 +217,39 @@ def fcn_skips_thin(lab: Lab) -> Outcome:
                     classes=THIN_CLASSES)
 
 
+def linear_probe_depth(lab: Lab) -> Outcome:
+    """The lecture's fixed feature extractor with a linear classifier, one level at a time: deeper levels carry the
+    high-level (semantic) information, so a linear probe scores higher the deeper its level."""
+    return _ranking(lab, ("linear5", "linear4", "linear3"), "miou",
+                    "test mIoU of a linear classifier on one frozen level")
+
+
+def hypercolumn_levels(lab: Lab) -> Outcome:
+    """Hypercolumns (Hariharan et al. 2015): every level's features at a pixel, concatenated, under one linear
+    classifier, beat each level alone, in mIoU (semantics) and in the boundary band (detail)."""
+    singles = ("linear3", "linear4", "linear5")
+    values = {kind: {measure: _value(lab, kind, measure) for measure in ("miou", "band")}
+              for kind in ("hypercolumn",) + singles}
+    steps, holds = {}, True
+    for measure in ("miou", "band"):
+        for single in singles:
+            interval, per_seed = _compare(lab, "hypercolumn", single, measure)
+            steps[f"{measure}: hypercolumn - {single}"] = {"effect": interval.effect,
+                                                           "interval": [interval.low, interval.high],
+                                                           "per_seed": per_seed}
+            holds &= interval.low > 0 and min(per_seed) > 0
+    best = {measure: max(singles, key=lambda kind: values[kind][measure]) for measure in ("miou", "band")}
+    closest = min(steps, key=lambda name: steps[name]["effect"])
+    shown = "; ".join(f"{kind} mIoU {100 * v['miou']:.1f}, band {100 * v['band']:.1f}" for kind, v in values.items())
+    return Outcome(holds, f"{shown} (%, {len(lab.config.seeds)} seeds pooled); best single level: {best['miou']} in "
+                          f"mIoU, {best['band']} in the band; smallest lead, {closest}: "
+                          f"{100 * steps[closest]['effect']:+.1f} [{100 * steps[closest]['interval'][0]:+.1f}, "
+                          f"{100 * steps[closest]['interval'][1]:+.1f}] points, per seed "
+                          + "/".join(f"{100 * d:+.1f}" for d in steps[closest]["per_seed"]),
+                   steps[closest]["effect"], tuple(steps[closest]["interval"]), "points",
+                   {"values": values, "steps": steps, "best_single": best}, lab.config.seeds)
+
+
 def context_pyramid(lab: Lab) -> Outcome:
     return _ranking(lab, ("pyramid", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
 
@@ -606,6 +639,53 @@ def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
                    + "; ".join(_shown(name, step) for name, step in steps.items())
                    + " points, 95% paired bootstrap over 233 test frames",
                    first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps}, config.seeds)
+
+
+def deconvnet_two_stage(lab: Lab) -> Outcome:
+    """DeconvNet (Noh et al. 2015, section 3.2; the review): a network this large learns better from little data in
+    two stages, easy examples first (object-centred crops, `endtoend.object_crops`), then whole images. Against the
+    one-stage DeconvNet of `deconvnet_fcn_ensemble`: the same initial weights and as many steps in all, half of
+    them on crops of CamVid's countable objects, half on whole frames. Also each network's mIoU on its own training
+    frames beside the test frames (with FCN-8s on the same encoder), the gap between them showing how much the large
+    network overfits 367 frames. Holds when two stages beat one on the test frames (interval above 0, every seed)."""
+    from .endtoend import camvid_frames, object_crops, train
+    from .frozen import score_frames
+    from .models import build_model
+
+    runs = _deconvnet_runs(lab)
+    config = lab.training
+    first = dataclasses.replace(config, steps=config.scratch_steps // 2)
+    second = dataclasses.replace(config, steps=config.scratch_steps - first.steps)
+    frames = camvid_frames("train", size=config.camvid_size)
+    crops = object_crops(camvid_frames("train", size=tuple(2 * side for side in config.camvid_size)),
+                         config.camvid_size)
+    test = runs["test"]
+    scores = {"one stage": [], "two stages": []}
+    fitted = {"one stage": [], "two stages": [], "fcn8s": []}  # the same scores on the training frames
+    for seed, models in zip(config.seeds, runs["models"]):
+        torch.manual_seed(seed)
+        model = build_model("deconvnet", num_classes=11, width=config.vgg_width)
+        train(model, None, crops, first, seed=seed)
+        train(model, None, frames, second, seed=seed)
+        for name, network in (("one stage", models["deconvnet"]), ("two stages", model), ("fcn8s", models["fcn8s"])):
+            if name in scores:
+                scores[name].append(score_frames(_probabilities(network, test.images).argmax(1), test.masks))
+            fitted[name].append(score_frames(_probabilities(network, frames.images).argmax(1), frames.masks))
+    interval, per_seed = _paired(scores["two stages"], scores["one stage"], lambda s: s.confusions, miou_of)
+    pooled = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
+    test_miou = {name: pooled(s) for name, s in scores.items()}
+    test_miou["fcn8s"] = pooled([score_frames(_probabilities(m["fcn8s"], test.images).argmax(1), test.masks)
+                                 for m in runs["models"]])
+    train_miou = {name: pooled(s) for name, s in fitted.items()}
+    step = _step(interval, per_seed)
+    return Outcome(interval.low > 0 and min(per_seed) > 0,
+                   f"DeconvNet (width {config.vgg_width:g}), {config.scratch_steps} steps from scratch, {len(crops)} "
+                   f"object crops for the first half in two stages, {len(config.seeds)} seeds pooled: test mIoU "
+                   + ", ".join(f"{name} {100 * v:.1f} (training frames {100 * train_miou[name]:.1f})"
+                               for name, v in test_miou.items()) + ". "
+                   + _shown("two stages - one stage", step) + " points, 95% paired bootstrap over 233 test frames",
+                   step["effect"], tuple(step["interval"]), "points",
+                   {"test_miou": test_miou, "train_miou": train_miou, "step": step, "crops": len(crops)}, config.seeds)
 
 
 def proposal_windows(size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
@@ -1029,6 +1109,11 @@ PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not 
     "deconvnet_instance_wise": ("instance-wise inference (proposals predicted one by one and aggregated by max or sum) "
                                 "handles objects of many scales better than one pass over the image",
                                 "08_segnet_deconvnet", "written and tested, not run yet (with the one above)"),
+    "deconvnet_two_stage": ("a very large network trained on little data overfits; DeconvNet trains in two stages, "
+                            "easy object-centred crops first, then whole images", "08_segnet_deconvnet",
+                            "written and tested, not run yet: it reuses the one-stage DeconvNets of the two above, so "
+                            "run it in the same command (`--only deconvnet_fcn_ensemble deconvnet_instance_wise "
+                            "deconvnet_two_stage`); about 3 more DeconvNet trainings, roughly an hour on 2 cores"),
 }
 
 
@@ -1042,6 +1127,17 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("fcn_skips_thin", "coarse stride-32 predictions lose thin and small objects; skips bring them back",
           "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "mean IoU of Pole, SignSymbol and Pedestrian",
           "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed", fcn_skips_thin),
+    Claim("linear_probe_depth", "early layers hold low-level features, late layers high-level ones; a linear "
+          "classifier (softmax) on a frozen encoder's features is the fixed feature extractor", "11_transfer_learning",
+          "Transfer learning: the fixed feature extractor", "test mIoU of a 1x1 (linear) classifier on one frozen "
+          "level, 3 seeds pooled", "linear5 - linear4 and linear4 - linear3: 95% interval above 0 and positive for "
+          "every seed", linear_probe_depth),
+    Claim("hypercolumn_levels", "hypercolumns: a pixel's features from every level together classify it better than "
+          "any one level; fusing levels trades neither boundaries nor semantics away", "04_skip_connections",
+          "Hypercolumns; the skip architecture's trade-off", "test mIoU and boundary-band accuracy, linear "
+          "classifier on the concatenated levels 3-5 against each level alone, 3 seeds pooled",
+          "all six differences (2 measures x 3 levels): 95% interval above 0 and positive for every seed",
+          hypercolumn_levels),
     Claim("context_pyramid", "pyramid pooling adds global context and beats a plain head", "10_pspnet_deeplab",
           "PSPNet", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
           "pyramid - plain: 95% interval above 0 and positive for every seed", context_pyramid),
@@ -1146,6 +1242,11 @@ UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist:
           "DeconvNet: ensemble and proposals", "test mIoU, whole frame vs 10 proposals aggregated by max and by sum",
           "both aggregations - whole frame: 95% intervals above 0 and positive for every seed",
           deconvnet_instance_wise),
+    Claim("deconvnet_two_stage", "a very large network trained on little data overfits; DeconvNet trains in two "
+          "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
+          "DeconvNet: two-stage training", "test mIoU (and mIoU on the training frames), one stage against two with "
+          "the same initial weights and steps, 3 seeds", "two stages - one stage: 95% interval above 0 and positive "
+          "for every seed", deconvnet_two_stage),
 )
 
 

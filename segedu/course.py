@@ -29,8 +29,8 @@ class Lesson:
 
 COURSE: tuple[Lesson, ...] = (
     Lesson("00_segmentation_basics.ipynb", "segmentation basics",
-           "semantic vs instance vs panoptic; masks, palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, "
-           "ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 18),
+           "semantic vs instance vs panoptic; panoptic quality; Mask R-CNN small (a box, RoIAlign, a mask per box); masks, "
+           "palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 18),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
            "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
            "a trained classifier into a dense heat map", ("00",), 18),
@@ -54,19 +54,21 @@ COURSE: tuple[Lesson, ...] = (
            "trained on CamVid; the skips' worth in a controlled comparison (3 seeds, intervals); torchvision's "
            "ResNet FCN", ("01", "02", "04"), 32),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
-           "decoders that unpool with the encoder's switches; what the decoder receives; both trained on CamVid",
+           "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
+           "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder",
            ("03", "07"), 30),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
-           "U-Net scored on held-out slices", ("04",), 9),
+           "U-Net scored on held-out slices; the paper's training choices trained; U-Net painting images; deep "
+           "contextual networks", ("04",), 9),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
            "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 42),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
-           "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; backbone cost table; input size "
-           "vs accuracy and latency", ("10",), 50),
+           "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
+           "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 50),
     Lesson("12_model_zoo.ipynb", "model zoo",
-           "all twelve models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
+           "all fourteen models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
            "measured so far, with its provenance",
            ("07", "08", "09", "10", "11"), 12),
 )

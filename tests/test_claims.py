@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -167,3 +168,27 @@ def test_show_names_the_run_that_measured_a_claim_and_its_note(tmp_path, monkeyp
     assert "## Notes" in (tmp_path / "claims.md").read_text()
     claims.show("separable_cost")
     assert "note:" not in capsys.readouterr().out
+
+
+def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch):
+    """The three DeconvNet experiments share one set of trained networks; a smoke run on random frames with a
+    car in each, two steps, one seed: every number they report is there and the two-stage arm trains on crops."""
+    from segedu import endtoend
+
+    def frames(split, *, size, subset=None, data="camvid"):
+        generator = torch.Generator().manual_seed(len(split) + size[0])
+        masks = torch.randint(0, 8, (4, *size), generator=generator)
+        masks[:, size[0] // 4: size[0] // 2, size[1] // 4: size[1] // 2] = 8  # a car in every frame
+        return endtoend.Frames(torch.rand(4, 3, *size, generator=generator), masks)
+
+    monkeypatch.setattr(endtoend, "camvid_frames", frames)
+    config = dataclasses.replace(endtoend.TrainingConfig(), scratch_steps=2, batch_size=2, vgg_width=0.0625,
+                                 camvid_size=(32, 48), seeds=(0,))
+    lab = claims.Lab(seeds=(0,), training=config)
+    two_stage = claims.deconvnet_two_stage(lab)
+    assert set(two_stage.numbers["test_miou"]) == {"one stage", "two stages", "fcn8s"}
+    assert set(two_stage.numbers["train_miou"]) == {"one stage", "two stages", "fcn8s"}
+    assert two_stage.numbers["crops"] == 4 and len(two_stage.numbers["step"]["per_seed"]) == 1
+    ensemble = claims.deconvnet_fcn_ensemble(lab)  # reuses the networks trained above
+    assert set(ensemble.numbers["miou"]) == {"deconvnet", "fcn8s", "ensemble"}
+    assert len(lab._deconvnet["models"]) == 1

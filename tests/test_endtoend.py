@@ -156,3 +156,21 @@ def test_sgd_with_momentum_keeps_the_long_run_step():
     with pytest.raises(ValueError, match="momentum must lie in"):
         train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config, seed=0,
               momentum=1.0)
+
+
+def test_object_crops_centre_each_object_and_keep_the_frame_shape():
+    from segedu.endtoend import Frames, object_crops
+
+    images = torch.rand(1, 3, 96, 128)
+    masks = torch.zeros(1, 96, 128, dtype=torch.long)
+    masks[0, 60:76, 90:110] = 8  # a 16x20 car near the lower right
+    masks[0, 10:12, 10:12] = 9  # a 4-pixel pedestrian: below the minimum, no crop
+    crops = object_crops(Frames(images, masks), (48, 64), margin=1.5)
+    assert crops.images.shape == (1, 3, 48, 64) and crops.masks.shape == (1, 48, 64)
+    rows, columns = (crops.masks[0] == 8).nonzero(as_tuple=True)
+    # the crop is 24 px high (1.5 x 16 = 24 = 96 / 4, above 1.5 x 20 x 96/128 = 22.5) and 32 wide, centred on the
+    # car: the car fills the middle of the crop, 320 of its 768 pixels, scaled by 2
+    assert abs((rows.float().mean() - 23.5).item()) < 1.5 and abs((columns.float().mean() - 31.5).item()) < 1.5
+    assert abs((crops.masks[0] == 8).float().mean().item() - 320 / 768) < 0.02
+    with pytest.raises(ValueError, match="no region"):
+        object_crops(Frames(images, torch.zeros(1, 96, 128, dtype=torch.long)), (48, 64))
