@@ -217,6 +217,75 @@ def fcn_skips_thin(lab: Lab) -> Outcome:
                     classes=THIN_CLASSES)
 
 
+SIZE_BINS = (256, 4096)  # object area in pixels at 180x240: small below 16x16, large from 64x64 (a tenth of the frame)
+
+
+def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes: tuple[int, ...],
+                      regions: list | None = None) -> tuple[torch.Tensor, list]:
+    """Per frame and object size (small, medium, large by `SIZE_BINS`): [recall summed over the objects, objects,
+    fragmented objects] -> (F, 3, 3). An object is an 8-connected region of a class in `classes` (4 pixels or more);
+    its recall is the share of its pixels predicted as its class; it is fragmented when two classes or more each
+    take at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
+    from .losses import connected_components
+
+    if regions is None:
+        regions = [[(label, connected_components(mask == label)) for label in classes] for mask in masks]
+    statistics = torch.zeros(len(masks), 3, 3, dtype=torch.float64)
+    for frame, (prediction, found) in enumerate(zip(predictions, regions)):
+        for label, components in found:
+            for component in range(1, int(components.max()) + 1):
+                inside = prediction[components == component]
+                if len(inside) < 4:
+                    continue
+                size = sum(len(inside) >= bound for bound in SIZE_BINS)
+                shares = torch.bincount(inside, minlength=256).double() / len(inside)
+                statistics[frame, size] += torch.tensor([shares[label], 1.0, float((shares >= 0.05).sum() >= 2)],
+                                                        dtype=torch.float64)
+    return statistics, regions
+
+
+def fcn_object_sizes(lab: Lab) -> Outcome:
+    """The DeconvNet review on FCN's fixed receptive field: an object much larger than it is seen piece by piece and
+    comes out fragmented, an object much smaller is lost to the background. The FCN-32s and FCN-8s heads of
+    `fcn_skips_miou`, scored per object of CamVid's countable classes (Pole, SignSymbol, Car, Pedestrian,
+    Bicyclist) on the 233 test frames, by size. Holds when, for FCN-32s, small objects keep a smaller share of their
+    pixels than medium ones (lost) and large objects are more often broken into several classes than medium ones
+    (fragmented), both intervals away from 0 and every seed agreeing."""
+    from .endtoend import THING_CLASSES
+    from .frozen import predict_head
+
+    test = lab.stride32["test"]
+    masks = test.masks.long()
+    regions, per_kind = None, {}
+    for kind in ("fcn32s", "fcn8s"):
+        per_kind[kind] = []
+        for seed in lab.config.seeds:
+            predictions = predict_head(lab.head(kind, seed), test).argmax(1)
+            statistics, regions = object_statistics(predictions, masks, classes=THING_CLASSES, regions=regions)
+            per_kind[kind].append(statistics)
+    recall = lambda counts: counts[..., 0] / counts[..., 1].clamp(min=1e-9)  # noqa: E731
+    fragments = lambda counts: counts[..., 2] / counts[..., 1].clamp(min=1e-9)  # noqa: E731
+    bins = ("small", "medium", "large")
+    runs = per_kind["fcn32s"]
+    lost = _paired([r[:, 1] for r in runs], [r[:, 0] for r in runs], lambda s: s, recall)
+    broken = _paired([r[:, 2] for r in runs], [r[:, 1] for r in runs], lambda s: s, fragments)
+    steps = {"recall, medium - small": _step(*lost), "fragmented, large - medium": _step(*broken)}
+    totals = {kind: sum(r).sum(0) for kind, r in per_kind.items()}  # (3 sizes, 3): every frame and seed added
+    table = {kind: {size: {"recall": float(recall(total[index])), "fragmented": float(fragments(total[index])),
+                           "objects": int(total[index, 1]) // len(per_kind[kind])}
+                    for index, size in enumerate(bins)} for kind, total in totals.items()}
+    holds = all(step["interval"][0] > 0 and min(step["per_seed"]) > 0 for step in steps.values())
+    shown = "; ".join(f"{kind}: " + ", ".join(f"{size} recall {100 * v['recall']:.1f}%, fragmented {100 * v['fragmented']:.1f}%"
+                                              for size, v in row.items()) for kind, row in table.items())
+    counts = ", ".join(f"{v['objects']} {size}" for size, v in table["fcn32s"].items())
+    return Outcome(holds, f"objects of the countable classes in the 233 test frames at 180x240 ({counts}; small "
+                          f"< {SIZE_BINS[0]} px, large >= {SIZE_BINS[1]} px), 3 seeds pooled: {shown}. FCN-32s: "
+                   + "; ".join(_shown(name, step) for name, step in steps.items())
+                   + " points, 95% paired bootstrap over test frames",
+                   steps["recall, medium - small"]["effect"], tuple(steps["recall, medium - small"]["interval"]),
+                   "points", {"table": table, "steps": steps}, lab.config.seeds)
+
+
 def linear_probe_depth(lab: Lab) -> Outcome:
     """The lecture's fixed feature extractor with a linear classifier, one level at a time: deeper levels carry the
     high-level (semantic) information, so a linear probe scores higher the deeper its level."""
@@ -1095,6 +1164,11 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
                           "pretrained backbones the lecture compares; ResNet-18 (31.7) is level with ResNet-50 (30.6). "
                           "ImageNet weights are worth 29 points to EfficientNet-Lite0 (42.3 against 13.3), more than "
                           "any choice among the from-scratch backbones. Latency: one 360x480 frame, CPU inference.",
+    "linear_probe_depth": "It fails at the top only: level 4 (stride 16) beats level 3 by 13.6 points, as the lecture "
+                          "expects, but level 5 (stride 32) scores 4.9 below level 4 for every seed. A linear "
+                          "classifier cannot recover the detail that stride 32 has lost (its map is 6x8 at 180x240), "
+                          "so the probe measures what a level knows about classes *and* where; the hypercolumn claim "
+                          "shows that level 5 still adds to the others.",
     "unet_elastic_few_slices": "The seeds disagree widely (+5.5 / -2.8 / -15.3 points): with 300 steps on 80 tiles the "
                                "warps' effect is smaller than the run-to-run spread, and torchvision's warp leaves "
                                "black, unlabelled borders on a 128x128 tile. Not holding here is not evidence against "
@@ -1102,13 +1176,6 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
 }
 
 PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not measured yet: (statement, notebook, why)
-    "deconvnet_fcn_ensemble": ("FCN and DeconvNet are complementary: their ensemble (EDeconvNet) beats each alone",
-                               "08_segnet_deconvnet", "written and tested, not run yet: about 11 min on 2 cores with the "
-                               "next one (`python -m segedu claims --only deconvnet_fcn_ensemble deconvnet_instance_wise "
-                               "--out segedu/results --merge`)"),
-    "deconvnet_instance_wise": ("instance-wise inference (proposals predicted one by one and aggregated by max or sum) "
-                                "handles objects of many scales better than one pass over the image",
-                                "08_segnet_deconvnet", "written and tested, not run yet (with the one above)"),
     "deconvnet_two_stage": ("a very large network trained on little data overfits; DeconvNet trains in two stages, "
                             "easy object-centred crops first, then whole images", "08_segnet_deconvnet",
                             "written and tested, not run yet: it reuses the one-stage DeconvNets of the two above, so "
@@ -1127,6 +1194,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("fcn_skips_thin", "coarse stride-32 predictions lose thin and small objects; skips bring them back",
           "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "mean IoU of Pole, SignSymbol and Pedestrian",
           "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed", fcn_skips_thin),
+    Claim("fcn_object_sizes", "FCN's receptive field is fixed: an object much larger than it comes out fragmented, "
+          "one much smaller is lost", "07_fcn", "DeconvNet review: FCN's limitations", "per object of the countable "
+          "classes, by size: the share of its pixels labelled its class, and whether it breaks into several classes",
+          "FCN-32s: recall medium - small and fragmented large - medium, 95% intervals above 0, every seed",
+          fcn_object_sizes),
     Claim("linear_probe_depth", "early layers hold low-level features, late layers high-level ones; a linear "
           "classifier (softmax) on a frozen encoder's features is the fixed feature extractor", "11_transfer_learning",
           "Transfer learning: the fixed feature extractor", "test mIoU of a 1x1 (linear) classifier on one frozen "
@@ -1228,10 +1300,6 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("pyramid_bins_collapse", "PSPNet's bins need a large enough feature map (the paper trains on 473x473 "
           "crops and more)", "06_pyramid_pooling", "Collapsing bins", "distinct 6x6 bin values by map size",
           "36 distinct from 6x6 on, fewer below", pyramid_bins_collapse, fast=True),
-)
-
-
-UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist: run them with --only NAME
     Claim("deconvnet_fcn_ensemble", "FCN and DeconvNet are complementary: their ensemble (EDeconvNet) beats each "
           "alone", "08_segnet_deconvnet", "DeconvNet: ensemble and proposals",
           "test mIoU of the mean of their probabilities, one VGG16-BN encoder (same initial weights), 3 seeds",
@@ -1242,6 +1310,10 @@ UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist:
           "DeconvNet: ensemble and proposals", "test mIoU, whole frame vs 10 proposals aggregated by max and by sum",
           "both aggregations - whole frame: 95% intervals above 0 and positive for every seed",
           deconvnet_instance_wise),
+)
+
+
+UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist: run them with --only NAME
     Claim("deconvnet_two_stage", "a very large network trained on little data overfits; DeconvNet trains in two "
           "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
           "DeconvNet: two-stage training", "test mIoU (and mIoU on the training frames), one stage against two with "
