@@ -1169,6 +1169,16 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
                           "classifier cannot recover the detail that stride 32 has lost (its map is 6x8 at 180x240), "
                           "so the probe measures what a level knows about classes *and* where; the hypercolumn claim "
                           "shows that level 5 still adds to the others.",
+    "deconvnet_fcn_ensemble": "DeconvNet itself is far behind here: 20.8 mIoU against FCN-8s's 33.8 on the same "
+                              "encoder after 500 steps from scratch (its 15.7M parameters at width 0.25, most in the "
+                              "fc6/fc7 bottleneck, learn slowly; the paper starts from ImageNet VGG-16 and trains for "
+                              "days). Averaging in the weaker network lifts DeconvNet by 9.1 points but costs FCN-8s "
+                              "4.0: an ensemble helps when its members are comparably good, which these are not.",
+    "deconvnet_instance_wise": "The proposals here are fixed half-size windows, not object proposals: a window cuts "
+                               "through objects and the network, trained on whole frames, sees each window enlarged "
+                               "2x, a scale it never trained on. The paper trains on object-centred crops (its "
+                               "two-stage training) and uses 50 edge-box proposals per image, so this measures the "
+                               "aggregation without the proposals and training that make it pay.",
     "unet_elastic_few_slices": "The seeds disagree widely (+5.5 / -2.8 / -15.3 points): with 300 steps on 80 tiles the "
                                "warps' effect is smaller than the run-to-run spread, and torchvision's warp leaves "
                                "black, unlabelled borders on a 128x128 tile. Not holding here is not evidence against "
@@ -1178,9 +1188,10 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
 PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not measured yet: (statement, notebook, why)
     "deconvnet_two_stage": ("a very large network trained on little data overfits; DeconvNet trains in two stages, "
                             "easy object-centred crops first, then whole images", "08_segnet_deconvnet",
-                            "written and tested, not run yet: it reuses the one-stage DeconvNets of the two above, so "
-                            "run it in the same command (`--only deconvnet_fcn_ensemble deconvnet_instance_wise "
-                            "deconvnet_two_stage`); about 3 more DeconvNet trainings, roughly an hour on 2 cores"),
+                            "written and tested, not run yet: it trains the one-stage DeconvNet and FCN-8s of the "
+                            "two claims above again (99 min for those on 2 cores shared with other work) and three "
+                            "two-stage DeconvNets, about 2.5 hours in all (`python -m segedu claims --only "
+                            "deconvnet_two_stage --out segedu/results --merge`)"),
 }
 
 
