@@ -30,19 +30,19 @@ class Lesson:
 COURSE: tuple[Lesson, ...] = (
     Lesson("00_segmentation_basics.ipynb", "segmentation basics",
            "semantic vs instance vs panoptic; panoptic quality; Mask R-CNN small (a box, RoIAlign, a mask per box); masks, "
-           "palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 18),
+           "palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, ignore index; CamVid's class imbalance; memory and time against input size", ("PyTorch tensors",), 16),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
            "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
-           "a trained classifier into a dense heat map", ("00",), 18),
+           "a trained classifier into a dense heat map", ("00",), 20),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
            "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
            "checkerboard artifacts; FCN's bilinear initialization", ("01",), 6),
     Lesson("03_unpooling.ipynb", "unpooling",
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
-           "side by side", ("02",), 6),
+           "side by side", ("02",), 7),
     Lesson("04_skip_connections.ipynb", "skip connections",
            "FCN-32s/16s/8s trained and compared (mIoU, boundary accuracy); sum vs concatenation; the odd-size problem "
-           "and three fixes", ("02", "03"), 30),
+           "and three fixes", ("02", "03"), 32),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field measured by autograd vs the formula; gridding; output stride of a dilated "
            "ResNet; depthwise separable convolution", ("02",), 7),
@@ -52,25 +52,25 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("07_fcn.ipynb", "FCN",
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling) "
            "trained on CamVid; the skips' worth in a controlled comparison (3 seeds, intervals); torchvision's "
-           "ResNet FCN", ("01", "02", "04"), 32),
+           "ResNet FCN", ("01", "02", "04"), 34),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder",
-           ("03", "07"), 30),
+           ("03", "07"), 24),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the paper's training choices trained; U-Net painting images; deep "
-           "contextual networks", ("04",), 9),
+           "contextual networks", ("04",), 22),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
-           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 42),
+           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 44),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
-           "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 50),
+           "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 49),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
            "measured so far, with its provenance",
-           ("07", "08", "09", "10", "11"), 12),
+           ("07", "08", "09", "10", "11"), 11),
 )
 
 
