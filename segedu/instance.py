@@ -21,6 +21,7 @@ loss on the true class's mask only (section 3, "decoupling" mask and class) are 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -122,7 +123,7 @@ def paste_instances(model: TinyMaskRCNN, image: torch.Tensor, boxes: torch.Tenso
     canvas = torch.zeros(len(boxes), height, width)
     for index, (box, probability) in enumerate(zip(boxes.tolist(), probabilities)):
         x0, y0 = max(int(box[0]), 0), max(int(box[1]), 0)  # the pixels the box covers
-        x1, y1 = min(int(-(-box[2] // 1)), width), min(int(-(-box[3] // 1)), height)
+        x1, y1 = min(math.ceil(box[2]), width), min(math.ceil(box[3]), height)
         if x1 <= x0 or y1 <= y0:
             continue
         canvas[index, y0:y1, x0:x1] = F.interpolate(probability[None, None], size=(y1 - y0, x1 - x0),
