@@ -70,7 +70,7 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
            "measured so far, with its provenance",
-           ("07", "08", "09", "10", "11"), 11),
+           ("07", "08", "09", "10", "11"), 15),
 )
 
 
