@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--list", action="store_true", help="list the claims and exit")
     claims.add_argument("--out", type=Path, default=Path("runs/claims"),
                         help="folder for claims.md and claims.json (default runs/claims)")
+    claims.add_argument("--models", type=Path, metavar="DIR",
+                        help="keep the networks that claims train end to end in DIR and reuse them when a later run "
+                             "asks for the same network, seed and training settings (default: keep nothing)")
     claims.add_argument("--merge", action="store_true",
                         help="keep the other claims already in --out's report and replace only those that ran "
                              "(to re-measure one claim of the committed report: --only NAME --merge)")

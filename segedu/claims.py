@@ -77,7 +77,8 @@ class Lab:
     """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
     output strides 32 and 8, and each head's per-frame test scores for each seed."""
 
-    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None):
+    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
+                 models: Path | str | None = None):
         from .endtoend import TrainingConfig
         from .frozen import HeadConfig
 
@@ -89,6 +90,28 @@ class Lab:
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
         self._deconvnet: dict | None = None  # DeconvNet and FCN-8s trained once per seed (`_deconvnet_runs`)
+        self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
+
+    def trained(self, name: str, seed: int, build, fit) -> nn.Module:
+        """The network `name` trained with `seed`: `fit(build())`, or, when `models` names a folder that holds it
+        trained with this training configuration, `build()` with the kept weights (`{name}-seed{seed}.pt`, written
+        atomically, read with `weights_only=True` after a CRC check). A file kept under another configuration is
+        trained again and replaced. So a long claim interrupted, or split over processes, does not train twice."""
+        from .checkpoint import load_checkpoint, save_checkpoint
+
+        settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
+        recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
+        path = None if self.models is None else self.models / f"{name}-seed{seed}.pt"
+        if path is not None and path.is_file():
+            state = load_checkpoint(path)
+            if state.get("recipe") == recipe:
+                model = build()
+                model.load_state_dict(state["model"])
+                return model.eval()
+        model = fit(build()).eval()
+        if path is not None:
+            save_checkpoint(path, {"model": model.state_dict(), "recipe": recipe})
+        return model
 
     def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
         from .frozen import FeatureCache
@@ -472,6 +495,11 @@ def _paired(better: list, worse: list, pick, score) -> tuple:
     return interval, per_seed
 
 
+def _pooled_miou(runs: list) -> float:
+    """mIoU of several seeds' per-frame counts (`segedu.frozen.Scores`) pooled: every seed's confusions summed."""
+    return float(miou_of(sum(runs[1:], runs[0]).confusions.sum(0).double()[None]))
+
+
 def _step(interval, per_seed) -> dict:
     return {"effect": interval.effect, "interval": [interval.low, interval.high], "per_seed": per_seed}
 
@@ -524,8 +552,7 @@ def transfer_learning(lab: Lab) -> Outcome:
                 scores = (score_frames(predictions, test.masks) if cell[0] == "similar" else
                           tile_scores(predictions, test.masks, size=config.tile, num_classes=2))
                 runs[cell + (regime,)].append(scores)
-    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
-    table = {f"{data_}/{amount}": {regime: value(runs[(data_, amount, regime)]) for regime in REGIMES}
+    table = {f"{data_}/{amount}": {regime: _pooled_miou(runs[(data_, amount, regime)]) for regime in REGIMES}
              for data_, amount in data}
     steps, holds = {}, True
     for (data_, amount), advice in TRANSFER_ADVICE.items():
@@ -578,8 +605,7 @@ def segnet_vs_fcn(lab: Lab) -> Outcome:
                                     model, frames.images[:2], weights=False) / 2 / 2 ** 20}
     interval, per_seed = _paired(runs["segnet"], runs["fcn8s"], lambda s: s.confusions, miou_of)
     band, band_seeds = _paired(runs["segnet"], runs["fcn8s"], lambda s: s.band, accuracy_of)
-    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
-    miou = {name: value(r) for name, r in runs.items()}
+    miou = {name: _pooled_miou(r) for name, r in runs.items()}
     holds = interval.low > 0 and min(per_seed) > 0
     shown = "; ".join(f"{name}: mIoU {100 * miou[name]:.1f}, {memory[name]['parameters'] / 1e6:.2f}M parameters, "
                       f"{memory[name]['activation_megabytes']:.0f} MB of activations per training image"
@@ -637,8 +663,7 @@ def backbones_accuracy(lab: Lab) -> Outcome:
             timing = measure(model, (360, 480), batch_size=1, repeats=3)
             cost[name] = {"gflops": timing.gflops, "milliseconds": timing.milliseconds,
                           "activation_megabytes": timing.activation_megabytes, "parameters": timing.parameters}
-    value = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
-    miou = {key: value(r) for key, r in runs.items()}
+    miou = {key: _pooled_miou(r) for key, r in runs.items()}
     interval, per_seed = _paired(runs["resnet50 (scratch)"], runs["mobilenet_v3_large (scratch)"],
                                  lambda s: s.confusions, miou_of)
     faster = cost["mobilenet_v3_large"]["milliseconds"] < cost["resnet50"]["milliseconds"]
@@ -665,12 +690,16 @@ def _deconvnet_runs(lab: Lab) -> dict:
         frames = camvid_frames("train", size=config.camvid_size)
         models = []
         for seed in config.seeds:
-            torch.manual_seed(seed)
-            deconvnet = build_model("deconvnet", num_classes=11, width=config.vgg_width)
-            fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
-            _copy_encoder(deconvnet.encoder, fcn.encoder.backbone)
-            models.append({name: train(model, None, frames, steps, seed=seed).eval()
-                           for name, model in (("deconvnet", deconvnet), ("fcn8s", fcn))})
+            def initial(seed=seed):  # both networks from one seed, FCN-8s on DeconvNet's initial encoder
+                torch.manual_seed(seed)
+                deconvnet = build_model("deconvnet", num_classes=11, width=config.vgg_width)
+                fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
+                _copy_encoder(deconvnet.encoder, fcn.encoder.backbone)
+                return {"deconvnet": deconvnet, "fcn8s": fcn}
+
+            fit = lambda model, seed=seed: train(model, None, frames, steps, seed=seed)  # noqa: E731
+            models.append({name: lab.trained(name, seed, lambda name=name: initial()[name], fit)
+                           for name in ("deconvnet", "fcn8s")})
         lab._deconvnet = {"models": models, "test": camvid_frames("test", size=config.camvid_size)}
     return lab._deconvnet
 
@@ -698,7 +727,7 @@ def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
             scores[name].append(score_frames(p.argmax(1), test.masks))
     steps = {f"ensemble - {single}": _step(*_paired(scores["ensemble"], scores[single], lambda s: s.confusions,
                                                     miou_of)) for single in ("deconvnet", "fcn8s")}
-    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    value = {name: _pooled_miou(s) for name, s in scores.items()}
     first = steps["ensemble - deconvnet"]
     config = lab.training
     return Outcome(all(s["interval"][0] > 0 and min(s["per_seed"]) > 0 for s in steps.values()),
@@ -721,31 +750,34 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     from .frozen import score_frames
     from .models import build_model
 
-    runs = _deconvnet_runs(lab)
     config = lab.training
     first = dataclasses.replace(config, steps=config.scratch_steps // 2)
     second = dataclasses.replace(config, steps=config.scratch_steps - first.steps)
     frames = camvid_frames("train", size=config.camvid_size)
     crops = object_crops(camvid_frames("train", size=tuple(2 * side for side in config.camvid_size)),
                          config.camvid_size)
-    test = runs["test"]
-    scores = {"one stage": [], "two stages": []}
-    fitted = {"one stage": [], "two stages": [], "fcn8s": []}  # the same scores on the training frames
-    for seed, models in zip(config.seeds, runs["models"]):
+
+    def initial(seed: int) -> nn.Module:  # the one-stage DeconvNet's initial weights
         torch.manual_seed(seed)
-        model = build_model("deconvnet", num_classes=11, width=config.vgg_width)
+        return build_model("deconvnet", num_classes=11, width=config.vgg_width)
+
+    def fit(model: nn.Module, seed: int) -> nn.Module:
         train(model, None, crops, first, seed=seed)
-        train(model, None, frames, second, seed=seed)
+        return train(model, None, frames, second, seed=seed)
+
+    two_stage = [lab.trained("deconvnet-two-stage", seed, lambda seed=seed: initial(seed),
+                             lambda model, seed=seed: fit(model, seed)) for seed in config.seeds]
+    runs = _deconvnet_runs(lab)
+    test = runs["test"]
+    scores = {"one stage": [], "two stages": [], "fcn8s": []}  # per-frame counts on the test frames
+    fitted = {"one stage": [], "two stages": [], "fcn8s": []}  # the same on the training frames
+    for models, model in zip(runs["models"], two_stage):
         for name, network in (("one stage", models["deconvnet"]), ("two stages", model), ("fcn8s", models["fcn8s"])):
-            if name in scores:
-                scores[name].append(score_frames(_probabilities(network, test.images).argmax(1), test.masks))
+            scores[name].append(score_frames(_probabilities(network, test.images).argmax(1), test.masks))
             fitted[name].append(score_frames(_probabilities(network, frames.images).argmax(1), frames.masks))
     interval, per_seed = _paired(scores["two stages"], scores["one stage"], lambda s: s.confusions, miou_of)
-    pooled = lambda runs_: float(miou_of(sum(runs_[1:], runs_[0]).confusions.sum(0).double()[None]))  # noqa: E731
-    test_miou = {name: pooled(s) for name, s in scores.items()}
-    test_miou["fcn8s"] = pooled([score_frames(_probabilities(m["fcn8s"], test.images).argmax(1), test.masks)
-                                 for m in runs["models"]])
-    train_miou = {name: pooled(s) for name, s in fitted.items()}
+    test_miou = {name: _pooled_miou(s) for name, s in scores.items()}
+    train_miou = {name: _pooled_miou(s) for name, s in fitted.items()}
     step = _step(interval, per_seed)
     return Outcome(interval.low > 0 and min(per_seed) > 0,
                    f"DeconvNet (width {config.vgg_width:g}), {config.scratch_steps} steps from scratch, {len(crops)} "
@@ -810,7 +842,7 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
             scores[f"proposals, {aggregate}"].append(score_frames(predictions, test.masks))
     steps = {f"{arm} - whole frame": _step(*_paired(scores[arm], scores["whole frame"], lambda s: s.confusions,
                                                     miou_of)) for arm in ("proposals, max", "proposals, sum")}
-    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    value = {name: _pooled_miou(s) for name, s in scores.items()}
     first = steps["proposals, max - whole frame"]
     return Outcome(all(s["interval"][0] > 0 and min(s["per_seed"]) > 0 for s in steps.values()),
                    f"DeconvNet (width {lab.training.vgg_width:g}), {len(lab.training.seeds)} seeds pooled, 10 "
@@ -873,7 +905,7 @@ def unet_weight_map_training(lab: Lab) -> Outcome:
     interval, per_seed = _paired(merged["plain"], merged["weight map"], lambda counts: counts, accuracy_of)
     miou, miou_seeds = _paired(scores["weight map"], scores["plain"], lambda s: s.confusions, miou_of)
     rate = {name: float(accuracy_of(sum(m).sum(0).double())) for name, m in merged.items()}
-    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    value = {name: _pooled_miou(s) for name, s in scores.items()}
     holds = interval.low > 0 and min(per_seed) > 0
     return Outcome(holds, f"U-Net (width {config.unet_width:g}), {config.unet_steps} steps on the 25 training "
                           f"slices' tiles, {len(config.seeds)} seeds pooled: cells merged with a neighbour "
@@ -926,7 +958,7 @@ def _held_out_miou(config, runs: dict[str, list], better: str, worse: str, diffe
     scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
               for name, predictions in runs.items()}
     interval, per_seed = _paired(scores[better], scores[worse], lambda s: s.confusions, miou_of)
-    value = {name: float(miou_of(sum(s[1:], s[0]).confusions.sum(0).double()[None])) for name, s in scores.items()}
+    value = {name: _pooled_miou(s) for name, s in scores.items()}
     return Outcome(interval.low > 0 and min(per_seed) > 0,
                    f"{setting}, {len(config.seeds)} seeds pooled: held-out mIoU "
                    + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
@@ -1470,7 +1502,7 @@ def main(arguments) -> int:
             print(f"{name:32s} {notebook:26s} {statement} [not measured yet: {why}]")
         return 0
     started = time.perf_counter()
-    results = run_claims(chosen, lab=Lab(seeds=arguments.seed))
+    results = run_claims(chosen, lab=Lab(seeds=arguments.seed, models=getattr(arguments, "models", None)))
     command = "python -m segedu claims " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["claims"] else "run_claims()"
     json_path, markdown_path = write_report(results, arguments.out, command=command.strip(),
                                             seconds=time.perf_counter() - started,

@@ -170,7 +170,7 @@ def test_show_names_the_run_that_measured_a_claim_and_its_note(tmp_path, monkeyp
     assert "note:" not in capsys.readouterr().out
 
 
-def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch):
+def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch, tmp_path):
     """The three DeconvNet experiments share one set of trained networks; a smoke run on random frames with a
     car in each, two steps, one seed: every number they report is there and the two-stage arm trains on crops."""
     from segedu import endtoend
@@ -184,7 +184,7 @@ def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch
     monkeypatch.setattr(endtoend, "camvid_frames", frames)
     config = dataclasses.replace(endtoend.TrainingConfig(), scratch_steps=2, batch_size=2, vgg_width=0.0625,
                                  camvid_size=(32, 48), seeds=(0,))
-    lab = claims.Lab(seeds=(0,), training=config)
+    lab = claims.Lab(seeds=(0,), training=config, models=tmp_path)
     two_stage = claims.deconvnet_two_stage(lab)
     assert set(two_stage.numbers["test_miou"]) == {"one stage", "two stages", "fcn8s"}
     assert set(two_stage.numbers["train_miou"]) == {"one stage", "two stages", "fcn8s"}
@@ -192,6 +192,44 @@ def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch
     ensemble = claims.deconvnet_fcn_ensemble(lab)  # reuses the networks trained above
     assert set(ensemble.numbers["miou"]) == {"deconvnet", "fcn8s", "ensemble"}
     assert len(lab._deconvnet["models"]) == 1
+    kept = sorted(path.name for path in tmp_path.iterdir())
+    assert kept == ["deconvnet-seed0.pt", "deconvnet-two-stage-seed0.pt", "fcn8s-seed0.pt"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a kept network was trained again")
+
+    monkeypatch.setattr(endtoend, "train", no_training)  # a second process finds all three kept
+    again = claims.deconvnet_two_stage(claims.Lab(seeds=(0,), training=config, models=tmp_path))
+    assert again.numbers["test_miou"] == two_stage.numbers["test_miou"]
+    assert again.numbers["train_miou"] == two_stage.numbers["train_miou"]
+
+
+def test_a_lab_with_a_models_folder_keeps_trained_networks_and_retrains_only_under_other_settings(tmp_path):
+    """`Lab.trained`: the first call trains and keeps the weights; a second lab with the same settings loads them
+    without training; a lab whose training settings differ trains again and replaces the file."""
+    from segedu import endtoend
+
+    fits = []
+
+    def fit(model):
+        fits.append(1)
+        with torch.no_grad():
+            model.weight.add_(1.0)  # what "training" changed, to be found again on loading
+        return model
+
+    build = lambda: torch.nn.Linear(3, 2)  # noqa: E731
+    config = dataclasses.replace(endtoend.TrainingConfig(), scratch_steps=7)
+    first = claims.Lab(seeds=(0,), training=config, models=tmp_path).trained("net", 0, lambda: (torch.manual_seed(0), build())[1], fit)
+    again = claims.Lab(seeds=(0,), training=config, models=tmp_path).trained("net", 0, lambda: (torch.manual_seed(5), build())[1], fit)
+    assert len(fits) == 1 and torch.equal(again.weight, first.weight) and not again.training
+    claims.Lab(seeds=(0, 1, 2), training=config, models=tmp_path).trained("net", 0, build, fit)  # seed 0 is seed 0
+    assert len(fits) == 1
+    assert (tmp_path / "net-seed0.pt").is_file() and not list(tmp_path.glob(".*.tmp"))
+    other = dataclasses.replace(config, scratch_steps=8)
+    claims.Lab(seeds=(0,), training=other, models=tmp_path).trained("net", 0, build, fit)
+    assert len(fits) == 2
+    claims.Lab(seeds=(0,), training=config).trained("net", 0, build, fit)  # no folder: nothing kept or read
+    assert len(fits) == 3
 
 
 def test_object_statistics_bin_objects_by_size_and_count_lost_and_fragmented_pixels():
