@@ -778,15 +778,19 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     interval, per_seed = _paired(scores["two stages"], scores["one stage"], lambda s: s.confusions, miou_of)
     test_miou = {name: _pooled_miou(s) for name, s in scores.items()}
     train_miou = {name: _pooled_miou(s) for name, s in fitted.items()}
+    gap = {name: [100 * (_pooled_miou([on_train]) - _pooled_miou([on_test]))  # each seed's overfitting, points
+                  for on_train, on_test in zip(fitted[name], scores[name])] for name in scores}
     step = _step(interval, per_seed)
     return Outcome(interval.low > 0 and min(per_seed) > 0,
                    f"DeconvNet (width {config.vgg_width:g}), {config.scratch_steps} steps from scratch, {len(crops)} "
                    f"object crops for the first half in two stages, {len(config.seeds)} seeds pooled: test mIoU "
                    + ", ".join(f"{name} {100 * v:.1f} (training frames {100 * train_miou[name]:.1f})"
-                               for name, v in test_miou.items()) + ". "
+                               for name, v in test_miou.items()) + "; training - test gap per seed "
+                   + ", ".join(f"{name} " + "/".join(f"{g:+.1f}" for g in gaps) for name, gaps in gap.items()) + ". "
                    + _shown("two stages - one stage", step) + " points, 95% paired bootstrap over 233 test frames",
                    step["effect"], tuple(step["interval"]), "points",
-                   {"test_miou": test_miou, "train_miou": train_miou, "step": step, "crops": len(crops)}, config.seeds)
+                   {"test_miou": test_miou, "train_miou": train_miou, "gap": gap, "step": step, "crops": len(crops)},
+                   config.seeds)
 
 
 def proposal_windows(size: tuple[int, int]) -> list[tuple[int, int, int, int]]:

@@ -189,6 +189,9 @@ def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch
     assert set(two_stage.numbers["test_miou"]) == {"one stage", "two stages", "fcn8s"}
     assert set(two_stage.numbers["train_miou"]) == {"one stage", "two stages", "fcn8s"}
     assert two_stage.numbers["crops"] == 4 and len(two_stage.numbers["step"]["per_seed"]) == 1
+    for name, (gap,) in two_stage.numbers["gap"].items():  # one seed: its gap is the pooled difference
+        difference = 100 * (two_stage.numbers["train_miou"][name] - two_stage.numbers["test_miou"][name])
+        assert gap == pytest.approx(difference)
     ensemble = claims.deconvnet_fcn_ensemble(lab)  # reuses the networks trained above
     assert set(ensemble.numbers["miou"]) == {"deconvnet", "fcn8s", "ensemble"}
     assert len(lab._deconvnet["models"]) == 1
