@@ -621,20 +621,10 @@ def segnet_vs_fcn(lab: Lab) -> Outcome:
                     "band_step": _step(band, band_seeds)}, config.seeds)
 
 
-BACKBONE_RUNS = (("efficientnet_lite0", True), ("efficientnet_lite0", False), ("mobilenet_v3_large", False),
-                 ("resnet18", False), ("resnet50", False))  # (backbone, ImageNet weights): only Lite0 has them offline
-
-
-def backbones_accuracy(lab: Lab) -> Outcome:
-    """The lecture (000, "Base Model 후보들의 장단점"): ResNet is more accurate than VGG-16 and MobileNet but slower
-    and heavier; MobileNet is much faster and somewhat less accurate. Each backbone under the same FCN-8s head
-    (`endtoend.EncoderHead`), trained end to end on CamVid's 367 frames at 96x128 with the same steps, batches and
-    seeds, scored on the 233 test frames; cost: multiply-adds and CPU latency of the whole network at 360x480.
-    The lecture compares ImageNet-pretrained backbones; offline only EfficientNet-Lite0 has ImageNet weights, so
-    every other backbone starts from scratch, and EfficientNet-Lite0 runs both ways to show what the weights are
-    worth. VGG-16 is left out: at full width one run takes longer than all the others together on this CPU.
-    Holds when, from scratch, ResNet-50 is more accurate than MobileNetV3 (interval above 0, every seed) and
-    MobileNetV3 is faster."""
+def _backbone_runs(lab: Lab, backbones) -> tuple[dict, dict]:
+    """Each (backbone, ImageNet weights) under one FCN-8s head (`endtoend.EncoderHead`), trained end to end on
+    CamVid's training frames with the same steps, batches and seeds: ({"name (ImageNet|scratch)": per-seed test
+    Scores}, {name: multiply-adds, CPU latency, activations and parameters of the network at 360x480})."""
     from .backbones import build_backbone
     from .endtoend import EncoderHead, camvid_frames, predict, train
     from .frozen import Head, score_frames
@@ -649,7 +639,7 @@ def backbones_accuracy(lab: Lab) -> Outcome:
         return EncoderHead(encoder, Head("fcn8s", encoder.channels, 11, config.hidden), frozen=False)
 
     runs, cost = {}, {}
-    for name, pretrained in BACKBONE_RUNS:
+    for name, pretrained in backbones:
         key = f"{name} ({'ImageNet' if pretrained else 'scratch'})"
         runs[key] = []
         for seed in config.seeds:
@@ -663,6 +653,25 @@ def backbones_accuracy(lab: Lab) -> Outcome:
             timing = measure(model, (360, 480), batch_size=1, repeats=3)
             cost[name] = {"gflops": timing.gflops, "milliseconds": timing.milliseconds,
                           "activation_megabytes": timing.activation_megabytes, "parameters": timing.parameters}
+    return runs, cost
+
+
+BACKBONE_RUNS = (("efficientnet_lite0", True), ("efficientnet_lite0", False), ("mobilenet_v3_large", False),
+                 ("resnet18", False), ("resnet50", False))  # (backbone, ImageNet weights): only Lite0 has them offline
+
+
+def backbones_accuracy(lab: Lab) -> Outcome:
+    """The lecture (000, "Base Model 후보들의 장단점"): ResNet is more accurate than VGG-16 and MobileNet but slower
+    and heavier; MobileNet is much faster and somewhat less accurate. Each backbone under the same FCN-8s head
+    (`endtoend.EncoderHead`), trained end to end on CamVid's 367 frames at 96x128 with the same steps, batches and
+    seeds, scored on the 233 test frames; cost: multiply-adds and CPU latency of the whole network at 360x480.
+    The lecture compares ImageNet-pretrained backbones; offline only EfficientNet-Lite0 has ImageNet weights, so
+    every other backbone starts from scratch, and EfficientNet-Lite0 runs both ways to show what the weights are
+    worth. VGG-16 is left out: at full width one run takes longer than all the others together on this CPU.
+    Holds when, from scratch, ResNet-50 is more accurate than MobileNetV3 (interval above 0, every seed) and
+    MobileNetV3 is faster."""
+    config = lab.training
+    runs, cost = _backbone_runs(lab, BACKBONE_RUNS)
     miou = {key: _pooled_miou(r) for key, r in runs.items()}
     interval, per_seed = _paired(runs["resnet50 (scratch)"], runs["mobilenet_v3_large (scratch)"],
                                  lambda s: s.confusions, miou_of)
@@ -676,6 +685,39 @@ def backbones_accuracy(lab: Lab) -> Outcome:
                    + " points, 95% paired bootstrap over 233 test frames",
                    interval.effect, (interval.low, interval.high), "points",
                    {"miou": miou, "cost": cost, "step": _step(interval, per_seed)}, config.seeds)
+
+
+TRUNCATED_PAIRS = (("resnet10", "resnet18"), ("resnet26", "resnet50"))  # (truncated, the network it is cut from)
+TRUNCATED_LOSS = 2.0  # points of mIoU a truncated ResNet may lose and still count as keeping the accuracy
+
+
+def truncated_resnets(lab: Lab) -> Outcome:
+    """The lecture (000, ResNet's drawbacks): ResNet is slow and memory-hungry; the cure is to use it only up to
+    10 or 21 layers (and transfer-learn). `backbones.TRUNCATED`: ResNet-10 keeps the first block of each of
+    ResNet-18's stages, ResNet-26 the first two of ResNet-50's. Each pair under one FCN-8s head, from scratch (no
+    ResNet has ImageNet weights offline, so the "transfer" half of the advice cannot be tried), as
+    `backbones_accuracy` trains them. Holds when, for both pairs, the truncated network costs fewer multiply-adds
+    and less CPU latency and loses less than `TRUNCATED_LOSS` points of test mIoU (the upper end of the 95% paired
+    interval of full - truncated below it)."""
+    config = lab.training
+    runs, cost = _backbone_runs(lab, [(name, False) for pair in TRUNCATED_PAIRS for name in pair])
+    miou = {key.split(" ")[0]: _pooled_miou(r) for key, r in runs.items()}
+    steps, cheaper = {}, {}
+    for short, full in TRUNCATED_PAIRS:
+        steps[f"{full} - {short}"] = _step(*_paired(runs[f"{full} (scratch)"], runs[f"{short} (scratch)"],
+                                                    lambda s: s.confusions, miou_of))
+        cheaper[short] = all(cost[short][key] < cost[full][key] for key in ("gflops", "milliseconds"))
+    holds = all(cheaper.values()) and all(100 * step["interval"][1] < TRUNCATED_LOSS for step in steps.values())
+    shown = "; ".join(f"{name}: mIoU {100 * miou[name]:.1f}, {cost[name]['gflops']:.1f} GFLOPs, "
+                      f"{cost[name]['milliseconds']:.0f} ms, {cost[name]['parameters'] / 1e6:.1f}M parameters"
+                      for name in miou)
+    first = steps[f"{TRUNCATED_PAIRS[0][1]} - {TRUNCATED_PAIRS[0][0]}"]
+    return Outcome(holds, f"FCN-8s head, from scratch, {config.steps} steps at {config.camvid_size[0]}x"
+                          f"{config.camvid_size[1]}, {len(config.seeds)} seeds pooled; cost per 360x480 frame on the "
+                          f"CPU: {shown}. " + "; ".join(_shown(name, step) for name, step in steps.items())
+                          + " points, 95% paired bootstrap over 233 test frames",
+                   first["effect"], tuple(first["interval"]), "points",
+                   {"miou": miou, "cost": cost, "steps": steps, "cheaper": cheaper}, config.seeds)
 
 
 def _deconvnet_runs(lab: Lab) -> dict:
@@ -1228,6 +1270,10 @@ PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not 
                             "two claims above again (99 min for those on 2 cores shared with other work) and three "
                             "two-stage DeconvNets, about 2.5 hours in all (`python -m segedu claims --only "
                             "deconvnet_two_stage --out segedu/results --merge`)"),
+    "truncated_resnets": ("ResNet is slow and memory-hungry; using it only up to 10 or 21 layers overcomes this",
+                          "11_transfer_learning", "written and tested, not run yet: four backbones from scratch, "
+                                                  "three seeds each, about 15 minutes on 2 cores (`python -m segedu "
+                                                  "claims --only truncated_resnets --out segedu/results --merge`)"),
 }
 
 
@@ -1366,6 +1412,11 @@ UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist:
           "DeconvNet: two-stage training", "test mIoU (and mIoU on the training frames), one stage against two with "
           "the same initial weights and steps, 3 seeds", "two stages - one stage: 95% interval above 0 and positive "
           "for every seed", deconvnet_two_stage),
+    Claim("truncated_resnets", "ResNet is slow and memory-hungry; using it only up to 10 or 21 layers overcomes "
+          "this", "11_transfer_learning", "Which backbone?",
+          "test mIoU under one FCN-8s head, equal steps, 3 seeds, from scratch; GFLOPs and CPU latency",
+          f"for ResNet-10 vs 18 and ResNet-26 vs 50: cheaper in both, and full - truncated: 95% interval below "
+          f"{TRUNCATED_LOSS:g} points", truncated_resnets),
 )
 
 
