@@ -1247,16 +1247,35 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
                           "classifier cannot recover the detail that stride 32 has lost (its map is 6x8 at 180x240), "
                           "so the probe measures what a level knows about classes *and* where; the hypercolumn claim "
                           "shows that level 5 still adds to the others.",
-    "deconvnet_fcn_ensemble": "DeconvNet itself is far behind here: 20.8 mIoU against FCN-8s's 33.8 on the same "
+    "deconvnet_fcn_ensemble": "DeconvNet itself is far behind here: 21.1 mIoU against FCN-8s's 32.9 on the same "
                               "encoder after 500 steps from scratch (its 15.7M parameters at width 0.25, most in the "
                               "fc6/fc7 bottleneck, learn slowly; the paper starts from ImageNet VGG-16 and trains for "
-                              "days). Averaging in the weaker network lifts DeconvNet by 9.1 points but costs FCN-8s "
-                              "4.0: an ensemble helps when its members are comparably good, which these are not.",
+                              "days). Averaging in the weaker network lifts DeconvNet by 7.6 points but costs FCN-8s "
+                              "4.2: an ensemble helps when its members are comparably good, which these are not. The "
+                              "three DeconvNet claims score one set of networks, trained as `deconvnet_two_stage`'s "
+                              "note says and loaded from `--models`; a first run that trained them in one process "
+                              "(105 min) gave 20.8 and 33.8, ensemble -4.0 [-4.2, -3.7], the same verdict.",
+    "deconvnet_two_stage": "The networks were trained by three processes in parallel, one seed each and one thread "
+                           "each (`OMP_NUM_THREADS=1 python -m segedu claims --only deconvnet_two_stage --seed S "
+                           "--models DIR`, 1168-1200 s each on the 2 cores), kept with `--models` and loaded by the "
+                           "run recorded, which only scores them. The seeds disagree (+1.7 / +1.2 / -3.8): starting on "
+                           "object crops does not help reliably in 500 steps from scratch. Nor does the large network "
+                           "overfit here: DeconvNet scores only 26.0 mIoU on its own training frames, 4.9 above the "
+                           "test frames, while FCN-8s on the same encoder is 9.7 above (42.6 against 32.9). At width "
+                           "0.25 and this budget DeconvNet underfits; the overfitting the paper guards against needs "
+                           "its full 252M parameters trained to convergence.",
     "deconvnet_instance_wise": "The proposals here are fixed half-size windows, not object proposals: a window cuts "
                                "through objects and the network, trained on whole frames, sees each window enlarged "
                                "2x, a scale it never trained on. The paper trains on object-centred crops (its "
                                "two-stage training) and uses 50 edge-box proposals per image, so this measures the "
                                "aggregation without the proposals and training that make it pay.",
+    "truncated_resnets": "From scratch in 250 steps depth buys nothing here: ResNet-18 (31.7) and ResNet-50 (30.6) "
+                         "are level, so a truncated network keeping their accuracy says the cut blocks were not yet "
+                         "needed, not that they would not be after ImageNet pretraining and long training, the "
+                         "setting the lecture means (no ResNet has ImageNet weights offline). The cost half holds on "
+                         "its own: ResNet-10 needs half ResNet-18's multiply-adds, ResNet-26 61% of ResNet-50's; "
+                         "latency falls less (0.62x and 0.74x, one run; the milliseconds move by 10-30% between "
+                         "runs on this CPU).",
     "unet_elastic_few_slices": "The seeds disagree widely (+5.5 / -2.8 / -15.3 points): with 300 steps on 80 tiles the "
                                "warps' effect is smaller than the run-to-run spread, and torchvision's warp leaves "
                                "black, unlabelled borders on a 128x128 tile. Not holding here is not evidence against "
@@ -1264,16 +1283,6 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
 }
 
 PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not measured yet: (statement, notebook, why)
-    "deconvnet_two_stage": ("a very large network trained on little data overfits; DeconvNet trains in two stages, "
-                            "easy object-centred crops first, then whole images", "08_segnet_deconvnet",
-                            "written and tested, not run yet: it trains the one-stage DeconvNet and FCN-8s of the "
-                            "two claims above again (99 min for those on 2 cores shared with other work) and three "
-                            "two-stage DeconvNets, about 2.5 hours in all (`python -m segedu claims --only "
-                            "deconvnet_two_stage --out segedu/results --merge`)"),
-    "truncated_resnets": ("ResNet is slow and memory-hungry; using it only up to 10 or 21 layers overcomes this",
-                          "11_transfer_learning", "written and tested, not run yet: four backbones from scratch, "
-                                                  "three seeds each, about 15 minutes on 2 cores (`python -m segedu "
-                                                  "claims --only truncated_resnets --out segedu/results --merge`)"),
 }
 
 
@@ -1345,6 +1354,11 @@ CLAIMS: tuple[Claim, ...] = (
           "test mIoU under one FCN-8s head, equal steps, 3 seeds (from scratch but EfficientNet-Lite0, both ways); "
           "GFLOPs and CPU latency", "ResNet-50 - MobileNetV3 from scratch: 95% interval above 0 and positive for every "
           "seed; MobileNetV3 faster", backbones_accuracy),
+    Claim("truncated_resnets", "ResNet is slow and memory-hungry; using it only up to 10 or 21 layers overcomes "
+          "this", "11_transfer_learning", "Which backbone?",
+          "test mIoU under one FCN-8s head, equal steps, 3 seeds, from scratch; GFLOPs and CPU latency",
+          f"for ResNet-10 vs 18 and ResNet-26 vs 50: cheaper in both, and full - truncated: 95% interval below "
+          f"{TRUNCATED_LOSS:g} points", truncated_resnets),
     Claim("separable_cost", "depthwise separable convolution needs about k^2 times fewer computations",
           "05_atrous_convolution", "Depthwise separable convolution", "parameters and multiply-adds, ratio",
           "both ratios at least 8 for a 3x3, 256-channel layer", separable_cost, fast=True),
@@ -1403,20 +1417,15 @@ CLAIMS: tuple[Claim, ...] = (
           "DeconvNet: ensemble and proposals", "test mIoU, whole frame vs 10 proposals aggregated by max and by sum",
           "both aggregations - whole frame: 95% intervals above 0 and positive for every seed",
           deconvnet_instance_wise),
-)
-
-
-UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist: run them with --only NAME
     Claim("deconvnet_two_stage", "a very large network trained on little data overfits; DeconvNet trains in two "
           "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
           "DeconvNet: two-stage training", "test mIoU (and mIoU on the training frames), one stage against two with "
           "the same initial weights and steps, 3 seeds", "two stages - one stage: 95% interval above 0 and positive "
           "for every seed", deconvnet_two_stage),
-    Claim("truncated_resnets", "ResNet is slow and memory-hungry; using it only up to 10 or 21 layers overcomes "
-          "this", "11_transfer_learning", "Which backbone?",
-          "test mIoU under one FCN-8s head, equal steps, 3 seeds, from scratch; GFLOPs and CPU latency",
-          f"for ResNet-10 vs 18 and ResNet-26 vs 50: cheaper in both, and full - truncated: 95% interval below "
-          f"{TRUNCATED_LOSS:g} points", truncated_resnets),
+)
+
+
+UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist: run them with --only NAME
 )
 
 

@@ -55,8 +55,9 @@ COURSE: tuple[Lesson, ...] = (
            "ResNet FCN", ("01", "02", "04"), 34),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
-           "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder",
-           ("03", "07"), 24),
+           "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder, its inference "
+           "tricks, two-stage training and overfitting",
+           ("03", "07"), 39),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the paper's training choices trained; U-Net painting images; deep "
