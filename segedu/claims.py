@@ -720,6 +720,42 @@ def truncated_resnets(lab: Lab) -> Outcome:
                    {"miou": miou, "cost": cost, "steps": steps, "cheaper": cheaper}, config.seeds)
 
 
+AUXILIARY_WEIGHT = 0.4  # PSPNet's (Zhao et al. 2017, section 3.3), as `engine.TrainConfig.aux_weight`
+AUXILIARY_WIDTH = 0.5  # ResNet-50's channels halved for the CPU; its 50 layers, the depth the loss is for, kept
+
+
+def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
+    """PSPNet (Zhao et al. 2017, section 3.3): a second loss on a classifier after ResNet's stage 4 (deep
+    supervision, weight 0.4) helps optimize a deep network; the auxiliary head is dropped at test time. PSPNet on a
+    dilated ResNet-50 (output stride 8, channels x0.5) from scratch on CamVid's 367 frames at 96x128, the same
+    initial weights, batches and steps with the auxiliary loss at 0.4 and at 0: the auxiliary head runs in both
+    arms (the same dropout draws), so only its gradient differs. Three seeds, the 233 test frames. Holds when the
+    auxiliary loss raises test mIoU (interval above 0, every seed)."""
+    from .endtoend import camvid_frames, predict, train
+    from .frozen import score_frames
+    from .models import build_model
+
+    config = lab.training
+    frames = camvid_frames("train", size=config.camvid_size)
+    test = camvid_frames("test", size=config.camvid_size)
+    runs = {"with": [], "without": []}
+    for seed in config.seeds:
+        for arm, weight in (("with", AUXILIARY_WEIGHT), ("without", 0.0)):
+            torch.manual_seed(seed)
+            model = build_model("pspnet", num_classes=11, backbone="resnet50", width=AUXILIARY_WIDTH)
+            train(model, None, frames, config, seed=seed, auxiliary_weight=weight)
+            runs[arm].append(score_frames(predict(model, test.images), test.masks))
+    step = _step(*_paired(runs["with"], runs["without"], lambda s: s.confusions, miou_of))
+    miou = {arm: _pooled_miou(r) for arm, r in runs.items()}
+    return Outcome(step["interval"][0] > 0 and min(step["per_seed"]) > 0,
+                   f"PSPNet on a dilated ResNet-50 (output stride 8, width {AUXILIARY_WIDTH:g}), from scratch, "
+                   f"{config.steps} steps at {config.camvid_size[0]}x{config.camvid_size[1]}, {len(config.seeds)} "
+                   f"seeds pooled: test mIoU with the auxiliary loss ({AUXILIARY_WEIGHT:g}) {100 * miou['with']:.1f}, "
+                   f"without {100 * miou['without']:.1f}. " + _shown("with - without", step)
+                   + " points, 95% paired bootstrap over 233 test frames",
+                   step["effect"], tuple(step["interval"]), "points", {"miou": miou, "step": step}, config.seeds)
+
+
 def _deconvnet_runs(lab: Lab) -> dict:
     """DeconvNet and FCN-8s on one encoder (VGG16-BN at `vgg_width`, the same initial weights), trained from scratch
     like `segnet_vs_fcn`, once per seed and shared by the DeconvNet claims; with the test frames."""
@@ -1283,6 +1319,9 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
 }
 
 PENDING: dict[str, tuple[str, str, str]] = {  # claims built and tested but not measured yet: (statement, notebook, why)
+    "pspnet_auxiliary_loss": ("PSPNet's auxiliary loss after stage 4 (weight 0.4) helps optimize the deep network",
+                              "10_pspnet_deeplab", "written and tested, not run yet: six PSPNets from scratch "
+                              "(`python -m segedu claims --only pspnet_auxiliary_loss --out segedu/results --merge`)"),
 }
 
 
@@ -1426,6 +1465,11 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 UNMEASURED: tuple[Claim, ...] = (  # the PENDING claims whose experiments exist: run them with --only NAME
+    Claim("pspnet_auxiliary_loss", "PSPNet's auxiliary loss after stage 4 (weight 0.4) helps optimize the deep "
+          "network", "10_pspnet_deeplab", "The controlled comparison",
+          "test mIoU, PSPNet (dilated ResNet-50 x0.5) from scratch with the auxiliary loss at 0.4 and at 0, the same "
+          "initial weights and steps, 3 seeds", "with - without: 95% interval above 0 and positive for every seed",
+          pspnet_auxiliary_loss),
 )
 
 

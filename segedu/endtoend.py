@@ -28,6 +28,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .backbones import build_backbone
+from .engine import training_loss
 from .frozen import Head, Scores, score_frames
 from .losses import border_weight_map, connected_components, weighted_cross_entropy
 from .transforms import FILL
@@ -212,14 +213,19 @@ def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, .
 
 
 def train(model: nn.Module, groups: list[dict] | None, frames: Frames, config: TrainingConfig, *, seed: int,
-          weighted: bool = False, elastic: bool = False, momentum: float | None = None) -> nn.Module:
+          weighted: bool = False, elastic: bool = False, momentum: float | None = None,
+          auxiliary_weight: float | None = None) -> nn.Module:
     """`config.steps` AdamW steps of `config.batch_size` frames drawn in a seeded order (epochs of a random
     permutation), cross-entropy with void ignored, or U-Net's weighted cross-entropy when `weighted`. With
-    `momentum`, SGD with that momentum and the learning rate `config.sgd_step * (1 - momentum)` instead of AdamW."""
+    `momentum`, SGD with that momentum and the learning rate `config.sgd_step * (1 - momentum)` instead of AdamW.
+    With `auxiliary_weight`, the model's auxiliary head runs too (`engine.training_loss`) and its loss counts that
+    much: 0 runs the same forward pass, dropout draws included, with no gradient from it."""
     if weighted and frames.weights is None:
         raise ValueError("train(weighted=True) needs frames with weight maps (isbi_tiles(..., weights=True))")
     if momentum is not None and not 0 <= momentum < 1:
         raise ValueError(f"train: momentum must lie in [0, 1), got {momentum}")
+    if auxiliary_weight is not None and (weighted or getattr(model, "auxiliary_head", None) is None):
+        raise ValueError("train(auxiliary_weight=...) needs a model with an auxiliary head and the plain loss")
     groups = groups if groups is not None else [{"params": list(model.parameters()), "lr": config.learning_rate}]
     if momentum is None:
         optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
@@ -235,10 +241,14 @@ def train(model: nn.Module, groups: list[dict] | None, frames: Frames, config: T
             order = torch.cat([order, torch.randperm(len(frames), generator=generator)])
         indices, order = order[:config.batch_size], order[config.batch_size:]
         images, masks, weights = frames.batch(indices, generator, elastic=elastic)
-        logits = model(images)
-        logits = logits["out"] if isinstance(logits, dict) else logits
-        loss = (weighted_cross_entropy(logits, masks, weights) if weighted
-                else F.cross_entropy(logits, masks, ignore_index=255))
+        if auxiliary_weight is not None:
+            loss = training_loss(model, images, masks, lambda logits, target: F.cross_entropy(
+                logits, target, ignore_index=255), auxiliary_weight)
+        else:
+            logits = model(images)
+            logits = logits["out"] if isinstance(logits, dict) else logits
+            loss = (weighted_cross_entropy(logits, masks, weights) if weighted
+                    else F.cross_entropy(logits, masks, ignore_index=255))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

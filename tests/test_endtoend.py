@@ -174,3 +174,26 @@ def test_object_crops_centre_each_object_and_keep_the_frame_shape():
     assert abs((crops.masks[0] == 8).float().mean().item() - 320 / 768) < 0.02
     with pytest.raises(ValueError, match="no region"):
         object_crops(Frames(images, torch.zeros(1, 96, 128, dtype=torch.long)), (48, 64))
+
+
+def test_the_auxiliary_weight_trains_the_auxiliary_head_and_at_zero_only_runs_it():
+    generator = torch.Generator().manual_seed(0)
+    frames = Frames(torch.rand(4, 3, 32, 32, generator=generator), torch.randint(0, 3, (4, 32, 32), generator=generator))
+    config = TrainingConfig(steps=2, batch_size=2)
+
+    def run(weight):
+        torch.manual_seed(0)
+        model = build_model("pspnet", num_classes=3, backbone="resnet18", width=0.125)
+        initial = model.auxiliary_head[-1].weight.detach().clone()
+        train(model, None, frames, config, seed=0, auxiliary_weight=weight)
+        encoder = torch.cat([p.detach().flatten() for p in model.encoder.parameters()])
+        return encoder, initial, model.auxiliary_head[-1].weight.detach()
+
+    zero, again, some = run(0.0), run(0.0), run(0.4)
+    assert torch.equal(zero[0], again[0]) and not torch.allclose(zero[0], some[0])  # its gradient reaches the encoder
+    decayed = zero[1] * (1 - config.learning_rate * config.weight_decay) ** config.steps  # AdamW's decay, no gradient
+    assert torch.allclose(zero[2], decayed, rtol=1e-6, atol=0)
+    assert not torch.allclose(some[2], decayed, atol=1e-5)  # weighted, the auxiliary classifier learns
+    with pytest.raises(ValueError, match="auxiliary head"):
+        train(build_model("unet", num_classes=3, width=0.125, depth=2), None, frames, config, seed=0,
+              auxiliary_weight=0.4)
