@@ -64,7 +64,7 @@ COURSE: tuple[Lesson, ...] = (
            "contextual networks", ("04",), 22),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
-           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 44),
+           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 45),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
            "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 49),
