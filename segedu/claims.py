@@ -1298,8 +1298,8 @@ NOTES = {  # what limits a measured result, written after reading it: commentary
                            "object crops does not help reliably in 500 steps from scratch. Nor does the large network "
                            "overfit here: DeconvNet scores only 26.0 mIoU on its own training frames, 4.9 above the "
                            "test frames, while FCN-8s on the same encoder is 9.7 above (42.6 against 32.9). At width "
-                           "0.25 and this budget DeconvNet underfits; the overfitting the paper guards against needs "
-                           "its full 252M parameters trained to convergence.",
+                           "0.25 and this budget DeconvNet underfits: 367 frames are not little data for it yet. "
+                           "Notebook 08 shows the overfitting when the frames shrink to 4.",
     "pspnet_auxiliary_loss": "Pooled over the frames the auxiliary loss is ahead (+0.6 [+0.3, +0.8]), but the seeds "
                              "disagree (-0.1 / +3.5 / -2.1): the frame bootstrap does not see the run-to-run spread, "
                              "which is several times the effect. In 250 steps from scratch at width 0.5 an effect of "
