@@ -46,19 +46,19 @@ test: $(STAMP) data
 		--ignore=notebooks/student tests notebooks $(PYTEST_ARGS)
 
 student: $(STAMP)
-	$(BIN)/python -m segedu.student notebooks notebooks/student
+	$(BIN)/python -m segedu.course.student notebooks notebooks/student
 
 site: $(STAMP)
-	SEGEDU_PROFILE=$${SEGEDU_PROFILE:-fast} $(BIN)/python -m segedu.site notebooks site
+	SEGEDU_PROFILE=$${SEGEDU_PROFILE:-fast} $(BIN)/python -m segedu.course.site notebooks site
 
 notebooks: $(STAMP)
-	SEGEDU_PROFILE=fast $(BIN)/python -m segedu.site notebooks --refresh
+	SEGEDU_PROFILE=fast $(BIN)/python -m segedu.course.site notebooks --refresh
 
 # What a learner runs on a GPU, run once on the CPU: full sizes and widths, SEGEDU_MAX_STEPS optimizer steps per
 # training and batches per evaluation. Slow (not part of CI); the README records when it last passed.
 smoke-full: $(STAMP)
 	rm -rf build/smoke-full && mkdir -p build/smoke-full && cp notebooks/*.ipynb build/smoke-full/
-	SEGEDU_PROFILE=full SEGEDU_MAX_STEPS=$${SEGEDU_MAX_STEPS:-2} $(BIN)/python -m segedu.site build/smoke-full --refresh
+	SEGEDU_PROFILE=full SEGEDU_MAX_STEPS=$${SEGEDU_MAX_STEPS:-2} $(BIN)/python -m segedu.course.site build/smoke-full --refresh
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache

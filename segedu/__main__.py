@@ -9,56 +9,12 @@ import os
 import sys
 from pathlib import Path
 
+from .arguments import device, image_size, non_negative_int, parse_options, positive_float, positive_int
+
 __all__ = ["main", "build_parser"]
 
 DATA_HELP = ("shapes, camvid, isbi2012, their synthetic stand-ins streets and membranes, or the path of a folder with "
              "classes.txt, images/ and masks/")
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        parts = [int(v) for v in text.lower().replace("x", " ").split()]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 16:
-        raise argparse.ArgumentTypeError(f"image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}")
-    return parts[0], parts[1]
-
-
-def _whole_number(minimum: int):
-    """argparse type: a whole number of at least `minimum` (--epochs 0 or --batch-size 0 used to mean the default)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}")
-        return value
-    return parse
-
-
-_positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a finite number above 0 (learning rates, widths)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def _device(text: str) -> str:
-    """argparse type: auto, cpu, cuda, cuda:N or mps; whether it exists is checked when the runtime is resolved."""
-    if text in ("auto", "cpu", "cuda", "mps") or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,14 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
     train.add_argument("--model", required=True, choices=sorted(MODELS), help="architecture to build")
     train.add_argument("--data", required=True, help=DATA_HELP)
-    train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the profile's)")
+    train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")
     train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint written by train")
     train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
-    train.add_argument("--batch-size", type=_positive_int, help="global batch size (default: the profile's)")
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the profile's)")
+    train.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (default: %(default)s)")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
-    train.add_argument("--image-size", type=_size, metavar="HxW", help="training crop size (default: the profile's)")
-    train.add_argument("--width", type=_positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
+    train.add_argument("--image-size", type=image_size, metavar="HxW", help="training crop size (default: the profile's)")
+    train.add_argument("--width", type=positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
                                                    "--pretrained)")
     train.add_argument("--backbone", help="encoder of models that take one: vgg16, resnet18, resnet50, resnet101, "
                                           "mobilenet_v3_large, efficientnet_lite0")
@@ -88,11 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="another keyword of the model's builder, e.g. --option batch_norm=False --option "
                             "padding=False (repeatable; values read as Python literals)")
-    train.add_argument("--subset", type=_non_negative_int, metavar="N",
+    train.add_argument("--subset", type=non_negative_int, metavar="N",
                        help="train on N evenly spaced samples, 0 for all (default: the profile's)")
     train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
-    train.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    train.add_argument("--num-workers", type=_non_negative_int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
+    train.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    train.add_argument("--num-workers", type=non_negative_int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                        help="auto: bf16 autocast where the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or "
@@ -107,10 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by train")
     evaluate.add_argument("--data", help=f"{DATA_HELP} (default: the data the checkpoint was trained on)")
     evaluate.add_argument("--split", default="test", help="split to score (default: %(default)s)")
-    evaluate.add_argument("--subset", type=_positive_int, metavar="N", help="score N evenly spaced samples (default: all)")
-    evaluate.add_argument("--batch-size", type=_positive_int, default=4, help="batch size (default: %(default)s)")
-    evaluate.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    evaluate.add_argument("--samples", type=_non_negative_int, default=3, help="samples drawn in the figure, 0 for no figure (default: %(default)s)")
+    evaluate.add_argument("--subset", type=positive_int, metavar="N", help="score N evenly spaced samples (default: all)")
+    evaluate.add_argument("--batch-size", type=positive_int, default=4, help="batch size (default: %(default)s)")
+    evaluate.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
+    evaluate.add_argument("--samples", type=non_negative_int, default=3, help="samples drawn in the figure, 0 for no figure (default: %(default)s)")
 
     data = commands.add_parser("data", help="download or verify the course's data sets")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{download,verify,fetch-missing}")
@@ -131,60 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("info", help="print the profile, device, data root and the data sets found")
 
-    bench = commands.add_parser("bench", help="training throughput of every model against torchvision's",
-                                description="Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
-                                            "ratios for fp32/bf16, channels_last and torch.compile.")
-    bench.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    bench.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (< 1 min)")
-    bench.add_argument("--models", help="comma-separated entries (default: all; see segedu.bench.entries()), or "
-                                        "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
-    bench.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
-    bench.add_argument("--image-size", type=_size, metavar="HxW", help="input size (default 368x480)")
-    bench.add_argument("--batch-size", type=int, help="batch size (default 8)")
-    bench.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
-    bench.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
-    bench.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
-    bench.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
-                                                            "ours/torchvision ratios move between runs (default 1)")
-    bench.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
-    bench.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
-                                                          "lattice against pydensecrf (the authors' C++) when installed")
-    bench.add_argument("--output", type=Path, help="write every figure as JSON")
+    from .lab import bench, claims
 
-    claims = commands.add_parser("claims", help="run the lecture's claims as experiments and write a report",
-                                 description="Each claim of the lecture as an experiment: its effect, 95%% interval and "
-                                             "verdict; exits 1 when a claim that ran does not hold. Trained claims need "
-                                             "CamVid and take minutes; --fast runs the seconds-long ones.")
-    claims.add_argument("--only", nargs="+", metavar="NAME", help="these claims only (see --list)")
-    claims.add_argument("--seed", type=int, action="append", metavar="S",
-                        help="train with seed S (repeat for several; default 0 1 2)")
-    claims.add_argument("--fast", action="store_true", help="only the claims that take seconds and need no data")
-    claims.add_argument("--list", action="store_true", help="list the claims and exit")
-    claims.add_argument("--out", type=Path, default=Path("runs/claims"),
-                        help="folder for claims.md and claims.json (default runs/claims)")
-    claims.add_argument("--models", type=Path, metavar="DIR",
-                        help="keep the networks that claims train end to end in DIR and reuse them when a later run "
-                             "asks for the same network, seed and training settings (default: keep nothing)")
-    claims.add_argument("--merge", action="store_true",
-                        help="keep the other claims already in --out's report and replace only those that ran "
-                             "(to re-measure one claim of the committed report: --only NAME --merge)")
+    for name, module in (("bench", bench), ("claims", claims)):  # the lab's subcommands declare their own options
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.DESCRIPTION))
     return parser
-
-
-def _model_options(pairs: list[str]) -> dict:
-    """["batch_norm=False", "backbone=resnet18"] -> {"batch_norm": False, "backbone": "resnet18"}."""
-    import ast
-
-    options = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key.isidentifier():
-            raise ValueError(f"--option {pair!r}: write KEY=VALUE, e.g. --option batch_norm=False")
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
-    return options
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -204,7 +111,7 @@ def _train(args: argparse.Namespace) -> int:
     val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     width = args.width if args.width is not None else (1.0 if args.pretrained else chosen.width)
     options = {"width": width, **({"backbone": args.backbone} if args.backbone else {}),
-               **({"pretrained": True} if args.pretrained else {}), **_model_options(args.option)}
+               **({"pretrained": True} if args.pretrained else {}), **parse_options(args.option)}
     for dataset in (train_data, val_data):
         if hasattr(dataset, "keep_decoded"):
             dataset.keep_decoded()  # every epoch reads the same files: decode them once
@@ -309,13 +216,13 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import bench
+    from .lab import bench
 
     return bench.main(args)
 
 
 def _claims(args) -> int:
-    from . import claims
+    from .lab import claims
 
     return claims.main(args)
 

@@ -8,14 +8,16 @@ grows with the input size when training, and is measurable on a CPU as on a GPU.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure"]
+__all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure", "measured_receptive_field"]
 
 
 def num_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -94,3 +96,22 @@ def measure(model: nn.Module, input_size: tuple[int, int], *, in_channels: int =
             for name, buffer in model.named_buffers():
                 buffer.copy_(buffers[name])
     return Cost(tuple(input_size), num_parameters(model), flops / 1e9, activation / 2**20, seconds * 1e3)
+
+
+def measured_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> int:
+    """The receptive field of one output pixel of a stack of convolutions, measured by autograd.
+
+    Builds the stack (along one axis) with all-ones weights, back-propagates from the central output
+    pixel and returns the width of the input span with a non-zero gradient. Holes inside a gridded
+    field count as inside: the field is the span, as in the formula.
+    """
+    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), dilation=(1, d), bias=False)
+              for k, s, d in zip(kernel_sizes, strides, dilations)]
+    for layer in layers:
+        nn.init.ones_(layer.weight)
+    size = 2 * math.prod(strides) * sum(d * k for k, d in zip(kernel_sizes, dilations)) + 1  # generous
+    inputs = torch.zeros(1, 1, 1, size, requires_grad=True)
+    output = nn.Sequential(*layers)(inputs)  # (1, 1, 1, W')
+    output[0, 0, 0, output.shape[-1] // 2].backward()
+    touched = inputs.grad[0, 0, 0].nonzero().flatten()
+    return int(touched.max() - touched.min() + 1)

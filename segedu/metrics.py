@@ -132,7 +132,7 @@ class ConfusionMatrix:
 def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int,
                      ignore_index: int = 255) -> torch.Tensor:
     """(F, H, W) predictions and targets -> (F, K, K) one confusion matrix per frame (rows: truth), for resampling
-    frames (`segedu.statistics.paired_bootstrap`). Summed over frames it equals `ConfusionMatrix`'s matrix."""
+    frames (`segedu.lab.statistics.paired_bootstrap`). Summed over frames it equals `ConfusionMatrix`'s matrix."""
     if predictions.shape != targets.shape or predictions.ndim != 3:
         raise ValueError(f"predictions and targets must both be (F, H, W), got {tuple(predictions.shape)} and "
                          f"{tuple(targets.shape)}")

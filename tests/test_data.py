@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from segedu.data import ISBI2012, CamVid, SegmentationFolder, Shapes, build_dataset
-from segedu.transforms import eval_transforms, train_transforms
+from segedu.data.transforms import eval_transforms, train_transforms
 
 from .conftest import write_image
 

@@ -14,7 +14,7 @@ import torch
 from segedu.data import (CamVid, ISBI2012, SyntheticMembranes, SyntheticStreets, build_dataset, choose, display_name,
                          fetch_missing, is_standin, missing_reason)
 from segedu.data.download import SOURCES
-from segedu.experiments import published_line
+from segedu.course.experiments import published_line
 
 from .test_download import server  # noqa: F401  (the local HTTP server fixture)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError
-from ..transforms import eval_transforms, train_transforms
+from .transforms import eval_transforms, train_transforms
 from .availability import STANDINS, choose, display_name, fetch_missing, is_standin, missing_reason
 from .base import IGNORE_INDEX, FilePairDataset, SegmentationDataset, evenly_spaced
 from .camvid import CamVid

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import DataError
 from .base import IGNORE_INDEX, FilePairDataset, Transforms
+from .classes import CAMVID_CLASSES, CAMVID_PALETTE
 from .io import list_files
 from .root import data_root
 
@@ -33,10 +34,8 @@ class CamVid(FilePairDataset):
         subset: keep this many samples, evenly spaced through the split (None: all).
     """
 
-    class_names = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-                   "Pedestrian", "Bicyclist")
-    palette = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-               (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
+    class_names = CAMVID_CLASSES
+    palette = CAMVID_PALETTE
     splits = ("train", "val", "test")
 
     def __init__(self, root: Path | str | None = None, split: str = "train", *,

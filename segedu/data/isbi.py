@@ -22,6 +22,7 @@ from PIL import Image, ImageSequence
 
 from ..errors import DataError
 from .base import IGNORE_INDEX, SegmentationDataset, Transforms, evenly_spaced
+from .classes import ISBI_CLASSES, ISBI_PALETTE
 from .io import read_image, read_mask
 from .root import data_root
 
@@ -42,8 +43,8 @@ def _read_stack(path: Path) -> list[np.ndarray]:
 class ISBI2012(SegmentationDataset):
     """ISBI 2012 membranes: image float32 (1, 512, 512), mask int64 (512, 512) with 0 membrane, 1 cell."""
 
-    class_names = ("membrane", "cell")
-    palette = ((0, 0, 0), (255, 255, 255))
+    class_names = ISBI_CLASSES
+    palette = ISBI_PALETTE
     in_channels = 1
     splits = ("train", "val", "trainval", "test")
 

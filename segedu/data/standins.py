@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import IGNORE_INDEX, SegmentationDataset, Transforms, evenly_spaced
+from .classes import CAMVID_CLASSES, CAMVID_PALETTE, ISBI_CLASSES, ISBI_PALETTE
 
 __all__ = ["SyntheticStreets", "SyntheticMembranes"]
 
@@ -293,10 +294,8 @@ class SyntheticStreets(_Synthetic):
     runs on it unchanged. Not CamVid: never compare its numbers with published CamVid figures.
     """
 
-    class_names = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
-                   "Pedestrian", "Bicyclist")
-    palette = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-               (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
+    class_names = CAMVID_CLASSES
+    palette = CAMVID_PALETTE
     splits = ("train", "val", "test")
     split_numbers = {"train": (0, 367), "val": (1_000_000, 101), "test": (2_000_000, 233)}
     stands_in_for = "camvid"
@@ -317,8 +316,8 @@ class SyntheticMembranes(_Synthetic):
     slices whose masks are entirely the ignore index (ISBI's test labels were never released).
     """
 
-    class_names = ("membrane", "cell")
-    palette = ((0, 0, 0), (255, 255, 255))
+    class_names = ISBI_CLASSES
+    palette = ISBI_PALETTE
     in_channels = 1
     splits = ("train", "val", "trainval", "test")
     split_numbers = {"train": (0, 25), "val": (25, 5), "trainval": (0, 30), "test": (1_000_000, 30)}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segedu.course import COURSE
+from segedu.course.toc import COURSE
 
 pytestmark = pytest.mark.browser
 

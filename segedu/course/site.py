@@ -1,11 +1,11 @@
 """The static course site: every notebook executed (fast profile) and rendered to HTML, with a contents page.
 
-    python -m segedu.site notebooks site              # execute, render, check links (what `make site` runs)
-    python -m segedu.site notebooks site --no-execute # render the outputs already stored in the notebooks
-    python -m segedu.site notebooks --refresh         # execute the notebooks in place and store them lean
+    python -m segedu.course.site notebooks site              # execute, render, check links (what `make site` runs)
+    python -m segedu.course.site notebooks site --no-execute # render the outputs already stored in the notebooks
+    python -m segedu.course.site notebooks --refresh         # execute the notebooks in place and store them lean
 
 A learner reads the site without a kernel: figures are embedded PNGs; an explorer widget shows the PNG of its first
-view (segedu.widgets stores one beside the live widget); progress bars, which mean nothing after the fact, are
+view (segedu.course.widgets stores one beside the live widget); progress bars, which mean nothing after the fact, are
 dropped. Each page has a bar with the contents, the previous and the next notebook; links between notebooks point at
 the pages. The build ends by checking that every local link and anchor of the site resolves.
 """
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .course import COURSE
+from .toc import COURSE
 
 __all__ = ["build_site", "broken_links", "refresh_notebooks", "lean"]
 
@@ -216,7 +216,7 @@ def broken_links(site: Path | str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segedu.site", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m segedu.course.site", description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="folder of NN_name.ipynb notebooks")
     parser.add_argument("output", type=Path, nargs="?",
                         help="folder to write the site to (replaced when the build succeeds)")

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 import torch
 
-from segedu import checks
+from segedu.course import checks
 
 from .exercise_corpus import CORPUS
 from .test_exercises import EXERCISES

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segedu import checks
+from segedu.course import checks
 
 
 # ---- 00 -----------------------------------------------------------------------------------------

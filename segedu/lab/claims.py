@@ -7,18 +7,19 @@
 A `Claim` names the lecture's statement, the notebook and section that teach it, what is measured and the
 assertion. Its experiment returns an `Outcome`: `holds`, the effect with its 95% interval where there is one, and a
 line of the numbers. The command exits with status 1 when a claim it ran does not hold: a claim is never tuned
-until it passes; its settings (`segedu.frozen.HeadConfig`, the seeds) were fixed before any result was seen.
+until it passes; its settings (`segedu.lab.frozen.HeadConfig`, the seeds) were fixed before any result was seen.
 
-Trained claims compare decoder heads on a frozen pretrained encoder's cached CamVid features (`segedu.frozen`):
+Trained claims compare decoder heads on a frozen pretrained encoder's cached CamVid features (`segedu.lab.frozen`):
 the same frames, encoder, steps and seeds for every head. Their effects are paired differences on the 233 test
 frames, with the seeds' counts pooled; the interval is a paired bootstrap over frames
-(`segedu.statistics.paired_bootstrap`), and every seed must show the same sign. The committed report
-(`segedu/results/claims.md`, `claims.json`) records the machine, the command and each claim's CPU seconds; the
+(`segedu.lab.statistics.paired_bootstrap`), and every seed must show the same sign. The committed report
+(`segedu/lab/results/claims.md`, `claims.json`) records the machine, the command and each claim's CPU seconds; the
 notebooks print its numbers.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -33,13 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.classes import CAMVID_CLASSES, CAMVID_THIN, CAMVID_THINGS
 from .statistics import accuracy_of, class_iou_of, miou_of, paired_bootstrap
 
 __all__ = ["Claim", "Outcome", "CLAIMS", "Lab", "run_claims", "write_report", "committed_report", "show", "main"]
 
-CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
-                  "Bicyclist")
-THIN_CLASSES = (2, 6, 9)  # Pole, SignSymbol, Pedestrian
 LABEL_SIZE = (360, 480)  # CamVid's own resolution: where predictions made at every input size are scored
 INPUT_SIZES = ((90, 120), (180, 240), (360, 480))  # the input-size claim: a quarter, half and all of CamVid's pixels
 REPORT = Path(__file__).parent / "results"
@@ -97,7 +96,7 @@ class Lab:
         trained with this training configuration, `build()` with the kept weights (`{name}-seed{seed}.pt`, written
         atomically, read with `weights_only=True` after a CRC check). A file kept under another configuration is
         trained again and replaced. So a long claim interrupted, or split over processes, does not train twice."""
-        from .checkpoint import load_checkpoint, save_checkpoint
+        from ..checkpoint import load_checkpoint, save_checkpoint
 
         settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
         recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
@@ -140,7 +139,7 @@ class Lab:
         return self._heads[kind, seed]
 
     def scores(self, kind: str, seed: int):
-        """Per-frame test counts (`segedu.frozen.Scores`) of head `kind` trained with `seed`."""
+        """Per-frame test counts (`segedu.lab.frozen.Scores`) of head `kind` trained with `seed`."""
         from .frozen import predict_head, score_frames
 
         if (kind, seed) not in self._scores:
@@ -237,7 +236,7 @@ def fcn_skips_boundary(lab: Lab) -> Outcome:
 
 def fcn_skips_thin(lab: Lab) -> Outcome:
     return _ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "mean IoU of Pole, SignSymbol and Pedestrian",
-                    classes=THIN_CLASSES)
+                    classes=CAMVID_THIN)
 
 
 SIZE_BINS = (256, 4096)  # object area in pixels at 180x240: small below 16x16, large from 64x64 (a tenth of the frame)
@@ -249,7 +248,7 @@ def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes
     fragmented objects] -> (F, 3, 3). An object is an 8-connected region of a class in `classes` (4 pixels or more);
     its recall is the share of its pixels predicted as its class; it is fragmented when two classes or more each
     take at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
-    from .losses import connected_components
+    from ..losses import connected_components
 
     if regions is None:
         regions = [[(label, connected_components(mask == label)) for label in classes] for mask in masks]
@@ -274,7 +273,6 @@ def fcn_object_sizes(lab: Lab) -> Outcome:
     Bicyclist) on the 233 test frames, by size. Holds when, for FCN-32s, small objects keep a smaller share of their
     pixels than medium ones (lost) and large objects are more often broken into several classes than medium ones
     (fragmented), both intervals away from 0 and every seed agreeing."""
-    from .endtoend import THING_CLASSES
     from .frozen import predict_head
 
     test = lab.stride32["test"]
@@ -284,7 +282,7 @@ def fcn_object_sizes(lab: Lab) -> Outcome:
         per_kind[kind] = []
         for seed in lab.config.seeds:
             predictions = predict_head(lab.head(kind, seed), test).argmax(1)
-            statistics, regions = object_statistics(predictions, masks, classes=THING_CLASSES, regions=regions)
+            statistics, regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, regions=regions)
             per_kind[kind].append(statistics)
     recall = lambda counts: counts[..., 0] / counts[..., 1].clamp(min=1e-9)  # noqa: E731
     fragments = lambda counts: counts[..., 2] / counts[..., 1].clamp(min=1e-9)  # noqa: E731
@@ -376,8 +374,8 @@ def context_large_regions(lab: Lab) -> Outcome:
 def crf_on_largefov(lab: Lab) -> Outcome:
     """DeepLab v1: the dense CRF on a stride-8 model without a decoder sharpens boundaries. Kernel parameters are
     chosen on 25 validation frames from DeepLab's search ranges; test: the 233 test frames at 360x480."""
-    from .crf import CRFConfig, dense_crf
-    from .data import build_dataset
+    from ..crf import CRFConfig, dense_crf
+    from ..data import build_dataset
     from .frozen import predict_head, score_frames
 
     size = (360, 480)
@@ -434,8 +432,8 @@ def input_size_trained(lab: Lab) -> Outcome:
     encoder and FCN-8s decoder, `build_model("fcn8s", backbone="efficientnet_lite0")`) per image at each size:
     activations a training step keeps, and CPU latency. Holds when mIoU rises with every step up in size (interval
     above 0, every seed) and memory grows with the pixels (at least 3x per doubling of the side)."""
-    from .measure import measure
-    from .models import build_model
+    from ..measure import measure
+    from ..models import build_model
 
     sizes = INPUT_SIZES
     pooled = {}
@@ -446,13 +444,13 @@ def input_size_trained(lab: Lab) -> Outcome:
             pooled[size] = pooled[size] + more
     name = lambda size: f"{size[0]}x{size[1]}"  # noqa: E731
     miou = {name(size): float(miou_of(pooled[size].confusions.sum(0).double()[None])) for size in sizes}
-    thin = {name(size): float(miou_of(pooled[size].confusions.sum(0).double()[None], list(THIN_CLASSES)))
+    thin = {name(size): float(miou_of(pooled[size].confusions.sum(0).double()[None], list(CAMVID_THIN)))
             for size in sizes}
     steps, holds = {}, True
     for smaller, larger in zip(sizes, sizes[1:]):
         interval = paired_bootstrap(pooled[larger].confusions, pooled[smaller].confusions, miou_of, seed=0)
         thin_interval = paired_bootstrap(pooled[larger].confusions, pooled[smaller].confusions,
-                                         lambda m: miou_of(m, list(THIN_CLASSES)), seed=0)
+                                         lambda m: miou_of(m, list(CAMVID_THIN)), seed=0)
         per_seed = [float(miou_of(lab.scores_at_size("fcn8s", seed, larger).confusions.sum(0).double()[None]) -
                           miou_of(lab.scores_at_size("fcn8s", seed, smaller).confusions.sum(0).double()[None]))
                     for seed in lab.config.seeds]
@@ -484,7 +482,7 @@ def input_size_trained(lab: Lab) -> Outcome:
                     "latency_milliseconds": latency, "memory_growth": growth}, lab.config.seeds)
 
 
-# ---- the end-to-end claims: encoders trained (segedu.endtoend), minutes each -----------------------------------
+# ---- the end-to-end claims: encoders trained (segedu.lab.endtoend), minutes each -----------------------------------
 
 def _paired(better: list, worse: list, pick, score) -> tuple:
     """(pooled interval, per-seed differences): per-seed Scores-like counts of two arms on the same frames."""
@@ -496,7 +494,7 @@ def _paired(better: list, worse: list, pick, score) -> tuple:
 
 
 def _pooled_miou(runs: list) -> float:
-    """mIoU of several seeds' per-frame counts (`segedu.frozen.Scores`) pooled: every seed's confusions summed."""
+    """mIoU of several seeds' per-frame counts (`segedu.lab.frozen.Scores`) pooled: every seed's confusions summed."""
     return float(miou_of(sum(runs[1:], runs[0]).confusions.sum(0).double()[None]))
 
 
@@ -581,8 +579,8 @@ def segnet_vs_fcn(lab: Lab) -> Outcome:
     exceeds FCN-8s's (interval above 0, every seed)."""
     from .endtoend import camvid_frames, predict, train
     from .frozen import score_frames
-    from .measure import num_parameters, saved_activation_bytes
-    from .models import build_model
+    from ..measure import num_parameters, saved_activation_bytes
+    from ..models import build_model
 
     config = lab.training
     steps = dataclasses.replace(config, steps=config.scratch_steps)
@@ -625,10 +623,10 @@ def _backbone_runs(lab: Lab, backbones) -> tuple[dict, dict]:
     """Each (backbone, ImageNet weights) under one FCN-8s head (`endtoend.EncoderHead`), trained end to end on
     CamVid's training frames with the same steps, batches and seeds: ({"name (ImageNet|scratch)": per-seed test
     Scores}, {name: multiply-adds, CPU latency, activations and parameters of the network at 360x480})."""
-    from .backbones import build_backbone
+    from ..backbones import build_backbone
     from .endtoend import EncoderHead, camvid_frames, predict, train
     from .frozen import Head, score_frames
-    from .measure import measure
+    from ..measure import measure
 
     config = lab.training
     frames = camvid_frames("train", size=config.camvid_size)
@@ -733,7 +731,7 @@ def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
     auxiliary loss raises test mIoU (interval above 0, every seed)."""
     from .endtoend import camvid_frames, predict, train
     from .frozen import score_frames
-    from .models import build_model
+    from ..models import build_model
 
     config = lab.training
     frames = camvid_frames("train", size=config.camvid_size)
@@ -761,7 +759,7 @@ def _deconvnet_runs(lab: Lab) -> dict:
     like `segnet_vs_fcn`, once per seed and shared by the DeconvNet claims; with the test frames."""
     if lab._deconvnet is None:
         from .endtoend import camvid_frames, train
-        from .models import build_model
+        from ..models import build_model
 
         config = lab.training
         steps = dataclasses.replace(config, steps=config.scratch_steps)
@@ -826,7 +824,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     network overfits 367 frames. Holds when two stages beat one on the test frames (interval above 0, every seed)."""
     from .endtoend import camvid_frames, object_crops, train
     from .frozen import score_frames
-    from .models import build_model
+    from ..models import build_model
 
     config = lab.training
     first = dataclasses.replace(config, steps=config.scratch_steps // 2)
@@ -950,7 +948,7 @@ def _unet_runs(lab: Lab, *, slices: int | None, weights: bool, arms: dict[str, d
     """For each arm ({name: train options}) and seed: U-Net (width `unet_width`) trained on ISBI tiles from the
     same initial weights, its predictions on the 5 held-out slices."""
     from .endtoend import isbi_tiles, predict, train
-    from .models import build_model
+    from ..models import build_model
 
     config = lab.training
     steps = steps or dataclasses.replace(config, steps=config.unet_steps)
@@ -1053,8 +1051,8 @@ def _held_out_miou(config, runs: dict[str, list], better: str, worse: str, diffe
 # ---- the cost claims: exact counts, no data, seconds ---------------------------------------------------------------
 
 def separable_cost(lab: Lab) -> Outcome:
-    from .layers import DepthwiseSeparableConv2d
-    from .measure import count_flops, num_parameters
+    from ..layers import DepthwiseSeparableConv2d
+    from ..measure import count_flops, num_parameters
 
     standard = nn.Conv2d(256, 256, 3, padding=1, bias=False)
     separable = DepthwiseSeparableConv2d(256, 256, 3).eval()
@@ -1068,7 +1066,7 @@ def separable_cost(lab: Lab) -> Outcome:
 
 
 def dilation_field(lab: Lab) -> Outcome:
-    from .checks import measured_receptive_field
+    from ..measure import measured_receptive_field
 
     plain = measured_receptive_field([3] * 3, [1] * 3, [1] * 3)
     dilated = measured_receptive_field([3] * 3, [1] * 3, [1, 2, 4])
@@ -1080,7 +1078,7 @@ def dilation_field(lab: Lab) -> Outcome:
 def output_stride_cost(lab: Lab) -> Outcome:
     import torchvision
 
-    from .measure import count_flops, num_parameters
+    from ..measure import count_flops, num_parameters
 
     rows = {}
     for stride, dilate in ((32, [False, False, False]), (8, [False, True, True])):
@@ -1113,8 +1111,8 @@ def segnet_switches(lab: Lab) -> Outcome:
 
 
 def input_size_cost(lab: Lab) -> Outcome:
-    from .measure import count_flops
-    from .models import build_model
+    from ..measure import count_flops
+    from ..models import build_model
 
     with torch.device("meta"):
         model = build_model("deeplabv3plus", num_classes=11, backbone="efficientnet_lite0").eval()
@@ -1148,7 +1146,7 @@ def one_by_one_is_per_pixel(lab: Lab) -> Outcome:
 def fully_connected_as_convolution(lab: Lab) -> Outcome:
     """FCN: a classifier's fully connected layer is a convolution whose kernel covers its input; on a larger input the
     same weights give a map of scores."""
-    from .models.fcn import convolutionalize
+    from ..models.fcn import convolutionalize
 
     torch.manual_seed(0)
     linear = nn.Linear(32 * 7 * 7, 20)
@@ -1166,7 +1164,7 @@ def fully_connected_as_convolution(lab: Lab) -> Outcome:
 def bilinear_transposed_convolution(lab: Lab) -> Outcome:
     """FCN initializes its learned upsampling with bilinear weights: a stride-2 transposed convolution then is
     bilinear interpolation."""
-    from .layers import bilinear_kernel
+    from ..layers import bilinear_kernel
 
     upsample = nn.ConvTranspose2d(3, 3, 4, stride=2, padding=1, bias=False)
     with torch.no_grad():
@@ -1211,7 +1209,7 @@ def unpooling_keeps_positions(lab: Lab) -> Outcome:
 
 def segnet_parameters(lab: Lab) -> Outcome:
     """SegNet drops VGG's fully connected layers: far fewer parameters than FCN."""
-    from .models import build_model
+    from ..models import build_model
 
     with torch.device("meta"):
         counts = {name: build_model(name, num_classes=11).num_parameters() for name in ("segnet", "fcn8s")}
@@ -1223,8 +1221,8 @@ def segnet_parameters(lab: Lab) -> Outcome:
 
 def separable_aspp_cost(lab: Lab) -> Outcome:
     """DeepLab v3+: depthwise separable ASPP and decoder make it cheaper than v3 on the same encoder."""
-    from .measure import count_flops
-    from .models import build_model
+    from ..measure import count_flops
+    from ..models import build_model
 
     flops = {}
     with torch.device("meta"):
@@ -1240,8 +1238,8 @@ def separable_aspp_cost(lab: Lab) -> Outcome:
 def border_weights(lab: Lab) -> Outcome:
     """U-Net's weight map makes the thin gaps between touching cells count: measured on the membranes stand-in, so
     it needs no data."""
-    from .data import build_dataset
-    from .losses import border_weight_map
+    from ..data import build_dataset
+    from ..losses import border_weight_map
 
     _, mask = build_dataset("membranes", "train", image_size=(128, 128))[0]
     weights = border_weight_map(mask, foreground=1, w0=10.0, sigma=5.0)
@@ -1568,7 +1566,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
 
 
 def committed_report() -> dict:
-    """The committed report (`segedu/results/claims.json`): {name: record}, for the notebooks to print."""
+    """The committed report (`segedu/lab/results/claims.json`): {name: record}, for the notebooks to print."""
     path = REPORT / "claims.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `python -m segedu claims --out {REPORT}` to measure it")
@@ -1597,8 +1595,32 @@ def show(name: str) -> None:
         print(f"    note: {NOTES[name]}")
 
 
+
+HELP = "run the lecture's claims as experiments and write a report"
+DESCRIPTION = ("Each claim of the lecture as an experiment: its effect, 95%% interval and "
+               "verdict; exits 1 when a claim that ran does not hold. Trained claims need "
+               "CamVid and take minutes; --fast runs the seconds-long ones.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `python -m segedu claims`, read by `main`."""
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these claims only (see --list)")
+    parser.add_argument("--seed", type=int, action="append", metavar="S",
+                        help="train with seed S (repeat for several; default 0 1 2)")
+    parser.add_argument("--fast", action="store_true", help="only the claims that take seconds and need no data")
+    parser.add_argument("--list", action="store_true", help="list the claims and exit")
+    parser.add_argument("--out", type=Path, default=Path("runs/claims"),
+                        help="folder for claims.md and claims.json (default runs/claims)")
+    parser.add_argument("--models", type=Path, metavar="DIR",
+                        help="keep the networks that claims train end to end in DIR and reuse them when a later run "
+                             "asks for the same network, seed and training settings (default: keep nothing)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other claims already in --out's report and replace only those that ran "
+                             "(to re-measure one claim of the committed report: --only NAME --merge)")
+
+
 def main(arguments) -> int:
-    """`python -m segedu claims`: arguments.only, .seed, .fast, .out, .list."""
+    """The `python -m segedu claims` command (options from `add_arguments`)."""
     registry = CLAIMS + tuple(c for c in UNMEASURED if arguments.only and c.name in arguments.only)
     chosen = [c for c in registry if (not arguments.only or c.name in arguments.only) and (not arguments.fast or c.fast)]
     unknown = set(arguments.only or ()) - {c.name for c in CLAIMS + UNMEASURED}
@@ -1613,11 +1635,11 @@ def main(arguments) -> int:
             print(f"{name:32s} {notebook:26s} {statement} [not measured yet: {why}]")
         return 0
     started = time.perf_counter()
-    results = run_claims(chosen, lab=Lab(seeds=arguments.seed, models=getattr(arguments, "models", None)))
+    results = run_claims(chosen, lab=Lab(seeds=arguments.seed, models=arguments.models))
     command = "python -m segedu claims " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["claims"] else "run_claims()"
     json_path, markdown_path = write_report(results, arguments.out, command=command.strip(),
                                             seconds=time.perf_counter() - started,
-                                            merge=getattr(arguments, "merge", False))
+                                            merge=arguments.merge)
     failed = [r["name"] for r in results if not r["holds"]]
     print(f"{len(results) - len(failed)} of {len(results)} claims hold; report: {markdown_path}, {json_path}")
     if failed:

@@ -1,10 +1,10 @@
-"""segedu.checks.compare: a wrong answer gets a specific message, never a bare assert or a crash."""
+"""segedu.course.checks.compare: a wrong answer gets a specific message, never a bare assert or a crash."""
 
 import pytest
 import torch
 
-from segedu import checks
-from segedu.checks import ExerciseFailed, compare
+from segedu.course import checks
+from segedu.course.checks import ExerciseFailed, compare
 
 CASES = [("a 2x3 input", (torch.arange(6.0).view(2, 3),), {})]
 

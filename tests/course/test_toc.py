@@ -4,20 +4,20 @@ notebook in notebooks/, in order, each under its own heading, with prerequisites
 import json
 from pathlib import Path
 
-from segedu import course
+from segedu.course import toc
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 
 def test_every_notebook_is_listed_in_order():
     on_disk = sorted(path.name for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    assert [lesson.notebook for lesson in course.COURSE] == on_disk
+    assert [lesson.notebook for lesson in toc.COURSE] == on_disk
 
 
 def test_titles_match_headings_and_prerequisites_come_first():
-    numbers = [lesson.number for lesson in course.COURSE]
-    for position, lesson in enumerate(course.COURSE):
+    numbers = [lesson.number for lesson in toc.COURSE]
+    for position, lesson in enumerate(toc.COURSE):
         first_cell = json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]
         heading = "".join(first_cell["source"]).splitlines()[0]
         assert heading.startswith(f"# {lesson.number} · "), heading
@@ -30,21 +30,21 @@ def test_titles_match_headings_and_prerequisites_come_first():
 
 def test_readme_and_notebook_00_show_the_same_table():
     readme = (ROOT / "README.md").read_text()
-    assert course.markdown_table(link_prefix="notebooks/") in readme
-    first_cell = json.loads((NOTEBOOKS / course.COURSE[0].notebook).read_text())["cells"][0]
-    assert course.markdown_table() in "".join(first_cell["source"])
+    assert toc.markdown_table(link_prefix="notebooks/") in readme
+    first_cell = json.loads((NOTEBOOKS / toc.COURSE[0].notebook).read_text())["cells"][0]
+    assert toc.markdown_table() in "".join(first_cell["source"])
 
 
 def test_table_links_every_notebook():
-    table = course.markdown_table(link_prefix="notebooks/")
-    for lesson in course.COURSE:
+    table = toc.markdown_table(link_prefix="notebooks/")
+    for lesson in toc.COURSE:
         assert f"](notebooks/{lesson.notebook})" in table and (NOTEBOOKS / lesson.notebook).exists()
 
 
 def test_each_notebook_states_its_measured_time():
     import re
 
-    for lesson in course.COURSE:
+    for lesson in toc.COURSE:
         first_cell = "".join(json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]["source"])
         stated = re.search(r"\*Time:\* about (\d+) s on a laptop CPU", first_cell)
         assert stated, f"{lesson.notebook} does not say how long it takes"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from segedu.architecture import describe, draw, trace
+from segedu.course.architecture import describe, draw, trace
 from segedu.models import build_model
 
 

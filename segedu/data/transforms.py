@@ -12,7 +12,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .data.base import IGNORE_INDEX
+from .base import IGNORE_INDEX
 
 __all__ = ["train_transforms", "eval_transforms", "FILL"]
 

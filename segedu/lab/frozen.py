@@ -14,7 +14,7 @@ heads differ only where the lecture says they do:
     plain / pyramid / aspp    on the dilated encoder (output stride 8): one 3x3 ConvBNReLU, or PSPNet's pyramid
                               pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
     early                     FCN's summed scores on the low-level features only (levels 3 and 2, strides 8
-                              and 4): the transfer regime for little data unlike ImageNet (`segedu.endtoend`)
+                              and 4): the transfer regime for little data unlike ImageNet (`segedu.lab.endtoend`)
     linear3 / linear4 /       the lecture's "linear classifier on frozen features": one 1x1 convolution (a linear
     linear5                   softmax classifier at every pixel) on one level alone, a probe of what that level knows
     hypercolumn               Hariharan et al. 2015: every pixel's vector of levels 3, 4 and 5, upsampled to level
@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import build_backbone
-from .layers import ASPP, ConvBNReLU, PyramidPooling
-from .metrics import boundary_band, frame_confusions
+from ..backbones import build_backbone
+from ..layers import ASPP, ConvBNReLU, PyramidPooling
+from ..metrics import boundary_band, frame_confusions
 
 __all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
            "Scores"]
@@ -74,7 +74,7 @@ class FeatureCache:
     def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                  levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
                  batch_size: int = 16):
-        from .data import build_dataset
+        from ..data import build_dataset
 
         started = time.perf_counter()
         frames = build_dataset(data, split, image_size=image_size, subset=subset)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import viz
-from .scratch import functional as scratch_functional
+from .. import viz
+from ..scratch import functional as scratch_functional
 
 __all__ = ["SegmentationViewer", "TransposedConvStepper", "ReceptiveFieldViewer", "FeatureMapExplorer", "render_png"]
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from segedu.frozen import FCN_LEVELS, HEADS, FeatureCache, HeadConfig, build_head, predict_head, score_frames, train_head
+from segedu.lab.frozen import FCN_LEVELS, HEADS, FeatureCache, HeadConfig, build_head, predict_head, score_frames, train_head
 
 
 @pytest.fixture(scope="module")

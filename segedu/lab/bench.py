@@ -20,6 +20,7 @@ gives the median of the timed steps and the spread around it. It prints images/s
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -29,9 +30,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .engine import TrainConfig, cross_entropy, training_loss
-from .measure import count_flops
-from .runtime import Runtime, resolve_device
+from ..arguments import image_size, parse_options
+from ..engine import TrainConfig, cross_entropy, training_loss
+from ..measure import count_flops
+from ..runtime import Runtime, resolve_device
 
 __all__ = ["BenchConfig", "Entry", "entries", "run_bench", "format_table", "peak_flops", "data_pipeline"]
 
@@ -73,7 +75,7 @@ class Entry:
 
 def _ours(name: str, **options) -> Callable[[int], nn.Module]:
     def build(num_classes: int) -> nn.Module:
-        from .models import build_model
+        from ..models import build_model
 
         return build_model(name, num_classes=num_classes, **options)
 
@@ -91,25 +93,19 @@ def _torchvision(name: str) -> Callable[[int], nn.Module]:
 
 def _configured(name: str) -> Entry:
     """An entry written "model[key=value;key=value]", e.g. "unet[width=0.25]" or "pspnet[backbone=efficientnet_lite0]"."""
-    import ast
     import re
 
     match = re.fullmatch(r"(\w+)\[(.*)\]", name)
     if not match:
         raise ValueError(f"bench model {name!r}: write NAME[key=value;key=value]")
-    options = {}
-    for pair in filter(None, match.group(2).split(";")):
-        key, _, value = pair.partition("=")
-        try:
-            options[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value.strip()
+    pairs = [pair.strip().replace(" ", "") for pair in match.group(2).split(";") if pair.strip()]
+    options = parse_options(pairs, option=f"bench model {name!r}:", example="width=0.25")
     return Entry(name, _ours(match.group(1), **options))
 
 
 def entries() -> list[Entry]:
     """Every model of segedu (paper configurations), the three matched to torchvision, and torchvision's four."""
-    from .models import MODELS
+    from ..models import MODELS
 
     listed = [Entry(name, _ours(name)) for name in MODELS]
     listed += [Entry("fcn-resnet50", _ours("fcn", backbone="resnet50"), "tv:fcn_resnet50"),
@@ -276,10 +272,10 @@ def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), frames: int = 4, 
     first frame, and the share of pixels whose labels agree on each of `frames` frames."""
     import numpy as np
 
-    from .crf import CRFConfig, DenseCRF
-    from .data import build_dataset, choose
-    from .engine import predict
-    from .pretrained import load_pretrained
+    from ..crf import CRFConfig, DenseCRF
+    from ..data import build_dataset, choose
+    from ..engine import predict
+    from ..pretrained import load_pretrained
 
     model, info = load_pretrained("deeplabv3plus_camvid")
     dataset = build_dataset(choose("camvid", say=lambda line: None), "test", image_size=image_size, subset=frames)
@@ -354,7 +350,7 @@ def format_agreement(agreement: Sequence[dict]) -> str:
 def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequence[int], batches: int,
                   keep_decoded: Sequence[bool] = (False, True), log=print) -> list[dict]:
     """Images/s the CamVid training loader delivers (augmenting, decoding or not) for each worker count."""
-    from .data import build_dataset
+    from ..data import build_dataset
 
     rows = []
     for keep in keep_decoded:
@@ -377,8 +373,34 @@ def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequ
     return rows
 
 
+
+HELP = "training throughput of every model against torchvision's"
+DESCRIPTION = ("Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
+               "ratios for fp32/bf16, channels_last and torch.compile.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `python -m segedu bench`, read by `main`."""
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    parser.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (< 1 min)")
+    parser.add_argument("--models", help="comma-separated entries (default: all; see segedu.lab.bench.entries()), or "
+                                        "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
+    parser.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
+    parser.add_argument("--image-size", type=image_size, metavar="HxW", help="input size (default 368x480)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default 8)")
+    parser.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
+    parser.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
+                                                            "ours/torchvision ratios move between runs (default 1)")
+    parser.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
+    parser.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
+                                                          "lattice against pydensecrf (the authors' C++) when installed")
+    parser.add_argument("--output", type=Path, help="write every figure as JSON")
+
+
 def main(arguments) -> int:
-    """The `python -m segedu bench` command (arguments from segedu.__main__)."""
+    """The `python -m segedu bench` command (options from `add_arguments`)."""
     if arguments.crf:
         report = crf_benchmark()
         if arguments.output:

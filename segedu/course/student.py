@@ -1,6 +1,6 @@
 """Learner copies of the lecture notebooks: every exercise's solution replaced by a stub.
 
-    python -m segedu.student notebooks notebooks/student      (what `make student` runs)
+    python -m segedu.course.student notebooks notebooks/student      (what `make student` runs)
 
 Uses nbgrader's ClearSolutions preprocessor: the code between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` becomes ``# YOUR CODE HERE`` / ``raise NotImplementedError()``; everything
@@ -83,7 +83,7 @@ def make_student_notebooks(source: Path, destination: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segedu.student", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m segedu.course.student", description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, nargs="?", default=Path("notebooks"))
     parser.add_argument("destination", type=Path, nargs="?", default=Path("notebooks/student"))
     arguments = parser.parse_args(argv)

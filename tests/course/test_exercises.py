@@ -9,10 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from segedu import checks
-from segedu.student import SOLUTION_MARK, exercise_cells, make_student_notebook, make_student_notebooks
+from segedu.course import checks
+from segedu.course.student import SOLUTION_MARK, exercise_cells, make_student_notebook, make_student_notebooks
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 EXERCISES = [(path, index) for path in NOTEBOOKS for index in exercise_cells(nbformat.read(path, as_version=4))]
 
 
@@ -23,7 +23,7 @@ def _setup_cell(notebook) -> str:
 def _check_cell(notebook, index: int) -> str:
     following = notebook.cells[index + 1]
     assert following.cell_type == "code" and "checks.check_" in following.source, (
-        f"the cell after exercise cell {index} must call a segedu.checks function")
+        f"the cell after exercise cell {index} must call a segedu.course.checks function")
     return following.source
 
 
@@ -82,7 +82,7 @@ def test_student_copies_keep_everything_but_the_solutions(tmp_path):
 
 
 def test_student_cli_reports_a_missing_folder(tmp_path, capsys):
-    from segedu.student import main
+    from segedu.course.student import main
 
     assert main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 2
     assert "no lecture notebooks" in capsys.readouterr().err
@@ -101,7 +101,7 @@ def test_nbval_fails_on_the_untouched_student_notebook(tmp_path):
 
 
 def test_the_readme_exercise_table_is_the_notebooks():
-    from segedu.student import exercise_table
+    from segedu.course.student import exercise_table
 
     readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
     start = readme.index("<!-- exercise table")

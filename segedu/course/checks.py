@@ -36,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import ConfusionMatrix
+from ..measure import measured_receptive_field
+from ..metrics import ConfusionMatrix
 
 __all__ = ["ExerciseFailed", "compare", "check_pixel_accuracy", "check_confusion_matrix", "check_mean_iou",
            "check_linear_to_conv", "check_pointwise_conv", "check_conv_transpose2d", "check_transposed_output_size",
            "check_transposed_conv_matrix", "check_max_pool2d_with_indices", "check_max_unpool2d", "check_center_crop",
            "check_fcn8s_fuse", "check_receptive_field", "check_depthwise_separable_conv", "check_adaptive_avg_pool2d",
-           "check_pyramid_pool", "measured_receptive_field", "Concept", "CONCEPTS", "check_concept",
+           "check_pyramid_pool", "Concept", "CONCEPTS", "check_concept",
            "check_bilinear_kernel", "check_upsample_scores", "check_segnet_decoder_block", "check_switch_memory",
            "check_border_weight_map", "check_weighted_cross_entropy", "check_aspp_branches", "check_mean_field_step",
            "check_trainable_parameters", "check_discriminative_groups", "check_conv_parameters",
@@ -505,25 +506,6 @@ def check_fcn8s_fuse(function: Callable) -> None:
 
 # ---- 05 Atrous convolution ----------------------------------------------------------------------
 
-def measured_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> int:
-    """The receptive field of one output pixel of a stack of convolutions, measured by autograd.
-
-    Builds the stack (along one axis) with all-ones weights, back-propagates from the central output
-    pixel and returns the width of the input span with a non-zero gradient. Holes inside a gridded
-    field count as inside: the field is the span, as in the formula.
-    """
-    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), dilation=(1, d), bias=False)
-              for k, s, d in zip(kernel_sizes, strides, dilations)]
-    for layer in layers:
-        nn.init.ones_(layer.weight)
-    size = 2 * math.prod(strides) * sum(d * k for k, d in zip(kernel_sizes, dilations)) + 1  # generous
-    inputs = torch.zeros(1, 1, 1, size, requires_grad=True)
-    output = nn.Sequential(*layers)(inputs)  # (1, 1, 1, W')
-    output[0, 0, 0, output.shape[-1] // 2].backward()
-    touched = inputs.grad[0, 0, 0].nonzero().flatten()
-    return int(touched.max() - touched.min() + 1)
-
-
 def check_receptive_field(function: Callable) -> None:
     """function(kernel_sizes, strides, dilations) -> the receptive field (in input pixels) of a conv stack."""
     cases = [(f"kernels {k}, strides {s}, dilations {d}", (k, s, d), {}) for k, s, d in [
@@ -599,7 +581,7 @@ def check_pyramid_pool(function: Callable) -> None:
 def check_bilinear_kernel(function: Callable) -> None:
     """function(channels, kernel_size) -> (channels, channels, k, k): FCN's bilinear upsampling weights, a tent
     filter on the diagonal channel pairs (class c upsamples class c), zero elsewhere."""
-    from .layers import bilinear_kernel
+    from ..layers import bilinear_kernel
 
     cases = [(f"{c} channels, kernel {k}", (c, k), {}) for c, k in [(1, 4), (3, 4), (2, 16), (2, 3), (1, 64)]]
     compare("bilinear_kernel", function, lambda c, k: bilinear_kernel(c, c, k), cases,
@@ -613,7 +595,7 @@ def check_bilinear_kernel(function: Callable) -> None:
 def check_upsample_scores(function: Callable) -> None:
     """function(scores (N, K, h, w), factor) -> (N, K, factor h, factor w): FCN's final upsampling, a transposed
     convolution with kernel 2 factor, stride factor, padding factor // 2 and fixed bilinear weights, per class."""
-    from .models.fcn import FixedBilinearUpsampling
+    from ..models.fcn import FixedBilinearUpsampling
 
     generator = _generator(70)
     cases = [(f"{n}x{k}x{h}x{w}, factor {f}", (_randn(generator, n, k, h, w), f), {})
@@ -689,7 +671,7 @@ def check_border_weight_map(function: Callable) -> None:
     w_c(x) + w0 exp(-(d1(x) + d2(x))^2 / (2 sigma^2)); w_c balances the class frequencies (each class weighs the
     inverse of its pixel share, scaled so the mean weight is 1); d1, d2: distances to the nearest and the second
     nearest cell (connected components). With fewer than two cells only w_c."""
-    from .losses import border_weight_map
+    from ..losses import border_weight_map
 
     cases = [(f"{tuple(mask.shape)} mask, {int(mask.sum())} cell pixels, w0 {w0}, sigma {sigma}", (mask, w0, sigma), {})
              for mask, (w0, sigma) in zip(_cell_masks(90), [(10.0, 5.0), (10.0, 2.0), (5.0, 3.0)])]
@@ -707,7 +689,7 @@ def check_border_weight_map(function: Callable) -> None:
 def check_weighted_cross_entropy(function: Callable) -> None:
     """function(logits (N, K, H, W), masks (N, H, W), weights (N, H, W)) -> scalar: the per-pixel cross-entropy
     weighted by `weights`, divided by the sum of the weights (pixels labelled 255 count 0)."""
-    from .losses import weighted_cross_entropy
+    from ..losses import weighted_cross_entropy
 
     generator, cases = _generator(91), []
     for n, k, (height, width) in [(1, 2, (4, 5)), (2, 3, (6, 6)), (2, 2, (8, 3))]:
@@ -767,7 +749,7 @@ def check_mean_field_step(function: Callable) -> None:
 # ---- 11 Transfer learning -----------------------------------------------------------------------
 
 def _small_model():
-    from .models import build_model
+    from ..models import build_model
 
     torch.manual_seed(0)
     return build_model("deeplabv3plus", num_classes=3, backbone="resnet18", width=0.125)
@@ -849,7 +831,7 @@ def check_conv_parameters(function: Callable) -> None:
 def check_conv_multiply_adds(function: Callable) -> None:
     """function(in_channels, out_channels, kernel_size, height, width, stride, padding) -> multiply-adds of one
     nn.Conv2d (no bias) on a (1, in_channels, height, width) input."""
-    from .measure import count_flops
+    from ..measure import count_flops
 
     cases = [(f"{i} -> {o}, kernel {k}, {h}x{w}, stride {s}, padding {p}", (i, o, k, h, w, s, p), {})
              for i, o, k, h, w, s, p in [(3, 64, 3, 224, 224, 1, 1), (64, 128, 3, 56, 56, 2, 1), (512, 4096, 7, 7, 7, 1, 0),
@@ -885,7 +867,7 @@ def _pooled_rank_on_3x3() -> float:
 
 
 def _valid_unet_output_side() -> float:
-    from .models import build_model
+    from ..models import build_model
 
     with torch.device("meta"):
         paper = build_model("unet", num_classes=2, in_channels=1, padding=False)
@@ -894,8 +876,8 @@ def _valid_unet_output_side() -> float:
 
 def _activation_growth_when_doubling() -> float:
     """Activation bytes autograd keeps for a U-Net's backward at 128x128, over those at 64x64 (weights left out)."""
-    from .measure import saved_activation_bytes
-    from .models import build_model
+    from ..measure import saved_activation_bytes
+    from ..models import build_model
 
     torch.manual_seed(0)
     model = build_model("unet", num_classes=3, width=0.125).train()

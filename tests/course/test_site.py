@@ -8,10 +8,10 @@ import re
 import nbformat
 import pytest
 
-from segedu import site
-from segedu.course import COURSE
+from segedu.course import site
+from segedu.course.toc import COURSE
 
-from .test_course import NOTEBOOKS
+from .test_toc import NOTEBOOKS
 
 
 @pytest.fixture(scope="module")

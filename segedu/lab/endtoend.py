@@ -1,6 +1,6 @@
 """Short end-to-end trainings on a 2-core CPU, for the claims that need an encoder trained (not only a head).
 
-`segedu.frozen` answers the head questions on cached features. Four claims of the lecture need more: the
+`segedu.lab.frozen` answers the head questions on cached features. Four claims of the lecture need more: the
 transfer-learning regimes (fine-tuning and training from scratch move the encoder), SegNet against FCN (two
 decoders on one encoder, trained together), and U-Net's weight map and elastic deformation. Each is a paired
 comparison: the same frames, the same number of optimizer steps, the same batches for the same seed, the same
@@ -27,16 +27,16 @@ from torch import nn
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .backbones import build_backbone
-from .engine import training_loss
+from ..backbones import build_backbone
+from ..data.classes import CAMVID_THINGS
+from ..engine import training_loss
 from .frozen import Head, Scores, score_frames
-from .losses import border_weight_map, connected_components, weighted_cross_entropy
-from .transforms import FILL
+from ..losses import border_weight_map, connected_components, weighted_cross_entropy
+from ..data.transforms import FILL
 
 __all__ = ["TrainingConfig", "Frames", "camvid_frames", "object_crops", "isbi_tiles", "EncoderHead", "REGIMES",
            "regime_model", "train", "predict", "tile", "merged_cells"]
 
-THING_CLASSES = (2, 6, 8, 9, 10)  # CamVid's countable objects: Pole, SignSymbol, Car, Pedestrian, Bicyclist
 
 REGIMES = ("frozen", "fine_tune", "scratch", "early")
 
@@ -98,7 +98,7 @@ class Frames:
 
 def camvid_frames(split: str, *, size: tuple[int, int], subset: int | None = None, data: str = "camvid") -> Frames:
     """CamVid's `split` resized to `size`; `subset` keeps that many frames evenly spread over the split."""
-    from .data import build_dataset
+    from ..data import build_dataset
 
     dataset = build_dataset(data, split, image_size=size, subset=subset)
     images, masks = zip(*[dataset[index] for index in range(len(dataset))])
@@ -121,7 +121,7 @@ def isbi_tiles(split: str, *, size: int, slices: int | None = None, weights: boo
     """ISBI 2012's labelled slices of `split` ("train": 0-24, "val": 25-29), the first `slices` of them, cut
     into size x size tiles; `weights` adds U-Net's border weight map of each tile; `channels` repeats the grey
     image (3 for an ImageNet encoder). Masks: 0 membrane, 1 cell."""
-    from .data import build_dataset
+    from ..data import build_dataset
 
     dataset = build_dataset("isbi2012", split, image_size=None)
     count = len(dataset) if slices is None else min(slices, len(dataset))
@@ -132,7 +132,7 @@ def isbi_tiles(split: str, *, size: int, slices: int | None = None, weights: boo
 
 
 class EncoderHead(nn.Module):
-    """A backbone and one of `segedu.frozen`'s heads: (N, C, H, W) -> logits (N, K, H, W). With `frozen` the
+    """A backbone and one of `segedu.lab.frozen`'s heads: (N, C, H, W) -> logits (N, K, H, W). With `frozen` the
     backbone stays in eval mode (its batch-norm statistics fixed) and out of the graph."""
 
     def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool):
@@ -178,7 +178,7 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
     return model, groups
 
 
-def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, ...] = THING_CLASSES,
+def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, ...] = CAMVID_THINGS,
                  margin: float = 1.5, minimum_pixels: int = 64) -> Frames:
     """DeconvNet's easy first-stage examples (Noh et al. 2015, section 3.2): one crop per object, centred on it.
 

@@ -1,9 +1,9 @@
-"""segedu.endtoend: tiling, the merged-cell count, the transfer regimes and the paired training loop."""
+"""segedu.lab.endtoend: tiling, the merged-cell count, the transfer regimes and the paired training loop."""
 
 import pytest
 import torch
 
-from segedu.endtoend import (REGIMES, Frames, TrainingConfig, merged_cells, predict, regime_model, tile, tile_scores,
+from segedu.lab.endtoend import (REGIMES, Frames, TrainingConfig, merged_cells, predict, regime_model, tile, tile_scores,
                              train)
 from segedu.losses import connected_components
 from segedu.models import build_model
@@ -159,7 +159,7 @@ def test_sgd_with_momentum_keeps_the_long_run_step():
 
 
 def test_object_crops_centre_each_object_and_keep_the_frame_shape():
-    from segedu.endtoend import Frames, object_crops
+    from segedu.lab.endtoend import Frames, object_crops
 
     images = torch.rand(1, 3, 96, 128)
     masks = torch.zeros(1, 96, 128, dtype=torch.long)

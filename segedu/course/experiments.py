@@ -13,9 +13,9 @@ import dataclasses
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data import build_dataset, is_standin
-from .engine import History, TrainConfig, fit
-from .profiles import Profile
+from ..data import build_dataset, is_standin
+from ..engine import History, TrainConfig, fit
+from ..profiles import Profile
 
 __all__ = ["PUBLISHED", "Result", "camvid_splits", "train_and_score", "published_line"]
 

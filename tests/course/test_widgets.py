@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from segedu import widgets
+from segedu.course import widgets
 from segedu.data import Shapes
 
 

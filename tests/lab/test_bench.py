@@ -7,7 +7,7 @@ import pytest
 import torch
 import torchvision
 
-from segedu import bench
+from segedu.lab import bench
 from segedu.__main__ import main
 from segedu.measure import count_flops
 

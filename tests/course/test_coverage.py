@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from segedu import claims
+from segedu.lab import claims
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COVERAGE = ROOT / "notebooks" / "COVERAGE.md"
 ROW = re.compile(r"^\| (\d+) \| (.*?) \| (.*?) \| ([YPN]) \| (.*?) \|$")
 

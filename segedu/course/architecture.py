@@ -87,7 +87,7 @@ def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int = 1) -> li
 
     A segedu model is rebuilt on the meta device from its `build_spec` (the weights are never allocated); any
     other module is traced as it is, on its own device."""
-    from .models import rebuild_model
+    from ..models import rebuild_model
 
     spec = getattr(model, "build_spec", None)
     if spec:

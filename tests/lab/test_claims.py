@@ -9,9 +9,9 @@ import json
 import pytest
 import torch
 
-from segedu import claims
+from segedu.lab import claims
 from segedu.metrics import ConfusionMatrix, boundary_band, frame_confusions
-from segedu.statistics import accuracy_of, miou_of, paired_bootstrap
+from segedu.lab.statistics import accuracy_of, miou_of, paired_bootstrap
 
 
 def _hits(rate: torch.Tensor, generator: torch.Generator, pixels: int = 200) -> torch.Tensor:
@@ -124,7 +124,7 @@ def test_the_committed_report_covers_the_registry_and_what_the_notebooks_print()
     assert len(report) >= 22
     for record in report.values():
         assert record["summary"] and not record["summary"].startswith("the experiment failed"), record["name"]
-    notebooks = Path(claims.__file__).parent.parent / "notebooks"
+    notebooks = Path(claims.__file__).parents[3] / "notebooks"
     shown = {name for path in notebooks.glob("*.ipynb")
              for name in re.findall(r'claims\.show\(\\"(\w+)\\"\)', path.read_text())}
     assert shown, "no notebook prints a claim"
@@ -173,7 +173,7 @@ def test_show_names_the_run_that_measured_a_claim_and_its_note(tmp_path, monkeyp
 def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch, tmp_path):
     """The three DeconvNet experiments share one set of trained networks; a smoke run on random frames with a
     car in each, two steps, one seed: every number they report is there and the two-stage arm trains on crops."""
-    from segedu import endtoend
+    from segedu.lab import endtoend
 
     def frames(split, *, size, subset=None, data="camvid"):
         generator = torch.Generator().manual_seed(len(split) + size[0])
@@ -210,7 +210,7 @@ def test_the_deconvnet_claims_run_end_to_end_on_tiny_stand_in_frames(monkeypatch
 def test_a_lab_with_a_models_folder_keeps_trained_networks_and_retrains_only_under_other_settings(tmp_path):
     """`Lab.trained`: the first call trains and keeps the weights; a second lab with the same settings loads them
     without training; a lab whose training settings differ trains again and replaces the file."""
-    from segedu import endtoend
+    from segedu.lab import endtoend
 
     fits = []
 
@@ -258,7 +258,7 @@ def test_the_object_size_claim_reads_recall_and_fragmentation_per_size(monkeypat
     neither; the claim holds for the first and reports both."""
     from types import SimpleNamespace
 
-    from segedu import frozen
+    from segedu.lab import frozen
 
     generator = torch.Generator().manual_seed(0)
     masks = torch.zeros(6, 100, 120, dtype=torch.long)
@@ -285,7 +285,7 @@ def test_the_object_size_claim_reads_recall_and_fragmentation_per_size(monkeypat
 
 def _scores_with_errors(masks: torch.Tensor, wrong_every: int) -> "object":
     """Per-frame Scores of predictions equal to `masks` but for every `wrong_every`-th pixel, set to another class."""
-    from segedu.frozen import score_frames
+    from segedu.lab.frozen import score_frames
 
     predictions = masks.clone().flatten()
     predictions[::wrong_every] = (predictions[::wrong_every] + 1) % 11
@@ -325,7 +325,8 @@ def test_backbone_runs_train_each_backbone_per_seed_on_stand_in_frames(monkeypat
     measurement is stubbed (it is `segedu.measure`'s, tested there)."""
     from types import SimpleNamespace
 
-    from segedu import endtoend, measure
+    from segedu import measure
+    from segedu.lab import endtoend
 
     def frames(split, *, size, subset=None, data="camvid"):
         generator = torch.Generator().manual_seed(len(split))
@@ -344,7 +345,7 @@ def test_backbone_runs_train_each_backbone_per_seed_on_stand_in_frames(monkeypat
 
 
 def test_pspnet_auxiliary_loss_trains_both_arms_from_the_same_weights_on_stand_in_frames(monkeypatch):
-    from segedu import endtoend
+    from segedu.lab import endtoend
 
     def frames(split, *, size, subset=None, data="camvid"):
         generator = torch.Generator().manual_seed(len(split))

@@ -1,0 +1,72 @@
+"""Argument types shared by the command line's subcommands: sizes, counts, rates, devices and KEY=VALUE options.
+
+Each turns bad text into an argparse error that names the value (``--epochs 0`` is refused, not read as "the default").
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+
+__all__ = ["image_size", "positive_int", "non_negative_int", "positive_float", "device", "parse_options"]
+
+
+def image_size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().replace("x", " ").split()]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 16:
+        raise argparse.ArgumentTypeError(f"image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}")
+    return parts[0], parts[1]
+
+
+def _whole_number(minimum: int):
+    """argparse type: a whole number of at least `minimum` (--epochs 0 or --batch-size 0 used to mean the default)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int, non_negative_int = _whole_number(1), _whole_number(0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (learning rates, widths)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """argparse type: auto, cpu, cuda, cuda:N or mps; whether it exists is checked when the runtime is resolved."""
+    if text in ("auto", "cpu", "cuda", "mps") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+
+
+def parse_options(pairs: list[str], *, option: str = "--option", example: str = "batch_norm=False") -> dict:
+    """["batch_norm=False", "backbone=resnet18"] -> {"batch_norm": False, "backbone": "resnet18"}."""
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.isidentifier():
+            raise ValueError(f"{option} {pair!r}: write KEY=VALUE, e.g. {option} {example}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
