@@ -55,7 +55,7 @@ notebooks: $(STAMP)
 	SEGEDU_PROFILE=fast $(BIN)/python -m segedu.course.site notebooks --refresh
 
 # What a learner runs on a GPU, run once on the CPU: full sizes and widths, SEGEDU_MAX_STEPS optimizer steps per
-# training and batches per evaluation. Slow (not part of CI); the README records when it last passed.
+# training and batches per evaluation. Slow (not part of CI); docs/performance.md records its last passing run.
 smoke-full: $(STAMP)
 	rm -rf build/smoke-full && mkdir -p build/smoke-full && cp notebooks/*.ipynb build/smoke-full/
 	SEGEDU_PROFILE=full SEGEDU_MAX_STEPS=$${SEGEDU_MAX_STEPS:-2} $(BIN)/python -m segedu.course.site build/smoke-full --refresh

@@ -20,7 +20,7 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "rng_state",
+__all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "upgrade_state_dict", "LEGACY_NAMES", "rng_state",
            "set_rng_state"]
 
 FORMAT = "segedu-checkpoint-v1"
@@ -124,6 +124,35 @@ def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: d
     return save_checkpoint(destination, slim)
 
 
+# Checkpoints written before the models were named encoder -> decoder -> head (the course's first releases) still
+# load: each key's old prefix is replaced by today's.
+LEGACY_NAMES: dict[str, dict[str, str]] = {  # model class -> {old state-dict prefix: today's}
+    "DeconvNet": {"bottleneck.": "decoder.bottleneck.", "decoder.": "decoder.unpooling."},
+    "DeepLabV1": {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.3.": "decoder.3.", "head.6.": "head."},
+    "DeepLabV2": {"backbone.": "encoder.", "aspp.": "head."},
+    "DeepLabV3": {"backbone.": "encoder.", "aspp.": "decoder.0.", "classifier.": "head."},
+    "DeepLabV3Plus": {"backbone.": "encoder.", "aspp.": "decoder.aspp.", "reduce.": "decoder.reduce.", "decoder.": "decoder.refine.", "classifier.": "head."},
+    "FCN": {"backbone.": "encoder.backbone.", "classifier.": "encoder.classifier.", "score.": "decoder.score.", "skips.": "decoder.skips.", "upsample2.": "decoder.upsample2."},
+    "FCNResNet": {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.2.": "head.", "auxiliary.": "auxiliary_head."},
+    "PSPNet": {"backbone.": "encoder.", "pyramid.": "decoder.0.", "head.0.": "decoder.1.", "head.2.": "head.", "auxiliary.": "auxiliary_head."},
+    "UNet": {"stem.": "encoder.stem.", "down.": "encoder.down.", "up.": "decoder.up."},
+}
+
+
+def upgrade_state_dict(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`weights` written before `model`'s parts were named encoder -> decoder -> head, with today's names
+    (`LEGACY_NAMES`); the first matching prefix of each key is replaced. Other models' weights pass unchanged."""
+    renamed = LEGACY_NAMES.get(type(model).__name__, {})
+    upgraded = {}
+    for key, value in weights.items():
+        for old, new in renamed.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        upgraded[key] = value
+    return upgraded
+
+
 def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path | str) -> None:
     """Raise CheckpointError if `state` was written for another model than `model` (name, classes, channels)."""
     saved, current = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
@@ -134,8 +163,8 @@ def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path |
                                   f"not {current.get('name')!r} with {current.get('num_classes')} classes and "
                                   f"{current.get('in_channels')} input channels")
     weights = state["model"]
-    if hasattr(model, "upgrade_state_dict") and set(weights) != set(model.state_dict()):
-        weights = model.upgrade_state_dict(weights)  # written before the parts were named encoder/decoder/head
+    if set(weights) != set(model.state_dict()):
+        weights = upgrade_state_dict(model, weights)  # written before the parts were named encoder/decoder/head
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:

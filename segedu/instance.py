@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import masks_to_boxes, roi_align
 
+from .engine import train_steps
 from .layers import ConvBNReLU
 
 __all__ = ["TinyMaskRCNN", "MaskConfig", "instance_targets", "jitter_boxes", "mask_rcnn_loss", "paste_instances",
@@ -171,20 +172,20 @@ def train_mask_rcnn(config: MaskConfig = MaskConfig(), *, progress: bool = False
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="training Mask R-CNN")
-    model.train()
     pool = [_scene(TRAIN_OFFSET + index, config.size) for index in range(config.scenes)]
-    for _ in steps:
-        scenes = [pool[index] for index in torch.randint(0, len(pool), (config.batch_size,), generator=generator)]
-        targets = [instance_targets(mask, ids) for _, mask, ids in scenes]
-        loss = mask_rcnn_loss(model, torch.stack([image for image, _, _ in scenes]),
-                              [jitter_boxes(boxes, generator, fraction=config.jitter, size=config.size)
-                               for boxes, _, _ in targets],
-                              [classes for _, classes, _ in targets], [masks for _, _, masks in targets])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    return model.eval()
+
+    def batches():  # (images, (jittered boxes, classes, masks)) of scenes drawn from the pool
+        for _ in steps:
+            scenes = [pool[index] for index in torch.randint(0, len(pool), (config.batch_size,), generator=generator)]
+            targets = [instance_targets(mask, ids) for _, mask, ids in scenes]
+            boxes = [jitter_boxes(boxes, generator, fraction=config.jitter, size=config.size) for boxes, _, _ in targets]
+            yield (torch.stack([image for image, _, _ in scenes]),
+                   (boxes, [classes for _, classes, _ in targets], [masks for _, _, masks in targets]))
+
+    def objective(model: TinyMaskRCNN, images: torch.Tensor, targets: tuple) -> torch.Tensor:
+        return mask_rcnn_loss(model, images, *targets)
+
+    return train_steps(model, optimizer, batches(), objective, scheduler=schedule)
 
 
 def score_instances(model: TinyMaskRCNN, *, size: int = 64, scenes=TEST_SCENES) -> dict:

@@ -12,14 +12,14 @@ Defaults, chosen per device:
 - CPU: bf16 autocast only where the processor computes bf16 natively (AVX-512 BF16 or AMX; elsewhere bf16 is
   emulated and slower than fp32), fused optimizer updates, no workers (decoding on the same cores the model trains
   on gains nothing on a laptop). channels_last stays off: with bf16 it doubles U-Net's and SegNet's training speed
-  but halves PSPNet's (oneDNN's bf16 weight gradients in that layout), so it is a choice per model (README, Speed).
+  but halves PSPNet's (oneDNN's bf16 weight gradients in that layout), so it is a choice per model (docs/performance.md).
 - torch.compile: off unless asked for (it pays on a GPU over long runs; `bench` measures it).
 
 One guard against a bug below us: oneDNN 3.12 (PyTorch 2.14's CPU backend) corrupts the heap in its AMX bf16
 weight-gradient kernel (brgconv_bwd_w) for a convolution with more than 2048 input and fewer than 16 output channels,
 which is FCN's score layer on VGG16's 4096-channel fc7. The process dies later, at some free() ("free(): invalid next
 size", "corrupted double-linked list"). `place` keeps such convolutions in fp32 under CPU bf16 autocast
-(`bf16_unsafe_convolutions`); everything else stays bf16. README, "Known problems", has the ten-line reproduction.
+(`bf16_unsafe_convolutions`); everything else stays bf16. docs/known-issues.md has the ten-line reproduction.
 
 Every CUDA setting that PyTorch also supports on the CPU runs through this same code on the CPU when forced,
 which is how the tests exercise the GPU path on machines without one.

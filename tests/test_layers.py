@@ -27,6 +27,53 @@ def test_bilinear_kernel_odd_size_is_a_centred_tent():
     torch.testing.assert_close(kernel, torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]))
 
 
+def _randomize_batch_norms(module: nn.Module) -> nn.Module:
+    """Running statistics and affine parameters away from 0 and 1, so that a missing or misplaced batch norm shows."""
+    generator = torch.Generator().manual_seed(0)
+    for norm in (m for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
+        channels = norm.num_features
+        norm.running_mean.copy_(torch.randn(channels, generator=generator) * 0.3)
+        norm.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
+        norm.weight.data.copy_(torch.rand(channels, generator=generator) + 0.5)
+        norm.bias.data.copy_(torch.randn(channels, generator=generator) * 0.3)
+    return module.eval()
+
+
+def _parts(module: nn.Module) -> list[nn.Module]:
+    """The module's convolutions and batch norms in the order they are defined (where the test copies weights from)."""
+    return [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+
+
+def _batch_norm(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
+    """Batch norm at inference, written out: (x - running mean) / sqrt(running var + eps) * weight + bias."""
+    shape = (1, -1, 1, 1)
+    return ((x - norm.running_mean.view(shape)) / torch.sqrt(norm.running_var.view(shape) + norm.eps)
+            * norm.weight.view(shape) + norm.bias.view(shape))
+
+
+def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 1x1 convolution as a matrix product over channels (plus the bias, if any)."""
+    out = torch.einsum("oc,nchw->nohw", conv.weight[:, :, 0, 0], x)
+    return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1)
+
+
+def _conv_bn_relu(x: torch.Tensor, module: nn.Module, **convolution) -> torch.Tensor:
+    conv, norm = _parts(module)
+    assert conv.bias is None  # the batch norm carries the bias
+    return F.relu(_batch_norm(F.conv2d(x, conv.weight, **convolution), norm))
+
+
+def _separable(x: torch.Tensor, module: nn.Module, dilation: int) -> torch.Tensor:
+    """Each channel convolved alone with its own k x k filter ("same" zero padding), batch norm, ReLU; then a 1x1
+    convolution mixing the channels, batch norm, ReLU (Chen et al. 2018, section 3.2)."""
+    depthwise, first, pointwise, second = _parts(module)
+    assert depthwise.bias is None and pointwise.bias is None
+    padding = dilation * (depthwise.weight.shape[-1] - 1) // 2
+    per_channel = torch.cat([F.conv2d(x[:, c:c + 1], depthwise.weight[c:c + 1], padding=padding, dilation=dilation)
+                             for c in range(x.shape[1])], 1)
+    return F.relu(_batch_norm(_pointwise(F.relu(_batch_norm(per_channel, first)), pointwise), second))
+
+
 def test_aspp_matches_torchvision_but_for_the_image_pooling_batch_norm():
     ours, theirs = ASPP(64, 32, rates=(2, 4, 6)), TorchvisionASPP(64, (2, 4, 6), 32)
     # torchvision's pooling branch: conv without bias + batch norm (2 x 32); ours: conv with bias (32)
@@ -35,10 +82,43 @@ def test_aspp_matches_torchvision_but_for_the_image_pooling_batch_norm():
     assert ours.train()(torch.randn(1, 64, 9, 11)).shape == (1, 32, 9, 11)  # batch of one trains
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_aspp_is_parallel_dilated_convolutions_and_image_pooling_concatenated_and_projected(separable):
+    # DeepLabv3 (Chen et al. 2017, section 3.3): a 1x1 convolution, a 3x3 convolution at each rate, the image's
+    # average through a 1x1 convolution and ReLU broadcast back, concatenated in that order, then a 1x1 projection
+    torch.manual_seed(0)
+    rates = (2, 3, 5)
+    aspp = _randomize_batch_norms(ASPP(8, 4, rates=rates, separable=separable))
+    x = torch.randn(2, 8, 11, 13)
+    branches = list(aspp.branches)
+    assert len(branches) == 1 + len(rates) + 1
+    parts = [_conv_bn_relu(x, branches[0])]
+    for branch, rate in zip(branches[1:], rates):
+        parts.append(_separable(x, branch, rate) if separable
+                     else _conv_bn_relu(x, branch, padding=rate, dilation=rate))
+    (pooling,) = _parts(branches[-1])
+    pooled = F.relu(_pointwise(x.mean((2, 3), keepdim=True), pooling))  # (N, 4, 1, 1), with a bias, no batch norm
+    parts.append(pooled.expand(-1, -1, 11, 13))
+    expected = _conv_bn_relu(torch.cat(parts, 1), aspp.project)  # dropout: off at inference
+    assert expected.shape == (2, 4, 11, 13)
+    with torch.no_grad():
+        torch.testing.assert_close(aspp(x), expected, atol=1e-5, rtol=1e-4)
+
+
+def _adaptive_average(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """A bins x bins grid of averages; cell i spans rows floor(i H / bins) .. ceil((i + 1) H / bins), likewise columns
+    (the cells overlap when H is not a multiple of bins)."""
+    height, width = x.shape[-2:]
+    edges = lambda size: [(i * size // bins, -(-(i + 1) * size // bins)) for i in range(bins)]  # noqa: E731
+    return torch.stack([torch.stack([x[..., top:bottom, left:right].mean((-2, -1)) for left, right in edges(width)], -1)
+                        for top, bottom in edges(height)], -2)
+
+
 def test_pyramid_pooling_shapes_and_global_branch():
-    module = PyramidPooling(16, bins=(1, 2, 3, 6)).eval()
+    module = _randomize_batch_norms(PyramidPooling(16, bins=(1, 2, 3, 6)))
     x = torch.randn(2, 16, 13, 17)
-    out = module(x)
+    with torch.no_grad():
+        out = module(x)
     assert out.shape == (2, 16 + 4 * 4, 13, 17) and module.out_channels == 32
     torch.testing.assert_close(out[:, :16], x)
     global_branch = out[:, 16:20]
@@ -46,14 +126,32 @@ def test_pyramid_pooling_shapes_and_global_branch():
     assert measure.num_parameters(PyramidPooling(2048)) == 4 * (2048 * 512 + 2 * 512)  # PSPNet: 1x1 conv + BN
 
 
+def test_pyramid_pooling_averages_into_bins_reduces_and_upsamples_each_branch():
+    # Zhao et al. 2017, section 3.2: per bin count, average into a bins x bins grid, a 1x1 conv + BN + ReLU to
+    # C / len(bins) channels, bilinear upsampling back to H x W; concatenated after the input, finest bins last
+    bins = (1, 2, 3, 6)
+    module = _randomize_batch_norms(PyramidPooling(16, bins=bins))
+    x = torch.randn(2, 16, 13, 17)
+    expected = [x]
+    for branch, count in zip(module.branches, bins):
+        reduced = _conv_bn_relu(_adaptive_average(x, count), branch)
+        assert reduced.shape == (2, 4, count, count)
+        expected.append(F.interpolate(reduced, size=(13, 17), mode="bilinear", align_corners=False))
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), torch.cat(expected, 1))
+
+
 def test_depthwise_separable_equals_grouped_then_pointwise_convolution():
-    layer = DepthwiseSeparableConv2d(6, 10, 3, dilation=2).eval()
+    layer = _randomize_batch_norms(DepthwiseSeparableConv2d(6, 10, 3, dilation=2))
     x = torch.randn(2, 6, 9, 8)
-    depthwise, pointwise = layer[0], layer[3]
-    expected = layer[5](layer[4](pointwise(layer[2](layer[1](F.conv2d(x, depthwise.weight, padding=2, dilation=2,
-                                                                      groups=6))))))
-    torch.testing.assert_close(layer(x), expected)
+    depthwise, _, pointwise, _ = _parts(layer)
     assert depthwise.weight.shape == (6, 1, 3, 3) and pointwise.weight.shape == (10, 6, 1, 1)
+    expected = _separable(x, layer, dilation=2)
+    assert expected.shape == (2, 10, 9, 8)  # "same" size: padding 2 at dilation 2
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), expected)
+    # C_in k^2 + C_in C_out weights instead of C_in C_out k^2, plus two batch norms
+    assert measure.num_parameters(layer) == 6 * 9 + 6 * 10 + 2 * (6 + 10)
 
 
 def test_count_flops_of_a_convolution():

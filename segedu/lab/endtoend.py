@@ -29,7 +29,8 @@ from torchvision.transforms import v2
 
 from ..backbones import build_backbone
 from ..data.classes import CAMVID_THINGS
-from ..engine import training_loss
+from ..engine import predict as predict_logits
+from ..engine import segmentation_objective, train_steps
 from .frozen import Head, Scores, score_frames
 from ..losses import border_weight_map, connected_components, weighted_cross_entropy
 from ..data.transforms import FILL
@@ -234,36 +235,28 @@ def train(model: nn.Module, groups: list[dict] | None, frames: Frames, config: T
             group["lr"] = config.sgd_step * (1 - momentum)
         optimizer = torch.optim.SGD(groups, momentum=momentum, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    order = torch.empty(0, dtype=torch.long)
-    model.train()
-    for _ in range(config.steps):
-        if len(order) < config.batch_size:
-            order = torch.cat([order, torch.randperm(len(frames), generator=generator)])
-        indices, order = order[:config.batch_size], order[config.batch_size:]
-        images, masks, weights = frames.batch(indices, generator, elastic=elastic)
-        if auxiliary_weight is not None:
-            loss = training_loss(model, images, masks, lambda logits, target: F.cross_entropy(
-                logits, target, ignore_index=255), auxiliary_weight)
-        else:
-            logits = model(images)
-            logits = logits["out"] if isinstance(logits, dict) else logits
-            loss = (weighted_cross_entropy(logits, masks, weights) if weighted
-                    else F.cross_entropy(logits, masks, ignore_index=255))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return model.eval()
+
+    def batches():
+        order = torch.empty(0, dtype=torch.long)
+        for _ in range(config.steps):
+            if len(order) < config.batch_size:
+                order = torch.cat([order, torch.randperm(len(frames), generator=generator)])
+            indices, order = order[:config.batch_size], order[config.batch_size:]
+            images, masks, weights = frames.batch(indices, generator, elastic=elastic)
+            yield images, ((masks, weights) if weighted else masks)
+
+    if weighted:
+        objective = segmentation_objective(lambda logits, targets: weighted_cross_entropy(logits, *targets))
+    else:
+        objective = segmentation_objective(lambda logits, masks: F.cross_entropy(logits, masks, ignore_index=255),
+                                           auxiliary_weight)
+    return train_steps(model, optimizer, batches(), objective)
 
 
-@torch.inference_mode()
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16) -> torch.Tensor:
-    """(N, C, H, W) -> class indices (N, H, W)."""
+    """(N, C, H, W) -> class indices (N, H, W): `segedu.engine.predict` on chunks of `batch_size` frames."""
     model.eval()
-    outputs = []
-    for chunk in images.split(batch_size):
-        logits = model(chunk)
-        outputs.append((logits["out"] if isinstance(logits, dict) else logits).argmax(1))
-    return torch.cat(outputs)
+    return torch.cat([predict_logits(model, chunk).argmax(1) for chunk in images.split(batch_size)])
 
 
 def merged_cells(predictions: torch.Tensor, masks: torch.Tensor, *, cell: int = 1) -> torch.Tensor:

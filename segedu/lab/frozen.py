@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import build_backbone
+from ..engine import segmentation_objective, train_steps
 from ..layers import ASPP, ConvBNReLU, PyramidPooling
 from ..metrics import boundary_band, frame_confusions
 
@@ -160,16 +161,17 @@ def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int,
     head = build_head(kind, train, num_classes=num_classes, hidden=config.hidden)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    head.train()
-    for _ in range(config.epochs):
-        for indices in torch.randperm(len(train), generator=generator).split(config.batch_size):
-            logits = head(_batch(train, indices, head.levels))
-            logits = F.interpolate(logits, size=train.image_size, mode="bilinear", align_corners=False)
-            loss = F.cross_entropy(logits, train.masks[indices].long(), ignore_index=255)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return head.eval()
+
+    def batches():  # (features of the batch's frames, their masks), epoch after epoch in a seeded order
+        for _ in range(config.epochs):
+            for indices in torch.randperm(len(train), generator=generator).split(config.batch_size):
+                yield _batch(train, indices, head.levels), train.masks[indices].long()
+
+    def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # scored at the label size
+        logits = F.interpolate(logits, size=train.image_size, mode="bilinear", align_corners=False)
+        return F.cross_entropy(logits, masks, ignore_index=255)
+
+    return train_steps(head, optimizer, batches(), segmentation_objective(loss))
 
 
 @torch.inference_mode()

@@ -7,9 +7,10 @@ to logits (N, num_classes, H, W) for any H and W, a tensor in training and evalu
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 
-from .base import MODEL_CLASSES, SegmentationModel, pad_to_multiple
+from .base import SegmentationModel, pad_to_multiple
 from .dcn import DeepContextualNet, dcn
 from .deconvnet import DeconvNet, deconvnet
 from .deeplabv1 import DeepLabV1, deeplabv1
@@ -21,29 +22,30 @@ from .pspnet import PSPNet, pspnet
 from .segnet import SegNet, segnet
 from .unet import UNet, unet
 
-__all__ = ["MODELS", "MODEL_CLASSES", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
+__all__ = ["MODELS", "model_class", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
            "SegNet", "DeconvNet", "UNet", "FRRN", "DeepContextualNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
 
-MODELS: dict[str, Callable[..., SegmentationModel]] = {
+MODELS: dict[str, Callable[..., SegmentationModel]] = {  # the one registry: name -> builder
     "fcn32s": fcn32s, "fcn16s": fcn16s, "fcn8s": fcn8s, "fcn": fcn,
     "segnet": segnet, "deconvnet": deconvnet, "unet": unet, "frrn": frrn, "dcn": dcn, "pspnet": pspnet,
     "deeplabv1": deeplabv1, "deeplabv2": deeplabv2, "deeplabv3": deeplabv3, "deeplabv3plus": deeplabv3plus,
 }
 
-CLASS_OF: dict[str, type[SegmentationModel]] = {
-    "fcn32s": FCN, "fcn16s": FCN, "fcn8s": FCN, "fcn": FCNResNet, "segnet": SegNet, "deconvnet": DeconvNet,
-    "unet": UNet, "frrn": FRRN, "dcn": DeepContextualNet, "pspnet": PSPNet, "deeplabv1": DeepLabV1, "deeplabv2": DeepLabV2, "deeplabv3": DeepLabV3,
-    "deeplabv3plus": DeepLabV3Plus,
-}
+
+def model_class(name: str) -> type[SegmentationModel]:
+    """The class that model `name`'s builder returns (FCN for fcn8s), read from the builder's return annotation."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return typing.get_type_hints(MODELS[name])["return"]
 
 
 def model_options(name: str) -> dict[str, object]:
     """The keyword options model `name` accepts besides num_classes and in_channels, with their defaults."""
     import inspect
 
-    model_class = CLASS_OF[name]
-    fixed = {"num_classes", "in_channels"} | ({"stride"} if model_class is FCN else set())
-    return {key: parameter.default for key, parameter in inspect.signature(model_class.__init__).parameters.items()
+    built = model_class(name)
+    fixed = {"num_classes", "in_channels"} | ({"stride"} if built is FCN else set())
+    return {key: parameter.default for key, parameter in inspect.signature(built.__init__).parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY and key not in fixed}
 
 
@@ -69,6 +71,7 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 3, **options)
 def rebuild_model(spec: dict, **overrides) -> SegmentationModel:
     """The model a `build_spec` describes: {"class" or "name", "num_classes", "in_channels", "options"}."""
     options = {**spec.get("options", {}), **overrides}
-    if spec.get("class") in MODEL_CLASSES:
-        return MODEL_CLASSES[spec["class"]](num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)
+    classes = {built.__name__: built for built in map(model_class, MODELS)}  # FCN, UNet, ...: the registry's classes
+    if spec.get("class") in classes:
+        return classes[spec["class"]](num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)
     return build_model(spec["name"], num_classes=spec["num_classes"], in_channels=spec["in_channels"], **options)

@@ -37,9 +37,8 @@ from torch import nn
 
 from .. import measure
 
-__all__ = ["SegmentationModel", "OnLevel", "pad_to_multiple", "resize", "fit_to_size", "MODEL_CLASSES"]
+__all__ = ["SegmentationModel", "OnLevel", "pad_to_multiple", "resize", "fit_to_size"]
 
-MODEL_CLASSES: dict[str, type] = {}  # class name -> class, for rebuilding a model from its build_spec
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int, *, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
@@ -91,12 +90,10 @@ class SegmentationModel(nn.Module):
     multiple: int = 1               # inputs are padded to a multiple of this; 1: any size goes through as it is
     auxiliary_level: str = "level4"  # what the auxiliary head reads from the encoder's output
     minimum_size: int = 1           # the smallest height and width the model takes
-    renamed: dict[str, str] = {}    # old state-dict prefix -> new one, for checkpoints written before the rename
 
     def __init_subclass__(cls, **kwargs):
         """Record the keyword arguments of the outermost constructor in ``build_spec`` (what rebuilds the model)."""
         super().__init_subclass__(**kwargs)
-        MODEL_CLASSES[cls.__name__] = cls
         if "__init__" not in cls.__dict__:
             return
         constructor = cls.__init__
@@ -173,14 +170,3 @@ class SegmentationModel(nn.Module):
 
     def num_parameters(self) -> int:
         return measure.num_parameters(self)
-
-    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A state dict written before the parts were renamed (see `renamed`), with today's names."""
-        upgraded = {}
-        for key, value in state.items():
-            for old, new in self.renamed.items():
-                if key.startswith(old):
-                    key = new + key[len(old):]
-                    break
-            upgraded[key] = value
-        return upgraded

@@ -60,8 +60,6 @@ class DeconvNet(SegmentationModel):
     convolutions) -> head (1x1 to the classes). (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name, multiple = "deconvnet", 32
-    renamed = {"bottleneck.": "decoder.bottleneck.", "decoder.": "decoder.unpooling."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
                  bottleneck: str = "padded"):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

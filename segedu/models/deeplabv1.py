@@ -30,8 +30,6 @@ class DeepLabV1(SegmentationModel):
 
     name = "deeplabv1"
     minimum_size = 8  # three stride-2 poolings leave one pixel of a 7x7 input, which the stride-1 pool4 cannot take
-    renamed = {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.3.": "decoder.3.", "head.6.": "head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
                  fc6_dilation: int = 12, dropout: float = 0.5):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

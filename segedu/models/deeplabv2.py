@@ -35,8 +35,6 @@ class DeepLabV2(SegmentationModel):
     (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv2"
-    renamed = {"backbone.": "encoder.", "aspp.": "head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50",
                  rates: tuple[int, ...] = (6, 12, 18, 24), width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

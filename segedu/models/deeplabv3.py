@@ -39,8 +39,6 @@ class DeepLabV3(SegmentationModel):
     classifier), upsampled bilinearly. (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv3"
-    renamed = {"backbone.": "encoder.", "aspp.": "decoder.0.", "classifier.": "head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
                  width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -76,9 +74,6 @@ class DeepLabV3Plus(SegmentationModel):
     (1x1 classifier), upsampled bilinearly. (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "deeplabv3plus"
-    renamed = {"backbone.": "encoder.", "aspp.": "decoder.aspp.", "reduce.": "decoder.reduce.",
-               "decoder.": "decoder.refine.", "classifier.": "head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 16,
                  width: float = 1.0, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

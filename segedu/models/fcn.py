@@ -129,9 +129,6 @@ class FCN(SegmentationModel):
     skips) -> head (fixed bilinear upsampling by the stride). (N, in_channels, H, W) -> (N, num_classes, H, W)."""
 
     multiple = 32
-    renamed = {"backbone.": "encoder.backbone.", "classifier.": "encoder.classifier.", "score.": "decoder.score.",
-               "skips.": "decoder.skips.", "upsample2.": "decoder.upsample2."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, stride: int = 8, backbone: str = "vgg16",
                  width: float = 1.0, pretrained: bool = False, dropout: float = 0.5):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -150,8 +147,6 @@ class FCNResNet(SegmentationModel):
     `auxiliary` adds the same head on level4."""
 
     name = "fcn"
-    renamed = {"backbone.": "encoder.", "head.0.": "decoder.0.", "head.2.": "head.", "auxiliary.": "auxiliary_head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
                  width: float = 1.0, pretrained: bool = False, auxiliary: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

@@ -28,9 +28,6 @@ class PSPNet(SegmentationModel):
     (N, in_channels, H, W) -> logits (N, num_classes, H, W)."""
 
     name = "pspnet"
-    renamed = {"backbone.": "encoder.", "pyramid.": "decoder.0.", "head.0.": "decoder.1.", "head.2.": "head.",
-               "auxiliary.": "auxiliary_head."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", output_stride: int = 8,
                  bins: tuple[int, ...] = (1, 2, 3, 6), width: float = 1.0, pretrained: bool = False,
                  auxiliary: bool = True):

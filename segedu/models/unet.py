@@ -103,8 +103,6 @@ class UNet(SegmentationModel):
     (N, in_channels, H, W) -> logits (N, num_classes, H, W) for any H, W."""
 
     name = "unet"
-    renamed = {"stem.": "encoder.stem.", "down.": "encoder.down.", "up.": "decoder.up."}
-
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4,
                  batch_norm: bool = True, padding: bool = True):
         super().__init__(num_classes=num_classes, in_channels=in_channels)

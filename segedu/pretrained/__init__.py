@@ -1,6 +1,6 @@
 """Small trained checkpoints that ship with the course, so a learner without a GPU can look inside genuinely
 trained networks. Each file is a segedu checkpoint (float16 weights, the build spec, the data description and the
-metrics measured when it was exported), read with ``torch.load(weights_only=True)``. The README gives the
+metrics measured when it was exported), read with ``torch.load(weights_only=True)``. docs/claims.md gives the
 command that trained each one.
 
     model, info = load_pretrained("unet_isbi2012")   # model in eval mode, float32

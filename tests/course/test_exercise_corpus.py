@@ -97,9 +97,12 @@ def test_hints_say_more_on_each_failure_and_start_over_after_a_success():
 
 def test_no_hint_pastes_the_answer():
     """The hints name the idea and the tools, never the finished expression the old hints gave away."""
+    import importlib
     import inspect
+    import pkgutil
 
-    source = inspect.getsource(checks)
+    source = "".join(inspect.getsource(importlib.import_module(f"{checks.__name__}.{module.name}"))
+                     for module in pkgutil.iter_modules(checks.__path__))  # every module of the checks package
     for giveaway in ("torch.einsum('nchw,oc->nohw'", "weight.flip(-2, -1).transpose(0, 1)", "minlength=K*K).view",
                      "r += d * (k - 1) * jump"):
         assert giveaway not in source, giveaway

@@ -7,14 +7,26 @@ import dataclasses
 import pytest
 import torch
 
-from segedu.lab.frozen import FCN_LEVELS, HEADS, FeatureCache, HeadConfig, build_head, predict_head, score_frames, train_head
+from segedu.backbones import build_backbone
+from segedu.data import build_dataset
+from segedu.lab.frozen import HEADS, FeatureCache, HeadConfig, build_head, predict_head, score_frames, train_head
+
+SIZE = (64, 96)  # the synthetic stand-in: no data needed
+
+# The levels each head reads, coarsest first, as the lecture defines the heads (Long et al. 2015, figure 3: FCN-16s
+# adds pool4's scores to pool5's, FCN-8s also pool3's; the linear probes read one level; the hypercolumn levels 3-5;
+# plain / pyramid / aspp / largefov sit on the dilated encoder's last level). Written here, not read from the code.
+LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
+          "concat8s": ("level5", "level4", "level3"), "linear3": ("level3",), "linear4": ("level4",),
+          "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"), "plain": ("level5",),
+          "pyramid": ("level5",), "aspp": ("level5",), "largefov": ("level5",)}
+DILATED = ("plain", "pyramid", "aspp", "largefov")  # on the output-stride-8 encoder
 
 
 @pytest.fixture(scope="module")
 def caches():
-    size = (64, 96)  # the synthetic stand-in: no data needed
-    return (FeatureCache("streets", "train", image_size=size, subset=16, batch_size=8),
-            FeatureCache("streets", "test", image_size=size, subset=8, output_stride=8, levels=("level5",)))
+    return (FeatureCache("streets", "train", image_size=SIZE, subset=16, batch_size=8),
+            FeatureCache("streets", "test", image_size=SIZE, subset=8, output_stride=8, levels=("level5",)))
 
 
 def test_the_cache_holds_every_frame_at_each_level(caches):
@@ -23,22 +35,38 @@ def test_the_cache_holds_every_frame_at_each_level(caches):
     assert test.features["level5"].shape == (8, 320, 8, 12)  # output stride 8: dilated, not downsampled
     assert train.masks.shape == (16, 64, 96) and train.images.dtype == torch.uint8
     assert train.features["level5"].dtype == torch.float16
+    # a frame of the second batch is cached in its place, as the pretrained encoder sees it alone
+    image, mask = build_dataset("streets", "train", image_size=SIZE, subset=16)[9]
+    with torch.no_grad():
+        features = build_backbone("efficientnet_lite0", pretrained=True).eval()(image[None])
+    assert torch.equal(train.masks[9].long(), mask)
+    assert torch.equal(train.images[9], (image * 255).round().to(torch.uint8))
+    for level in ("level3", "level4", "level5"):
+        torch.testing.assert_close(train.features[level][9].float(), features[level][0], atol=2e-2, rtol=1e-2)
 
 
 @pytest.mark.parametrize("kind", [kind for kind in HEADS if kind != "early"])  # early: level 2, tests/test_endtoend.py
 def test_every_head_reads_only_its_levels_and_predicts_at_the_image_size(caches, kind):
+    assert kind in LEVELS, f"a new head {kind!r}: write down the levels it should read"
     train, test = caches
-    cache = train if kind in FCN_LEVELS else test
+    cache = test if kind in DILATED else train
     head = build_head(kind, cache, hidden=16).eval()
-    assert head.levels == FCN_LEVELS.get(kind, ("level5",))
     logits = predict_head(head, cache)
     assert logits.shape == (len(cache), 11, 64, 96)
-    if kind in FCN_LEVELS:  # a finer level the head does not use must not change its output
-        unused = [level for level in ("level3", "level4") if level not in head.levels]
-        changed = {**cache.features, **{level: torch.randn_like(cache.features[level]) for level in unused}}
-        with torch.no_grad():
-            same = head({level: changed[level].float() for level in head.levels})
-        assert same.shape[-2:] == cache.features[head.levels[-1]].shape[-2:]
+    # the head is handed every cached level; replacing a level by noise changes its output iff the head reads it
+    inputs = {level: tensor[:4].float() for level, tensor in cache.features.items()}
+    with torch.no_grad():
+        reference = head(inputs)
+        finest = LEVELS[kind][-1]
+        assert reference.shape == (4, 11, *inputs[finest].shape[-2:])  # at the finest level the head reads
+        for level in inputs:
+            generator = torch.Generator().manual_seed(0)
+            noise = torch.randn(inputs[level].shape, generator=generator) * inputs[level].std() + inputs[level].mean()
+            changed = head({**inputs, level: noise})
+            if level in LEVELS[kind]:
+                assert not torch.allclose(changed, reference), f"{kind} ignores {level}, which it should read"
+            else:
+                torch.testing.assert_close(changed, reference, msg=f"{kind} reads {level}, which it should not")
     with pytest.raises(ValueError, match="unknown head"):
         build_head("fcn4s", cache)
 
@@ -60,10 +88,11 @@ def test_a_linear_probe_is_one_1x1_convolution_on_its_level(caches):
     train, _ = caches
     head = build_head("linear4", train).eval()
     assert [type(module).__name__ for module in head.modules() if list(module.parameters(recurse=False))] == ["Conv2d"]
-    features = {level: train.features[level][:2].float() for level in head.levels}
+    features = {level: train.features[level][:2].float() for level in ("level3", "level4", "level5")}
     weight, bias = head.branches["level4"].weight[:, :, 0, 0], head.branches["level4"].bias  # (K, C), (K,)
     expected = torch.einsum("kc,nchw->nkhw", weight, features["level4"]) + bias[:, None, None]
-    torch.testing.assert_close(head(features), expected)
+    with torch.no_grad():
+        torch.testing.assert_close(head(features), expected)
 
 
 def test_the_hypercolumn_classifier_equals_summed_upsampled_linear_scores(caches):
@@ -71,7 +100,7 @@ def test_the_hypercolumn_classifier_equals_summed_upsampled_linear_scores(caches
     # level's linear scores, upsampled; an independent computation of the same map
     train, _ = caches
     head = build_head("hypercolumn", train).eval()
-    features = {level: train.features[level][:2].float() for level in head.levels}
+    features = {level: train.features[level][:2].float() for level in ("level3", "level4", "level5")}
     size = features["level3"].shape[-2:]
     weight, start, total = head.score.weight[:, :, 0, 0], 0, head.score.bias[None, :, None, None]
     for level in ("level5", "level4", "level3"):

@@ -1,0 +1,227 @@
+"""The harness every check runs through: `compare` runs the learner's function and the reference on the same
+cases and raises ExerciseFailed, with a message and a hint, at the first difference.
+
+The checks also catch what a comparison of outputs alone would miss:
+
+- a function that changes its inputs in place (the damage would show up cells later): refused, naming the argument;
+- a function that never returns: stopped after `TIME_LIMIT` seconds with a message (Jupyter's interrupt still works);
+- an error raised inside torch: the message quotes the learner's own line that called it, not torch's;
+- hints escalate: the first failure nudges, each further failure of the same exercise says more, and no hint pastes
+  the answer.
+
+`_generator` and `_randn` make the seeded random inputs of the checks' cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class ExerciseFailed(AssertionError):
+    """The learner's function disagrees with the reference; the message says where and how."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: show the message, not the checker's stack
+        return [f"\x1b[31mExerciseFailed: {line}\x1b[0m" if number == 0 else line
+                for number, line in enumerate(str(self).splitlines())]
+
+
+Case = tuple[str, tuple, dict]  # (description, positional arguments, keyword arguments)
+Hints = str | Sequence[str]  # one hint, or hints that say more on each repeated failure
+
+TIME_LIMIT = 20.0  # seconds one call of the learner's function may take before the check stops it
+_FAILURES: dict[str, int] = {}  # failures per exercise in this session: the hints escalate with them
+
+
+class _TimeUp(BaseException):  # not an Exception: a learner's `except Exception` must not swallow it
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise _TimeUp in the calling (main) thread after `seconds`; elsewhere, or without SIGALRM, no limit."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(number, frame):
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def hint_for(name: str, hints: Hints) -> str:
+    """The hint for this failure of exercise `name`: the first one the first time, then each next one."""
+    hints = [hints] if isinstance(hints, str) else list(hints)
+    if not hints or not hints[0]:
+        return ""
+    count = _FAILURES.get(name, 0)
+    _FAILURES[name] = count + 1
+    level = min(count, len(hints) - 1)
+    more = f" [hint {level + 1} of {len(hints)}: fail again for the next]" if level < len(hints) - 1 else ""
+    return f"\nHint: {hints[level]}{more}"
+
+
+# not the learner's frames: the whole segedu package (these checks and the library they call), torch, contextlib
+_NOT_LEARNER = (str(Path(__file__).resolve().parents[2]), str(Path(torch.__file__).resolve().parent),
+                str(Path(contextlib.__file__).resolve().parent))
+
+
+def _learner_line(error: BaseException) -> str:
+    """Where in the learner's own code `error` happened: their last frame, not torch's or the checker's."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if not str(Path(frame.filename).resolve()).startswith(_NOT_LEARNER)
+           and "site-packages" not in frame.filename]
+    frame = own[-1] if own else frames[-1]
+    inside = "" if frame is frames[-1] else f" (the error itself came from {Path(frames[-1].filename).parent.name}/)"
+    return f"your line {frame.lineno}: {(frame.line or '').strip()}{inside}"
+
+
+def _changed(before: Any, after: Any, where: str) -> str | None:
+    """Where `after` (what the learner's function received) no longer equals `before` (a copy taken earlier)."""
+    if isinstance(before, torch.Tensor):
+        same = (isinstance(after, torch.Tensor) and before.shape == after.shape and before.dtype == after.dtype
+                and bool(torch.equal(before.nan_to_num(0.0), after.nan_to_num(0.0)) if before.is_floating_point()
+                         else torch.equal(before, after)))
+        return None if same else where
+    if isinstance(before, nn.Module):
+        for (name, value), (_, other) in zip(before.state_dict().items(), after.state_dict().items()):
+            if not torch.equal(value, other):
+                return f"{where} ({name})"
+        return None
+    if isinstance(before, (list, tuple)):
+        if len(before) != len(after):
+            return where
+        for index, (a, b) in enumerate(zip(before, after)):
+            found = _changed(a, b, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(before, dict):
+        return next(filter(None, (_changed(before[key], after.get(key), f"{where}[{key!r}]") for key in before)), None)
+    return None if before == after else where
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"Tensor{tuple(value.shape)} {str(value.dtype).replace('torch.', '')}"
+    return type(value).__name__
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, nn.Module):
+        return copy.deepcopy(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clone(v) for v in value)
+    if isinstance(value, dict):
+        return {key: _clone(v) for key, v in value.items()}
+    return value
+
+
+def _compare_tensors(actual: Any, expected: torch.Tensor, where: str, atol: float, rtol: float,
+                     check_dtype: bool) -> str | None:
+    if not isinstance(actual, torch.Tensor):
+        return f"{where}: expected a torch.Tensor, got {_describe(actual)}"
+    if tuple(actual.shape) != tuple(expected.shape):
+        return f"{where}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
+    if check_dtype and actual.dtype != expected.dtype:
+        return f"{where}: expected dtype {expected.dtype}, got {actual.dtype}"
+    actual_values, expected_values = actual.detach().to(torch.float64), expected.detach().to(torch.float64)
+    close = torch.isclose(actual_values, expected_values, atol=atol, rtol=rtol, equal_nan=True)
+    if bool(close.all()):
+        return None
+    first = tuple(int(i) for i in (~close).nonzero()[0])
+    return (f"{where}: {int((~close).sum())} of {close.numel()} values differ; first at index {first}: "
+            f"expected {expected_values[first].item():.6g}, got {actual_values[first].item():.6g}")
+
+
+def _compare_results(actual: Any, expected: Any, where: str, atol: float, rtol: float, check_dtype: bool) -> str | None:
+    if isinstance(expected, tuple):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return f"{where}: expected a tuple of {len(expected)} tensors, got {_describe(actual)}"
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            problem = _compare_results(a, e, f"{where}, element {index}", atol, rtol, check_dtype)
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, torch.Tensor):
+        return _compare_tensors(actual, expected, where, atol, rtol, check_dtype)
+    if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+        actual = actual.item()
+    if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+        return f"{where}: expected a number, got {_describe(actual)}"
+    if isinstance(expected, int) and actual != expected:
+        return f"{where}: expected {expected}, got {actual}"
+    if not math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol) and not (math.isnan(actual) and math.isnan(expected)):
+        return f"{where}: expected {expected:.6g}, got {actual:.6g}"
+    return None
+
+
+def _argument_name(position: int | str) -> str:
+    return f"argument {position + 1}" if isinstance(position, int) else f"argument {position}="
+
+
+def compare(name: str, function: Callable, reference: Callable, cases: Sequence[Case], *, hint: Hints = "",
+            atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True, pure: bool = True,
+            time_limit: float | None = None) -> None:
+    """Run `function` and `reference` on every case; raise ExerciseFailed at the first difference.
+
+    `pure`: the function must leave its arguments unchanged. `time_limit` (default TIME_LIMIT): seconds per call.
+    `hint`: one hint, or a sequence that says more on each repeated failure of this exercise."""
+    if not callable(function):
+        raise ExerciseFailed(f"{name}: expected a function, got {_describe(function)}")
+    limit = TIME_LIMIT if time_limit is None else time_limit
+    for description, args, kwargs in cases:
+        expected = reference(*_clone(args), **_clone(kwargs))
+        where = f"{name}({description})"
+        given_args, given_kwargs = _clone(args), _clone(kwargs)
+        try:
+            with _time_limit(limit):
+                actual = function(*given_args, **given_kwargs)
+        except NotImplementedError:
+            raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with your "
+                                 f"code.{hint_for(name, hint)}") from None
+        except _TimeUp:
+            raise ExerciseFailed(f"{where} did not return within {limit:g} s: look for a loop whose condition never "
+                                 f"changes, or a loop over every pixel where a tensor operation would "
+                                 f"do.{hint_for(name, hint)}") from None
+        except Exception as error:  # the learner's bug, reported as a message
+            raise ExerciseFailed(f"{where} raised {type(error).__name__}: {error}\n  at {_learner_line(error)}"
+                                 f"{hint_for(name, hint)}") from None
+        if pure:
+            changed = next(filter(None, [_changed(args[i], given_args[i], _argument_name(i)) for i in range(len(args))]
+                                  + [_changed(kwargs[k], given_kwargs[k], _argument_name(k)) for k in kwargs]), None)
+            if changed:
+                raise ExerciseFailed(f"{where} changed its input ({changed}) in place. The caller still needs it: "
+                                     f"work on a copy (x = x.clone()) or write x = x + 1 instead of x += 1.")
+        problem = _compare_results(actual, expected, where, atol, rtol, check_dtype)
+        if problem:
+            raise ExerciseFailed(f"{problem}{hint_for(name, hint)}")
+    _FAILURES.pop(name, None)
+    print(f"✓ {name} matches the reference on {len(cases)} case{'' if len(cases) == 1 else 's'}")
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=generator)
