@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
+from .leftovers import process_alive
 
 __all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "upgrade_state_dict", "LEGACY_NAMES", "rng_state",
            "set_rng_state"]
@@ -63,17 +64,6 @@ def prepare_checkpoint_folder(folder: Path | str) -> Path:
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             leftover.unlink(missing_ok=True)
     return folder
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (its temporary files are then left alone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:

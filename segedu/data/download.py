@@ -24,6 +24,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from ..errors import DownloadError
+from ..leftovers import process_alive
 from .root import data_root
 
 __all__ = ["Source", "SOURCES", "download", "verify", "read_manifest"]
@@ -124,8 +125,6 @@ def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float 
 
 def _remove_stale_scratch(root: Path, name: str) -> None:
     """Scratch folders (``.camvid.<pid>.xxxx``, holding ``archive.part``) of a download that was killed."""
-    from ..checkpoint import process_alive
-
     for folder in root.glob(f".{name}.*"):
         parts = folder.name.split(".")
         if folder.is_dir() and len(parts) >= 4 and parts[2].isdigit() and not process_alive(int(parts[2])):

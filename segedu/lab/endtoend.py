@@ -29,11 +29,13 @@ from torchvision.transforms import v2
 
 from ..backbones import build_backbone
 from ..data.classes import CAMVID_THINGS
+from ..data.transforms import FILL
 from ..engine import predict as predict_logits
 from ..engine import segmentation_objective, train_steps
-from .frozen import Head, Scores, score_frames
 from ..losses import border_weight_map, connected_components, weighted_cross_entropy
-from ..data.transforms import FILL
+from .frozen import Head
+from .scoring import Scores, score_frames
+from .settings import LabSettings
 
 __all__ = ["TrainingConfig", "Frames", "camvid_frames", "object_crops", "isbi_tiles", "EncoderHead", "REGIMES",
            "regime_model", "train", "predict", "tile", "merged_cells"]
@@ -43,14 +45,11 @@ REGIMES = ("frozen", "fine_tune", "scratch", "early")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingConfig:
+class TrainingConfig(LabSettings):
     """Every end-to-end run of the claims; fixed before looking at any result."""
 
     steps: int = 250
-    batch_size: int = 8
-    learning_rate: float = 1e-3
     fine_tune_factor: float = 0.1  # the encoder's learning rate when fine-tuning: "tuned finely", not retrained
-    weight_decay: float = 1e-4
     camvid_size: tuple[int, int] = (96, 128)
     tile: int = 128  # ISBI 2012 slices (512x512) are cut into 16 tiles of 128x128
     small_camvid: int = 16  # frames: the "small data" of the transfer claim (the large is all 367)
@@ -63,8 +62,6 @@ class TrainingConfig:
     momentum_tile: int = 256  # U-Net's optimizer claim: one 256x256 tile per step (the pixels of 4 small tiles)
     momentum_steps: int = 400
     sgd_step: float = 0.1  # SGD's learning rate / (1 - momentum): the same long-run step for momentum 0.9 and 0.99
-    hidden: int = 64
-    seeds: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclasses.dataclass

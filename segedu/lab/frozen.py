@@ -40,10 +40,9 @@ from torch import nn
 from ..backbones import build_backbone
 from ..engine import segmentation_objective, train_steps
 from ..layers import ASPP, ConvBNReLU, PyramidPooling
-from ..metrics import boundary_band, frame_confusions
+from .settings import LabSettings
 
-__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head", "score_frames",
-           "Scores"]
+__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
          "linear5", "hypercolumn")
@@ -53,16 +52,11 @@ FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("
 
 
 @dataclasses.dataclass(frozen=True)
-class HeadConfig:
+class HeadConfig(LabSettings):
     """The training of every head; fixed before looking at any result (changing it means re-running every claim)."""
 
     image_size: tuple[int, int] = (180, 240)
     epochs: int = 12
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    hidden: int = 64  # channels of each head's 3x3 layer
-    seeds: tuple[int, ...] = (0, 1, 2)
     band_width: int = 3  # pixels: the boundary band of the trimap accuracy
 
 
@@ -184,23 +178,3 @@ def predict_head(head: Head, cache: FeatureCache, *, size: tuple[int, int] | Non
         logits = head(_batch(cache, indices, head.levels))
         chunks.append(F.interpolate(logits, size=size, mode="bilinear", align_corners=False))
     return torch.cat(chunks)
-
-
-@dataclasses.dataclass
-class Scores:
-    """Per-frame counts, the input of a paired bootstrap: confusions (F, K, K); band (F, 2) [correct, total] inside
-    the boundary band."""
-
-    confusions: torch.Tensor
-    band: torch.Tensor
-
-    def __add__(self, other: "Scores") -> "Scores":  # sum over seeds: the seeds' pooled counts
-        return Scores(self.confusions + other.confusions, self.band + other.band)
-
-
-def score_frames(predictions: torch.Tensor, masks: torch.Tensor, *, num_classes: int = 11,
-                 band_width: int = 3) -> Scores:
-    """predictions, masks: (F, H, W) class indices (255 = void) -> per-frame confusion and boundary-band counts."""
-    band = boundary_band(masks, width=band_width)
-    correct = ((predictions == masks) & band).flatten(1).sum(1)
-    return Scores(frame_confusions(predictions, masks, num_classes), torch.stack([correct, band.flatten(1).sum(1)], 1))

@@ -10,7 +10,7 @@ interval):
     interval     =  the 2.5% and 97.5% quantiles of difference_1..R
 
 A resample is a weight per frame (how often it was drawn), so the R sums are one matrix product, weights (R, F)
-@ counts (F, ...). `tests/test_statistics.py` checks the interval's coverage on data with a known difference.
+@ counts (F, ...). `tests/lab/test_statistics.py` checks the interval's coverage on data with a known difference.
 """
 
 from __future__ import annotations

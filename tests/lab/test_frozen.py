@@ -9,7 +9,8 @@ import torch
 
 from segedu.backbones import build_backbone
 from segedu.data import build_dataset
-from segedu.lab.frozen import HEADS, FeatureCache, HeadConfig, build_head, predict_head, score_frames, train_head
+from segedu.lab.frozen import HEADS, FeatureCache, HeadConfig, build_head, predict_head, train_head
+from segedu.lab.scoring import score_frames
 
 SIZE = (64, 96)  # the synthetic stand-in: no data needed
 

@@ -20,26 +20,27 @@ gives the median of the timed steps and the spread around it. It prints images/s
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..arguments import image_size, parse_options
-from ..engine import TrainConfig, cross_entropy, training_loss
-from ..measure import count_flops
-from ..runtime import Runtime, resolve_device
+from ...arguments import parse_options
+from ...engine import TrainConfig, cross_entropy, segmentation_objective, train_step
+from ...measure import count_flops
+from ...runtime import Runtime, resolve_device
 
-__all__ = ["BenchConfig", "Entry", "entries", "run_bench", "format_table", "peak_flops", "data_pipeline"]
+__all__ = ["PEAKS", "BenchConfig", "Entry", "entries", "peak_flops", "mode_runtime", "measure_group", "run_bench",
+           "format_row", "format_table", "ratio_agreement", "format_agreement"]
 
-# Dense peak FLOP/s per device name fragment: (bf16, tf32), from the vendors' data sheets (no sparsity).
-PEAKS = {"H200": (989e12, 494e12), "H100 PCIe": (756e12, 378e12), "H100": (989e12, 494e12),
-         "A100": (312e12, 156e12), "L40S": (362e12, 181e12), "A10G": (70e12, 35e12), "L4": (121e12, 60e12)}
+# Dense peak FLOP/s per device name fragment: (bf16, tf32), from the vendors' data sheets (no sparsity: the sheets'
+# starred figures halved). The first fragment found in the device's name wins, so longer names come first
+# ("H200 NVL" before "H200", "L40S" and "L40" before "L4").
+PEAKS = {"H200 NVL": (835.5e12, 417.5e12), "H200": (989e12, 494e12), "H100 PCIe": (756e12, 378e12),
+         "H100": (989e12, 494e12), "A100": (312e12, 156e12), "L40S": (362e12, 183e12), "L40": (181e12, 90.5e12),
+         "A10G": (70e12, 35e12), "L4": (121e12, 60e12)}
 
 
 @dataclasses.dataclass
@@ -75,7 +76,7 @@ class Entry:
 
 def _ours(name: str, **options) -> Callable[[int], nn.Module]:
     def build(num_classes: int) -> nn.Module:
-        from ..models import build_model
+        from ...models import build_model
 
         return build_model(name, num_classes=num_classes, **options)
 
@@ -105,7 +106,7 @@ def _configured(name: str) -> Entry:
 
 def entries() -> list[Entry]:
     """Every model of segedu (paper configurations), the three matched to torchvision, and torchvision's four."""
-    from ..models import MODELS
+    from ...models import MODELS
 
     listed = [Entry(name, _ours(name)) for name in MODELS]
     listed += [Entry("fcn-resnet50", _ours("fcn", backbone="resnet50"), "tv:fcn_resnet50"),
@@ -146,7 +147,7 @@ def mode_runtime(mode: str, device: torch.device) -> Runtime:
 
 def _trainer(entry: Entry, mode: str, config: BenchConfig, device: torch.device) -> Callable[[], None]:
     """One training step of `entry` in `mode` (forward, the training loss, backward, AdamW) as a function,
-    on a fixed synthetic batch; the step is `fit`'s own (`segedu.engine.training_loss`, the runtime's optimizer)."""
+    on a fixed synthetic batch; the step is `fit`'s own (`segedu.engine.train_step`, the runtime's optimizer)."""
     runtime = mode_runtime(mode, device)
     torch.manual_seed(0)
     model = runtime.place(entry.build(config.num_classes)).train()
@@ -154,14 +155,10 @@ def _trainer(entry: Entry, mode: str, config: BenchConfig, device: torch.device)
     step_model = runtime.compiled(model)
     images = runtime.images(torch.randn(config.batch_size, 3, *config.image_size))
     masks = runtime.masks(torch.randint(0, config.num_classes, (config.batch_size, *config.image_size)))
-    loss, aux_weight = cross_entropy(), TrainConfig().aux_weight
+    objective = segmentation_objective(cross_entropy(), TrainConfig().aux_weight)
 
     def step():
-        with runtime.autocast():
-            value = training_loss(step_model, images, masks, loss, aux_weight)
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
+        train_step(step_model, optimizer, images, masks, objective, runtime=runtime)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
@@ -264,68 +261,6 @@ def format_table(rows: Sequence[dict], device: str) -> str:
     return "\n".join(lines)
 
 
-def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), frames: int = 4, iterations: int = 5,
-                  repeats: int = 3, log=print) -> dict:
-    """Seconds per frame of the dense CRF (the paper's kernels: bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial
-    w 3, sigma 3) on the shipped DeepLab v3+'s logits for CamVid test frames (the stand-in's without the data):
-    segedu's lattice against pydensecrf (the authors' C++) when it is installed, the median of `repeats` on the
-    first frame, and the share of pixels whose labels agree on each of `frames` frames."""
-    import numpy as np
-
-    from ..crf import CRFConfig, DenseCRF
-    from ..data import build_dataset, choose
-    from ..engine import predict
-    from ..pretrained import load_pretrained
-
-    model, info = load_pretrained("deeplabv3plus_camvid")
-    dataset = build_dataset(choose("camvid", say=lambda line: None), "test", image_size=image_size, subset=frames)
-    inputs = []
-    for index in range(len(dataset)):
-        image_u8 = np.ascontiguousarray((dataset[index][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-        image = torch.from_numpy(image_u8).permute(2, 0, 1).float() / 255
-        logits = predict(model, image[None], input_size=tuple(info["data"]["image_size"]))[0]  # (11, H, W)
-        inputs.append((image_u8, image, logits))
-    config = CRFConfig(iterations=iterations, method="lattice")
-
-    def ours(index: int) -> torch.Tensor:
-        return DenseCRF(inputs[index][1], config)(inputs[index][2])
-
-    def theirs(index: int) -> np.ndarray:
-        image_u8, _, logits = inputs[index]
-        crf = densecrf.DenseCRF2D(image_size[1], image_size[0], logits.shape[0])
-        crf.setUnaryEnergy(np.ascontiguousarray(-torch.log_softmax(logits, 0).flatten(1).numpy().astype(np.float32)))
-        crf.addPairwiseGaussian(sxy=config.spatial_sigma, compat=config.spatial_weight)
-        crf.addPairwiseBilateral(sxy=config.bilateral_sigma_xy, srgb=config.bilateral_sigma_rgb, rgbim=image_u8,
-                                 compat=config.bilateral_weight)
-        return np.array(crf.inference(iterations)).reshape(logits.shape)
-
-    def median_seconds(run) -> float:
-        timings = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            run(0)
-            timings.append(time.perf_counter() - started)
-        return sorted(timings)[len(timings) // 2]
-
-    report = {"image_size": list(image_size), "frames": len(inputs), "iterations": iterations,
-              "segedu_seconds": median_seconds(ours)}
-    log(f"dense CRF, {image_size[0]}x{image_size[1]}, 11 classes, {iterations} iterations: segedu (lattice) "
-        f"{report['segedu_seconds']:.3f} s per frame")
-    try:
-        import pydensecrf.densecrf as densecrf
-    except ImportError:
-        log("pydensecrf is not installed (pip install pydensecrf2): segedu's figure alone")
-        return report
-    report["pydensecrf_seconds"] = median_seconds(theirs)
-    report["ratio"] = report["segedu_seconds"] / report["pydensecrf_seconds"]
-    report["label_agreement"] = [float((ours(i).argmax(0).numpy() == theirs(i).argmax(0)).mean())
-                                 for i in range(len(inputs))]
-    log(f"pydensecrf (the authors' C++) {report['pydensecrf_seconds']:.3f} s per frame; segedu / pydensecrf "
-        f"{report['ratio']:.1f}x; labels agree on " + ", ".join(f"{100 * a:.2f}%" for a in report["label_agreement"])
-        + f" of the pixels ({len(inputs)} frames, the shipped DeepLab v3+'s logits)")
-    return report
-
-
 def ratio_agreement(runs: Sequence[Sequence[dict]]) -> list[dict]:
     """For each pair and setting measured in every run: the ours/torchvision ratios and how far apart they are
     (largest over smallest, minus 1)."""
@@ -345,104 +280,3 @@ def format_agreement(agreement: Sequence[dict]) -> str:
     worst = max((item["spread"] for item in agreement), default=0.0)
     lines.append(f"largest spread: {100 * worst:.1f}%")
     return "\n".join(lines)
-
-
-def data_pipeline(*, image_size: tuple[int, int], batch_size: int, workers: Sequence[int], batches: int,
-                  keep_decoded: Sequence[bool] = (False, True), log=print) -> list[dict]:
-    """Images/s the CamVid training loader delivers (augmenting, decoding or not) for each worker count."""
-    from ..data import build_dataset
-
-    rows = []
-    for keep in keep_decoded:
-        for count in workers:
-            dataset = build_dataset("camvid", "train", image_size=image_size, augment=True)
-            if keep:
-                dataset.keep_decoded()
-            loader = Runtime(device=torch.device("cpu"), workers=count).loader(
-                dataset, batch_size, shuffle=True, generator=torch.Generator().manual_seed(0), drop_last=True)
-            iterator = iter(loader)
-            next(iterator)  # workers started
-            limit = min(batches, len(loader) - 1)
-            started = time.perf_counter()
-            for _ in range(limit):
-                next(iterator)
-            seconds = time.perf_counter() - started
-            rows.append({"workers": count, "keep_decoded": keep, "images_per_second": limit * batch_size / seconds})
-            log(f"data: workers {count}, decoded kept {keep!s:5s}: {rows[-1]['images_per_second']:8.1f} img/s")
-            del iterator, loader
-    return rows
-
-
-
-HELP = "training throughput of every model against torchvision's"
-DESCRIPTION = ("Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
-               "ratios for fp32/bf16, channels_last and torch.compile.")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `python -m segedu bench`, read by `main`."""
-    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (< 1 min)")
-    parser.add_argument("--models", help="comma-separated entries (default: all; see segedu.lab.bench.entries()), or "
-                                        "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
-    parser.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
-    parser.add_argument("--image-size", type=image_size, metavar="HxW", help="input size (default 368x480)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default 8)")
-    parser.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
-    parser.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
-    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
-    parser.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
-                                                            "ours/torchvision ratios move between runs (default 1)")
-    parser.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
-    parser.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
-                                                          "lattice against pydensecrf (the authors' C++) when installed")
-    parser.add_argument("--output", type=Path, help="write every figure as JSON")
-
-
-def main(arguments) -> int:
-    """The `python -m segedu bench` command (options from `add_arguments`)."""
-    if arguments.crf:
-        report = crf_benchmark()
-        if arguments.output:
-            Path(arguments.output).write_text(json.dumps(report, indent=1))
-        return 0
-    options = {}
-    if arguments.models:
-        options["models"] = tuple(arguments.models.split(","))
-    if arguments.modes:
-        options["modes"] = tuple(arguments.modes.split(","))
-    for key in ("batch_size", "steps", "warmup", "peak_tflops"):
-        if getattr(arguments, key) is not None:
-            options[key] = getattr(arguments, key)
-    if arguments.image_size is not None:
-        options["image_size"] = arguments.image_size
-    if arguments.device is not None:
-        options["device"] = arguments.device
-    config = BenchConfig.quick(**options) if arguments.quick else BenchConfig(**options)
-    device = resolve_device(config.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"segedu bench on {name}: {config.image_size[0]}x{config.image_size[1]}, batch {config.batch_size}, "
-          f"{config.steps} timed steps after {config.warmup}; torch {torch.__version__}")
-    started = time.perf_counter()
-    runs = [run_bench(config, log=lambda line: None) for _ in range(max(1, arguments.repeat))]
-    rows = runs[-1]
-    for index, run in enumerate(runs):
-        print(format_table(run, f"{name}, run {index + 1} of {len(runs)}"))
-    report = {"device": name, "config": dataclasses.asdict(config), "rows": rows, "torch": torch.__version__}
-    if len(runs) > 1:
-        report["agreement"] = ratio_agreement(runs)
-        print(format_agreement(report["agreement"]))
-    if arguments.data:
-        size = (96, 128) if arguments.quick else (360, 480)
-        workers = (0, 1) if arguments.quick else (0, 2, 4, 8)
-        report["data"] = data_pipeline(image_size=size, batch_size=config.batch_size, workers=workers,
-                                       batches=4 if arguments.quick else 40)
-        fastest_model = max((row["images_per_second"] for row in rows), default=0.0)
-        fastest_data = max(row["images_per_second"] for row in report["data"])
-        print(f"data pipeline: up to {fastest_data:.0f} img/s; fastest model trains at {fastest_model:.0f} img/s "
-              f"(ratio {fastest_data / max(fastest_model, 1e-9):.2f}; below 1 the loader would starve it)")
-    print(f"bench finished in {time.perf_counter() - started:.0f} s")
-    if arguments.output:
-        Path(arguments.output).write_text(json.dumps(report, indent=1))
-        print(f"written: {arguments.output}")
-    return 0

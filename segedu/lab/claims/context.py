@@ -1,0 +1,193 @@
+"""Notebooks 06 (pyramid pooling) and 10 (PSPNet and DeepLab): global context on the dilated encoder, the dense
+CRF, the cost of DeepLab v3+'s separable convolutions, PSPNet's bins and its auxiliary loss."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ...data.classes import CAMVID_CLASSES
+from ..statistics import accuracy_of, class_iou_of
+from .framework import Outcome, Registry
+from .lab import Lab
+from .verdict import band, interval, paired, pooled_score, positive, ranking, shown, step
+
+claims = Registry()
+
+AUXILIARY_WEIGHT = 0.4  # PSPNet's (Zhao et al. 2017, section 3.3), as `engine.TrainConfig.aux_weight`
+AUXILIARY_WIDTH = 0.5  # ResNet-50's channels halved for the CPU; its 50 layers, the depth the loss is for, kept
+
+
+@claims.claim("context_pyramid", "pyramid pooling adds global context and beats a plain head", "10_pspnet_deeplab",
+              "PSPNet", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
+              "pyramid - plain: 95% interval above 0 and positive for every seed")
+def context_pyramid(lab: Lab) -> Outcome:
+    return ranking(lab, ("pyramid", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+
+
+@claims.claim("context_aspp", "ASPP's parallel atrous rates see several scales and beat a plain head",
+              "10_pspnet_deeplab", "DeepLab v3: ASPP", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
+              "aspp - plain: 95% interval above 0 and positive for every seed")
+def context_aspp(lab: Lab) -> Outcome:
+    return ranking(lab, ("aspp", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+
+
+@claims.claim("context_large_regions", "context matters most for large regions (a whole road, the sky)",
+              "10_pspnet_deeplab", "PSPNet", "IoU gain over the plain head, 4 largest classes vs the other 7",
+              "the gain on the large classes exceeds the gain on the others")
+def context_large_regions(lab: Lab) -> Outcome:
+    """Context helps most on large regions: the IoU gain (pyramid and ASPP over plain, averaged) on the four classes
+    with the most training pixels exceeds the gain on the other seven."""
+    train = lab.stride8["train"].masks
+    shares = torch.bincount(train[train != 255].long(), minlength=11).double()
+    large = shares.argsort(descending=True)[:4].tolist()
+    small = [c for c in range(11) if c not in large]
+
+    def gain(kind):
+        return class_iou_of(lab.pooled(kind).confusions.sum(0).double()) - class_iou_of(
+            lab.pooled("plain").confusions.sum(0).double())
+
+    gains = (gain("pyramid") + gain("aspp")) / 2  # (11,)
+    large_gain, small_gain = float(gains[large].nanmean()), float(gains[small].nanmean())
+    names = lambda classes: ", ".join(CAMVID_CLASSES[c] for c in classes)  # noqa: E731
+    return Outcome(large_gain > small_gain,
+                   f"IoU gain of context over the plain head: {100 * large_gain:+.1f} points on the largest classes "
+                   f"({names(large)}) vs {100 * small_gain:+.1f} on the others",
+                   large_gain - small_gain, None, "points",
+                   {"large": large, "gain_large": large_gain, "gain_others": small_gain,
+                    "per_class_gain": gains.tolist()}, lab.config.seeds)
+
+
+@claims.claim("crf_largefov", "the dense CRF snaps a stride-8 model's blurry boundaries to colour edges (DeepLab "
+              "v1)", "10_pspnet_deeplab", "The dense CRF", "accuracy within 3 px of a boundary at 360x480, before and "
+              "after", "after - before: 95% interval above 0")
+def crf_on_largefov(lab: Lab) -> Outcome:
+    """DeepLab v1: the dense CRF on a stride-8 model without a decoder sharpens boundaries. Kernel parameters are
+    chosen on 25 validation frames from DeepLab's search ranges; test: the 233 test frames at 360x480."""
+    from ...crf import CRFConfig, dense_crf
+    from ...data import build_dataset
+    from ..frozen import predict_head
+    from ..scoring import score_frames
+
+    size = (360, 480)
+
+    def frames(split, count=None):
+        dataset = build_dataset(lab.data, split, image_size=size, subset=count)
+        images, masks = zip(*[dataset[i] for i in range(len(dataset))])
+        return torch.stack(images), torch.stack(masks).long()
+
+    def refine(images, logits, config):
+        return torch.cat([dense_crf(images[i:i + 8], logits[i:i + 8], config).argmax(1)
+                          for i in range(0, len(images), 8)])
+
+    seed0 = lab.head("largefov", lab.config.seeds[0])
+    val_cache = lab.stride8["val"]
+    count = 25
+    val_images, val_masks = frames("val", count)
+    val_logits = predict_head(seed0, val_cache, size=size)[:count]
+    grid = [CRFConfig(bilateral_weight=w, bilateral_sigma_xy=xy, bilateral_sigma_rgb=rgb)
+            for w in (3.0, 5.0) for xy in (50.0, 80.0) for rgb in (3.0, 5.0)]
+    validation = [pooled_score([score_frames(refine(val_images, val_logits, c), val_masks)]) for c in grid]
+    chosen = grid[max(range(len(grid)), key=validation.__getitem__)]
+    test_images, test_masks = frames("test")
+    before, after = [], []  # per seed: the plain predictions' counts and the refined ones'
+    for seed in lab.config.seeds:
+        logits = predict_head(lab.head("largefov", seed), lab.stride8["test"], size=size)
+        before.append(score_frames(logits.argmax(1), test_masks))
+        after.append(score_frames(refine(test_images, logits, chosen), test_masks))
+    boundary = interval(after, before, band, accuracy_of)
+    miou = interval(after, before)
+    band_values = [pooled_score(before, band, accuracy_of), pooled_score(after, band, accuracy_of)]
+    miou_values = [pooled_score(before), pooled_score(after)]
+    return Outcome(boundary.low > 0,
+                   f"360x480 test frames, CRF (w {chosen.bilateral_weight:g}, sigma_xy {chosen.bilateral_sigma_xy:g}, "
+                   f"sigma_rgb {chosen.bilateral_sigma_rgb:g}, chosen on {count} validation frames): boundary-band "
+                   f"accuracy {100 * band_values[0]:.1f} -> {100 * band_values[1]:.1f} ({boundary.percent()}), mIoU "
+                   f"{100 * miou_values[0]:.1f} -> {100 * miou_values[1]:.1f} ({miou.percent()})",
+                   boundary.effect, (boundary.low, boundary.high), "points",
+                   {"chosen": dataclasses.asdict(chosen), "validation_miou": validation, "band": band_values,
+                    "miou": miou_values, "miou_effect": miou.effect, "miou_interval": [miou.low, miou.high]},
+                   lab.config.seeds)
+
+
+@claims.claim("separable_aspp_cost", "DeepLab v3+'s depthwise separable convolutions make it cheaper than v3",
+              "10_pspnet_deeplab", "DeepLab v3+", "multiply-adds at 360x480, ResNet-50", "v3 costs more than v3+",
+              fast=True)
+def separable_aspp_cost(lab: Lab) -> Outcome:
+    """DeepLab v3+: depthwise separable ASPP and decoder make it cheaper than v3 on the same encoder."""
+    from ...measure import count_flops
+    from ...models import build_model
+
+    flops = {}
+    with torch.device("meta"):
+        for name in ("deeplabv3", "deeplabv3plus"):
+            model = build_model(name, num_classes=11, backbone="resnet50").eval()
+            flops[name] = count_flops(model, torch.empty(1, 3, 360, 480))
+    ratio = flops["deeplabv3"] / flops["deeplabv3plus"]
+    return Outcome(ratio > 1, f"ResNet-50 at 360x480: DeepLab v3 {flops['deeplabv3'] / 1e9:.1f} GFLOPs, v3+ "
+                              f"{flops['deeplabv3plus'] / 1e9:.1f} ({ratio:.2f}x less, despite its decoder)",
+                   ratio, None, "x", {"gflops": {k: v / 1e9 for k, v in flops.items()}})
+
+
+@claims.claim("pyramid_bins_collapse", "PSPNet's bins need a large enough feature map (the paper trains on 473x473 "
+              "crops and more)", "06_pyramid_pooling", "Collapsing bins", "distinct 6x6 bin values by map size",
+              "36 distinct from 6x6 on, fewer below", fast=True)
+def pyramid_bins_collapse(lab: Lab) -> Outcome:
+    """PSPNet's input-size advice in the course's numbers: the 6x6 bins are distinct cells only when the feature map
+    has at least 6 rows and columns, i.e. an input of at least 6 x output stride; smaller, neighbouring cells overlap."""
+    def distinct(side):  # distinct pooled values of a map whose every pixel differs, in the 6-bin branch
+        features = torch.arange(side * side, dtype=torch.float32).view(1, 1, side, side)
+        return F.adaptive_avg_pool2d(features, 6).unique().numel()
+
+    rows = {side: distinct(side) for side in (3, 4, 6, 12)}  # the pooling of PyramidPooling's 6-bin branch
+    needed = {stride: 6 * stride for stride in (8, 16, 32)}
+    holds = rows[6] == 36 and rows[12] == 36 and rows[3] < 36
+    return Outcome(holds, f"distinct values in the 6x6 bins: {rows[3]} on a 3x3 map, {rows[4]} on 4x4, {rows[6]} on "
+                          f"6x6, {rows[12]} on 12x12; distinct bins need an input of at least "
+                          + ", ".join(f"{px} px at stride {s}" for s, px in needed.items()),
+                   None, None, "", {"distinct": rows, "input_needed": needed})
+
+
+@claims.claim("pspnet_auxiliary_loss", "PSPNet's auxiliary loss after stage 4 (weight 0.4) helps optimize the deep "
+              "network", "10_pspnet_deeplab", "The controlled comparison",
+              "test mIoU, PSPNet (dilated ResNet-50 x0.5) from scratch with the auxiliary loss at 0.4 and at 0, the "
+              "same initial weights and steps, 3 seeds", "with - without: 95% interval above 0 and positive for every "
+              "seed",
+              note="Pooled over the frames the auxiliary loss is ahead (+0.6 [+0.3, +0.8]), but the seeds disagree "
+                   "(-0.1 / +3.5 / -2.1): the frame bootstrap does not see the run-to-run spread, which is several "
+                   "times the effect. In 250 steps from scratch at width 0.5 an effect of this size cannot be told "
+                   "from noise; the paper measures it on ImageNet-pretrained ResNets trained far longer on ADE20K, "
+                   "where the deep network's optimization is what limits it.")
+def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
+    """PSPNet (Zhao et al. 2017, section 3.3): a second loss on a classifier after ResNet's stage 4 (deep
+    supervision, weight 0.4) helps optimize a deep network; the auxiliary head is dropped at test time. PSPNet on a
+    dilated ResNet-50 (output stride 8, channels x0.5) from scratch on CamVid's 367 frames at 96x128, the same
+    initial weights, batches and steps with the auxiliary loss at 0.4 and at 0: the auxiliary head runs in both
+    arms (the same dropout draws), so only its gradient differs. Three seeds, the 233 test frames. Holds when the
+    auxiliary loss raises test mIoU (interval above 0, every seed)."""
+    from ...models import build_model
+    from ..endtoend import camvid_frames, predict, train
+    from ..scoring import score_frames
+
+    config = lab.training
+    frames = camvid_frames("train", size=config.camvid_size)
+    test = camvid_frames("test", size=config.camvid_size)
+    runs = {"with": [], "without": []}
+    for seed in config.seeds:
+        for arm, weight in (("with", AUXILIARY_WEIGHT), ("without", 0.0)):
+            torch.manual_seed(seed)
+            model = build_model("pspnet", num_classes=11, backbone="resnet50", width=AUXILIARY_WIDTH)
+            train(model, None, frames, config, seed=seed, auxiliary_weight=weight)
+            runs[arm].append(score_frames(predict(model, test.images), test.masks))
+    difference = step(*paired(runs["with"], runs["without"]))
+    miou = {arm: pooled_score(r) for arm, r in runs.items()}
+    return Outcome(positive(difference),
+                   f"PSPNet on a dilated ResNet-50 (output stride 8, width {AUXILIARY_WIDTH:g}), from scratch, "
+                   f"{config.steps} steps at {config.camvid_size[0]}x{config.camvid_size[1]}, {len(config.seeds)} "
+                   f"seeds pooled: test mIoU with the auxiliary loss ({AUXILIARY_WEIGHT:g}) {100 * miou['with']:.1f}, "
+                   f"without {100 * miou['without']:.1f}. " + shown("with - without", difference)
+                   + " points, 95% paired bootstrap over 233 test frames",
+                   difference["effect"], tuple(difference["interval"]), "points", {"miou": miou, "step": difference},
+                   config.seeds)

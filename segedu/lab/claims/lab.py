@@ -1,0 +1,146 @@
+"""The shared experiments: cached features, heads trained once per seed, their test scores.
+
+Trained claims compare decoder heads on a frozen pretrained encoder's cached CamVid features (`segedu.lab.frozen`):
+the same frames, encoder, steps and seeds for every head. A `Lab` computes each of these once, on first use, for
+every claim that needs it; the end-to-end claims keep their trained networks in it too (`Lab.trained`,
+`Lab.shared`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import torch
+from torch import nn
+
+from .verdict import pooled
+
+__all__ = ["Lab", "LABEL_SIZE"]
+
+LABEL_SIZE = (360, 480)  # CamVid's own resolution: where predictions made at every input size are scored
+
+T = TypeVar("T")
+
+
+class Lab:
+    """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
+    output strides 32 and 8, and each head's per-frame test scores for each seed."""
+
+    def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
+                 models: Path | str | None = None):
+        from ..endtoend import TrainingConfig
+        from ..frozen import HeadConfig
+
+        self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
+        self.training = (training or TrainingConfig())
+        self.training = dataclasses.replace(self.training, seeds=self.config.seeds)
+        self.data = data
+        self._scores: dict[tuple, object] = {}
+        self._heads: dict[tuple[str, int], nn.Module] = {}
+        self._sized: dict[tuple[int, int], dict] = {}
+        self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
+        self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
+
+    def shared(self, name: str, compute: Callable[[], T]) -> T:
+        """What several claims share, `compute()` on the first call for `name` and kept: e.g. DeconvNet and FCN-8s
+        trained once per seed for the three DeconvNet claims (`segnet_deconvnet.deconvnet_runs`)."""
+        if name not in self._shared:
+            self._shared[name] = compute()
+        return self._shared[name]
+
+    def trained(self, name: str, seed: int, build, fit) -> nn.Module:
+        """The network `name` trained with `seed`: `fit(build())`, or, when `models` names a folder that holds it
+        trained with this training configuration, `build()` with the kept weights (`{name}-seed{seed}.pt`, written
+        atomically, read with `weights_only=True` after a CRC check). A file kept under another configuration is
+        trained again and replaced. So a long claim interrupted, or split over processes, does not train twice."""
+        from ...checkpoint import load_checkpoint, save_checkpoint
+
+        settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
+        recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
+        path = None if self.models is None else self.models / f"{name}-seed{seed}.pt"
+        if path is not None and path.is_file():
+            state = load_checkpoint(path)
+            if state.get("recipe") == recipe:
+                model = build()
+                model.load_state_dict(state["model"])
+                return model.eval()
+        model = fit(build()).eval()
+        if path is not None:
+            save_checkpoint(path, {"model": model.state_dict(), "recipe": recipe})
+        return model
+
+    def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
+        from ..frozen import FeatureCache
+
+        return FeatureCache(self.data, split, image_size=self.config.image_size, output_stride=output_stride,
+                            levels=levels)
+
+    @cached_property
+    def stride32(self):
+        return {split: self._cache(split, 32, ("level3", "level4", "level5")) for split in ("train", "test")}
+
+    @cached_property
+    def stride8(self):
+        return {split: self._cache(split, 8, ("level5",)) for split in ("train", "val", "test")}
+
+    def caches(self, kind: str):
+        from ..frozen import FCN_LEVELS
+
+        return self.stride32 if kind in FCN_LEVELS else self.stride8
+
+    def head(self, kind: str, seed: int) -> nn.Module:
+        from ..frozen import train_head
+
+        if (kind, seed) not in self._heads:
+            self._heads[kind, seed] = train_head(kind, self.caches(kind)["train"], self.config, seed=seed)
+        return self._heads[kind, seed]
+
+    def scores(self, kind: str, seed: int):
+        """Per-frame test counts (`segedu.lab.scoring.Scores`) of head `kind` trained with `seed`."""
+        from ..frozen import predict_head
+        from ..scoring import score_frames
+
+        if (kind, seed) not in self._scores:
+            test = self.caches(kind)["test"]
+            predictions = predict_head(self.head(kind, seed), test).argmax(1)
+            self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width)
+        return self._scores[kind, seed]
+
+    def at_size(self, size: tuple[int, int]):
+        """Train and test features at output stride 32 for frames resized to `size` (the configured size is
+        `stride32` itself)."""
+        if tuple(size) == tuple(self.config.image_size):
+            return self.stride32
+        if size not in self._sized:
+            from ..frozen import FeatureCache
+
+            self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
+                                                     levels=("level3", "level4", "level5")) for split in ("train", "test")}
+        return self._sized[size]
+
+    def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
+        """Per-frame test counts of head `kind` trained (seed `seed`) on frames at `size`, its predictions
+        upsampled to and scored against the labels at LABEL_SIZE, so every size is judged on the same pixels."""
+        from ..frozen import predict_head, train_head
+        from ..scoring import score_frames
+
+        key = (kind, seed, tuple(size))
+        if key not in self._scores:
+            caches = self.at_size(size)
+            head = train_head(kind, caches["train"], self.config, seed=seed)
+            labels = self.at_size(LABEL_SIZE)["test"].masks.long()
+            predictions = torch.cat([chunk.argmax(1) for chunk in
+                                     predict_head(head, caches["test"], size=LABEL_SIZE).split(32)])
+            self._scores[key] = score_frames(predictions, labels, band_width=self.config.band_width)
+        return self._scores[key]
+
+    def runs(self, kind: str) -> list:
+        """The per-frame test counts of head `kind`, one per seed, in the seeds' order."""
+        return [self.scores(kind, seed) for seed in self.config.seeds]
+
+    def pooled(self, kind: str):
+        """The counts of every seed added: the seeds' average model, scored once."""
+        return pooled(self.runs(kind))

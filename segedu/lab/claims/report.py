@@ -1,0 +1,146 @@
+"""Running the claims and reporting them.
+
+`run_claims` runs each claim and keeps its numbers and CPU seconds; `write_report` writes claims.json (every number)
+and claims.md (a table). The committed report (`segedu/lab/results/claims.md`, `claims.json`) records the machine,
+the command and each claim's CPU seconds; the notebooks print its numbers (`show`, `committed_report`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from . import registry
+from .framework import Claim, Outcome
+from .lab import Lab
+from .registry import CLAIMS
+
+__all__ = ["REPORT", "run_claims", "machine", "write_report", "committed_report", "show"]
+
+REPORT = Path(__file__).resolve().parents[1] / "results"  # segedu/lab/results: the committed report
+
+
+def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=print) -> list[dict]:
+    """Run each claim; a claim whose experiment raises is reported as not holding, with the error."""
+    lab = lab or Lab()
+    results = []
+    for claim in claims:
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            outcome = claim.experiment(lab)
+        except Exception as error:  # noqa: BLE001: one broken experiment must not hide the others' results
+            outcome = Outcome(False, f"the experiment failed: {type(error).__name__}: {error}")
+        record = {"name": claim.name, "holds": bool(outcome.holds), "statement": claim.statement,
+                  "notebook": claim.notebook, "section": claim.section, "quantity": claim.quantity,
+                  "assertion": claim.assertion, "summary": outcome.summary, "effect": outcome.effect,
+                  "interval": list(outcome.interval) if outcome.interval else None, "unit": outcome.unit,
+                  "seeds": list(outcome.seeds), "numbers": outcome.numbers,
+                  "seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(time.process_time() - cpu, 1)}
+        results.append(record)
+        log(f"{'holds' if record['holds'] else 'DOES NOT HOLD'}  {claim.name}: {outcome.summary} "
+            f"({record['seconds']} s)")
+    return results
+
+
+def machine() -> str:
+    """'Intel(R) Xeon(R) Processor, 2 cores, torch 2.14.1': what the report's seconds were measured on."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return f"{name}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def write_report(results: list[dict], folder: Path, *, command: str, seconds: float,
+                 merge: bool = False) -> tuple[Path, Path]:
+    """claims.json (every number) and claims.md (a table) in `folder`, each written whole or not at all.
+
+    With `merge`, the claims of the report already in `folder` that did not run now are kept (in the registry's
+    order), and the report lists every command that measured part of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = [{"command": command, "machine": machine(), "seconds": round(seconds, 1),
+             "claims": [r["name"] for r in results]}]
+    existing = folder / "claims.json"
+    if merge and existing.exists():
+        try:
+            before = json.loads(existing.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"cannot merge into {existing}: {error}; move it away or run without --merge") from error
+        ran = {r["name"] for r in results}
+        kept = {r["name"]: r for r in before.get("claims", []) if r["name"] not in ran}
+        fresh = {r["name"]: r for r in results}
+        known = [c.name for c in registry.CLAIMS]
+        order = known + sorted((set(kept) | set(fresh)) - set(known))
+        results = [fresh.get(name) or kept[name] for name in order if name in fresh or name in kept]
+        earlier = before.get("runs") or [{"command": before.get("command"), "machine": before.get("machine"),
+                                          "seconds": before.get("seconds"), "claims": sorted(kept)}]
+        runs = [dict(run, claims=[name for name in run["claims"] if name not in ran])
+                for run in earlier if set(run["claims"]) - ran] + runs
+        seconds = sum(run["seconds"] or 0 for run in runs)
+    held = sum(r["holds"] for r in results)
+    pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
+               for name, (statement, notebook, why) in registry.PENDING.items()]
+    commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min)" for run in runs)
+    report = {"command": command if len(runs) == 1 else "; ".join(run["command"] for run in runs),
+              "machine": machine(), "seconds": round(seconds, 1), "held": held, "ran": len(results),
+              "claims": results, "pending": pending, "runs": runs}
+    lines = ["# The lecture's claims, measured", "",
+             f"{held} of {len(results)} hold. Command{'s' if len(runs) > 1 else ''}: {commands}; machine: "
+             f"{report['machine']}; {seconds / 60:.1f} min in all. Work shared by several claims (feature caches, "
+             f"trained heads) is counted in the seconds of the first claim that needs it.", "",
+             "| claim | notebook | the lecture says | measured | holds | s |", "|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| `{r['name']}` | {r['notebook']} | {r['statement']} | {r['summary']} | "
+                     f"{'yes' if r['holds'] else '**no**'} | {r['seconds']:g} |")
+    noted = [r["name"] for r in results if r["name"] in registry.NOTES]
+    if noted:
+        lines += ["", "## Notes", ""] + [f"- `{name}`: {registry.NOTES[name]}" for name in noted]
+    lines += ["", "## Not measured yet", "", "| claim | notebook | the lecture says | why |", "|---|---|---|---|"]
+    lines += [f"| `{p['name']}` | {p['notebook']} | {p['statement']} | {p['why']} |" for p in pending]
+    paths = folder / "claims.json", folder / "claims.md"
+    for path, text in zip(paths, (json.dumps(report, indent=1) + "\n", "\n".join(lines) + "\n")):
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_text(text)
+        os.replace(partial, path)
+    return paths
+
+
+def committed_report() -> dict:
+    """The committed report (`segedu/lab/results/claims.json`): {name: record}, for the notebooks to print."""
+    path = REPORT / "claims.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m segedu claims --out {REPORT}` to measure it")
+    return {record["name"]: record for record in json.loads(path.read_text())["claims"]}
+
+
+def show(name: str) -> None:
+    """Print one claim of the committed report: the lecture's words, what was measured, the verdict, the provenance."""
+    path = REPORT / "claims.json"
+    report = json.loads(path.read_text()) if path.exists() else {"claims": []}
+    record = next((r for r in report["claims"] if r["name"] == name), None)
+    if record is None and name in registry.PENDING:
+        statement, _, why = registry.PENDING[name]
+        print(f"[not measured yet] {statement}\n    why: {why}")
+        return
+    if record is None:
+        known = {c.name for c in registry.CLAIMS}
+        why = "is not a claim" if name not in known else "has not been measured yet (not in the committed report)"
+        print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
+        return
+    verdict = "holds" if record["holds"] else "DOES NOT HOLD"
+    command = next((run["command"] for run in report.get("runs", []) if name in run["claims"]), report["command"])
+    print(f"[{verdict}] {record['statement']}\n    measured: {record['summary']}\n    provenance: the committed "
+          f"report, `{command}` on {report['machine']}, {record['seconds']:g} s")
+    if name in registry.NOTES:
+        print(f"    note: {registry.NOTES[name]}")
