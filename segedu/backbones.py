@@ -130,15 +130,20 @@ class _ScaledResNet(resnet.ResNet):
 
 
 def _dilate_stage(stage: nn.Module, dilation: int) -> None:
-    """Stride 2 -> 1 in the stage's first block and its shortcut; every 3x3 convolution dilated by `dilation`.
+    """Stride 2 -> 1 in the stage's first block and its shortcut, the rest of the stage dilated by `dilation`.
 
-    Done here rather than with torchvision's replace_stride_with_dilation, which ResNet-18's BasicBlock refuses.
+    As torchvision's ``_make_layer(..., dilate=True)``: the convolution that used to stride keeps the previous
+    dilation (`dilation // 2`) and every 3x3 convolution after it takes `dilation`, so the stage computes the strided
+    network's features on a denser grid (`tests/test_dilation.py`). Done here rather than with torchvision's
+    replace_stride_with_dilation, which ResNet-18's BasicBlock refuses.
     """
     for module in stage.modules():
         if isinstance(module, nn.Conv2d):
+            strided = module.stride != (1, 1)
             module.stride = (1, 1)
             if module.kernel_size == (3, 3):
-                module.dilation = module.padding = (dilation, dilation)
+                chosen = dilation // 2 if strided else dilation
+                module.dilation = module.padding = (chosen, chosen)
 
 
 def _resnet(name: str, *, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
@@ -172,6 +177,10 @@ def _mobilenet_v3_large(*, width: float, output_stride: int, pretrained: bool) -
     network = torchvision.models.mobilenet_v3_large(weights="DEFAULT" if pretrained else None, width_mult=width,
                                                     dilated=output_stride == 16)
     features = list(network.features)
+    if output_stride == 16:  # torchvision dilates the formerly strided depthwise convolution too; it keeps dilation 1
+        depthwise = features[13].block[1][0]
+        depthwise.dilation = (1, 1)
+        depthwise.padding = tuple((size - 1) // 2 for size in depthwise.kernel_size)
     starts = [0, 2, 4, 7, 13, len(features)]  # the blocks that start a new resolution (torchvision's `_is_cn`)
     levels = [nn.Sequential(*features[a:b]) for a, b in zip(starts[:-1], starts[1:])]
     channels = [level[-1].out_channels for level in levels]

@@ -68,7 +68,10 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """(N, 3, H, W) normalized with ImageNet statistics -> ImageNet logits (N, 1000); `levels` is the encoder.
 
-    `dilate` (three booleans for levels 3, 4, 5) replaces those levels' stride 2 by dilation, as in DeepLab.
+    `dilate` (three booleans for levels 3, 4, 5) replaces those levels' stride 2 by dilation, as in DeepLab: the
+    block that used to stride runs at stride 1 with the *previous* dilation, and the blocks after it take the doubled
+    one (torchvision's ``_make_layer(..., dilate=True)``). Its features, subsampled, are then the stride-32 network's
+    own, so the ImageNet weights keep their meaning (`tests/test_dilation.py`).
     """
 
     def __init__(self, *, width: float = 1.0, dilate: tuple[bool, bool, bool] | list[bool] = (False, False, False),
@@ -79,11 +82,13 @@ class EfficientNetLite0(nn.Module):
         in_channels, dilation, self.level_channels = stem_channels, 1, [0] * 5
         for (repeats, kernel, stride, expansion, out_channels), level in zip(STAGES, STAGE_LEVEL):
             out_channels = scaled(out_channels, width) if width != 1.0 else out_channels
+            first_dilation = dilation  # the block that used to stride keeps the previous dilation (see the docstring)
             if stride == 2 and level >= 2 and dilate[level - 2]:
                 stride, dilation = 1, dilation * 2
             for repeat in range(repeats):
                 levels[level].append(MBConv(in_channels, out_channels, kernel_size=kernel, stride=stride if repeat == 0
-                                            else 1, expansion=expansion, dilation=dilation))
+                                            else 1, expansion=expansion,
+                                            dilation=first_dilation if repeat == 0 else dilation))
                 in_channels = out_channels
             self.level_channels[level] = out_channels
         self.levels = nn.ModuleList(nn.Sequential(*level) for level in levels)
