@@ -1,9 +1,10 @@
-"""The one training step every training in segedu takes, and the plain loop around it.
+"""The one training step every training in segedu takes, and the one loop around it.
 
-A step is: the objective on one batch (a forward pass and a loss; with `runtime`, under its bf16 autocast), the
-gradients zeroed and computed, optionally clipped, one optimizer update, and one scheduler step. `fit`'s epochs
-(checkpoints, resume, torchrun) call `train_step` once per batch; the lab's short experiments, Mask R-CNN's trainer
-and the benchmark call it too, through `train_steps` or directly, so "where is training?" has one answer.
+A step (`train_step`) is: the objective on one batch (a forward pass and a loss; with `runtime`, under its bf16
+autocast), the gradients zeroed and computed, optionally clipped, one optimizer update, and one scheduler step. The
+loop (`train_steps`) takes one step per batch of a generator. `fit`'s epochs (checkpoints, resume, torchrun), the
+lab's short experiments and Mask R-CNN's trainer run through the loop, and the benchmark times the step itself, so
+"where is training?" has one answer.
 
 An objective maps ``(model, inputs, targets)`` to a scalar loss. For segmentation it is `segmentation_objective`:
 the model's logits (a segedu model, a module returning logits, or torchvision's ``{"out", "aux"}``) against the
@@ -90,12 +91,17 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, inputs: Any, 
 
 def train_steps(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[tuple[Any, Any]],
                 objective: Objective, *, scheduler: Any = None, max_grad_norm: float | None = None,
-                runtime: Runtime | None = None) -> nn.Module:
-    """`train_step` on every ``(inputs, targets)`` of `batches`, in training mode; returns the model in eval mode.
-    The loop of the lab's short experiments and of Mask R-CNN's trainer: what to draw and in which order is the
-    caller's `batches` (a generator), so each experiment keeps its own seeded order."""
+                runtime: Runtime | None = None,
+                after_step: Callable[[torch.Tensor, Any, Any], None] | None = None) -> nn.Module:
+    """The training loop: `train_step` on every ``(inputs, targets)`` of `batches`, in training mode; returns the
+    model in eval mode. What to draw and in which order is the caller's `batches` (a generator), so each training
+    keeps its own seeded order; `after_step(loss, inputs, targets)` sees every step's loss (running sums, progress).
+    `fit` runs its epochs through it (its generator checks for a stop before each batch, so a run can resume), and
+    so do the lab's short experiments and Mask R-CNN's trainer."""
     model.train()
     for inputs, targets in batches:
-        train_step(model, optimizer, inputs, targets, objective, scheduler=scheduler, max_grad_norm=max_grad_norm,
-                   runtime=runtime)
+        value = train_step(model, optimizer, inputs, targets, objective, scheduler=scheduler,
+                           max_grad_norm=max_grad_norm, runtime=runtime)
+        if after_step is not None:
+            after_step(value, inputs, targets)
     return model.eval()

@@ -1,8 +1,9 @@
-"""`fit`: the training loop of a whole run, the same in a notebook, a terminal and under ``torchrun``.
+"""`fit`: a whole run, the same in a notebook, a terminal and under ``torchrun``.
 
-Each batch is one `segedu.engine.step.train_step`; around it, `fit` checks the data before the first step, builds
-the optimizer and the poly schedule, validates after every epoch, writes checkpoints that hold every random
-generator's state, stops cleanly on Ctrl-C or SIGTERM (`processes`), and resumes exactly.
+Each epoch is one pass of `segedu.engine.step.train_steps`, the training loop every training shares. Around it,
+`fit` checks the data before the first step, builds the optimizer and the poly schedule, validates after every
+epoch, writes checkpoints that hold every random generator's state, stops cleanly on Ctrl-C or SIGTERM
+(`processes`), and resumes exactly.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..runtime import Runtime
 from .config import History, Loss, TrainConfig, seed_everything, _seed_worker
 from .inference import evaluate
 from .processes import _Distributed, _Partial, _SkippingSampler, _Stopped, _StopRequest
-from .step import cross_entropy, segmentation_objective, train_step
+from .step import cross_entropy, segmentation_objective, train_steps
 
 __all__ = ["fit", "SCHEDULE_KEYS"]
 
@@ -278,7 +279,6 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
     two steps, or when Ctrl-C arrives while a batch is loading."""
     from tqdm.auto import tqdm
 
-    model.train()
     objective = segmentation_objective(loss, config.aux_weight)
     partial = partial or _Partial()
     started, seen, waited = time.perf_counter() - partial.seconds, partial.seen, partial.waited
@@ -286,36 +286,44 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
     total = partial.step + len(loader)  # the loader holds the batches after the skipped ones
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),
                dynamic_ncols=True, total=total, initial=partial.step)
-    batches = iter(bar)
+    loaded, current = iter(bar), [partial.step]
 
     def progress(step):
         return _Partial(step, loss_sum.item(), loss_count, seen, waited, time.perf_counter() - started)
 
-    for step in itertools.count(partial.step):
-        if limit is not None and step - partial.step >= limit:
-            break
-        before = rng_state() if exact else None  # the generators before this batch: a stop here continues exactly
-        if stop:
-            raise _Stopped(progress(step) if exact else None, before, stop.signal_name)
-        asked = time.perf_counter()
-        try:
-            images, masks = next(batches)
-        except StopIteration:
-            break
-        except KeyboardInterrupt:  # raised while loading: the model is still as it was after the previous step
-            raise _Stopped(progress(step) if exact else None, before, "KeyboardInterrupt") from None
-        waited += time.perf_counter() - asked  # the training loop stood still, waiting for the loader
-        if config.check_labels:
-            _check_batch_labels(masks, num_classes, config.ignore_index, f"epoch {epoch + 1}, batch {step}")
-        images, masks = runtime.images(images), runtime.masks(masks)
-        value = train_step(model, optimizer, images, masks, objective, scheduler=scheduler,
-                           max_grad_norm=config.max_grad_norm, runtime=runtime)
+    def batches():  # before each batch: the step cap, a requested stop, then the batch, checked and on the device
+        nonlocal waited
+        for step in itertools.count(partial.step):
+            if limit is not None and step - partial.step >= limit:
+                return
+            before = rng_state() if exact else None  # the generators before this batch: a stop here continues exactly
+            if stop:
+                raise _Stopped(progress(step) if exact else None, before, stop.signal_name)
+            asked = time.perf_counter()
+            try:
+                images, masks = next(loaded)
+            except StopIteration:
+                return
+            except KeyboardInterrupt:  # raised while loading: the model is still as it was after the previous step
+                raise _Stopped(progress(step) if exact else None, before, "KeyboardInterrupt") from None
+            waited += time.perf_counter() - asked  # the training loop stood still, waiting for the loader
+            if config.check_labels:
+                _check_batch_labels(masks, num_classes, config.ignore_index, f"epoch {epoch + 1}, batch {step}")
+            current[0] = step
+            yield runtime.images(images), runtime.masks(masks)
+
+    def after_step(value: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> None:  # running sums
+        nonlocal loss_sum, loss_count, seen
         loss_sum += value.detach()
         loss_count += 1
         seen += images.shape[0]
+        step = current[0]
         if runtime.device.type != "cuda" or step % 25 == 0 or step == total - 1:  # a host sync; rare on the GPU
             _check_finite(value, loss_sum / loss_count, epoch, step, scheduler)
             bar.set_postfix(loss=f"{loss_sum.item() / loss_count:.4f}")
+
+    train_steps(model, optimizer, batches(), objective, scheduler=scheduler, max_grad_norm=config.max_grad_norm,
+                runtime=runtime, after_step=after_step)
     seconds, steps = time.perf_counter() - started, loss_count
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # the loss over the global batches
         totals = torch.stack([loss_sum, torch.tensor(float(loss_count), device=runtime.device)])

@@ -119,10 +119,11 @@ def _train_deconvnets(lab: Lab) -> dict:
     return {"models": models, "test": camvid_frames("test", size=config.camvid_size)}
 
 
-@torch.inference_mode()
 def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) images -> (N, K, H, W) class probabilities, 16 images at a time."""
-    return torch.cat([model(chunk).softmax(1) for chunk in images.split(16)])
+    """(N, C, H, W) images -> (N, K, H, W) class probabilities, `segedu.engine.predict` on 16 images at a time."""
+    from ...engine import predict
+
+    return torch.cat([predict(model, chunk).softmax(1) for chunk in images.split(16)])
 
 
 @claims.claim("deconvnet_fcn_ensemble", "FCN and DeconvNet are complementary: their ensemble (EDeconvNet) beats each "
