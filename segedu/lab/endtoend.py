@@ -48,6 +48,7 @@ REGIMES = ("frozen", "fine_tune", "scratch", "early")
 class TrainingConfig(LabSettings):
     """Every end-to-end run of the claims; fixed before looking at any result."""
 
+    seeds: tuple[int, ...] = tuple(range(5))  # five training runs per arm
     steps: int = 250
     fine_tune_factor: float = 0.1  # the encoder's learning rate when fine-tuning: "tuned finely", not retrained
     camvid_size: tuple[int, int] = (96, 128)

@@ -10,7 +10,12 @@ heads differ only where the lecture says they do:
                               level and summed (Long et al. 2015, figure 3: FCN-16s adds pool4's scores, FCN-8s
                               also pool3's); encoder at output stride 32; levels 5 / 5+4 / 5+4+3
     concat8s                  the same three levels, each reduced by a 3x3 ConvBNReLU, upsampled and
-                              *concatenated* (U-Net's way, Ronneberger et al. 2015), then one 1x1 score
+                              *concatenated*, then one 1x1 score: the same function class as fcn8s (a 1x1
+                              convolution of a concatenation is the sum of per-level 1x1 scores; tested)
+    concat_fusion /           U-Net's skips against summed features, with a nonlinear decoder after the fusion
+    sum_fusion                (Ronneberger et al. 2015): each level reduced by a 1x1 ConvBNReLU, upsampled to
+                              level 3, then concatenated (32 channels each) or summed (67 channels: the two heads
+                              have the same number of parameters, within 1%), then a 3x3 ConvBNReLU and a 1x1 score
     plain / pyramid / aspp    on the dilated encoder (output stride 8): one 3x3 ConvBNReLU, or PSPNet's pyramid
                               pooling before it (Zhao et al. 2017), or DeepLab v3's ASPP (Chen et al. 2017)
     early                     FCN's summed scores on the low-level features only (levels 3 and 2, strides 8
@@ -45,16 +50,19 @@ from .settings import LabSettings
 __all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
-         "linear5", "hypercolumn")
+         "linear5", "hypercolumn", "concat_fusion", "sum_fusion")
 FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
               "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2"), "linear3": ("level3",),
-              "linear4": ("level4",), "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3")}
+              "linear4": ("level4",), "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"),
+              "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3")}
+FUSION_CHANNELS = {"concat_fusion": 32, "sum_fusion": 67}  # per level; equal parameters on EfficientNet-Lite0
 
 
 @dataclasses.dataclass(frozen=True)
 class HeadConfig(LabSettings):
     """The training of every head; fixed before looking at any result (changing it means re-running every claim)."""
 
+    seeds: tuple[int, ...] = tuple(range(10))  # heads are cheap: ten training runs per arm
     image_size: tuple[int, int] = (180, 240)
     epochs: int = 12
     band_width: int = 3  # pixels: the boundary band of the trimap accuracy
@@ -103,6 +111,7 @@ class Head(nn.Module):
             raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
         self.kind = kind
         self.score = None
+        self.fuse = "concat"  # how `score` takes the levels' maps: concatenated, or summed (sum_fusion)
         if kind in FCN_LEVELS:
             self.levels = FCN_LEVELS[kind]
             if kind.startswith("linear"):  # a linear classifier: (N, C, h, w) -> (N, K, h, w), nothing else
@@ -110,6 +119,13 @@ class Head(nn.Module):
             elif kind == "hypercolumn":  # the raw features concatenated; one linear classifier after
                 self.branches = nn.ModuleDict({level: nn.Identity() for level in self.levels})
                 self.score = nn.Conv2d(sum(channels[level] for level in self.levels), num_classes, 1)
+            elif kind in FUSION_CHANNELS:  # features fused (concatenated or summed), then a nonlinear decoder
+                width = FUSION_CHANNELS[kind]
+                self.branches = nn.ModuleDict({level: ConvBNReLU(channels[level], width, kernel_size=1)
+                                               for level in self.levels})
+                fused = width * len(self.levels) if kind == "concat_fusion" else width
+                self.score = nn.Sequential(ConvBNReLU(fused, hidden), nn.Conv2d(hidden, num_classes, 1))
+                self.fuse = "sum" if kind == "sum_fusion" else "concat"
             elif kind == "concat8s":  # each level reduced to `hidden` channels; one score after the concatenation
                 self.branches = nn.ModuleDict({level: ConvBNReLU(channels[level], hidden) for level in self.levels})
                 self.score = nn.Conv2d(hidden * len(self.levels), num_classes, 1)
@@ -135,8 +151,8 @@ class Head(nn.Module):
         finest = features[self.levels[-1]].shape[-2:]
         maps = [F.interpolate(self.branches[level](features[level]), size=finest, mode="bilinear", align_corners=False)
                 for level in self.levels]  # coarsest first, each upsampled to the finest level
-        if self.score is not None:
-            return self.score(torch.cat(maps, 1))  # concat8s: (N, hidden * levels, h, w) -> scores
+        if self.score is not None:  # (N, width * levels, h, w) or, summed, (N, width, h, w) -> scores
+            return self.score(torch.stack(maps).sum(0) if self.fuse == "sum" else torch.cat(maps, 1))
         return torch.stack(maps).sum(0)  # FCN: the levels' score maps summed
 
 

@@ -21,4 +21,4 @@ class LabSettings:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     hidden: int = 64  # channels of each head's 3x3 layer
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1, 2)  # HeadConfig and TrainingConfig set their own

@@ -59,16 +59,25 @@ def test_paired_pools_the_seeds_counts_and_keeps_each_seeds_difference(measure):
     better = [_seed_scores(7, seed) for seed in (0, 1, 2)]
     worse = [_seed_scores(3, seed) for seed in (0, 1, 2)]
     pick, score = verdict.measured(measure)
-    difference, per_seed = verdict.paired(better, worse, pick, score)
-    assert difference.effect == pytest.approx(verdict.pooled_score(better, pick, score)
-                                              - verdict.pooled_score(worse, pick, score))
-    assert per_seed == pytest.approx([verdict.pooled_score([b], pick, score) - verdict.pooled_score([w], pick, score)
-                                      for b, w in zip(better, worse)])
+    blocks = torch.tensor([0, 0, 1, 1, 2, 2])  # the 6 frames in 3 blocks of 2
+    difference = verdict.paired(better, worse, pick, score, blocks=blocks)
+    assert difference["effect"] == pytest.approx(verdict.pooled_score(better, pick, score)
+                                                 - verdict.pooled_score(worse, pick, score))
+    assert difference["per_seed"] == pytest.approx([verdict.pooled_score([b], pick, score)
+                                                    - verdict.pooled_score([w], pick, score)
+                                                    for b, w in zip(better, worse)])
+    assert (difference["seeds"], difference["frames"], difference["blocks"]) == (3, 6, 3)
+    assert difference["interval"] == pytest.approx(
+        [verdict.interval(better, worse, pick, score, blocks=blocks).low,
+         verdict.interval(better, worse, pick, score, blocks=blocks).high])
     summed = verdict.pooled(better)  # the seeds' counts added, not their scores averaged
     assert torch.equal(pick(summed), sum(pick(b) for b in better))
-    step = verdict.step(difference, per_seed)
-    assert verdict.positive(step) is (difference.low > 0 and min(per_seed) > 0) and difference.low > 0
-    assert verdict.shown("a - b", step).startswith(f"a - b {100 * difference.effect:+.1f} [")
+    rule = verdict.Rule("better", 0.01)
+    judged = verdict.judged(difference, rule)
+    low, high = difference["interval"]
+    assert low > 0 and judged["verdict"] == rule.judge(low, high, 3) == "holds"
+    assert verdict.judged(verdict.paired(worse, better, pick, score, blocks=blocks), rule)["verdict"] == "contradicted"
+    assert verdict.shown("a - b", judged).startswith(f"a - b {100 * difference['effect']:+.1f} [")
 
 
 def test_a_lab_shares_what_it_computed_once():

@@ -28,6 +28,7 @@ def test_pspnet_auxiliary_loss_trains_both_arms_from_the_same_weights_on_stand_i
     monkeypatch.setattr(endtoend, "camvid_frames", frames)
     monkeypatch.setattr(endtoend, "train", spy)
     monkeypatch.setattr(context, "AUXILIARY_WIDTH", 0.0625)
+    monkeypatch.setattr(claims.Lab, "test_blocks", lambda self: torch.arange(4) // 2)  # the 4 stand-in test frames
     config = dataclasses.replace(endtoend.TrainingConfig(), steps=1, batch_size=2, camvid_size=(32, 48))
     outcome = claims.pspnet_auxiliary_loss(claims.Lab(seeds=(0, 1), training=config))
     assert [(seed, weight) for seed, weight, _ in weights] == [(0, 0.4), (0, 0.0), (1, 0.4), (1, 0.0)]

@@ -47,10 +47,13 @@ def test_the_object_size_claim_reads_recall_and_fragmentation_per_size(monkeypat
     monkeypatch.setattr(frozen, "predict_head", lambda head, cache: torch.nn.functional.one_hot(
         predictions[head], 11).permute(0, 3, 1, 2).float())
     lab = SimpleNamespace(stride32={"test": SimpleNamespace(masks=masks)}, head=lambda kind, seed: kind,
-                          config=SimpleNamespace(seeds=(0, 1)))
+                          config=SimpleNamespace(seeds=(0, 1)), test_blocks=lambda: torch.arange(6) // 2)
     outcome = claims.fcn_object_sizes(lab)
     table = outcome.numbers["table"]
     assert table["fcn32s"]["small"] == {"recall": 0.0, "fragmented": 0.0, "objects": 6}
     assert table["fcn32s"]["large"]["fragmented"] == 1.0 and table["fcn32s"]["medium"]["recall"] == 1.0
     assert table["fcn8s"]["small"]["recall"] == 1.0 and table["fcn8s"]["large"]["fragmented"] == 0.0
-    assert outcome.holds and outcome.effect == pytest.approx(1.0)
+    assert outcome.verdict == "holds" and outcome.effect == pytest.approx(1.0)
+    steps = outcome.numbers["steps"]
+    assert [s["verdict"] for s in steps.values()] == ["holds", "holds"]
+    assert all((s["seeds"], s["frames"], s["blocks"]) == (2, 6, 3) for s in steps.values())  # blocks of 2 frames

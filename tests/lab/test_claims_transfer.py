@@ -21,13 +21,13 @@ def _scores_with_errors(masks: torch.Tensor, wrong_every: int) -> "object":
     return score_frames(predictions.view_as(masks), masks)
 
 
-@pytest.mark.parametrize("truncated_errors, truncated_gflops, holds", [
-    (1000, 1.0, True),    # as accurate and cheaper: holds
-    (3, 1.0, False),      # a third of its pixels wrong: loses far more than 2 points
-    (1000, 9.0, False),   # as accurate but costlier
+@pytest.mark.parametrize("truncated_errors, truncated_gflops, verdict", [
+    (1000, 1.0, "holds"),         # as accurate and cheaper: holds
+    (3, 1.0, "contradicted"),     # a third of its pixels wrong: loses far more than 2 points
+    (1000, 9.0, "contradicted"),  # as accurate but costlier: the cost condition fails whatever the interval
 ])
 def test_truncated_resnets_holds_only_when_cheaper_and_within_the_loss(monkeypatch, truncated_errors,
-                                                                       truncated_gflops, holds):
+                                                                       truncated_gflops, verdict):
     generator = torch.Generator().manual_seed(0)
     masks = torch.randint(0, 11, (12, 16, 16), generator=generator)
 
@@ -43,10 +43,14 @@ def test_truncated_resnets_holds_only_when_cheaper_and_within_the_loss(monkeypat
         return scores, cost
 
     monkeypatch.setattr(transfer_backbones, "backbone_runs", runs)
+    monkeypatch.setattr(claims.Lab, "test_blocks", lambda self: torch.arange(12) // 3)  # 4 blocks of 3 frames
     outcome = claims.truncated_resnets(claims.Lab(seeds=(0, 1)))
-    assert outcome.holds is holds
-    assert set(outcome.numbers["steps"]) == {"resnet18 - resnet10", "resnet50 - resnet26"}
-    assert (outcome.numbers["steps"]["resnet18 - resnet10"]["effect"] > 0.1) is (truncated_errors == 3)  # fraction
+    assert outcome.verdict == verdict
+    steps = outcome.numbers["steps"]
+    assert set(steps) == {"resnet10 - resnet18", "resnet26 - resnet50"}  # truncated - full: "not worse" by 2 points
+    assert (steps["resnet10 - resnet18"]["effect"] < -0.1) is (truncated_errors == 3)  # a fraction
+    assert steps["resnet10 - resnet18"]["verdict"] == ("contradicted" if truncated_errors == 3 else "holds")
+    assert steps["resnet10 - resnet18"]["blocks"] == 4
 
 
 def test_backbone_runs_train_each_backbone_per_seed_on_stand_in_frames(monkeypatch):

@@ -20,7 +20,8 @@ SIZE = (64, 96)  # the synthetic stand-in: no data needed
 LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
           "concat8s": ("level5", "level4", "level3"), "linear3": ("level3",), "linear4": ("level4",),
           "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"), "plain": ("level5",),
-          "pyramid": ("level5",), "aspp": ("level5",), "largefov": ("level5",)}
+          "pyramid": ("level5",), "aspp": ("level5",), "largefov": ("level5",),
+          "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3")}
 DILATED = ("plain", "pyramid", "aspp", "largefov")  # on the output-stride-8 encoder
 
 
@@ -112,3 +113,36 @@ def test_the_hypercolumn_classifier_equals_summed_upsampled_linear_scores(caches
     assert start == head.score.in_channels == 40 + 112 + 320
     with torch.no_grad():
         torch.testing.assert_close(head(features), total, atol=1e-4, rtol=1e-4)
+
+
+def test_concatenated_scores_are_the_function_class_of_summed_scores(caches):
+    # why the old skip_concat_vs_sum compared a function class with itself: concat8s's 1x1 score after the
+    # concatenation is the sum of per-level 1x1 scores of each level's branch, upsampled (both linear)
+    train, _ = caches
+    head = build_head("concat8s", train, hidden=16).eval()
+    features = {level: train.features[level][:2].float() for level in ("level3", "level4", "level5")}
+    size = features["level3"].shape[-2:]
+    weight, total = head.score.weight[:, :, 0, 0], head.score.bias[None, :, None, None]
+    with torch.no_grad():
+        for index, level in enumerate(("level5", "level4", "level3")):
+            reduced = head.branches[level](features[level])
+            scores = torch.einsum("kc,nchw->nkhw", weight[:, 16 * index:16 * (index + 1)], reduced)
+            total = total + torch.nn.functional.interpolate(scores, size=size, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(head(features), total, atol=1e-4, rtol=1e-4)
+
+
+def test_the_fusion_heads_have_equal_parameters_and_fuse_as_named(caches):
+    # the fair comparison of concatenated and summed skips: a nonlinear decoder after the fusion, equal parameters
+    train, _ = caches
+    heads = {kind: build_head(kind, train).eval() for kind in ("concat_fusion", "sum_fusion")}
+    sizes = {kind: sum(p.numel() for p in head.parameters()) for kind, head in heads.items()}
+    assert abs(sizes["concat_fusion"] - sizes["sum_fusion"]) <= 0.01 * sizes["concat_fusion"], sizes
+    features = {level: train.features[level][:2].float() for level in ("level3", "level4", "level5")}
+    size = features["level3"].shape[-2:]
+    for kind, head in heads.items():
+        with torch.no_grad():
+            maps = [torch.nn.functional.interpolate(head.branches[level](features[level]), size=size,
+                                                    mode="bilinear", align_corners=False)
+                    for level in ("level5", "level4", "level3")]
+            fused = maps[0] + maps[1] + maps[2] if kind == "sum_fusion" else torch.cat(maps, 1)
+            torch.testing.assert_close(head(features), head.score(fused), atol=1e-5, rtol=1e-5)

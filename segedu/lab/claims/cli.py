@@ -59,8 +59,11 @@ def main(arguments) -> int:
     json_path, markdown_path = write_report(results, arguments.out, command=command.strip(),
                                             seconds=time.perf_counter() - started,
                                             merge=arguments.merge)
-    failed = [r["name"] for r in results if not r["holds"]]
-    print(f"{len(results) - len(failed)} of {len(results)} claims hold; report: {markdown_path}, {json_path}")
+    failed = [r["name"] for r in results if r["verdict"] != "holds"]
+    tally = {v: sum(r["verdict"] == v for r in results) for v in ("holds", "contradicted", "inconclusive")}
+    print(f"{len(results)} claims: {tally['holds']} hold, {tally['contradicted']} contradicted, "
+          f"{tally['inconclusive']} inconclusive; report: {markdown_path}, {json_path}")
     if failed:
-        print(f"not holding: {', '.join(failed)}", file=sys.stderr)
+        print("not holding: " + ", ".join(f"{r['name']} ({r['verdict']})" for r in results if r["name"] in failed),
+              file=sys.stderr)
     return 1 if failed else 0

@@ -12,7 +12,8 @@ from ...data.classes import CAMVID_CLASSES
 from ..statistics import accuracy_of, class_iou_of
 from .framework import Outcome, Registry
 from .lab import Lab
-from .verdict import band, interval, paired, pooled_score, positive, ranking, shown, step
+from .preregistration import RULES
+from .verdict import band, counts, judged, paired, pooled_score, ranking, shown
 
 claims = Registry()
 
@@ -21,29 +22,43 @@ AUXILIARY_WIDTH = 0.5  # ResNet-50's channels halved for the CPU; its 50 layers,
 
 
 @claims.claim("context_pyramid", "pyramid pooling adds global context and beats a plain head", "10_pspnet_deeplab",
-              "PSPNet", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
-              "pyramid - plain: 95% interval above 0 and positive for every seed")
+              "PSPNet", "test mIoU, same dilated encoder (output stride 8), 10 seeds",
+              "pyramid - plain, two-level 95% interval: above 0 holds, below +1 point contradicts")
 def context_pyramid(lab: Lab) -> Outcome:
-    return ranking(lab, ("pyramid", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+    return ranking(lab, ("pyramid", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)",
+                   RULES["context_pyramid"])
 
 
 @claims.claim("context_aspp", "ASPP's parallel atrous rates see several scales and beat a plain head",
-              "10_pspnet_deeplab", "DeepLab v3: ASPP", "test mIoU, same dilated encoder (output stride 8), 3 seeds",
-              "aspp - plain: 95% interval above 0 and positive for every seed")
+              "10_pspnet_deeplab", "DeepLab v3: ASPP", "test mIoU, same dilated encoder (output stride 8), 10 seeds",
+              "aspp - plain, two-level 95% interval: above 0 holds, below +1 point contradicts")
 def context_aspp(lab: Lab) -> Outcome:
-    return ranking(lab, ("aspp", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)")
+    return ranking(lab, ("aspp", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)",
+                   RULES["context_aspp"])
 
 
 @claims.claim("context_large_regions", "context matters most for large regions (a whole road, the sky)",
               "10_pspnet_deeplab", "PSPNet", "IoU gain over the plain head, 4 largest classes vs the other 7",
-              "the gain on the large classes exceeds the gain on the others")
+              "gain on the large classes - gain on the others, two-level 95% interval: above 0 holds, below +1 "
+              "point contradicts")
 def context_large_regions(lab: Lab) -> Outcome:
-    """Context helps most on large regions: the IoU gain (pyramid and ASPP over plain, averaged) on the four classes
-    with the most training pixels exceeds the gain on the other seven."""
+    """Context helps most on large regions: the IoU gain of context over the plain head (pyramid and ASPP, averaged)
+    on the four classes with the most training pixels exceeds the gain on the other seven. The two context heads'
+    counts are stacked as one arm and the plain head's, twice, as the other, so the two-level bootstrap resamples
+    the seeds and frames of all three heads together."""
     train = lab.stride8["train"].masks
     shares = torch.bincount(train[train != 255].long(), minlength=11).double()
     large = shares.argsort(descending=True)[:4].tolist()
     small = [c for c in range(11) if c not in large]
+
+    def large_minus_small(stacked):  # (..., 2, K, K) -> (...): mean over the two heads of the large-small IoU gap
+        iou = class_iou_of(stacked)
+        return (iou[..., large].nanmean(-1) - iou[..., small].nanmean(-1)).mean(-1)
+
+    context = [torch.stack([p.confusions, a.confusions], 1) for p, a in zip(lab.runs("pyramid"), lab.runs("aspp"))]
+    plain = [torch.stack([p.confusions, p.confusions], 1) for p in lab.runs("plain")]
+    difference = judged(paired(context, plain, counts, large_minus_small, blocks=lab.test_blocks()),
+                        RULES["context_large_regions"])
 
     def gain(kind):
         return class_iou_of(lab.pooled(kind).confusions.sum(0).double()) - class_iou_of(
@@ -52,17 +67,18 @@ def context_large_regions(lab: Lab) -> Outcome:
     gains = (gain("pyramid") + gain("aspp")) / 2  # (11,)
     large_gain, small_gain = float(gains[large].nanmean()), float(gains[small].nanmean())
     names = lambda classes: ", ".join(CAMVID_CLASSES[c] for c in classes)  # noqa: E731
-    return Outcome(large_gain > small_gain,
-                   f"IoU gain of context over the plain head: {100 * large_gain:+.1f} points on the largest classes "
-                   f"({names(large)}) vs {100 * small_gain:+.1f} on the others",
-                   large_gain - small_gain, None, "points",
+    return Outcome(difference["verdict"],
+                   f"IoU gain of context over the plain head, {len(lab.config.seeds)} seeds pooled: "
+                   f"{100 * large_gain:+.1f} points on the largest classes ({names(large)}) vs {100 * small_gain:+.1f} "
+                   f"on the others; " + shown("large - others", difference) + " points, 95% two-level bootstrap",
+                   difference["effect"], tuple(difference["interval"]), "points",
                    {"large": large, "gain_large": large_gain, "gain_others": small_gain,
-                    "per_class_gain": gains.tolist()}, lab.config.seeds)
+                    "per_class_gain": gains.tolist(), "step": difference}, lab.config.seeds)
 
 
 @claims.claim("crf_largefov", "the dense CRF snaps a stride-8 model's blurry boundaries to colour edges (DeepLab "
               "v1)", "10_pspnet_deeplab", "The dense CRF", "accuracy within 3 px of a boundary at 360x480, before and "
-              "after", "after - before: 95% interval above 0")
+              "after, 10 seeds", "after - before, two-level 95% interval: above 0 holds, below +1 point contradicts")
 def crf_on_largefov(lab: Lab) -> Outcome:
     """DeepLab v1: the dense CRF on a stride-8 model without a decoder sharpens boundaries. Kernel parameters are
     chosen on 25 validation frames from DeepLab's search ranges; test: the 233 test frames at 360x480."""
@@ -97,19 +113,21 @@ def crf_on_largefov(lab: Lab) -> Outcome:
         logits = predict_head(lab.head("largefov", seed), lab.stride8["test"], size=size)
         before.append(score_frames(logits.argmax(1), test_masks))
         after.append(score_frames(refine(test_images, logits, chosen), test_masks))
-    boundary = interval(after, before, band, accuracy_of)
-    miou = interval(after, before)
+    blocks = lab.test_blocks()
+    boundary = judged(paired(after, before, band, accuracy_of, blocks=blocks), RULES["crf_largefov"])
+    miou = paired(after, before, blocks=blocks)
     band_values = [pooled_score(before, band, accuracy_of), pooled_score(after, band, accuracy_of)]
     miou_values = [pooled_score(before), pooled_score(after)]
-    return Outcome(boundary.low > 0,
-                   f"360x480 test frames, CRF (w {chosen.bilateral_weight:g}, sigma_xy {chosen.bilateral_sigma_xy:g}, "
-                   f"sigma_rgb {chosen.bilateral_sigma_rgb:g}, chosen on {count} validation frames): boundary-band "
-                   f"accuracy {100 * band_values[0]:.1f} -> {100 * band_values[1]:.1f} ({boundary.percent()}), mIoU "
-                   f"{100 * miou_values[0]:.1f} -> {100 * miou_values[1]:.1f} ({miou.percent()})",
-                   boundary.effect, (boundary.low, boundary.high), "points",
+    return Outcome(boundary["verdict"],
+                   f"360x480 test frames, {len(lab.config.seeds)} seeds pooled, CRF (w {chosen.bilateral_weight:g}, "
+                   f"sigma_xy {chosen.bilateral_sigma_xy:g}, sigma_rgb {chosen.bilateral_sigma_rgb:g}, chosen on "
+                   f"{count} validation frames): boundary-band accuracy {100 * band_values[0]:.1f} -> "
+                   f"{100 * band_values[1]:.1f}; " + shown("after - before", boundary) + f" points; mIoU "
+                   f"{100 * miou_values[0]:.1f} -> {100 * miou_values[1]:.1f}; " + shown("after - before", miou)
+                   + " points, 95% two-level bootstrap",
+                   boundary["effect"], tuple(boundary["interval"]), "points",
                    {"chosen": dataclasses.asdict(chosen), "validation_miou": validation, "band": band_values,
-                    "miou": miou_values, "miou_effect": miou.effect, "miou_interval": [miou.low, miou.high]},
-                   lab.config.seeds)
+                    "miou": miou_values, "step": boundary, "miou_step": miou}, lab.config.seeds)
 
 
 @claims.claim("separable_aspp_cost", "DeepLab v3+'s depthwise separable convolutions make it cheaper than v3",
@@ -153,20 +171,15 @@ def pyramid_bins_collapse(lab: Lab) -> Outcome:
 @claims.claim("pspnet_auxiliary_loss", "PSPNet's auxiliary loss after stage 4 (weight 0.4) helps optimize the deep "
               "network", "10_pspnet_deeplab", "The controlled comparison",
               "test mIoU, PSPNet (dilated ResNet-50 x0.5) from scratch with the auxiliary loss at 0.4 and at 0, the "
-              "same initial weights and steps, 3 seeds", "with - without: 95% interval above 0 and positive for every "
-              "seed",
-              note="Pooled over the frames the auxiliary loss is ahead (+0.6 [+0.3, +0.8]), but the seeds disagree "
-                   "(-0.1 / +3.5 / -2.1): the frame bootstrap does not see the run-to-run spread, which is several "
-                   "times the effect. In 250 steps from scratch at width 0.5 an effect of this size cannot be told "
-                   "from noise; the paper measures it on ImageNet-pretrained ResNets trained far longer on ADE20K, "
-                   "where the deep network's optimization is what limits it.")
+              "same initial weights and steps, 5 seeds", "with - without, two-level 95% interval: above 0 holds, "
+              "below +1 point contradicts")
 def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
     """PSPNet (Zhao et al. 2017, section 3.3): a second loss on a classifier after ResNet's stage 4 (deep
     supervision, weight 0.4) helps optimize a deep network; the auxiliary head is dropped at test time. PSPNet on a
     dilated ResNet-50 (output stride 8, channels x0.5) from scratch on CamVid's 367 frames at 96x128, the same
     initial weights, batches and steps with the auxiliary loss at 0.4 and at 0: the auxiliary head runs in both
-    arms (the same dropout draws), so only its gradient differs. Three seeds, the 233 test frames. Holds when the
-    auxiliary loss raises test mIoU (interval above 0, every seed)."""
+    arms (the same dropout draws), so only its gradient differs. Five seeds, the 233 test frames; the verdict by
+    `preregistration.RULES`."""
     from ...models import build_model
     from ..endtoend import camvid_frames, predict, train
     from ..scoring import score_frames
@@ -181,13 +194,14 @@ def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
             model = build_model("pspnet", num_classes=11, backbone="resnet50", width=AUXILIARY_WIDTH)
             train(model, None, frames, config, seed=seed, auxiliary_weight=weight)
             runs[arm].append(score_frames(predict(model, test.images), test.masks))
-    difference = step(*paired(runs["with"], runs["without"]))
+    difference = judged(paired(runs["with"], runs["without"], blocks=lab.test_blocks()),
+                        RULES["pspnet_auxiliary_loss"])
     miou = {arm: pooled_score(r) for arm, r in runs.items()}
-    return Outcome(positive(difference),
+    return Outcome(difference["verdict"],
                    f"PSPNet on a dilated ResNet-50 (output stride 8, width {AUXILIARY_WIDTH:g}), from scratch, "
                    f"{config.steps} steps at {config.camvid_size[0]}x{config.camvid_size[1]}, {len(config.seeds)} "
                    f"seeds pooled: test mIoU with the auxiliary loss ({AUXILIARY_WEIGHT:g}) {100 * miou['with']:.1f}, "
                    f"without {100 * miou['without']:.1f}. " + shown("with - without", difference)
-                   + " points, 95% paired bootstrap over 233 test frames",
+                   + " points, 95% two-level bootstrap (seeds, then blocks of test frames)",
                    difference["effect"], tuple(difference["interval"]), "points", {"miou": miou, "step": difference},
                    config.seeds)

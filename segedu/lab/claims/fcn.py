@@ -9,33 +9,35 @@ from torch import nn
 from ...data.classes import CAMVID_THIN, CAMVID_THINGS
 from .framework import Outcome, Registry
 from .lab import Lab
-from .verdict import counts, paired, pooled, positive, ranking, shown, step
+from .preregistration import RULES
+from .verdict import combined, counts, judged, paired, pooled, ranking, shown
 
 claims = Registry()
 
 SIZE_BINS = (256, 4096)  # object area in pixels at 180x240: small below 16x16, large from 64x64 (a tenth of the frame)
-FCN_SKIPS = "8s - 16s and 16s - 32s: 95% interval above 0 and positive for every seed"
+FCN_SKIPS = "8s - 16s and 16s - 32s, two-level 95% intervals: both above 0 holds, either below +1 point contradicts"
 
 
 @claims.claim("fcn_skips_miou", "FCN-8s performs best: each skip from a finer pooling layer adds detail (8s > 16s > "
-              "32s)", "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "test mIoU, 3 seeds pooled", FCN_SKIPS)
+              "32s)", "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "test mIoU, 10 seeds pooled", FCN_SKIPS)
 def fcn_skips_miou(lab: Lab) -> Outcome:
-    return ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "test mIoU")
+    return ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "test mIoU", RULES["fcn_skips_miou"])
 
 
 @claims.claim("fcn_skips_boundary", "skip connections recover accurate boundaries", "07_fcn",
               "Skip connections: FCN-32s, 16s, 8s", "pixel accuracy within 3 px of a label boundary (DeepLab's "
-              "trimap)", FCN_SKIPS)
+              "trimap), 10 seeds pooled", FCN_SKIPS)
 def fcn_skips_boundary(lab: Lab) -> Outcome:
     return ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "band",
-                   f"accuracy within {lab.config.band_width} px of a boundary")
+                   f"accuracy within {lab.config.band_width} px of a boundary", RULES["fcn_skips_boundary"])
 
 
 @claims.claim("fcn_skips_thin", "coarse stride-32 predictions lose thin and small objects; skips bring them back",
-              "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "mean IoU of Pole, SignSymbol and Pedestrian", FCN_SKIPS)
+              "07_fcn", "Skip connections: FCN-32s, 16s, 8s", "mean IoU of Pole, SignSymbol and Pedestrian, 10 seeds "
+              "pooled", FCN_SKIPS)
 def fcn_skips_thin(lab: Lab) -> Outcome:
     return ranking(lab, ("fcn8s", "fcn16s", "fcn32s"), "miou", "mean IoU of Pole, SignSymbol and Pedestrian",
-                   classes=CAMVID_THIN)
+                   RULES["fcn_skips_thin"], classes=CAMVID_THIN)
 
 
 def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes: tuple[int, ...],
@@ -65,15 +67,17 @@ def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes
 @claims.claim("fcn_object_sizes", "FCN's receptive field is fixed: an object much larger than it comes out "
               "fragmented, one much smaller is lost", "07_fcn", "DeconvNet review: FCN's limitations",
               "per object of the countable classes, by size: the share of its pixels labelled its class, and whether "
-              "it breaks into several classes",
-              "FCN-32s: recall medium - small and fragmented large - medium, 95% intervals above 0, every seed")
+              "it breaks into several classes, 10 seeds pooled",
+              "FCN-32s: recall medium - small and fragmented large - medium, two-level 95% intervals: both above 0 "
+              "holds, either below +1 point contradicts")
 def fcn_object_sizes(lab: Lab) -> Outcome:
     """The DeconvNet review on FCN's fixed receptive field: an object much larger than it is seen piece by piece and
     comes out fragmented, an object much smaller is lost to the background. The FCN-32s and FCN-8s heads of
     `fcn_skips_miou`, scored per object of CamVid's countable classes (Pole, SignSymbol, Car, Pedestrian,
     Bicyclist) on the 233 test frames, by size. Holds when, for FCN-32s, small objects keep a smaller share of their
     pixels than medium ones (lost) and large objects are more often broken into several classes than medium ones
-    (fragmented), both intervals away from 0 and every seed agreeing."""
+    (fragmented): each difference judged by `preregistration.RULES`, its two-level interval resampling the seeds
+    and then blocks of test frames (each row of the counts is one test frame, in the test split's order)."""
     from ..frozen import predict_head
 
     test = lab.stride32["test"]
@@ -89,22 +93,26 @@ def fcn_object_sizes(lab: Lab) -> Outcome:
     fragments = lambda counted: counted[..., 2] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
     bins = ("small", "medium", "large")
     runs = per_kind["fcn32s"]
-    lost = paired([r[:, 1] for r in runs], [r[:, 0] for r in runs], counts, recall)
-    broken = paired([r[:, 2] for r in runs], [r[:, 1] for r in runs], counts, fragments)
-    steps = {"recall, medium - small": step(*lost), "fragmented, large - medium": step(*broken)}
+    blocks, rule = lab.test_blocks(), RULES["fcn_object_sizes"]  # one row of counts per test frame, in order
+    lost = paired([r[:, 1] for r in runs], [r[:, 0] for r in runs], counts, recall, blocks=blocks)
+    broken = paired([r[:, 2] for r in runs], [r[:, 1] for r in runs], counts, fragments, blocks=blocks)
+    steps = {"recall, medium - small": judged(lost, rule), "fragmented, large - medium": judged(broken, rule)}
     totals = {kind: pooled(r).sum(0) for kind, r in per_kind.items()}  # (3 sizes, 3): every frame and seed added
     table = {kind: {size: {"recall": float(recall(total[index])), "fragmented": float(fragments(total[index])),
                            "objects": int(total[index, 1]) // len(per_kind[kind])}
                     for index, size in enumerate(bins)} for kind, total in totals.items()}
-    holds = all(positive(s) for s in steps.values())
+    verdict = combined([s["verdict"] for s in steps.values()])
     table_shown = "; ".join(f"{kind}: " + ", ".join(f"{size} recall {100 * v['recall']:.1f}%, fragmented "
                                                     f"{100 * v['fragmented']:.1f}%" for size, v in row.items())
                             for kind, row in table.items())
     objects = ", ".join(f"{v['objects']} {size}" for size, v in table["fcn32s"].items())
-    return Outcome(holds, f"objects of the countable classes in the 233 test frames at 180x240 ({objects}; small "
-                          f"< {SIZE_BINS[0]} px, large >= {SIZE_BINS[1]} px), 3 seeds pooled: {table_shown}. FCN-32s: "
+    first = steps["recall, medium - small"]
+    return Outcome(verdict, f"objects of the countable classes in the {len(masks)} test frames at "
+                            f"{masks.shape[-2]}x{masks.shape[-1]} ({objects}; small < {SIZE_BINS[0]} px, large >= "
+                            f"{SIZE_BINS[1]} px), {len(lab.config.seeds)} seeds pooled: {table_shown}. FCN-32s: "
                    + "; ".join(shown(name, s) for name, s in steps.items())
-                   + " points, 95% paired bootstrap over test frames",
+                   + f" points, 95% two-level bootstrap (seeds, then {first['blocks']} blocks of {first['frames']} "
+                     f"test frames)",
                    steps["recall, medium - small"]["effect"], tuple(steps["recall, medium - small"]["interval"]),
                    "points", {"table": table, "steps": steps}, lab.config.seeds)
 

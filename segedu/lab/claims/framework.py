@@ -26,16 +26,27 @@ __all__ = ["Outcome", "Claim", "Registry"]
 
 @dataclasses.dataclass
 class Outcome:
-    """What an experiment measured: `holds`, the effect and its interval (None for exact counts), and `summary`,
-    one line with the numbers; `numbers` keeps every figure for the JSON report and the notebooks."""
+    """What an experiment measured: its `verdict` ("holds", "contradicted" or "inconclusive"; True and False, for
+    exact identities and counts, mean the first two), the effect and its interval (None for exact counts), and
+    `summary`, one line with the numbers; `numbers` keeps every figure for the JSON report and the notebooks."""
 
-    holds: bool
+    verdict: str | bool
     summary: str
     effect: float | None = None
     interval: tuple[float, float] | None = None
     unit: str = ""
     numbers: dict = dataclasses.field(default_factory=dict)
     seeds: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.verdict, str):
+            self.verdict = "holds" if bool(self.verdict) else "contradicted"
+        if self.verdict not in ("holds", "contradicted", "inconclusive"):
+            raise ValueError(f"a verdict is 'holds', 'contradicted' or 'inconclusive', got {self.verdict!r}")
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict == "holds"
 
 
 @dataclasses.dataclass(frozen=True)

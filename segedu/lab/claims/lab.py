@@ -27,7 +27,8 @@ T = TypeVar("T")
 
 class Lab:
     """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
-    output strides 32 and 8, and each head's per-frame test scores for each seed."""
+    output strides 32 and 8, and each head's per-frame test scores for each seed. Heads on cached features train
+    with `HeadConfig.seeds` (10), networks trained end to end with `TrainingConfig.seeds` (5); `seeds` sets both."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None):
@@ -36,13 +37,15 @@ class Lab:
 
         self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
         self.training = (training or TrainingConfig())
-        self.training = dataclasses.replace(self.training, seeds=self.config.seeds)
+        if seeds is not None:
+            self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
         self._scores: dict[tuple, object] = {}
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
         self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
+        self.loaded: dict[str, str] = {}  # {file: SHA-256} of every kept network `trained` loaded, for provenance
 
     def shared(self, name: str, compute: Callable[[], T]) -> T:
         """What several claims share, `compute()` on the first call for `name` and kept: e.g. DeconvNet and FCN-8s
@@ -62,10 +65,13 @@ class Lab:
         recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
         path = None if self.models is None else self.models / f"{name}-seed{seed}.pt"
         if path is not None and path.is_file():
+            from ..provenance import file_sha256
+
             state = load_checkpoint(path)
             if state.get("recipe") == recipe:
                 model = build()
                 model.load_state_dict(state["model"])
+                self.loaded[str(path)] = file_sha256(path)
                 return model.eval()
         model = fit(build()).eval()
         if path is not None:
@@ -140,6 +146,19 @@ class Lab:
     def runs(self, kind: str) -> list:
         """The per-frame test counts of head `kind`, one per seed, in the seeds' order."""
         return [self.scores(kind, seed) for seed in self.config.seeds]
+
+    def test_blocks(self) -> torch.Tensor:
+        """(F,) the block of each test frame for the bootstrap: ten consecutive frames of one drive
+        (`segedu.lab.statistics.sequence_blocks`), from the names of the test split's frames."""
+        if "test_blocks" not in self._shared:
+            from ...data import build_dataset
+            from ..statistics import sequence_blocks
+
+            dataset = build_dataset(self.data, "test", image_size=self.config.image_size)
+            pairs = getattr(dataset, "pairs", None)
+            names = [image.name for image, _ in pairs] if pairs else [f"frames_{i}" for i in range(len(dataset))]
+            self._shared["test_blocks"] = sequence_blocks(names)
+        return self._shared["test_blocks"]
 
     def pooled(self, kind: str):
         """The counts of every seed added: the seeds' average model, scored once."""

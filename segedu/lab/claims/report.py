@@ -1,8 +1,12 @@
 """Running the claims and reporting them.
 
-`run_claims` runs each claim and keeps its numbers and CPU seconds; `write_report` writes claims.json (every number)
-and claims.md (a table). The committed report (`segedu/lab/results/claims.md`, `claims.json`) records the machine,
-the command and each claim's CPU seconds; the notebooks print its numbers (`show`, `committed_report`).
+`run_claims` runs each claim and keeps its verdict, numbers, CPU seconds and provenance (the commit, whether the
+tree was clean, the package versions, the commit that fixed its verdict rule, the hashes of networks it loaded);
+`write_report` writes claims.json (every number) and claims.md (a table: kind of evidence, verdict, effect with its
+two-level interval and per-seed values, the published figure beside ours). The headline counts each kind apart:
+exact identities and counts, faithful experiments, proxies, and claims not testable offline. The committed report
+(`segedu/lab/results/claims.md`, `claims.json`) records the machine, the commands and each claim's seconds; the
+notebooks print its numbers (`show`, `committed_report`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,19 @@ from typing import Sequence
 
 import torch
 
-from . import registry
+from ..provenance import provenance
+from . import preregistration, registry
 from .framework import Claim, Outcome
 from .lab import Lab
+from .published import KIND, PUBLISHED
 from .registry import CLAIMS
 
-__all__ = ["REPORT", "run_claims", "machine", "write_report", "committed_report", "show"]
+__all__ = ["REPORT", "KINDS", "run_claims", "machine", "write_report", "committed_report", "show", "verdict_of"]
+
+KINDS = {  # the kinds of evidence, in the headline's order, and how the headline names them
+    "identity": "exact identities and counts", "faithful": "faithful experiments",
+    "proxy": "proxies (they test something weaker than the lecture says)", "not testable offline": "not testable "
+    "offline (the published evidence is quoted)"}
 
 REPORT = Path(__file__).resolve().parents[1] / "results"  # segedu/lab/results: the committed report
 
@@ -29,23 +40,53 @@ REPORT = Path(__file__).resolve().parents[1] / "results"  # segedu/lab/results: 
 def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=print) -> list[dict]:
     """Run each claim; a claim whose experiment raises is reported as not holding, with the error."""
     lab = lab or Lab()
+    origin = provenance(preregistration.__file__)
     results = []
     for claim in claims:
         started, cpu = time.perf_counter(), time.process_time()
+        loaded_before = dict(lab.loaded)
         try:
             outcome = claim.experiment(lab)
         except Exception as error:  # noqa: BLE001: one broken experiment must not hide the others' results
-            outcome = Outcome(False, f"the experiment failed: {type(error).__name__}: {error}")
-        record = {"name": claim.name, "holds": bool(outcome.holds), "statement": claim.statement,
+            outcome = Outcome("inconclusive", f"the experiment failed: {type(error).__name__}: {error}")
+        rule = preregistration.RULES.get(claim.name)
+        record = {"name": claim.name, "verdict": outcome.verdict, "holds": outcome.holds,
+                  "kind": KIND.get(claim.name, "faithful"), "statement": claim.statement,
                   "notebook": claim.notebook, "section": claim.section, "quantity": claim.quantity,
-                  "assertion": claim.assertion, "summary": outcome.summary, "effect": outcome.effect,
+                  "assertion": claim.assertion, "rule": rule.words() if rule else "exact",
+                  "published": PUBLISHED.get(claim.name, ""), "summary": outcome.summary, "effect": outcome.effect,
                   "interval": list(outcome.interval) if outcome.interval else None, "unit": outcome.unit,
                   "seeds": list(outcome.seeds), "numbers": outcome.numbers,
-                  "seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(time.process_time() - cpu, 1)}
+                  "seconds": round(time.perf_counter() - started, 1), "cpu_seconds": round(time.process_time() - cpu, 1),
+                  "provenance": dict(origin, loaded={path: digest for path, digest in lab.loaded.items()
+                                                      if path not in loaded_before})}
         results.append(record)
-        log(f"{'holds' if record['holds'] else 'DOES NOT HOLD'}  {claim.name}: {outcome.summary} "
+        log(f"{outcome.verdict.upper() if outcome.verdict != 'holds' else 'holds'}  {claim.name}: {outcome.summary} "
             f"({record['seconds']} s)")
     return results
+
+
+def verdict_of(record: dict) -> str:
+    """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule"."""
+    if "verdict" in record:
+        return record["verdict"]
+    return "holds (old rule)" if record.get("holds") else "did not hold (old rule)"
+
+
+def _headline(results: list[dict]) -> str:
+    """'Exact identities and counts: 14 of 14 hold. Faithful experiments: 3 hold, 1 contradicted, ...'."""
+    parts = []
+    for kind in KINDS:
+        lines = [r for r in results if (r.get("kind") or KIND.get(r["name"], "faithful")) == kind]
+        if not lines:
+            continue
+        tally = {}
+        for r in lines:
+            tally[verdict_of(r)] = tally.get(verdict_of(r), 0) + 1
+        order = ["holds", "contradicted", "inconclusive", "holds (old rule)", "did not hold (old rule)"]
+        counted = ", ".join(f"{tally[v]} {v}" for v in order if v in tally)
+        parts.append(f"{KINDS[kind]}: {len(lines)} ({counted})")
+    return "; ".join(parts).capitalize() + "."
 
 
 def machine() -> str:
@@ -88,21 +129,31 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         runs = [dict(run, claims=[name for name in run["claims"] if name not in ran])
                 for run in earlier if set(run["claims"]) - ran] + runs
         seconds = sum(run["seconds"] or 0 for run in runs)
-    held = sum(r["holds"] for r in results)
+    held = sum(verdict_of(r) == "holds" for r in results)
     pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
                for name, (statement, notebook, why) in registry.PENDING.items()]
     commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min)" for run in runs)
     report = {"command": command if len(runs) == 1 else "; ".join(run["command"] for run in runs),
               "machine": machine(), "seconds": round(seconds, 1), "held": held, "ran": len(results),
-              "claims": results, "pending": pending, "runs": runs}
-    lines = ["# The lecture's claims, measured", "",
-             f"{held} of {len(results)} hold. Command{'s' if len(runs) > 1 else ''}: {commands}; machine: "
-             f"{report['machine']}; {seconds / 60:.1f} min in all. Work shared by several claims (feature caches, "
-             f"trained heads) is counted in the seconds of the first claim that needs it.", "",
-             "| claim | notebook | the lecture says | measured | holds | s |", "|---|---|---|---|---|---|"]
+              "headline": _headline(results), "claims": results, "pending": pending, "runs": runs}
+    lines = ["# The lecture's claims, measured", "", report["headline"], "",
+             "A trained claim's verdict is holds, contradicted or inconclusive under the rule committed before its "
+             "run (`segedu/lab/claims/preregistration.py`); its interval is a two-level bootstrap over training runs "
+             "(seeds) and blocks of test frames. Lines marked *old rule* were measured with three seeds and a "
+             "frames-only interval and await a re-run.", "",
+             f"Command{'s' if len(runs) > 1 else ''}: {commands}; machine: {report['machine']}; "
+             f"{seconds / 60:.1f} min in all. Work shared by several claims (feature caches, trained heads) is "
+             f"counted in the seconds of the first claim that needs it.", "",
+             "| claim | kind | the lecture says | published | measured | rule | verdict | rule committed | s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| `{r['name']}` | {r['notebook']} | {r['statement']} | {r['summary']} | "
-                     f"{'yes' if r['holds'] else '**no**'} | {r['seconds']:g} |")
+        origin = r.get("provenance") or {}
+        committed = (origin.get("rules_commit") or "")[:10]
+        rule = r.get("rule") or ("exact" if not r.get("seeds") else "old rule")
+        verdict = verdict_of(r)
+        lines.append(f"| `{r['name']}` | {r.get('kind') or KIND.get(r['name'], 'faithful')} | {r['statement']} | "
+                     f"{r.get('published') or PUBLISHED.get(r['name'], '')} | {r['summary']} | {rule} | "
+                     f"{verdict if verdict == 'holds' else f'**{verdict}**'} | {committed} | {r['seconds']:g} |")
     noted = [r["name"] for r in results if r["name"] in registry.NOTES]
     if noted:
         lines += ["", "## Notes", ""] + [f"- `{name}`: {registry.NOTES[name]}" for name in noted]
@@ -138,7 +189,7 @@ def show(name: str) -> None:
         why = "is not a claim" if name not in known else "has not been measured yet (not in the committed report)"
         print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
         return
-    verdict = "holds" if record["holds"] else "DOES NOT HOLD"
+    verdict = verdict_of(record)
     command = next((run["command"] for run in report.get("runs", []) if name in run["claims"]), report["command"])
     print(f"[{verdict}] {record['statement']}\n    measured: {record['summary']}\n    provenance: the committed "
           f"report, `{command}` on {report['machine']}, {record['seconds']:g} s")

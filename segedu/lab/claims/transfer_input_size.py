@@ -7,8 +7,9 @@ import torch
 
 from ...data.classes import CAMVID_THIN
 from .framework import Outcome, Registry
-from .lab import LABEL_SIZE, Lab
-from .verdict import interval, measured, paired, pooled_score, positive
+from .lab import Lab
+from .preregistration import RULES
+from .verdict import combined, interval, judged, measured, paired, pooled_score
 
 claims = Registry()
 
@@ -17,17 +18,18 @@ INPUT_SIZES = ((90, 120), (180, 240), (360, 480))  # the input-size claim: a qua
 
 @claims.claim("input_size_trained", "the input size matters as much as the model: a larger input sees more detail "
               "and needs more memory in training and in inference", "11_transfer_learning", "Which input size?",
-              "test mIoU scored at 360x480 for heads trained at 90x120, 180x240, 360x480; activation memory per image",
-              "each step up in size: 95% interval above 0 and positive for every seed; memory at least 3x per "
-              "doubling of the side")
+              "test mIoU scored at 360x480 for heads trained at 90x120, 180x240, 360x480, 10 seeds pooled; activation "
+              "memory per image", "each step up in size, two-level 95% intervals: all above 0 holds, any below +1 "
+              "point contradicts; memory less than 3x per doubling of the side contradicts")
 def input_size_trained(lab: Lab) -> Outcome:
     """The lecture (000, "Input Size 선정"): choosing the input size matters as much as choosing the model; a larger
     input needs more memory in training and in inference. FCN-8s heads are trained on the frozen encoder's features
     of the same 367 frames resized to 90x120, 180x240 and 360x480 (same epochs, steps and seeds), and every
     prediction is upsampled to 360x480 and scored against the same labels. Cost: the whole network (EfficientNet-Lite0
     encoder and FCN-8s decoder, `build_model("fcn8s", backbone="efficientnet_lite0")`) per image at each size:
-    activations a training step keeps, and CPU latency. Holds when mIoU rises with every step up in size (interval
-    above 0, every seed) and memory grows with the pixels (at least 3x per doubling of the side)."""
+    activations a training step keeps, and CPU latency. Each step up in size is judged by `preregistration.RULES`
+    on the two-level interval of its mIoU gain (seeds, then blocks of test frames), the claim by `combined`; the
+    memory is an exact condition: growing less than 3x per doubling of the side contradicts the claim."""
     from ...measure import measure
     from ...models import build_model
 
@@ -37,21 +39,20 @@ def input_size_trained(lab: Lab) -> Outcome:
     thin_miou = measured("miou", CAMVID_THIN)
     miou = {name(size): pooled_score(runs[size]) for size in sizes}
     thin = {name(size): pooled_score(runs[size], *thin_miou) for size in sizes}
+    blocks, rule = lab.test_blocks(), RULES["input_size_trained"]  # every size scores the whole test split
     steps = {}
     for smaller, larger in zip(sizes, sizes[1:]):
-        difference, per_seed = paired(runs[larger], runs[smaller])
-        thin_difference = interval(runs[larger], runs[smaller], *thin_miou)
-        steps[f"{name(larger)} - {name(smaller)}"] = {
-            "effect": difference.effect, "interval": [difference.low, difference.high], "per_seed": per_seed,
-            "thin_effect": thin_difference.effect, "thin_interval": [thin_difference.low, thin_difference.high]}
-    holds = all(positive(s) for s in steps.values())
+        difference = judged(paired(runs[larger], runs[smaller], blocks=blocks), rule)
+        thin_difference = interval(runs[larger], runs[smaller], *thin_miou, blocks=blocks)
+        steps[f"{name(larger)} - {name(smaller)}"] = dict(
+            difference, thin_effect=thin_difference.effect, thin_interval=[thin_difference.low, thin_difference.high])
     torch.manual_seed(0)
     network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
     costs = {name(size): measure(network, size, batch_size=2, repeats=3) for size in sizes}
     memory = {key: cost.activation_megabytes / 2 for key, cost in costs.items()}
     latency = {key: cost.milliseconds / 2 for key, cost in costs.items()}
     growth = [memory[name(larger)] / memory[name(smaller)] for smaller, larger in zip(sizes, sizes[1:])]
-    holds &= min(growth) >= 3
+    verdict = combined([s["verdict"] for s in steps.values()]) if min(growth) >= 3 else "contradicted"
     first = steps[f"{name(sizes[-1])} - {name(sizes[-2])}"]
     shown = "; ".join(f"{key}: mIoU {100 * miou[key]:.1f}, thin classes {100 * thin[key]:.1f}, "
                       f"{memory[key]:.0f} MB, {latency[key]:.0f} ms" for key in miou)
@@ -60,10 +61,10 @@ def input_size_trained(lab: Lab) -> Outcome:
                                                                                      s["per_seed"])
                             + f"), thin {100 * s['thin_effect']:+.1f} [{100 * s['thin_interval'][0]:+.1f}, "
                             f"{100 * s['thin_interval'][1]:+.1f}]" for step, s in steps.items())
-    return Outcome(holds, f"FCN-8s heads on the frozen encoder trained at each size, scored at 360x480 "
-                          f"({len(lab.config.seeds)} seeds pooled; memory: activations a training step keeps per "
-                          f"image; latency: CPU inference per image): {shown}. {differences} points, 95% paired "
-                          f"bootstrap over {len(lab.at_size(LABEL_SIZE)['test'])} test frames",
+    return Outcome(verdict, f"FCN-8s heads on the frozen encoder trained at each size, scored at 360x480 "
+                            f"({len(lab.config.seeds)} seeds pooled; memory: activations a training step keeps per "
+                            f"image; latency: CPU inference per image): {shown}. {differences} points, 95% two-level "
+                            f"bootstrap (seeds, then {first['blocks']} blocks of {first['frames']} test frames)",
                    first["effect"], tuple(first["interval"]), "points",
                    {"miou": miou, "thin_miou": thin, "steps": steps, "activation_megabytes": memory,
                     "latency_milliseconds": latency, "memory_growth": growth}, lab.config.seeds)

@@ -1,0 +1,50 @@
+"""The verdict rule of every trained claim, declared before its run (`verdict.Rule`).
+
+This file is committed before the claims it governs are measured; each run records the commit that last changed
+it (`report.provenance`), so the report links every verdict to the rule that was fixed in advance. A rule is
+changed only with a new commit, followed by a new run of the claims it governs.
+
+Margins are in the score's unit (0.01 = one percentage point). "better" claims take the smallest gain that the
+lecture's words would still describe, one point: an interval wholly below it contradicts the claim. The lecture's
+hedges become equivalence or non-inferiority tests: "slightly more accurate ... whether it is better is unclear"
+(SegNet against FCN) is an equivalence within 3 points; "truncating ResNet overcomes its cost" is a claim that
+the truncated network is no worse than the full one by more than 2 points (this margin was first chosen after a
+3-seed run; the run it governs is a new one, with new seeds).
+"""
+
+from __future__ import annotations
+
+from .verdict import Rule
+
+__all__ = ["RULES", "HEAD_SEEDS", "END_TO_END_SEEDS"]
+
+HEAD_SEEDS = 10  # heads on cached features: at least ten training runs per arm
+END_TO_END_SEEDS = 5  # networks trained end to end: at least five
+
+BETTER = Rule("better", 0.01)
+
+RULES: dict[str, Rule] = {
+    "fcn_skips_miou": BETTER,
+    "fcn_skips_boundary": BETTER,
+    "fcn_skips_thin": BETTER,
+    "fcn_object_sizes": BETTER,
+    "linear_probe_depth": BETTER,
+    "hypercolumn_levels": BETTER,
+    "context_pyramid": BETTER,
+    "context_aspp": BETTER,
+    "context_large_regions": BETTER,
+    "crf_largefov": BETTER,
+    "input_size_trained": BETTER,
+    "transfer_learning": BETTER,
+    "segnet_vs_fcn": Rule("equivalent", 0.03),
+    "unet_weight_map_training": BETTER,
+    "unet_elastic_few_slices": BETTER,
+    "unet_momentum_one_tile": BETTER,
+    "backbones_accuracy": BETTER,
+    "truncated_resnets": Rule("not worse", 0.02),
+    "skip_concat_vs_sum": BETTER,
+    "deconvnet_fcn_ensemble": BETTER,
+    "deconvnet_instance_wise": BETTER,
+    "deconvnet_two_stage": BETTER,
+    "pspnet_auxiliary_loss": BETTER,
+}
