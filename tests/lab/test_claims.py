@@ -4,6 +4,7 @@ and the fast claims, which run in seconds without data."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 
 import pytest
@@ -102,8 +103,11 @@ def test_a_lab_with_a_models_folder_keeps_trained_networks_and_retrains_only_und
     build = lambda: torch.nn.Linear(3, 2)  # noqa: E731
     config = dataclasses.replace(endtoend.TrainingConfig(), scratch_steps=7)
     first = claims.Lab(seeds=(0,), training=config, models=tmp_path).trained("net", 0, lambda: (torch.manual_seed(0), build())[1], fit)
-    again = claims.Lab(seeds=(0,), training=config, models=tmp_path).trained("net", 0, lambda: (torch.manual_seed(5), build())[1], fit)
+    loading = claims.Lab(seeds=(0,), training=config, models=tmp_path)
+    again = loading.trained("net", 0, lambda: (torch.manual_seed(5), build())[1], fit)
     assert len(fits) == 1 and torch.equal(again.weight, first.weight) and not again.training
+    kept = tmp_path / "net-seed0.pt"  # the report's provenance names the network it loaded by its hash
+    assert loading.loaded == {str(kept): hashlib.sha256(kept.read_bytes()).hexdigest()}
     claims.Lab(seeds=(0, 1, 2), training=config, models=tmp_path).trained("net", 0, build, fit)  # seed 0 is seed 0
     assert len(fits) == 1
     assert (tmp_path / "net-seed0.pt").is_file() and not list(tmp_path.glob(".*.tmp"))

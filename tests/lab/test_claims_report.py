@@ -85,18 +85,22 @@ def test_the_committed_report_covers_the_registry_and_what_the_notebooks_print()
     assert set(claims.PENDING) == {c.name for c in claims.UNMEASURED}  # every pending claim can be run by name
 
 
-def test_show_names_the_run_that_measured_a_claim_and_its_note(tmp_path, monkeypatch, capsys):
+def test_show_prints_the_verdict_kind_and_note_and_the_report_keeps_the_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(reporting, "REPORT", tmp_path)  # where `show` reads it
     monkeypatch.setitem(claims.NOTES, "dilation_field", "a caveat written after reading the result")
     assert claims.main(_arguments(tmp_path, only=["separable_cost", "dilation_field"])) == 0
     assert claims.main(_arguments(tmp_path, only=["dilation_field"], merge=True)) == 0
     claims.show("dilation_field")
     shown = capsys.readouterr().out
-    assert "[holds]" in shown and "note: a caveat written after reading the result" in shown
+    assert "[holds; exact]" in shown and "note: a caveat written after reading the result" in shown
+    assert "published: Chen et al." in shown and "python -m segedu" not in shown  # no lab log in a notebook
     report = json.loads((tmp_path / "claims.json").read_text())
     first, second = report["runs"]
+    record = next(r for r in report["claims"] if r["name"] == "dilation_field")
+    assert record["kind"] == "identity" and record["rule"] == "exact" and record["verdict"] == "holds"
+    assert set(record["provenance"]) >= {"commit", "clean", "versions", "rules_commit", "loaded"}
     assert first["claims"] == ["separable_cost"] and second["claims"] == ["dilation_field"]  # replaced: moved
-    assert "--only dilation_field" in shown or second["command"] in shown
+    assert second["command"] == "run_claims()"  # called from Python, not from the command line
     assert "## Notes" in (tmp_path / "claims.md").read_text()
     claims.show("separable_cost")
     assert "note:" not in capsys.readouterr().out

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `python -m segedu claims`, read by `main`."""
     parser.add_argument("--only", nargs="+", metavar="NAME", help="these claims only (see --list)")
     parser.add_argument("--seed", type=int, action="append", metavar="S",
-                        help="train with seed S (repeat for several; default 0 1 2)")
+                        help="train with seed S (repeat for several; default: seeds 0-9 for heads on cached "
+                             "features, 0-4 for networks trained end to end)")
     parser.add_argument("--fast", action="store_true", help="only the claims that take seconds and need no data")
     parser.add_argument("--list", action="store_true", help="list the claims and exit")
     parser.add_argument("--out", type=Path, default=Path("runs/claims"),

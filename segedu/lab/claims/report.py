@@ -33,6 +33,8 @@ KINDS = {  # the kinds of evidence, in the headline's order, and how the headlin
     "identity": "exact identities and counts", "faithful": "faithful experiments",
     "proxy": "proxies (they test something weaker than the lecture says)", "not testable offline": "not testable "
     "offline (the published evidence is quoted)"}
+SHORT_KINDS = {"identity": "exact", "faithful": "faithful experiment", "proxy": "proxy experiment",
+               "not testable offline": "not testable offline"}
 
 REPORT = Path(__file__).resolve().parents[1] / "results"  # segedu/lab/results: the committed report
 
@@ -70,6 +72,8 @@ def verdict_of(record: dict) -> str:
     """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule"."""
     if "verdict" in record:
         return record["verdict"]
+    if not record.get("seeds"):  # an exact identity or count: no rule to change
+        return "holds" if record.get("holds") else "contradicted"
     return "holds (old rule)" if record.get("holds") else "did not hold (old rule)"
 
 
@@ -176,7 +180,8 @@ def committed_report() -> dict:
 
 
 def show(name: str) -> None:
-    """Print one claim of the committed report: the lecture's words, what was measured, the verdict, the provenance."""
+    """Print one claim of the committed report for a notebook: the verdict and kind of evidence, the lecture's words,
+    what was measured, the published figure and the note. Commands, machines and commits stay in the report."""
     path = REPORT / "claims.json"
     report = json.loads(path.read_text()) if path.exists() else {"claims": []}
     record = next((r for r in report["claims"] if r["name"] == name), None)
@@ -189,9 +194,11 @@ def show(name: str) -> None:
         why = "is not a claim" if name not in known else "has not been measured yet (not in the committed report)"
         print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
         return
-    verdict = verdict_of(record)
-    command = next((run["command"] for run in report.get("runs", []) if name in run["claims"]), report["command"])
-    print(f"[{verdict}] {record['statement']}\n    measured: {record['summary']}\n    provenance: the committed "
-          f"report, `{command}` on {report['machine']}, {record['seconds']:g} s")
+    kind = record.get("kind") or KIND.get(name, "faithful")
+    print(f"[{verdict_of(record)}; {SHORT_KINDS[kind]}] "
+          f"{record['statement']}\n    measured: {record['summary']}")
+    published = record.get("published") or PUBLISHED.get(name)
+    if published:
+        print(f"    published: {published}")
     if name in registry.NOTES:
         print(f"    note: {registry.NOTES[name]}")

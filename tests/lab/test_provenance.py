@@ -1,0 +1,45 @@
+"""Every run of the claims records where it came from (`segedu.lab.provenance`): the commit, whether the tree was
+clean, the commit that last changed the verdict rules, and the hash of any network it loaded."""
+
+from __future__ import annotations
+
+import subprocess
+
+from segedu.lab import provenance
+
+
+def _git(folder, *arguments):
+    return subprocess.run(["git", *arguments], cwd=folder, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_the_record_names_the_commit_the_rules_commit_and_a_dirty_tree(tmp_path, monkeypatch):
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "lab@example.org")
+    _git(tmp_path, "config", "user.name", "lab")
+    rules, code = tmp_path / "rules.py", tmp_path / "code.py"
+    rules.write_text("RULES = {}\n")
+    code.write_text("x = 1\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "rules first")
+    registered = _git(tmp_path, "rev-parse", "HEAD")
+    code.write_text("x = 2\n")
+    _git(tmp_path, "commit", "-qam", "then the code")
+    head = _git(tmp_path, "rev-parse", "HEAD")
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    record = provenance.provenance(rules)
+    assert record["commit"] == head and record["rules_commit"] == registered != head
+    assert record["clean"] is True and record["versions"]["torch"]
+    code.write_text("x = 3\n")  # an uncommitted change: the run cannot be reproduced from its commit
+    assert provenance.provenance(rules)["clean"] is False
+
+
+def test_outside_a_checkout_nothing_is_invented(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "ROOT", tmp_path)
+    record = provenance.provenance()
+    assert record["commit"] is None and record["clean"] is None
+
+
+def test_file_hashes_are_sha256(tmp_path):
+    path = tmp_path / "abc"
+    path.write_bytes(b"abc")  # the FIPS 180-2 test vector
+    assert provenance.file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
