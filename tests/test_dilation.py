@@ -58,9 +58,10 @@ def level_errors(name: str, output_stride: int, *, pretrained: bool = False, ima
             for level in reference}
 
 
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 @pytest.mark.parametrize("output_stride", [16, 8])
-def test_pretrained_efficientnet_lite0_keeps_its_features_when_dilated(output_stride):
-    errors = level_errors("efficientnet_lite0", output_stride, pretrained=True)
+def test_pretrained_efficientnet_lite_keeps_its_features_when_dilated(name, output_stride):
+    errors = level_errors(name, output_stride, pretrained=True)
     assert max(errors.values()) < 1e-4, errors
 
 
