@@ -104,3 +104,13 @@ def test_show_prints_the_verdict_kind_and_note_and_the_report_keeps_the_runs(tmp
     assert "## Notes" in (tmp_path / "claims.md").read_text()
     claims.show("separable_cost")
     assert "note:" not in capsys.readouterr().out
+
+
+def test_verdicts_of_old_lines_and_of_claims_not_testable_offline():
+    from segedu.lab.claims.report import verdict_of
+
+    assert verdict_of({"name": "context_pyramid", "holds": True, "seeds": [0, 1, 2]}) == "holds (old rule)"
+    assert verdict_of({"name": "dilation_field", "holds": True, "seeds": []}) == "holds"  # exact: no rule
+    assert verdict_of({"name": "context_pyramid", "verdict": "inconclusive", "seeds": [0]}) == "inconclusive"
+    # no ImageNet ResNets offline: whatever the from-scratch proxy showed, no verdict
+    assert verdict_of({"name": "truncated_resnets", "verdict": "holds", "seeds": [0]}) == "not testable offline"

@@ -69,7 +69,10 @@ def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=
 
 
 def verdict_of(record: dict) -> str:
-    """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule"."""
+    """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule".
+    A claim that cannot be tested offline as the lecture means it has no verdict, whatever its proxy showed."""
+    if (record.get("kind") or KIND.get(record["name"])) == "not testable offline":
+        return "not testable offline"
     if "verdict" in record:
         return record["verdict"]
     if not record.get("seeds"):  # an exact identity or count: no rule to change
@@ -87,7 +90,8 @@ def _headline(results: list[dict]) -> str:
         tally = {}
         for r in lines:
             tally[verdict_of(r)] = tally.get(verdict_of(r), 0) + 1
-        order = ["holds", "contradicted", "inconclusive", "holds (old rule)", "did not hold (old rule)"]
+        order = ["holds", "contradicted", "inconclusive", "holds (old rule)", "did not hold (old rule)",
+                 "not testable offline"]
         counted = ", ".join(f"{tally[v]} {v}" for v in order if v in tally)
         parts.append(f"{KINDS[kind]}: {len(lines)} ({counted})")
     return "; ".join(parts).capitalize() + "."
@@ -195,8 +199,10 @@ def show(name: str) -> None:
         print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
         return
     kind = record.get("kind") or KIND.get(name, "faithful")
-    print(f"[{verdict_of(record)}; {SHORT_KINDS[kind]}] "
-          f"{record['statement']}\n    measured: {record['summary']}")
+    verdict = verdict_of(record)
+    print(f"[{verdict}{'' if verdict == SHORT_KINDS[kind] else f'; {SHORT_KINDS[kind]}'}] "
+          f"{record['statement']}\n    {'a proxy, measured' if verdict == 'not testable offline' else 'measured'}: "
+          f"{record['summary']}")
     published = record.get("published") or PUBLISHED.get(name)
     if published:
         print(f"    published: {published}")
