@@ -1,11 +1,15 @@
-"""segedu.lab.endtoend: tiling, the merged-cell count, the transfer regimes and the paired training loop."""
+"""segedu.lab.endtoend: tiling, the merged- and split-cell counts, the class-balance map, the transfer regimes, the
+paired training loop, bias-corrected momentum, and U-Net's elastic deformation (segedu.lab.deformation)."""
 
+import numpy as np
 import pytest
 import torch
 
-from segedu.lab.endtoend import (REGIMES, Frames, TrainingConfig, merged_cells, predict, regime_model, tile, tile_scores,
-                             train)
-from segedu.losses import connected_components
+from segedu.lab import deformation
+from segedu.lab.endtoend import (DEFORMATION_SEED, REGIMES, Frames, TrainingConfig, class_balance_map, merged_cells,
+                                 momentum_sgd, predict, regime_model, separation_counts, split_cells, tile,
+                                 tile_scores, train)
+from segedu.losses import border_weight_map, connected_components
 from segedu.models import build_model
 
 
@@ -45,6 +49,43 @@ def test_merged_cells_counts_missed_membranes():
     everything_membrane = torch.zeros(12, 12, dtype=torch.long)
     assert merged_cells(everything_membrane[None], truth[None]).tolist() == [[0, 3]]  # no region: nothing merged
     assert merged_cells(truth[None], everything_membrane[None]).tolist() == [[0, 0]]
+
+
+def test_split_cells_counts_membranes_predicted_across_a_cell():
+    truth = _cells(4, 8)  # three cells side by side: columns 0-3, 5-7, 9-11
+    assert split_cells(truth[None], truth[None]).tolist() == [[0, 3]]  # perfect: nothing split
+    assert split_cells(_cells(2, 4, 8)[None], truth[None]).tolist() == [[1, 3]]  # the first cell cut in two
+    assert split_cells(_cells(1, 2, 4, 6, 8)[None], truth[None]).tolist() == [[2, 3]]  # the first in 3, the second in 2
+    across = truth.clone()
+    across[6, :] = 0  # a membrane predicted across all three cells, row 6: each in an upper and a lower half
+    assert split_cells(across[None], truth[None]).tolist() == [[3, 3]]
+    assert split_cells(_cells(8)[None], truth[None]).tolist() == [[0, 3]]  # a missed membrane merges, splits nothing
+    assert split_cells(_cells(5, 8)[None], truth[None]).tolist() == [[0, 3]]  # a membrane one pixel off: no split
+    everything_membrane = torch.zeros(12, 12, dtype=torch.long)
+    assert split_cells(everything_membrane[None], truth[None]).tolist() == [[0, 3]]  # no region: nothing split
+    assert split_cells(truth[None], everything_membrane[None]).tolist() == [[0, 0]]  # no cell: nothing to split
+    speck = truth.clone()
+    speck[0:2, 4] = 1  # a gap in the first membrane: one region over the first two cells, a merge and no split
+    assert split_cells(speck[None], truth[None]).tolist() == [[0, 3]]
+    assert merged_cells(speck[None], truth[None]).tolist() == [[2, 3]]
+    counts = separation_counts(torch.stack([across, _cells(8)]), torch.stack([truth, truth]))
+    assert counts["split"].tolist() == [[3, 3], [0, 3]] and counts["merged"].tolist() == [[0, 3], [2, 3]]
+
+
+def test_the_class_balance_map_is_the_border_map_without_its_border_term():
+    generator = torch.Generator().manual_seed(0)
+    masks = [_cells(4, 8), _cells(), torch.zeros(12, 12, dtype=torch.long),
+             (torch.rand(24, 24, generator=generator) < 0.6).long()]
+    with_void = _cells(4, 8)
+    with_void[:3, :3] = 255
+    for mask in masks + [with_void]:
+        balance = class_balance_map(mask)
+        assert torch.allclose(balance, border_weight_map(mask, w0=0.0))
+        valid = mask != 255
+        assert balance[valid].mean().item() == pytest.approx(1.0) and (balance[~valid] == 0).all()
+    # the full map adds the border term on the membranes between cells, nowhere less than class balance
+    full, balance = border_weight_map(_cells(4, 8)), class_balance_map(_cells(4, 8))
+    assert (full >= balance - 1e-6).all() and (full - balance)[:, 4].min() > 1.0
 
 
 def test_tile_scores_count_every_pixel_once():
@@ -113,19 +154,136 @@ def test_training_is_paired_and_reproducible():
               Frames(frames.images, frames.masks), config, seed=0, weighted=True)
 
 
-def test_elastic_batches_warp_image_and_mask_together_and_keep_the_seed():
+def _recorded_batches(monkeypatch, frames, config, **options):
+    """Every step's batch indices and the batch-order generator's state after it, over a whole training."""
+    seen, original = [], Frames.batch
+
+    def spy(self, indices, generator, **batch_options):
+        batch = original(self, indices, generator, **batch_options)
+        seen.append((indices.tolist(), generator.get_state()))
+        return batch
+
+    monkeypatch.setattr(Frames, "batch", spy)
+    torch.manual_seed(0)
+    train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config, seed=3,
+          **options)
+    monkeypatch.setattr(Frames, "batch", original)
+    return seen
+
+
+@pytest.mark.parametrize("arm, other", [({"elastic": True}, {}), ({"weighted": True}, {}),
+                                        ({"momentum": 0.99}, {"momentum": 0.9})], ids=["elastic", "weights",
+                                                                                     "momentum"])
+def test_two_arms_draw_the_same_batches_and_flips_at_every_step(monkeypatch, arm, other):
+    """12 steps of 4 of 6 frames: 8 epochs, batches across the epochs' ends. The generator's state after each batch
+    is the same in both arms, so every draw from it, the order and the flips, was too: the elastic arm's
+    deformations come from a generator of their own (with the batch order's generator shared, this fails at the
+    first step, and the indices differ from the second on)."""
+    frames, config = _toy_frames(), TrainingConfig(steps=12, batch_size=4)
+    first, second = (_recorded_batches(monkeypatch, frames, config, **options) for options in (arm, other))
+    assert len(first) == len(second) == 12
+    for (indices, state), (other_indices, other_state) in zip(first, second):
+        assert indices == other_indices and torch.equal(state, other_state)
+
+
+def test_the_elastic_arm_moves_its_batches_by_its_own_seeded_draws():
     blocks = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0)).round()
     images = blocks.repeat_interleave(8, -1).repeat_interleave(8, -2)  # (2, 1, 48, 48) squares of 0 and 1
-    frames = Frames(images, images[:, 0].long())
-    warped, masks, _ = frames.batch(torch.tensor([0, 1]), torch.Generator().manual_seed(3), elastic=True)
-    again, _, _ = frames.batch(torch.tensor([0, 1]), torch.Generator().manual_seed(3), elastic=True)
-    assert torch.equal(warped, again)
-    inside = masks != 255
-    assert ((warped[:, 0] > 0.5) != (images[:, 0] > 0.5)).any()  # something moved
-    assert ((warped[:, 0] > 0.5) == masks.bool())[inside].float().mean() > 0.97  # the mask moved with the image
+    frames = Frames(images, images[:, 0].long(), images[:, 0] + 1)
+    indices = torch.tensor([0, 1])
+    plain = frames.batch(indices, torch.Generator().manual_seed(3))
+    warped = frames.batch(indices, torch.Generator().manual_seed(3), deformation=torch.Generator().manual_seed(5))
+    again = frames.batch(indices, torch.Generator().manual_seed(3), deformation=torch.Generator().manual_seed(5))
+    assert all(torch.equal(a, b) for a, b in zip(warped, again))
+    assert ((warped[0][:, 0] > 0.5) != (plain[0][:, 0] > 0.5)).any()  # something moved
+    assert ((warped[0][:, 0] > 0.5) == warped[1].bool()).float().mean() > 0.97  # the mask moved with the image
+    assert torch.allclose(warped[2], warped[0][:, 0] + 1, atol=1e-5)  # and the weight map with them
     state = torch.get_rng_state()
-    frames.batch(torch.tensor([0]), torch.Generator().manual_seed(0), elastic=True)
+    frames.batch(indices, torch.Generator().manual_seed(0), deformation=torch.Generator().manual_seed(0))
     assert torch.equal(torch.get_rng_state(), state)  # the global generator is left as it was
+    assert DEFORMATION_SEED > 1000  # seed s's deformations are no other seed's batch order
+
+
+def _keys_bicubic_matrix(size: int, grid: int = 3) -> np.ndarray:
+    """(size, grid) weights of bicubic interpolation from `grid` points spanning `size` pixels corner to corner,
+    written from Keys (1981): the cubic convolution kernel with a = -0.75 (PyTorch's), the grid's edge values
+    repeated beyond it. Row i gives pixel i's field as weights over the grid values."""
+    def kernel(x, a=-0.75):
+        x = abs(x)
+        return (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1 if x <= 1 else (a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a
+                                                                       if x < 2 else 0.0)
+
+    matrix = np.zeros((size, grid))
+    for pixel in range(size):
+        source = pixel * (grid - 1) / (size - 1)
+        floor = int(np.floor(source))
+        for tap in range(-1, 3):
+            matrix[pixel, min(max(floor + tap, 0), grid - 1)] += kernel(source - floor - tap)
+    return matrix
+
+
+def test_the_displacement_field_is_the_bicubic_interpolation_of_the_3x3_grid():
+    coarse = deformation.coarse_displacements(4, torch.Generator().manual_seed(0)).double()
+    assert coarse.shape == (4, 2, 3, 3)
+    field = deformation.displacement_field(coarse, (129, 129))  # grid points on pixels 0, 64 and 128
+    assert field.shape == (4, 2, 129, 129)
+    assert torch.allclose(field[:, :, ::64, ::64], coarse, atol=1e-10)  # align_corners=True keeps the grid values
+    rows, columns = _keys_bicubic_matrix(96), _keys_bicubic_matrix(128)
+    expected = torch.from_numpy(rows) @ coarse @ torch.from_numpy(columns).T  # separable: (96, 3)(3, 3)(3, 128)
+    assert torch.allclose(deformation.displacement_field(coarse, (96, 128)), expected, atol=1e-9)
+
+
+def test_the_displacements_have_the_papers_scale():
+    """Grid values ~ N(0, 10 px). Between grid points a pixel's displacement is a weighted sum of them, sum_k a_k g_k,
+    of variance 100 sum_k a_k^2 < 100, so the RMS over the tile is below 10 px: with the independent weights above,
+    100 x mean over rows of sum a^2 x mean over columns of sum a^2, about 7.7 px per axis. Measured on 2000 fields
+    (4000 per axis: the RMS's sampling error is about 1%)."""
+    size, count = 64, 2000
+    generator = torch.Generator().manual_seed(0)
+    coarse = deformation.coarse_displacements(count, generator)
+    assert coarse.std().item() == pytest.approx(10.0, rel=0.02)
+    field = deformation.displacement_field(coarse, (size, size))
+    squared_weights = (_keys_bicubic_matrix(size) ** 2).sum(1).mean()
+    expected = 10 * float(np.sqrt(squared_weights * squared_weights))
+    assert 7.5 < expected < 8.0
+    assert field.pow(2).mean().sqrt().item() == pytest.approx(expected, rel=0.04)  # per axis
+    length = field.pow(2).sum(1).mean().sqrt().item()  # the displacement vector's length
+    assert length == pytest.approx(np.sqrt(2) * expected, rel=0.04)
+
+
+def test_a_zero_displacement_is_the_identity_and_a_constant_one_a_shift():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 2, 20, 24, generator=generator)
+    masks = torch.randint(0, 3, (3, 20, 24), generator=generator)
+    weights = torch.rand(3, 20, 24, generator=generator)
+    moved = deformation.elastic_deformation(images, masks, weights, generator=generator, standard_deviation=0.0)
+    assert torch.allclose(moved[0], images, atol=1e-5) and torch.equal(moved[1], masks)
+    assert torch.allclose(moved[2], weights, atol=1e-5)
+    field = torch.zeros(3, 2, 20, 24)
+    field[:, 1] = 3.0  # every pixel reads the one 3 columns to its right
+    shifted = deformation.warp(images, field, mode="bilinear")
+    assert torch.allclose(shifted[..., :-3], images[..., 3:], atol=1e-5)
+    # past the edge, the tile mirrored about its last pixel: column 23 + 3 reads column 23 - 3
+    assert torch.allclose(shifted[..., -1], images[..., -4], atol=1e-5)
+    field = torch.zeros(3, 2, 20, 24)
+    field[:, 0] = -2.0  # every pixel reads the one 2 rows above it
+    assert torch.allclose(deformation.warp(images, field, mode="nearest")[..., 2:, :], images[..., :-2, :])
+
+
+def test_a_deformed_mask_stays_a_label_map_and_moves_with_its_image():
+    generator = torch.Generator().manual_seed(1)
+    blocks = torch.randint(0, 3, (16, 8, 8), generator=generator)
+    masks = blocks.repeat_interleave(8, -1).repeat_interleave(8, -2)  # (16, 64, 64) squares of labels
+    masks[:, :4, :] = 255  # and a void band
+    images = masks[:, None].float()
+    state = torch.get_rng_state()
+    moved_images, moved_masks, moved_weights = deformation.elastic_deformation(images, masks, generator=generator)
+    assert torch.equal(torch.get_rng_state(), state)  # only the given generator is drawn from
+    assert moved_weights is None and moved_masks.dtype == masks.dtype and moved_masks.shape == masks.shape
+    assert set(moved_masks.unique().tolist()) <= {0, 1, 2, 255}
+    assert (moved_masks != masks).float().mean() > 0.1  # 10 px displacements move many labels
+    same = (moved_images[:, 0] - moved_masks.float()).abs() < 0.5  # the image, bilinear, agrees off the edges
+    assert same.float().mean() > 0.9
 
 
 def test_predict_returns_class_indices():
@@ -134,25 +292,56 @@ def test_predict_returns_class_indices():
     assert predictions.shape == (3, 32, 32) and predictions.dtype == torch.long
 
 
-def test_sgd_with_momentum_keeps_the_long_run_step():
-    frames, config = _toy_frames(), TrainingConfig(steps=1, batch_size=2, sgd_step=0.1)
-    seen = {}
-    original = torch.optim.SGD.__init__
+def test_bias_corrected_momentum_takes_the_effective_step_from_the_first_step():
+    """A constant gradient g = 1: bias-corrected SGD moves by the effective step at every step, whatever the
+    momentum; plain SGD at the same lr = step x (1 - beta) grows to it as 1 - beta^t, 0.99 reaching 63% after 100
+    steps, which is the confound the correction removes."""
+    def steps(momentum, corrected, count=300):
+        parameter = torch.zeros(1, requires_grad=True)
+        if corrected:
+            optimizer, scheduler = momentum_sgd([{"params": [parameter]}], momentum, 0.1)
+        else:
+            optimizer, scheduler = torch.optim.SGD([parameter], lr=0.1 * (1 - momentum), momentum=momentum), None
+        moves = []
+        for _ in range(count):
+            before = parameter.item()
+            optimizer.zero_grad()
+            parameter.sum().backward()  # d/dp p = 1
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            moves.append(before - parameter.item())
+        return torch.tensor(moves, dtype=torch.float64)
 
-    def spy(self, groups, **options):
-        seen["lr"] = [group["lr"] for group in groups]
-        seen["momentum"] = options["momentum"]
-        original(self, groups, **options)
+    for momentum in (0.9, 0.99):
+        assert torch.allclose(steps(momentum, True), torch.full((300,), 0.1, dtype=torch.float64), rtol=1e-4)
+    plain = steps(0.99, False)
+    assert plain[0] == pytest.approx(0.001, rel=1e-4) and plain[99] == pytest.approx(0.1 * (1 - 0.99 ** 100), rel=1e-3)
+    assert steps(0.9, False)[99] == pytest.approx(0.1, rel=1e-3)  # 0.9 is full after ~30 steps
+    with pytest.raises(ValueError, match="momentum must lie in"):
+        momentum_sgd([{"params": [torch.zeros(1, requires_grad=True)]}], 1.0, 0.1)
 
-    torch.optim.SGD.__init__ = spy
+
+def test_train_with_momentum_runs_bias_corrected_sgd_at_the_effective_step():
+    frames, config = _toy_frames(), TrainingConfig(steps=5, batch_size=2, sgd_step=0.1)
+    seen = []
+    original = torch.optim.SGD.step
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.defaults["momentum"], self.param_groups[0]["lr"]))
+        return original(self, *args, **kwargs)
+
+    torch.optim.SGD.step = spy
     try:
         for momentum in (0.9, 0.99):
             train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config,
                   seed=0, momentum=momentum)
-            assert seen["momentum"] == momentum
-            assert seen["lr"][0] == pytest.approx(0.1 * (1 - momentum))  # lr / (1 - momentum) = 0.1 for both
     finally:
-        torch.optim.SGD.__init__ = original
+        torch.optim.SGD.step = original
+    for momentum in (0.9, 0.99):
+        rates = [lr for beta, lr in seen if beta == momentum]
+        expected = [0.1 * (1 - momentum) / (1 - momentum ** t) for t in range(1, 6)]  # lr / (1 - beta) = 0.1
+        assert rates == pytest.approx(expected)
     with pytest.raises(ValueError, match="momentum must lie in"):
         train(build_model("unet", num_classes=2, in_channels=1, width=0.125, depth=2), None, frames, config, seed=0,
               momentum=1.0)

@@ -9,7 +9,9 @@ lecture's words would still describe, one point: an interval wholly below it con
 hedges become equivalence or non-inferiority tests: "slightly more accurate ... whether it is better is unclear"
 (SegNet against FCN) is an equivalence within 3 points; "truncating ResNet overcomes its cost" is a claim that
 the truncated network is no worse than the full one by more than 2 points (this margin was first chosen after a
-3-seed run; the run it governs is a new one, with new seeds).
+3-seed run; the run it governs is a new one, with new seeds). U-Net's border term must separate touching cells
+(fewer merged cells than class balancing alone) without splitting cells instead: its split share may exceed class
+balancing's by at most 2 points.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ RULES: dict[str, Rule] = {
     "input_size_trained": BETTER,
     "transfer_learning": BETTER,
     "segnet_vs_fcn": Rule("equivalent", 0.03),
-    "unet_weight_map_training": BETTER,
+    "unet_weight_map_training": BETTER,  # merged cells: class balancing only - the full map (the border term)
+    "unet_weight_map_splits": Rule("not worse", 0.02),  # split cells: the border term must not split cells instead
     "unet_elastic_few_slices": BETTER,
     "unet_momentum_one_tile": BETTER,
     "backbones_accuracy": BETTER,
