@@ -48,7 +48,12 @@ def hypercolumn_levels(lab: Lab) -> Outcome:
               "test mIoU, levels 3-5 fused before a nonlinear decoder: concatenated (U-Net) or summed, with equal "
               "parameters; FCN-8s's summed scores as the third arm; 10 seeds",
               "concat - sum and concat - FCN-8s, two-level 95% intervals: both above 0 holds, either below +1 point "
-              "contradicts")
+              "contradicts",
+              note="With equal parameters, concatenating the levels and summing them are level (+0.0, the runs split "
+                   "4 to 6), and FCN-8s's summed scores lead concatenation by 1.7 points, in every run. FCN-8s is not "
+                   "parameter-matched: its 3x3 layers read each level's full channels (274k parameters against "
+                   "71k). On a frozen encoder's features how the skips are fused does not decide accuracy; U-Net's "
+                   "argument is about an encoder and decoder trained together, which this test does not cover.")
 def skip_concat_vs_sum(lab: Lab) -> Outcome:
     """U-Net (Ronneberger et al. 2015) concatenates the encoder's features with the decoder's and convolves them;
     FCN (Long et al. 2015) sums per-level class scores. A 1x1 score after a concatenation is itself a sum of
