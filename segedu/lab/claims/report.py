@@ -140,7 +140,9 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     held = sum(verdict_of(r) == "holds" for r in results)
     pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
                for name, (statement, notebook, why) in registry.PENDING.items()]
-    commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min)" for run in runs)
+    machines = {run.get("machine") for run in runs}
+    commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min"
+                         + (f", {run.get('machine')})" if len(machines) > 1 else ")") for run in runs)
     report = {"command": command if len(runs) == 1 else "; ".join(run["command"] for run in runs),
               "machine": machine(), "seconds": round(seconds, 1), "held": held, "ran": len(results),
               "headline": _headline(results), "claims": results, "pending": pending, "runs": runs}
@@ -149,7 +151,8 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
              "run (`segedu/lab/claims/preregistration.py`); its interval is a two-level bootstrap over training runs "
              "(seeds) and blocks of test frames. Lines marked *old rule* were measured with three seeds and a "
              "frames-only interval and await a re-run.", "",
-             f"Command{'s' if len(runs) > 1 else ''}: {commands}; machine: {report['machine']}; "
+             f"Command{'s' if len(runs) > 1 else ''}: {commands}"
+             + (f"; machine: {report['machine']}; " if len(machines) == 1 else "; ") +
              f"{seconds / 60:.1f} min in all. Work shared by several claims (feature caches, trained heads) is "
              f"counted in the seconds of the first claim that needs it.", "",
              "| claim | kind | the lecture says | published | measured | rule | verdict | rule committed | s |",
