@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import registry
+from .framework import VERDICTS
 from .lab import Lab
 from .report import run_claims, write_report
 
@@ -61,7 +62,7 @@ def main(arguments) -> int:
                                             seconds=time.perf_counter() - started,
                                             merge=arguments.merge)
     failed = [r["name"] for r in results if r["verdict"] != "holds"]
-    tally = {v: sum(r["verdict"] == v for r in results) for v in ("holds", "contradicted", "inconclusive")}
+    tally = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
     print(f"{len(results)} claims: {tally['holds']} hold, {tally['contradicted']} contradicted, "
           f"{tally['inconclusive']} inconclusive; report: {markdown_path}, {json_path}")
     if failed:

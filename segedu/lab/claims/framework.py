@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from .lab import Lab
 
-__all__ = ["Outcome", "Claim", "Registry"]
+__all__ = ["VERDICTS", "Outcome", "Claim", "Registry"]
+
+VERDICTS = ("holds", "contradicted", "inconclusive")
 
 
 @dataclasses.dataclass
@@ -41,7 +43,7 @@ class Outcome:
     def __post_init__(self):
         if not isinstance(self.verdict, str):
             self.verdict = "holds" if bool(self.verdict) else "contradicted"
-        if self.verdict not in ("holds", "contradicted", "inconclusive"):
+        if self.verdict not in VERDICTS:
             raise ValueError(f"a verdict is 'holds', 'contradicted' or 'inconclusive', got {self.verdict!r}")
 
     @property

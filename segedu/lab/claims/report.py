@@ -68,10 +68,15 @@ def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=
     return results
 
 
+def kind_of(record: dict) -> str:
+    """A report line's kind of evidence: as recorded when it was measured, else as `published.KIND` sorts it."""
+    return record.get("kind") or KIND.get(record["name"], "faithful")
+
+
 def verdict_of(record: dict) -> str:
     """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule".
     A claim that cannot be tested offline as the lecture means it has no verdict, whatever its proxy showed."""
-    if (record.get("kind") or KIND.get(record["name"])) == "not testable offline":
+    if kind_of(record) == "not testable offline":
         return "not testable offline"
     if "verdict" in record:
         return record["verdict"]
@@ -84,7 +89,7 @@ def _headline(results: list[dict]) -> str:
     """'Exact identities and counts: 14 of 14 hold. Faithful experiments: 3 hold, 1 contradicted, ...'."""
     parts = []
     for kind in KINDS:
-        lines = [r for r in results if (r.get("kind") or KIND.get(r["name"], "faithful")) == kind]
+        lines = [r for r in results if kind_of(r) == kind]
         if not lines:
             continue
         tally = {}
@@ -162,7 +167,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         committed = (origin.get("rules_commit") or "")[:10]
         rule = r.get("rule") or ("exact" if not r.get("seeds") else "old rule")
         verdict = verdict_of(r)
-        lines.append(f"| `{r['name']}` | {r.get('kind') or KIND.get(r['name'], 'faithful')} | {r['statement']} | "
+        lines.append(f"| `{r['name']}` | {kind_of(r)} | {r['statement']} | "
                      f"{r.get('published') or PUBLISHED.get(r['name'], '')} | {r['summary']} | {rule} | "
                      f"{verdict if verdict == 'holds' else f'**{verdict}**'} | {committed} | {r['seconds']:g} |")
     noted = [r["name"] for r in results if r["name"] in registry.NOTES]
@@ -201,7 +206,7 @@ def show(name: str) -> None:
         why = "is not a claim" if name not in known else "has not been measured yet (not in the committed report)"
         print(f"{name} {why}: `python -m segedu claims --only {name}` measures it")
         return
-    kind = record.get("kind") or KIND.get(name, "faithful")
+    kind = kind_of(record)
     verdict = verdict_of(record)
     print(f"[{verdict}{'' if verdict == SHORT_KINDS[kind] else f'; {SHORT_KINDS[kind]}'}] "
           f"{record['statement']}\n    {'a proxy, measured' if verdict == 'not testable offline' else 'measured'}: "

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import torch
 
 from ..statistics import Interval, miou_of, accuracy_of, two_level_bootstrap
-from .framework import Outcome
+from .framework import VERDICTS, Outcome
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["Rule", "VERDICTS", "confusions", "band", "counts", "measured", "pooled", "pooled_score", "interval",
            "paired", "compare", "judged", "combined", "shown", "ranking"]
 
-VERDICTS = ("holds", "contradicted", "inconclusive")
 
 Pick = Callable[[object], torch.Tensor]
 Score = Callable[[torch.Tensor], torch.Tensor]
