@@ -38,7 +38,7 @@ from .frozen import Head
 from .scoring import Scores, score_frames
 from .settings import LabSettings
 
-__all__ = ["TrainingConfig", "Frames", "camvid_frames", "object_crops", "isbi_tiles", "class_balance_map",
+__all__ = ["TrainingConfig", "Frames", "camvid_frames", "object_windows", "object_crops", "isbi_tiles", "class_balance_map",
            "EncoderHead", "REGIMES", "regime_model", "momentum_sgd", "DEFORMATION_SEED", "train", "predict", "tile",
            "merged_cells", "split_cells", "separation_counts", "tile_scores"]
 
@@ -191,35 +191,46 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
     return model, groups
 
 
+def object_windows(mask: torch.Tensor, *, classes: tuple[int, ...] = CAMVID_THINGS, margin: float = 1.5,
+                   minimum_pixels: int = 64) -> list[tuple[int, int, int, int]]:
+    """(top, left, height, width) of a window centred on each object of one (H, W) mask: every 8-connected region
+    of a class in `classes` with at least `minimum_pixels` pixels, its box enlarged by `margin` (and at least a
+    quarter of the frame's height) to the frame's aspect ratio, moved inside the frame."""
+    height, width = mask.shape[-2:]
+    windows = []
+    for label in classes:
+        regions = connected_components(mask == label)
+        for region in range(1, int(regions.max()) + 1):
+            rows, columns = (regions == region).nonzero(as_tuple=True)
+            if len(rows) < minimum_pixels:
+                continue
+            centre_y = (rows.min() + rows.max() + 1).item() / 2
+            centre_x = (columns.min() + columns.max() + 1).item() / 2
+            side = max(margin * (rows.max() - rows.min() + 1).item(),
+                       margin * (columns.max() - columns.min() + 1).item() * height / width, height / 4)
+            crop_height = min(round(side), height)
+            crop_width = min(round(side * width / height), width)
+            top = min(max(round(centre_y - crop_height / 2), 0), height - crop_height)
+            left = min(max(round(centre_x - crop_width / 2), 0), width - crop_width)
+            windows.append((top, left, crop_height, crop_width))
+    return windows
+
+
 def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, ...] = CAMVID_THINGS,
                  margin: float = 1.5, minimum_pixels: int = 64) -> Frames:
     """DeconvNet's easy first-stage examples (Noh et al. 2015, section 3.2): one crop per object, centred on it.
 
-    Every 8-connected region of a class in `classes` with at least `minimum_pixels` pixels gives a crop of the
-    frames' aspect ratio around its box, enlarged by `margin` (and at least a quarter of the frame's height), moved
-    inside the frame, and resized to `size` (bilinear image, nearest mask). The paper crops the ground-truth boxes of
-    PASCAL's objects enlarged 1.2x; CamVid has no boxes, so the regions stand in for them."""
-    height, width = frames.masks.shape[-2:]
+    Each of `object_windows` (every region of a class in `classes` with at least `minimum_pixels` pixels, its box
+    enlarged by `margin`) cut out and resized to `size` (bilinear image, nearest mask). The paper crops the
+    ground-truth boxes of PASCAL's objects enlarged 1.2x; CamVid has no boxes, so the regions stand in for them."""
     images, masks = [], []
     for image, mask in zip(frames.images, frames.masks):
-        for label in classes:
-            regions = connected_components(mask == label)
-            for region in range(1, int(regions.max()) + 1):
-                rows, columns = (regions == region).nonzero(as_tuple=True)
-                if len(rows) < minimum_pixels:
-                    continue
-                centre_y = (rows.min() + rows.max() + 1).item() / 2
-                centre_x = (columns.min() + columns.max() + 1).item() / 2
-                side = max(margin * (rows.max() - rows.min() + 1).item(),
-                           margin * (columns.max() - columns.min() + 1).item() * height / width, height / 4)
-                crop_height = min(round(side), height)
-                crop_width = min(round(side * width / height), width)
-                top = min(max(round(centre_y - crop_height / 2), 0), height - crop_height)
-                left = min(max(round(centre_x - crop_width / 2), 0), width - crop_width)
-                images.append(F.interpolate(image[None, :, top:top + crop_height, left:left + crop_width], size=size,
-                                            mode="bilinear", align_corners=False)[0])
-                masks.append(F.interpolate(mask[None, None, top:top + crop_height, left:left + crop_width].float(),
-                                           size=size, mode="nearest")[0, 0].long())
+        for top, left, crop_height, crop_width in object_windows(mask, classes=classes, margin=margin,
+                                                                  minimum_pixels=minimum_pixels):
+            images.append(F.interpolate(image[None, :, top:top + crop_height, left:left + crop_width], size=size,
+                                        mode="bilinear", align_corners=False)[0])
+            masks.append(F.interpolate(mask[None, None, top:top + crop_height, left:left + crop_width].float(),
+                                       size=size, mode="nearest")[0, 0].long())
     if not images:
         raise ValueError(f"object_crops: no region of the classes {classes} has {minimum_pixels} pixels or more")
     return Frames(torch.stack(images), torch.stack(masks))

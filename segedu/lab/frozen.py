@@ -32,6 +32,9 @@ heads differ only where the lecture says they do:
                               linear scores upsampled, FCN-8s without its 3x3 layers (tested)
     largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation
                               12, then 1x1; the CRF's input
+    segnet / deconvnet        SegNet's and DeconvNet's decoders (unpooling with switches taken from levels 4 and 3,
+                              then convolutions, or DeconvNet's fc6/fc7 bottleneck and deconvolutions), on the same
+                              three levels as fcn8s (`segedu.lab.unpooling`)
 
 Departures: no data augmentation (the features are cached), the encoder is never fine-tuned, and FCN's learned 2x
 upsampling is bilinear. Settings are fixed in `HeadConfig` before any result was looked at.
@@ -40,6 +43,7 @@ upsampling is bilinear. Settings are fixed in `HeadConfig` before any result was
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import torch
@@ -50,16 +54,19 @@ from ..backbones import build_backbone
 from ..engine import segmentation_objective, train_steps
 from ..layers import ASPP, ConvBNReLU, PyramidPooling
 from .settings import LabSettings
+from .unpooling import LEVELS as UNPOOLING_LEVELS, UNPOOLING_HEADS, UnpoolingHead
 
-__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "PROBES", "build_head", "train_head", "predict_head"]
+__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "PROBES", "build_head", "features_of", "train_head",
+           "train_head_in_stages", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
-         "linear5", "hypercolumn", "concat_fusion", "sum_fusion", "probe3", "probe4", "probe5")
+         "linear5", "hypercolumn", "concat_fusion", "sum_fusion", "probe3", "probe4", "probe5", "segnet", "deconvnet")
 FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("level5", "level4", "level3"),
               "concat8s": ("level5", "level4", "level3"), "early": ("level3", "level2"), "linear3": ("level3",),
               "linear4": ("level4",), "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"),
               "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3"),
-              "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",)}
+              "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",),
+              "segnet": UNPOOLING_LEVELS, "deconvnet": UNPOOLING_LEVELS}  # the heads on the stride-32 levels
 PROBES = ("probe3", "probe4", "probe5")  # linear probes read at output stride 8: levels 3-5 on one grid
 FUSION_CHANNELS = {"concat_fusion": 32, "sum_fusion": 67}  # per level; equal parameters on EfficientNet-Lite0
 
@@ -85,20 +92,37 @@ class FeatureCache:
                  batch_size: int = 16):
         from ..data import build_dataset
 
-        started = time.perf_counter()
         frames = build_dataset(data, split, image_size=image_size, subset=subset)
+        batches = ((torch.stack([image for image, _ in batch]), torch.stack([mask for _, mask in batch]))
+                   for batch in ([frames[index] for index in range(start, min(start + batch_size, len(frames)))]
+                                 for start in range(0, len(frames), batch_size)))
+        self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
+                     levels=levels)
+
+    @classmethod
+    def of_images(cls, images: torch.Tensor, masks: torch.Tensor, *, name: str, output_stride: int = 32,
+                  levels: tuple[str, ...] = ("level3", "level4", "level5"), batch_size: int = 16) -> "FeatureCache":
+        """The cache of given frames: images (N, 3, H, W) float in [0, 1], masks (N, H, W); `name` says what they
+        are (e.g. DeconvNet's object crops, `unpooling`)."""
+        cache = cls.__new__(cls)
+        cache._encode(zip(images.split(batch_size), masks.split(batch_size)), data=name, split="given",
+                      image_size=tuple(images.shape[-2:]), output_stride=output_stride, levels=levels)
+        return cache
+
+    def _encode(self, batches, *, data: str, split: str, image_size: tuple[int, int], output_stride: int,
+                levels: tuple[str, ...]) -> None:
+        """Fill the cache from (images (B, 3, H, W) in [0, 1], masks (B, H, W)) batches."""
+        started = time.perf_counter()
         encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride).eval()
         images, masks, outputs = [], [], {level: [] for level in levels}
         with torch.inference_mode():
-            for start in range(0, len(frames), batch_size):
-                batch = [frames[index] for index in range(start, min(start + batch_size, len(frames)))]
-                pictures = torch.stack([image for image, _ in batch])  # (B, 3, H, W) in [0, 1]
+            for pictures, labels in batches:
                 features = encoder(pictures)
                 for level in levels:
                     outputs[level].append(features[level].half())
                 images.append((pictures * 255).round().to(torch.uint8))
-                masks.append(torch.stack([mask for _, mask in batch]).to(torch.uint8))
-        self.data, self.split, self.image_size, self.output_stride = data, split, image_size, output_stride
+                masks.append(labels.to(torch.uint8))
+        self.data, self.split, self.image_size, self.output_stride = data, split, tuple(image_size), output_stride
         self.features = {level: torch.cat(chunks) for level, chunks in outputs.items()}
         self.channels = {level: tensor.shape[1] for level, tensor in self.features.items()}
         self.images, self.masks = torch.cat(images), torch.cat(masks)
@@ -115,6 +139,8 @@ class Head(nn.Module):
         super().__init__()
         if kind not in HEADS:
             raise ValueError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+        if kind in UNPOOLING_HEADS:
+            raise ValueError(f"head {kind!r} is an unpooling decoder: build it with build_head")
         self.kind = kind
         self.score = None
         self.fuse = "concat"  # how `score` takes the levels' maps: concatenated, or summed (sum_fusion)
@@ -162,29 +188,46 @@ class Head(nn.Module):
         return torch.stack(maps).sum(0)  # FCN: the levels' score maps summed
 
 
-def build_head(kind: str, cache: FeatureCache, *, num_classes: int = 11, hidden: int = 64) -> Head:
+def build_head(kind: str, cache: FeatureCache, *, num_classes: int = 11, hidden: int = 64) -> nn.Module:
+    """Head `kind` for the levels of `cache`: a `Head`, or SegNet's and DeconvNet's `unpooling.UnpoolingHead`."""
+    if kind in UNPOOLING_HEADS:
+        return UnpoolingHead(kind, cache.channels, num_classes, hidden,
+                             coarsest=tuple(cache.features["level5"].shape[-2:]))
     return Head(kind, cache.channels, num_classes, hidden)
 
 
-def _batch(cache: FeatureCache, indices: torch.Tensor, levels) -> dict[str, torch.Tensor]:
+def features_of(cache: FeatureCache, indices: torch.Tensor, levels) -> dict[str, torch.Tensor]:
+    """{level: (B, C, h, w) float32}: the cached features of the frames `indices`."""
     return {level: cache.features[level][indices].float() for level in levels}
 
 
-def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int, num_classes: int = 11) -> Head:
-    """Train one head with AdamW and cross-entropy at the label size (void ignored); the same order of batches for
-    every head with the same seed."""
+def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int, num_classes: int = 11) -> nn.Module:
+    """Train one head with AdamW and cross-entropy at the label size (void ignored), `config.epochs` epochs of
+    `train`; the same order of batches for every head with the same seed."""
+    return train_head_in_stages(kind, [(train, config.epochs * math.ceil(len(train) / config.batch_size))], config,
+                                seed=seed, num_classes=num_classes)
+
+
+def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], config: HeadConfig, *, seed: int,
+                         num_classes: int = 11) -> nn.Module:
+    """Train one head on each (cache, steps) of `stages` in turn, one optimizer throughout (DeconvNet's two
+    stages: object crops, then whole frames). Each stage draws its batches epoch by epoch in a seeded order and
+    stops after its steps; every cache holds the same levels at the same image size."""
     torch.manual_seed(seed)
-    head = build_head(kind, train, num_classes=num_classes, hidden=config.hidden)
+    head = build_head(kind, stages[0][0], num_classes=num_classes, hidden=config.hidden)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
 
-    def batches():  # (features of the batch's frames, their masks), epoch after epoch in a seeded order
-        for _ in range(config.epochs):
-            for indices in torch.randperm(len(train), generator=generator).split(config.batch_size):
-                yield _batch(train, indices, head.levels), train.masks[indices].long()
+    def batches():  # (features of the batch's frames, their masks), stage after stage, epoch after epoch
+        for cache, steps in stages:
+            drawn = 0
+            while drawn < steps:
+                for indices in torch.randperm(len(cache), generator=generator).split(config.batch_size)[:steps - drawn]:
+                    drawn += 1
+                    yield features_of(cache, indices, head.levels), cache.masks[indices].long()
 
     def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # scored at the label size
-        logits = F.interpolate(logits, size=train.image_size, mode="bilinear", align_corners=False)
+        logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
         return F.cross_entropy(logits, masks, ignore_index=255)
 
     return train_steps(head, optimizer, batches(), segmentation_objective(loss))
@@ -197,6 +240,6 @@ def predict_head(head: Head, cache: FeatureCache, *, size: tuple[int, int] | Non
     size = size or cache.image_size
     chunks = []
     for indices in torch.arange(len(cache)).split(batch_size):
-        logits = head(_batch(cache, indices, head.levels))
+        logits = head(features_of(cache, indices, head.levels))
         chunks.append(F.interpolate(logits, size=size, mode="bilinear", align_corners=False))
     return torch.cat(chunks)

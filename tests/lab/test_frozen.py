@@ -23,7 +23,8 @@ LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("leve
           "linear5": ("level5",), "hypercolumn": ("level5", "level4", "level3"), "plain": ("level5",),
           "pyramid": ("level5",), "aspp": ("level5",), "largefov": ("level5",),
           "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3"),
-          "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",)}
+          "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",),
+          "segnet": ("level5", "level4", "level3"), "deconvnet": ("level5", "level4", "level3")}
 DILATED = ("plain", "pyramid", "aspp", "largefov")  # on the output-stride-8 encoder
 DENSE = ("probe3", "probe4", "probe5")  # levels 3, 4 and 5 of the output-stride-8 encoder, on one grid
 

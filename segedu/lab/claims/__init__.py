@@ -32,7 +32,7 @@ from .lab import Lab
 from .registry import CLAIMS, NOTES, PENDING, UNMEASURED
 from .report import committed_report, machine, run_claims, show, write_report
 from .segnet_deconvnet import (deconvnet_fcn_ensemble, deconvnet_instance_wise, deconvnet_two_stage, instance_wise,
-                               proposal_windows, segnet_parameters, segnet_vs_fcn)
+                               segnet_parameters, segnet_vs_fcn, test_proposals)
 from .skip_connections import hypercolumn_levels, skip_concat_vs_sum
 from .transfer import linear_probe_depth, transfer_learning
 from .transfer_backbones import backbones_accuracy, truncated_resnets
@@ -46,7 +46,7 @@ __all__ = [
     "run_claims", "machine", "write_report", "committed_report", "show", "HELP", "DESCRIPTION", "add_arguments",
     "main",
     # the helpers the notebooks and tests use
-    "object_statistics", "proposal_windows", "instance_wise",
+    "object_statistics", "test_proposals", "instance_wise",
     # the experiments, by notebook
     "one_by_one_is_per_pixel", "bilinear_transposed_convolution", "transposed_is_adjoint", "segnet_switches",
     "unpooling_keeps_positions", "separable_cost", "dilation_field", "output_stride_cost",

@@ -50,7 +50,7 @@ class Lab:
 
     def shared(self, name: str, compute: Callable[[], T]) -> T:
         """What several claims share, `compute()` on the first call for `name` and kept: e.g. DeconvNet and FCN-8s
-        trained once per seed for the three DeconvNet claims (`segnet_deconvnet.deconvnet_runs`)."""
+        trained once per seed and shared by the DeconvNet claims (`segnet_deconvnet.staged_deconvnets`)."""
         if name not in self._shared:
             self._shared[name] = compute()
         return self._shared[name]

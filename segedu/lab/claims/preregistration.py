@@ -12,6 +12,11 @@ the truncated network is no worse than the full one by more than 2 points (this 
 3-seed run; the run it governs is a new one, with new seeds). U-Net's border term must separate touching cells
 (fewer merged cells than class balancing alone) without splitting cells instead: its split share may exceed class
 balancing's by at most 2 points.
+
+SegNet against FCN and DeconvNet's three claims were rebuilt as decoders on the frozen ImageNet encoder
+(`segedu.lab.unpooling`) with their rules unchanged; their new settings (ten seeds, `segnet_deconvnet.SMALL_FRAMES`
+= 32 frames and as many steps as a head on all 367 for the two stages, object-centred oracle proposals of at least
+`OBJECT_PIXELS` pixels) were committed with this paragraph, before their first run.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
-"""Notebook 08 (SegNet and DeconvNet): SegNet against FCN on one encoder and its parameters, and DeconvNet's
-ensemble with FCN, instance-wise inference and two-stage training, all trained from scratch on CamVid."""
+"""Notebook 08 (SegNet and DeconvNet): SegNet's and DeconvNet's unpooling decoders against FCN-8s's on one frozen
+ImageNet encoder, SegNet's parameters, and DeconvNet's ensemble with FCN, instance-wise inference over object
+proposals and two-stage training where the data is small enough to overfit.
+
+The decoders are heads on the cached features of the frozen EfficientNet-Lite0 (`segedu.lab.unpooling`: switches
+from the encoder's own maps), as the papers start from an ImageNet encoder; each trains in about a minute, so every
+arm has ten seeds. Settings fixed before the runs: `SMALL_FRAMES`, `OBJECT_PIXELS`."""
 
 from __future__ import annotations
 
@@ -11,74 +16,61 @@ from torch import nn
 
 from ..statistics import accuracy_of
 from .framework import Outcome, Registry
-from .lab import Lab
+from .lab import LABEL_SIZE, Lab
 from .preregistration import RULES
 from .verdict import band, combined, judged, paired, pooled_score, shown
 
 claims = Registry()
 
-def copy_encoder(source: nn.Module, target: nn.Module) -> None:
-    """The same initial weights for two encoders built alike (SegNet's indexed VGG and FCN's VGG backbone): their
-    convolution and batch-norm tensors in order, shapes checked."""
-    source_state, target_state = source.state_dict(), target.state_dict()
-    if [t.shape for t in source_state.values()] != [t.shape for t in target_state.values()][:len(source_state)]:
-        raise ValueError("the two encoders differ: cannot give them the same initial weights")
-    target.load_state_dict(dict(zip(target_state, source_state.values())) | {
-        key: value for key, value in list(target_state.items())[len(source_state):]})
+SMALL_FRAMES = 32  # the two-stage claim's little data: 32 of CamVid's 367 training frames, evenly spread
+OBJECT_PIXELS = 64  # an object (crop or proposal): a region of a countable class with this many pixels at 360x480
 
 
 @claims.claim("segnet_vs_fcn", "SegNet is slightly more accurate than FCN and uses memory better; whether it is the "
               "better model is unclear", "08_segnet_deconvnet", "SegNet against FCN",
-              "test mIoU on one VGG16-BN encoder (same initial weights), equal steps, 5 seeds; parameters and memory",
+              "test mIoU of SegNet's and FCN-8s's decoders on one frozen ImageNet encoder (EfficientNet-Lite0's "
+              "levels 3-5), 10 seeds; parameters and memory of the whole VGG16-BN networks",
               "SegNet - FCN-8s, two-level 95% interval: within +-3 points holds (slightly, if at all, better), "
               "wholly outside contradicts")
 def segnet_vs_fcn(lab: Lab) -> Outcome:
     """The lecture (000, SegNet): in the experiments SegNet is slightly more accurate than FCN and uses memory
-    better; whether it is the better model is unclear. SegNet and FCN-8s on one encoder (VGG16-BN's 13
-    convolutions at width 0.25, the same initial weights copied into both), trained together with their decoders
-    from scratch on CamVid's 367 frames at 96x128, the same steps, batches and seeds; scored on the 233 test
-    frames. Memory: parameters and the activations a training step keeps per image. The lecture's hedge
-    ("slightly", "unclear") is an equivalence: judged by `preregistration.RULES`, the claim holds when the two-level
-    interval of SegNet - FCN-8s (seeds, then blocks of test frames) lies within 3 points of 0."""
+    better; whether it is the better model is unclear. SegNet's decoder (unpooling with the encoder's switches, then
+    convolutions; `segedu.lab.unpooling`) and FCN-8s's (each level scored, upsampled and summed) on the same frozen
+    ImageNet encoder's cached levels 3-5 of CamVid's 367 frames at 180x240, the same steps, batches and ten seeds;
+    scored on the 233 test frames. Memory: parameters and the activations a training step keeps per image, of the
+    two whole networks on VGG16-BN as the papers build them (`build_model`). The lecture's hedge ("slightly",
+    "unclear") is an equivalence: judged by `preregistration.RULES`, the claim holds when the two-level interval of
+    SegNet - FCN-8s (seeds, then blocks of test frames) lies within 3 points of 0."""
     from ...measure import num_parameters, saved_activation_bytes
     from ...models import build_model
-    from ..endtoend import camvid_frames, predict, train
-    from ..scoring import score_frames
 
-    config = lab.training
-    steps = dataclasses.replace(config, steps=config.scratch_steps)
-    frames = camvid_frames("train", size=config.camvid_size)
-    test = camvid_frames("test", size=config.camvid_size)
-    runs: dict[str, list] = {"segnet": [], "fcn8s": []}
-    memory = {}
-    for seed in config.seeds:
-        torch.manual_seed(seed)
-        segnet = build_model("segnet", num_classes=11, width=config.vgg_width)
-        fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
-        copy_encoder(segnet.encoder, fcn.encoder.backbone)
-        for name, model in (("segnet", segnet), ("fcn8s", fcn)):
-            train(model, None, frames, steps, seed=seed)
-            runs[name].append(score_frames(predict(model, test.images), test.masks))
-            if name not in memory:
-                model.train()
-                memory[name] = {"parameters": num_parameters(model),
-                                "activation_megabytes": saved_activation_bytes(
-                                    model, frames.images[:2], weights=False) / 2 / 2 ** 20}
+    runs = {"segnet": lab.runs("segnet"), "fcn8s": lab.runs("fcn8s")}
     blocks = lab.test_blocks()  # the whole CamVid test split, in its order
     miou_step = judged(paired(runs["segnet"], runs["fcn8s"], blocks=blocks), RULES["segnet_vs_fcn"])
     band_step = paired(runs["segnet"], runs["fcn8s"], band, accuracy_of, blocks=blocks)
     miou = {name: pooled_score(r) for name, r in runs.items()}
-    table = "; ".join(f"{name}: mIoU {100 * miou[name]:.1f}, {memory[name]['parameters'] / 1e6:.2f}M parameters, "
-                      f"{memory[name]['activation_megabytes']:.0f} MB of activations per training image"
-                      for name in runs)
-    return Outcome(miou_step["verdict"], f"one VGG16-BN encoder (width {config.vgg_width:g}, same initial "
-                                         f"weights), {steps.steps} steps from scratch at {config.camvid_size[0]}x"
-                                         f"{config.camvid_size[1]}, {len(config.seeds)} seeds pooled: {table}. "
-                   + shown("SegNet - FCN-8s mIoU", miou_step) + "; boundary band " + shown("", band_step).strip()
-                   + f" points, 95% two-level bootstrap (seeds, then {miou_step['blocks']} blocks of "
-                     f"{miou_step['frames']} test frames)",
+    decoders = {name: num_parameters(lab.head(name, lab.config.seeds[0])) for name in runs}
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, *lab.training.camvid_size)
+    memory = {}
+    for name in runs:
+        network = build_model(name, num_classes=11, width=lab.training.vgg_width,
+                              **({"backbone": "vgg16_bn"} if name == "fcn8s" else {})).train()
+        memory[name] = {"parameters": num_parameters(network),
+                        "activation_megabytes": saved_activation_bytes(network, images, weights=False) / 2 / 2 ** 20}
+    table = "; ".join(f"{name}: mIoU {100 * miou[name]:.1f} (decoder {decoders[name] / 1e6:.2f}M parameters); whole "
+                      f"VGG16-BN network {memory[name]['parameters'] / 1e6:.2f}M parameters, "
+                      f"{memory[name]['activation_megabytes']:.1f} MB of activations per training image" for name in runs)
+    return Outcome(miou_step["verdict"],
+                   f"decoders on one frozen EfficientNet-Lite0 (levels 3-5 at {size(lab.config.image_size)}), "
+                   f"{len(lab.config.seeds)} seeds "
+                   f"pooled: {table} (width {lab.training.vgg_width:g}, {lab.training.camvid_size[0]}x"
+                   f"{lab.training.camvid_size[1]}). " + shown("SegNet - FCN-8s mIoU", miou_step)
+                   + "; boundary band " + shown("", band_step).strip() + f" points, 95% two-level bootstrap (seeds, "
+                     f"then {miou_step['blocks']} blocks of {miou_step['frames']} test frames)",
                    miou_step["effect"], tuple(miou_step["interval"]), "points",
-                   {"miou": miou, "memory": memory, "miou_step": miou_step, "band_step": band_step}, config.seeds)
+                   {"miou": miou, "decoder_parameters": decoders, "memory": memory, "miou_step": miou_step,
+                    "band_step": band_step}, lab.config.seeds)
 
 
 @claims.claim("segnet_parameters", "SegNet drops the fully connected layers: a far smaller network than FCN",
@@ -95,215 +87,236 @@ def segnet_parameters(lab: Lab) -> Outcome:
                    ratio, None, "x", {"parameters": counts})
 
 
-def deconvnet_runs(lab: Lab) -> dict:
-    """DeconvNet and FCN-8s on one encoder (VGG16-BN at `vgg_width`, the same initial weights), trained from scratch
-    like `segnet_vs_fcn`, once per seed and shared by the DeconvNet claims (`Lab.shared`); with the test frames:
-    {"models": [{"deconvnet": ..., "fcn8s": ...} per seed], "test": Frames}."""
-    return lab.shared("deconvnet", lambda: _train_deconvnets(lab))
+def size(shape: tuple[int, int]) -> str:
+    """(180, 240) -> '180x240'."""
+    return f"{shape[0]}x{shape[1]}"
 
 
-def _train_deconvnets(lab: Lab) -> dict:
-    from ...models import build_model
-    from ..endtoend import camvid_frames, train
-
-    config = lab.training
-    steps = dataclasses.replace(config, steps=config.scratch_steps)
-    frames = camvid_frames("train", size=config.camvid_size)
-    models = []
-    for seed in config.seeds:
-        def initial(seed=seed):  # both networks from one seed, FCN-8s on DeconvNet's initial encoder
-            torch.manual_seed(seed)
-            deconvnet = build_model("deconvnet", num_classes=11, width=config.vgg_width)
-            fcn = build_model("fcn8s", num_classes=11, width=config.vgg_width, backbone="vgg16_bn")
-            copy_encoder(deconvnet.encoder, fcn.encoder.backbone)
-            return {"deconvnet": deconvnet, "fcn8s": fcn}
-
-        fit = lambda model, seed=seed: train(model, None, frames, steps, seed=seed)  # noqa: E731
-        models.append({name: lab.trained(name, seed, lambda name=name: initial()[name], fit)
-                       for name in ("deconvnet", "fcn8s")})
-    return {"models": models, "test": camvid_frames("test", size=config.camvid_size)}
+def head_steps(lab: Lab) -> int:
+    """The steps of every head on cached features: `HeadConfig.epochs` epochs of CamVid's 367 training frames."""
+    return lab.config.epochs * -(-len(lab.stride32["train"]) // lab.config.batch_size)
 
 
-def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) images -> (N, K, H, W) class probabilities, `segedu.engine.predict` on 16 images at a time."""
-    from ...engine import predict
+def small_frames(lab: Lab):
+    """`SMALL_FRAMES` training frames, evenly spread over the split, through the frozen encoder (levels 3-5)."""
+    from ..frozen import FeatureCache
 
-    return torch.cat([predict(model, chunk).softmax(1) for chunk in images.split(16)])
+    return lab.shared("small frames", lambda: FeatureCache(lab.data, "train", image_size=lab.config.image_size,
+                                                          subset=SMALL_FRAMES))
+
+
+def object_crop_features(lab: Lab, subset: int | None = None):
+    """DeconvNet's easy examples: a crop centred on each object of the training frames (`endtoend.object_crops`,
+    cut from the frames at 360x480 and resized to the heads' image size), through the frozen encoder (levels 3-5);
+    `subset` frames, or all."""
+    from ..endtoend import camvid_frames, object_crops
+    from ..frozen import FeatureCache
+
+    def compute():
+        frames = camvid_frames("train", size=LABEL_SIZE, subset=subset, data=lab.data)
+        crops = object_crops(frames, lab.config.image_size, minimum_pixels=OBJECT_PIXELS)
+        return FeatureCache.of_images(crops.images, crops.masks, name=f"{lab.data} object crops")
+
+    return lab.shared(f"object crops of {subset or 'all'} frames", compute)
+
+
+def staged_deconvnets(lab: Lab, name: str, stages) -> list[nn.Module]:
+    """One DeconvNet head per seed trained on `stages()` ([(cache, steps)], `frozen.train_head_in_stages`), kept
+    in the lab under `name`."""
+    from ..frozen import train_head_in_stages
+
+    return [lab.shared(f"{name}, seed {seed}", lambda seed=seed: train_head_in_stages("deconvnet", stages(), lab.config,
+                                                                                      seed=seed))
+            for seed in lab.config.seeds]
+
+
+def probabilities(head: nn.Module, cache) -> torch.Tensor:
+    """(F, K, H, W) class probabilities of every frame of `cache`, at its image size."""
+    from ..frozen import predict_head
+
+    return predict_head(head, cache).softmax(1)
 
 
 @claims.claim("deconvnet_fcn_ensemble", "FCN and DeconvNet are complementary: their ensemble (EDeconvNet) beats each "
               "alone", "08_segnet_deconvnet", "DeconvNet: ensemble and proposals",
-              "test mIoU of the mean of their probabilities, one VGG16-BN encoder (same initial weights), 5 seeds",
+              "test mIoU of the mean of their probabilities, DeconvNet's and FCN-8s's decoders on one frozen ImageNet "
+              "encoder, 10 seeds",
               "ensemble - DeconvNet and ensemble - FCN-8s, two-level 95% intervals: both above 0 holds, either below "
-              "+1 point contradicts",
-              note="DeconvNet itself is far behind here: 21.1 mIoU against FCN-8s's 32.9 on the same encoder after 500 "
-                   "steps from scratch (its 15.7M parameters at width 0.25, most in the fc6/fc7 bottleneck, learn "
-                   "slowly; the paper starts from ImageNet VGG-16 and trains for days). Averaging in the weaker "
-                   "network lifts DeconvNet by 7.6 points but costs FCN-8s 4.2: an ensemble helps when its members "
-                   "are comparably good, which these are not. The three DeconvNet claims score one set of networks, "
-                   "trained as `deconvnet_two_stage`'s note says and loaded from `--models`; a first run that trained "
-                   "them in one process (105 min) gave 20.8 and 33.8, ensemble -4.0 [-4.2, -3.7], the same verdict.")
+              "+1 point contradicts")
 def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.3; the review): FCN and DeconvNet are complementary, FCN catching the
     overall shape and DeconvNet the detail, so their ensemble (EDeconvNet: the mean of their class probabilities)
-    beats each alone. Both on one VGG16-BN encoder (width 0.25, the same initial weights), trained from scratch on
-    CamVid's 367 frames at 96x128 with the same batches and steps, five seeds; 233 test frames. Both differences
-    are judged by `preregistration.RULES` on their two-level intervals (seeds, then blocks of test frames); the
-    claim by `combined`."""
+    beats each alone. DeconvNet's decoder (fc6/fc7 bottleneck, unpooling with the encoder's switches and
+    deconvolutions, `segedu.lab.unpooling`) and FCN-8s's on the same frozen ImageNet encoder's cached levels 3-5,
+    trained on CamVid's 367 frames with the same batches and steps, ten seeds, each seed's two networks averaged;
+    233 test frames. Both differences are judged by `preregistration.RULES` on their two-level intervals (seeds,
+    then blocks of test frames); the claim by `combined`."""
     from ..scoring import score_frames
 
-    runs = deconvnet_runs(lab)
-    test = runs["test"]
+    test = lab.stride32["test"]
+    masks = test.masks.long()
     scores = {"deconvnet": [], "fcn8s": [], "ensemble": []}
-    for models in runs["models"]:
-        probability = {name: probabilities(model, test.images) for name, model in models.items()}
+    for seed in lab.config.seeds:
+        probability = {name: probabilities(lab.head(name, seed), test) for name in ("deconvnet", "fcn8s")}
         probability["ensemble"] = (probability["deconvnet"] + probability["fcn8s"]) / 2
         for name, p in probability.items():
-            scores[name].append(score_frames(p.argmax(1), test.masks))
+            scores[name].append(score_frames(p.argmax(1), masks, band_width=lab.config.band_width))
     blocks, rule = lab.test_blocks(), RULES["deconvnet_fcn_ensemble"]  # the whole CamVid test split, in order
     steps = {f"ensemble - {single}": judged(paired(scores["ensemble"], scores[single], blocks=blocks), rule)
              for single in ("deconvnet", "fcn8s")}
     value = {name: pooled_score(s) for name, s in scores.items()}
     first = steps["ensemble - deconvnet"]
-    config = lab.training
     return Outcome(combined([s["verdict"] for s in steps.values()]),
-                   f"one VGG16-BN encoder (width {config.vgg_width:g}, same initial weights), {config.scratch_steps} "
-                   f"steps from scratch at {config.camvid_size[0]}x{config.camvid_size[1]}, {len(config.seeds)} seeds "
+                   f"decoders on one frozen EfficientNet-Lite0 (levels 3-5 at {size(lab.config.image_size)}), "
+                   f"{len(lab.config.seeds)} seeds "
                    f"pooled: test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
                    + "; ".join(shown(name, s) for name, s in steps.items())
                    + f" points, 95% two-level bootstrap (seeds, then {first['blocks']} blocks of {first['frames']} "
                      f"test frames)",
-                   first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps}, config.seeds)
+                   first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps},
+                   lab.config.seeds)
 
 
-def proposal_windows(size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    """(top, left, height, width) of the proposals: the whole frame, and half-size windows at half-window strides
-    (9 of them), each predicted at the frame's size as the paper predicts each proposal at 250x250."""
-    height, width = size
-    windows = [(0, 0, height, width)]
-    windows += [(top, left, height // 2, width // 2) for top in range(0, height // 2 + 1, height // 4)
-                for left in range(0, width // 2 + 1, width // 4)]
-    return windows
+def test_proposals(lab: Lab) -> dict:
+    """The oracle's object proposals on the test frames: a window centred on each object of the labels at 360x480
+    (`endtoend.object_windows`, as the training crops), each cut out, resized to the heads' image size and passed
+    through the frozen encoder. {"cache": FeatureCache of the P proposals, "frames": (P,) the frame of each,
+    "windows": [(top, left, height, width)] at 360x480, "masks": (F, 360, 480) the test labels}."""
+    from ..endtoend import camvid_frames, object_windows
+    from ..frozen import FeatureCache
+
+    def compute():
+        test = camvid_frames("test", size=LABEL_SIZE, data=lab.data)
+        frames, windows, crops = [], [], []
+        for index, (image, mask) in enumerate(zip(test.images, test.masks)):
+            for top, left, height, width in object_windows(mask, minimum_pixels=OBJECT_PIXELS):
+                frames.append(index)
+                windows.append((top, left, height, width))
+                crops.append(F.interpolate(image[None, :, top:top + height, left:left + width],
+                                           size=lab.config.image_size, mode="bilinear", align_corners=False)[0])
+        images = torch.stack(crops)
+        cache = FeatureCache.of_images(images, torch.zeros(len(images), *images.shape[-2:], dtype=torch.long),
+                                       name=f"{lab.data} test object proposals")
+        return {"cache": cache, "frames": torch.tensor(frames), "windows": windows, "masks": test.masks}
+
+    return lab.shared("test proposals", compute)
 
 
 @torch.inference_mode()
-def instance_wise(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """DeconvNet's instance-wise inference: predict every proposal window enlarged to the frame's size, bring its
-    class probabilities back to the window, and combine the windows at each pixel by their maximum or their sum
-    (Noh et al. 2015, section 4.2). (N, C, H, W) -> {"max": (N, K, H, W), "sum": (N, K, H, W)} scores."""
-    size = images.shape[-2:]
-    combined: dict[str, torch.Tensor] = {}
-    for top, left, height, width in proposal_windows(tuple(size)):
-        crop = images[..., top:top + height, left:left + width]
-        enlarged = F.interpolate(crop, size=size, mode="bilinear", align_corners=False)
-        scores = F.interpolate(probabilities(model, enlarged), size=(height, width), mode="bilinear",
-                               align_corners=False)
-        placed = torch.zeros(images.shape[0], scores.shape[1], *size)
-        placed[..., top:top + height, left:left + width] = scores
-        if not combined:
-            combined = {"max": placed, "sum": placed.clone()}
-        else:
-            combined["max"] = torch.maximum(combined["max"], placed)
-            combined["sum"] += placed
-    return combined
+def instance_wise(head: nn.Module, frames, proposals: dict, *, size: tuple[int, int],
+                  chunk: int = 8) -> dict[str, torch.Tensor]:
+    """DeconvNet's instance-wise inference (Noh et al. 2015, section 4.2): every proposal predicted on its own,
+    enlarged to the network's input size, its class probabilities brought back to its window and combined with
+    the whole frame's at each pixel by their maximum or their sum.
+    frames: the cache of the F whole frames; proposals: `test_proposals`' dict; size: where to predict (H, W).
+    -> {"whole frame", "proposals, max", "proposals, sum"}: (F, H, W) uint8 class maps."""
+    from ..frozen import features_of
+
+    chosen = {}
+    for proposal, frame in enumerate(proposals["frames"].tolist()):
+        chosen.setdefault(frame, []).append(proposal)
+    predictions = {"whole frame": [], "proposals, max": [], "proposals, sum": []}
+    for indices in torch.arange(len(frames)).split(chunk):
+        whole = F.interpolate(head(features_of(frames, indices, head.levels)), size=size, mode="bilinear",
+                              align_corners=False).softmax(1)  # (B, K, H, W)
+        maximum, total = whole.clone(), whole.clone()
+        for row, frame in enumerate(indices.tolist()):
+            mine = chosen.get(frame, [])
+            if not mine:
+                continue
+            scores = head(features_of(proposals["cache"], torch.tensor(mine), head.levels))
+            for logits, proposal in zip(scores, mine):
+                top, left, height, width = proposals["windows"][proposal]
+                probability = F.interpolate(logits[None], size=(height, width), mode="bilinear",
+                                            align_corners=False).softmax(1)[0]
+                window = (slice(None), slice(top, top + height), slice(left, left + width))
+                maximum[row][window] = torch.maximum(maximum[row][window], probability)
+                total[row][window] += probability
+        for name, combined_ in (("whole frame", whole), ("proposals, max", maximum), ("proposals, sum", total)):
+            predictions[name].append(combined_.argmax(1).to(torch.uint8))
+    return {name: torch.cat(maps) for name, maps in predictions.items()}
 
 
 @claims.claim("deconvnet_instance_wise", "instance-wise inference (proposals predicted one by one and aggregated by "
               "max or sum) handles objects of many scales better than one pass over the image", "08_segnet_deconvnet",
-              "DeconvNet: ensemble and proposals", "test mIoU, whole frame vs 10 proposals aggregated by max and by "
-              "sum, 5 seeds", "both aggregations - whole frame, two-level 95% intervals: both above 0 holds, either "
-              "below +1 point contradicts",
-              note="The proposals here are fixed half-size windows, not object proposals: a window cuts through "
-                   "objects and the network, trained on whole frames, sees each window enlarged 2x, a scale it never "
-                   "trained on. The paper trains on object-centred crops (its two-stage training) and uses 50 "
-                   "edge-box proposals per image, so this measures the aggregation without the proposals and "
-                   "training that make it pay.")
+              "DeconvNet: ensemble and proposals", "test mIoU at 360x480, the whole frame alone vs with an oracle's "
+              "object-centred proposals aggregated by max and by sum, DeconvNet trained on object crops then whole "
+              "frames, 10 seeds", "both aggregations - whole frame, two-level 95% intervals: both above 0 holds, "
+              "either below +1 point contradicts")
 def deconvnet_instance_wise(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.2; the review): predicting object proposals one by one, each enlarged
     to the network's input size, and aggregating them handles objects of many scales better than one pass over
-    the whole image. The DeconvNets of `deconvnet_fcn_ensemble`; proposals: the whole frame and nine half-size
-    windows (`proposal_windows`; the paper takes 50 object proposals from edge boxes, which CamVid's street scenes
-    do not have); max and sum aggregation. Each aggregation minus the single whole-frame pass is judged by
+    the whole image. The network is trained as the paper's sees objects: DeconvNet's decoder on the frozen encoder
+    (`segedu.lab.unpooling`), half its steps on object-centred crops of the 367 training frames, half on whole
+    frames (`deconvnet_two_stage`'s two stages on all the data). The proposals are an oracle's: a window centred on
+    each object of the test labels (`test_proposals`), the best case of the paper's 50 edge-box proposals, which
+    CamVid's street scenes do not come with. Each aggregation minus the single whole-frame pass is judged by
     `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames); the claim by
     `combined`."""
+    from ...data.classes import CAMVID_THINGS
     from ..scoring import score_frames
+    from .verdict import measured
 
-    runs = deconvnet_runs(lab)
-    test = runs["test"]
+    steps = head_steps(lab)
+    networks = staged_deconvnets(lab, "deconvnet, crops then frames", lambda: [
+        (object_crop_features(lab), steps // 2), (lab.stride32["train"], steps - steps // 2)])
+    proposals = test_proposals(lab)
+    masks = proposals["masks"]
     scores = {"whole frame": [], "proposals, max": [], "proposals, sum": []}
-    for models in runs["models"]:
-        model = models["deconvnet"]
-        scores["whole frame"].append(score_frames(probabilities(model, test.images).argmax(1), test.masks))
-        aggregated = [instance_wise(model, chunk) for chunk in test.images.split(16)]
-        for aggregate in ("max", "sum"):
-            predictions = torch.cat([chunk[aggregate].argmax(1) for chunk in aggregated])
-            scores[f"proposals, {aggregate}"].append(score_frames(predictions, test.masks))
+    for head in networks:
+        for name, predictions in instance_wise(head, lab.stride32["test"], proposals, size=LABEL_SIZE).items():
+            scores[name].append(score_frames(predictions.long(), masks, band_width=lab.config.band_width))
     blocks, rule = lab.test_blocks(), RULES["deconvnet_instance_wise"]  # the whole CamVid test split, in order
-    steps = {f"{arm} - whole frame": judged(paired(scores[arm], scores["whole frame"], blocks=blocks), rule)
-             for arm in ("proposals, max", "proposals, sum")}
+    steps_ = {f"{arm} - whole frame": judged(paired(scores[arm], scores["whole frame"], blocks=blocks), rule)
+              for arm in ("proposals, max", "proposals, sum")}
     value = {name: pooled_score(s) for name, s in scores.items()}
-    first = steps["proposals, max - whole frame"]
-    return Outcome(combined([s["verdict"] for s in steps.values()]),
-                   f"DeconvNet (width {lab.training.vgg_width:g}), {len(lab.training.seeds)} seeds pooled, 10 "
-                   f"proposals per frame: test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items())
-                   + ". " + "; ".join(shown(name, s) for name, s in steps.items())
+    things = {name: pooled_score(s, *measured("miou", CAMVID_THINGS)) for name, s in scores.items()}
+    first = steps_["proposals, max - whole frame"]
+    return Outcome(combined([s["verdict"] for s in steps_.values()]),
+                   f"DeconvNet's decoder on the frozen encoder, trained on object crops then whole frames, "
+                   f"{len(lab.config.seeds)} seeds pooled, {len(proposals['windows'])} oracle proposals on "
+                   f"{len(masks)} test frames: test mIoU at {size(LABEL_SIZE)} "
+                   + ", ".join(f"{name} {100 * v:.1f} (countable objects {100 * things[name]:.1f})"
+                               for name, v in value.items()) + ". "
+                   + "; ".join(shown(name, s) for name, s in steps_.items())
                    + f" points, 95% two-level bootstrap (seeds, then {first['blocks']} blocks of {first['frames']} "
                      f"test frames)",
-                   first["effect"], tuple(first["interval"]), "points", {"miou": value, "steps": steps},
-                   lab.training.seeds)
+                   first["effect"], tuple(first["interval"]), "points",
+                   {"miou": value, "things_miou": things, "steps": steps_, "proposals": len(proposals["windows"])},
+                   lab.config.seeds)
 
 
 @claims.claim("deconvnet_two_stage", "a very large network trained on little data overfits; DeconvNet trains in two "
               "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
-              "DeconvNet: two-stage training", "test mIoU (and mIoU on the training frames), one stage against two "
-              "with the same initial weights and steps, 5 seeds", "two stages - one stage, two-level 95% interval: "
-              "above 0 holds, below +1 point contradicts",
-              note="The networks were trained by three processes in parallel, one seed each and one thread each "
-                   "(`OMP_NUM_THREADS=1 python -m segedu claims --only deconvnet_two_stage --seed S --models DIR`, "
-                   "1168-1200 s each on the 2 cores), kept with `--models` and loaded by the run recorded, which only "
-                   "scores them. The seeds disagree (+1.7 / +1.2 / -3.8): starting on object crops does not help "
-                   "reliably in 500 steps from scratch. Nor does the large network overfit here: DeconvNet scores "
-                   "only 26.0 mIoU on its own training frames, 4.9 above the test frames, while FCN-8s on the same "
-                   "encoder is 9.7 above (42.6 against 32.9). At width 0.25 and this budget DeconvNet underfits: 367 "
-                   "frames are not little data for it yet. Notebook 08 shows the overfitting when the frames shrink "
-                   "to 4.")
+              "DeconvNet: two-stage training", "test mIoU (and mIoU on its own training frames) of DeconvNet's "
+              "decoder on 32 training frames, one stage against two with the same initial weights and steps, 10 seeds",
+              "two stages - one stage, two-level 95% interval: above 0 holds, below +1 point contradicts")
 def deconvnet_two_stage(lab: Lab) -> Outcome:
-    """DeconvNet (Noh et al. 2015, section 3.2; the review): a network this large learns better from little data in
-    two stages, easy examples first (object-centred crops, `endtoend.object_crops`), then whole images. Against the
-    one-stage DeconvNet of `deconvnet_fcn_ensemble`: the same initial weights and as many steps in all, half of
-    them on crops of CamVid's countable objects, half on whole frames. Also each network's mIoU on its own training
-    frames beside the test frames (with FCN-8s on the same encoder), the gap between them showing how much the large
-    network overfits 367 frames. Two stages - one stage on the test frames is judged by `preregistration.RULES` on
+    """DeconvNet (Noh et al. 2015, section 3.2; the review): a network this large overfits little data, so it
+    learns in two stages, easy examples first (object-centred crops, `endtoend.object_crops`), then whole images.
+    DeconvNet's decoder (`segedu.lab.unpooling`; most of its parameters in the fc6/fc7 bottleneck) on the frozen
+    encoder, trained on `SMALL_FRAMES` frames for as many steps as a head on all 367 (many epochs: the regime where
+    it overfits): in one stage on the frames, or half the steps on the crops of the same frames and half on the
+    frames; the same initial weights, ten seeds. Each network's mIoU on its own training frames beside the test
+    frames shows the overfitting. Two stages - one stage on the test frames is judged by `preregistration.RULES` on
     its two-level interval (seeds, then blocks of test frames)."""
-    from ...models import build_model
-    from ..endtoend import camvid_frames, object_crops, train
+    from ..frozen import predict_head
     from ..scoring import score_frames
 
-    config = lab.training
-    first = dataclasses.replace(config, steps=config.scratch_steps // 2)
-    second = dataclasses.replace(config, steps=config.scratch_steps - first.steps)
-    frames = camvid_frames("train", size=config.camvid_size)
-    crops = object_crops(camvid_frames("train", size=tuple(2 * side for side in config.camvid_size)),
-                         config.camvid_size)
-
-    def initial(seed: int) -> nn.Module:  # the one-stage DeconvNet's initial weights
-        torch.manual_seed(seed)
-        return build_model("deconvnet", num_classes=11, width=config.vgg_width)
-
-    def fit(model: nn.Module, seed: int) -> nn.Module:
-        train(model, None, crops, first, seed=seed)
-        return train(model, None, frames, second, seed=seed)
-
-    two_stage = [lab.trained("deconvnet-two-stage", seed, lambda seed=seed: initial(seed),
-                             lambda model, seed=seed: fit(model, seed)) for seed in config.seeds]
-    runs = deconvnet_runs(lab)
-    test = runs["test"]
-    scores = {"one stage": [], "two stages": [], "fcn8s": []}  # per-frame counts on the test frames
-    fitted = {"one stage": [], "two stages": [], "fcn8s": []}  # the same on the training frames
-    for models, model in zip(runs["models"], two_stage):
-        for name, network in (("one stage", models["deconvnet"]), ("two stages", model), ("fcn8s", models["fcn8s"])):
-            scores[name].append(score_frames(probabilities(network, test.images).argmax(1), test.masks))
-            fitted[name].append(score_frames(probabilities(network, frames.images).argmax(1), frames.masks))
+    steps, small = head_steps(lab), small_frames(lab)
+    crops = object_crop_features(lab, SMALL_FRAMES)
+    networks = {"one stage": staged_deconvnets(lab, f"deconvnet, {SMALL_FRAMES} frames",
+                                               lambda: [(small, steps)]),
+                "two stages": staged_deconvnets(lab, f"deconvnet, crops then {SMALL_FRAMES} frames",
+                                                lambda: [(crops, steps // 2), (small, steps - steps // 2)])}
+    test = lab.stride32["test"]
+    scores = {name: [] for name in networks}  # per-frame counts on the test frames
+    fitted = {name: [] for name in networks}  # the same on the training frames
+    for name, heads in networks.items():
+        for head in heads:
+            for cache, kept in ((test, scores), (small, fitted)):
+                kept[name].append(score_frames(predict_head(head, cache).argmax(1), cache.masks.long(),
+                                               band_width=lab.config.band_width))
     difference = judged(paired(scores["two stages"], scores["one stage"], blocks=lab.test_blocks()),
                         RULES["deconvnet_two_stage"])
     test_miou = {name: pooled_score(s) for name, s in scores.items()}
@@ -311,8 +324,9 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     gap = {name: [100 * (pooled_score([on_train]) - pooled_score([on_test]))  # each seed's overfitting, points
                   for on_train, on_test in zip(fitted[name], scores[name])] for name in scores}
     return Outcome(difference["verdict"],
-                   f"DeconvNet (width {config.vgg_width:g}), {config.scratch_steps} steps from scratch, {len(crops)} "
-                   f"object crops for the first half in two stages, {len(config.seeds)} seeds pooled: test mIoU "
+                   f"DeconvNet's decoder on the frozen encoder, {SMALL_FRAMES} training frames, {steps} steps "
+                   f"({len(crops)} object crops of those frames for the first half in two stages), "
+                   f"{len(lab.config.seeds)} seeds pooled: test mIoU "
                    + ", ".join(f"{name} {100 * v:.1f} (training frames {100 * train_miou[name]:.1f})"
                                for name, v in test_miou.items()) + "; training - test gap per seed "
                    + ", ".join(f"{name} " + "/".join(f"{g:+.1f}" for g in gaps) for name, gaps in gap.items()) + ". "
@@ -320,4 +334,4 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
                      f"{difference['blocks']} blocks of {difference['frames']} test frames)",
                    difference["effect"], tuple(difference["interval"]), "points",
                    {"test_miou": test_miou, "train_miou": train_miou, "gap": gap, "step": difference,
-                    "crops": len(crops)}, config.seeds)
+                    "crops": len(crops)}, lab.config.seeds)
