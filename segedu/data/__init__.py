@@ -38,6 +38,33 @@ __all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Shapes", "
 DATASET_NAMES = ("shapes", "camvid", "isbi2012", "streets", "membranes")
 
 
+def read_class_names(classes_file: Path) -> list[str]:
+    """The class names of a ``classes.txt``, one per non-empty line (line 1 = label 0).
+
+    DataError naming the file when it is not UTF-8 text (a UTF-8 byte-order mark is accepted), names no class,
+    names one class twice, or names more classes than 8-bit masks can hold beside the ignore index 255."""
+    data = classes_file.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        found = (" (it is UTF-16: it starts with a UTF-16 byte-order mark)"
+                 if data[:2] in (b"\xff\xfe", b"\xfe\xff") else f" (byte {error.start}: {data[error.start]:#04x})")
+        raise DataError(f"{classes_file} is not UTF-8 text{found}; save it as UTF-8, one name per line") from None
+    class_names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not class_names:
+        raise DataError(f"{classes_file} names no class: write one class name per line (line 1 = label 0)")
+    if len(class_names) > IGNORE_INDEX:
+        raise DataError(f"{classes_file} names {len(class_names)} classes; at most {IGNORE_INDEX} fit (labels "
+                        f"0..{IGNORE_INDEX - 1}: {IGNORE_INDEX} is the ignore index and 8-bit masks hold no more)")
+    seen: dict[str, int] = {}
+    for number, name in enumerate(class_names):
+        if name in seen:
+            raise DataError(f"{classes_file} names class {name!r} twice (labels {seen[name]} and {number}); "
+                            f"each class needs its own name")
+        seen[name] = number
+    return class_names
+
+
 def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> SegmentationFolder:
     """A user folder: ``classes.txt`` plus ``images/`` and ``masks/``, or one such pair per ``train/``, ``val/``, ``test/``.
 
@@ -47,9 +74,7 @@ def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> S
     if not classes_file.is_file():
         raise DataError(f"data folder {path} needs a classes.txt naming one class per line "
                         f"(line 1 = label 0), beside images/ and masks/")
-    class_names = [line.strip() for line in classes_file.read_text().splitlines() if line.strip()]
-    if not class_names:
-        raise DataError(f"{classes_file} names no class: write one class name per line (line 1 = label 0)")
+    class_names = read_class_names(classes_file)
     split_folder = path / split
     if split_folder.is_dir():
         return SegmentationFolder(split_folder / "images", split_folder / "masks", class_names=class_names,
@@ -74,7 +99,7 @@ def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, 
     """
     if name == "shapes":
         size = image_size[0] if image_size else 64
-        dataset = Shapes(split if split in ("train", "val", "test") else "train", size=size)
+        dataset = Shapes(split, size=size)  # an unknown split is refused with the valid ones named
         if subset is not None:
             dataset.length = min(dataset.length, subset)
         return dataset

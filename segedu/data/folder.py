@@ -47,6 +47,9 @@ class SegmentationFolder(FilePairDataset):
                  transforms: Transforms | None = None, subset: int | None = None):
         if len(class_names) < 1:
             raise ValueError("class_names must name at least one class")
+        if len(class_names) > IGNORE_INDEX:
+            raise DataError(f"class_names names {len(class_names)} classes; at most {IGNORE_INDEX} fit (labels "
+                            f"0..{IGNORE_INDEX - 1}: {IGNORE_INDEX} is the ignore index)")
         self.class_names = tuple(class_names)
         self.palette = tuple(tuple(c) for c in palette) if palette is not None else default_palette(len(class_names))
         if len(self.palette) != len(self.class_names):

@@ -90,11 +90,16 @@ def image_size(path: Path, *, decode: bool = False) -> tuple[int, int]:
 
 
 def list_files(folder: Path, *, what: str) -> list[Path]:
-    """Sorted image files in `folder`; DataError if the folder is missing or holds none."""
+    """Sorted image files in `folder`; DataError if the folder is missing, holds none, or holds a folder (or
+    anything else that is not a file) named like an image, whose pair would otherwise be dropped in silence."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{what} folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    odd = next((p for p in files if not p.is_file()), None)
+    if odd is not None:
+        kind = "a folder" if odd.is_dir() else "not a regular file (a broken link?)"
+        raise DataError(f"{what} {odd} is {kind}, not an image file; rename or move it out of {folder}")
     if not files:
         raise DataError(f"{what} folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return files

@@ -30,7 +30,7 @@ from . import harness
 from .atrous_convolution import check_aspp_branches, check_depthwise_separable_conv, check_receptive_field
 from .concepts import CONCEPTS, Concept, check_concept
 from .dense_crf import check_mean_field_step
-from .harness import ExerciseFailed, compare
+from .harness import CheckInterrupted, ExerciseFailed, compare
 from .metrics import check_confusion_matrix, check_mean_iou, check_pixel_accuracy
 from .model_costs import check_conv_multiply_adds, check_conv_parameters
 from .one_by_one_convolution import check_linear_to_conv, check_pointwise_conv
@@ -50,14 +50,15 @@ __all__ = ["ExerciseFailed", "compare", "check_pixel_accuracy", "check_confusion
            "check_bilinear_kernel", "check_upsample_scores", "check_segnet_decoder_block", "check_switch_memory",
            "check_border_weight_map", "check_weighted_cross_entropy", "check_aspp_branches", "check_mean_field_step",
            "check_trainable_parameters", "check_discriminative_groups", "check_conv_parameters",
-           "check_conv_multiply_adds"]
+           "check_conv_multiply_adds", "CheckInterrupted"]
 
 _FAILURES = harness._FAILURES  # the same dict: the failures per exercise that the hints escalate with
 
 
 class _Checks(types.ModuleType):
-    """This package, with `TIME_LIMIT` read from and written to the harness: `checks.TIME_LIMIT = 60` in a notebook
-    (or monkeypatched in a test) still gives every check's calls that long, as when the checks were one module."""
+    """This package, with `TIME_LIMIT` and `MEMORY_LIMIT` read from and written to the harness: `checks.TIME_LIMIT = 60`
+    in a notebook (or monkeypatched in a test) still gives every check's calls that long, as when the checks were one
+    module."""
 
     @property
     def TIME_LIMIT(self) -> float:
@@ -66,6 +67,14 @@ class _Checks(types.ModuleType):
     @TIME_LIMIT.setter
     def TIME_LIMIT(self, seconds: float) -> None:
         harness.TIME_LIMIT = seconds
+
+    @property
+    def MEMORY_LIMIT(self) -> int | None:
+        return harness.MEMORY_LIMIT
+
+    @MEMORY_LIMIT.setter
+    def MEMORY_LIMIT(self, limit: int | None) -> None:  # bytes one call may add; None: half of what is free; 0: none
+        harness.MEMORY_LIMIT = limit
 
 
 sys.modules[__name__].__class__ = _Checks

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...measure import measured_receptive_field
-from .harness import ExerciseFailed, _describe
+from .harness import CheckInterrupted, ExerciseFailed, _describe, _exit_call
 
 
 # ---- concept checks: predict before you run ----------------------------------------------------
@@ -140,6 +140,11 @@ def check_concept(name: str, function: Callable) -> None:
     except NotImplementedError:
         raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with "
                              f"`return` and your answer") from None
+    except SystemExit as error:
+        raise ExerciseFailed(f"{name}: your function called {_exit_call(error.code)}; a check needs it to return "
+                             f"your answer") from None
+    except KeyboardInterrupt:
+        raise CheckInterrupted(f"{name}: interrupted while running your function; the check stopped") from None
     if isinstance(concept.answer, str):
         letters = sorted(concept.explanations)
         choice = given.strip().lower().strip("()") if isinstance(given, str) else None

@@ -4,7 +4,11 @@ cases and raises ExerciseFailed, with a message and a hint, at the first differe
 The checks also catch what a comparison of outputs alone would miss:
 
 - a function that changes its inputs in place (the damage would show up cells later): refused, naming the argument;
-- a function that never returns: stopped after `TIME_LIMIT` seconds with a message (Jupyter's interrupt still works);
+- a function that never returns: stopped after `TIME_LIMIT` seconds with a message (Jupyter's interrupt still works:
+  it stops the check with one line, "interrupted while running your function", not a traceback);
+- a function that calls `sys.exit` (or `exit()`): a failed check, not a script that ends with status 0 as if passed;
+- a function that allocates too much: each call may add at most `MEMORY_LIMIT` bytes (default: half the memory
+  available when the call starts), so an oversized tensor fails the check, naming its size, instead of the kernel;
 - an error raised inside torch: the message quotes the learner's own line that called it, not torch's;
 - hints escalate: the first failure nudges, each further failure of the same exercise says more, and no hint pastes
   the answer.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import re
 import signal
 import threading
 import traceback
@@ -40,6 +45,7 @@ Case = tuple[str, tuple, dict]  # (description, positional arguments, keyword ar
 Hints = str | Sequence[str]  # one hint, or hints that say more on each repeated failure
 
 TIME_LIMIT = 20.0  # seconds one call of the learner's function may take before the check stops it
+MEMORY_LIMIT: int | None = None  # bytes one call may add (Linux); None: half the memory available then; 0: no limit
 _FAILURES: dict[str, int] = {}  # failures per exercise in this session: the hints escalate with them
 
 
@@ -64,6 +70,106 @@ def _time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class CheckInterrupted(KeyboardInterrupt):
+    """The learner interrupted (Jupyter's stop button, Ctrl-C) while their function ran: the check stops, and IPython
+    shows this one line instead of a traceback through the checker."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31mCheckInterrupted: {self}\x1b[0m"]
+
+
+def _memory_in_use() -> int | None:
+    """What RLIMIT_DATA counts for this process (VmData: private writable memory), from /proc; None elsewhere."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmData:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def _memory_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def _budget() -> int | None:
+    """The bytes one call of the learner's function may add: MEMORY_LIMIT, or half of what is available now."""
+    if MEMORY_LIMIT is not None:
+        return MEMORY_LIMIT
+    available = _memory_available()
+    return available // 2 if available else None
+
+
+@contextlib.contextmanager
+def _memory_limit():
+    """Lower the soft RLIMIT_DATA to what is in use plus `_budget()` while the learner's function runs, so that an
+    oversized allocation fails with an error the check reports instead of the out-of-memory killer ending the kernel.
+    A stricter limit already set is kept; without /proc or the resource module (not Linux), or where a GPU is
+    present (CUDA reserves address space that the limit would count), there is no limit."""
+    try:
+        import resource
+    except ImportError:
+        yield
+        return
+    if torch.cuda.is_available():
+        yield
+        return
+    in_use, budget = _memory_in_use(), _budget()
+    if in_use is None or not budget or budget < 0:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    wanted = in_use + budget if hard == resource.RLIM_INFINITY else min(in_use + budget, hard)
+    if soft != resource.RLIM_INFINITY and soft <= wanted:
+        yield
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+_ALLOCATION = re.compile(r"(?:tried to allocate|unable to allocate)\s+([\d.]+\s*(?:[KMGTP]i?B|bytes)?)",
+                         re.IGNORECASE)
+
+
+def _allocation_failure(error: BaseException) -> str | None:
+    """The size an allocation that failed inside the learner's function asked for ("8.00 GiB", "201326592 bytes
+    (192.0 MiB)"), "an unknown size" for another MemoryError, or None when `error` is no allocation failure."""
+    message = str(error)
+    allocation = isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and any(
+        marker in message for marker in ("can't allocate memory", "DefaultCPUAllocator", "out of memory")))
+    if not allocation:
+        return None
+    found = _ALLOCATION.search(message)
+    if not found:
+        return "an unknown size"
+    size = found.group(1).strip()
+    if size.isdigit() or size.endswith("bytes"):
+        count = int(size.split()[0].split(".")[0])
+        scaled = next(((count / scale, unit) for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
+                       if count >= scale), None)
+        return f"{count} bytes" + (f" ({scaled[0]:.1f} {scaled[1]})" if scaled else "")
+    return size
+
+
+def _describe_limit() -> str:
+    budget = _budget()
+    return f"about {budget / 2**20:.0f} MiB more" if budget else "the memory the machine has"
+
+
+def _exit_call(code: Any) -> str:
+    return f"sys.exit({'' if code is None else repr(code)})"
 
 
 def hint_for(name: str, hints: Hints) -> str:
@@ -194,7 +300,7 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
         where = f"{name}({description})"
         given_args, given_kwargs = _clone(args), _clone(kwargs)
         try:
-            with _time_limit(limit):
+            with _time_limit(limit), _memory_limit():
                 actual = function(*given_args, **given_kwargs)
         except NotImplementedError:
             raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with your "
@@ -203,7 +309,18 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
             raise ExerciseFailed(f"{where} did not return within {limit:g} s: look for a loop whose condition never "
                                  f"changes, or a loop over every pixel where a tensor operation would "
                                  f"do.{hint_for(name, hint)}") from None
+        except SystemExit as error:  # uncaught, it would end a script with its status (0: as if the check passed)
+            raise ExerciseFailed(f"{where}: your function called {_exit_call(error.code)}; a check needs it to "
+                                 f"return a value") from None
+        except KeyboardInterrupt:
+            raise CheckInterrupted(f"{where}: interrupted while running your function; the check stopped") from None
         except Exception as error:  # the learner's bug, reported as a message
+            size = _allocation_failure(error)
+            if size is not None:
+                allows = "the GPU has free" if "CUDA" in str(error) else f"the check allows ({_describe_limit()})"
+                raise ExerciseFailed(f"{where} ran out of memory: your function tried to allocate {size}, more than "
+                                     f"{allows}; the check's inputs are small, so look for a tensor far bigger than "
+                                     f"they are\n  at {_learner_line(error)}{hint_for(name, hint)}") from None
             raise ExerciseFailed(f"{where} raised {type(error).__name__}: {error}\n  at {_learner_line(error)}"
                                  f"{hint_for(name, hint)}") from None
         if pure:
