@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", required=True, choices=sorted(MODELS), help="architecture to build")
     train.add_argument("--data", required=True, help=DATA_HELP)
     train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")
-    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint written by train")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--resume", type=Path, metavar="CKPT",
+                       help="continue the stopped run that wrote CKPT, exactly; every setting must be the same")
+    start.add_argument("--init-from", metavar="CKPT",
+                       help="a new run (new schedule, --epochs from 1) from the model weights of CKPT: a run's last.pt, "
+                            "an exported checkpoint, or a shipped model (unet_isbi2012, deeplabv3plus_camvid); the "
+                            "same model and classes")
     train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
     train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the profile's)")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (default: %(default)s)")
@@ -98,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from .data import build_dataset
     from .engine import TrainConfig, fit, seed_everything
-    from .models import build_model
+    from .models import build_model, check_model_options
     from .profiles import profile
 
     chosen = profile(args.profile)
@@ -108,11 +114,12 @@ def _train(args: argparse.Namespace) -> int:
         size = {"isbi2012": (chosen.isbi_size,) * 2, "membranes": (chosen.isbi_size,) * 2,
                 "shapes": (chosen.shapes_size,) * 2}.get(args.data, chosen.camvid_size)
     subset = chosen.train_subset if args.subset is None else (args.subset or None)
-    train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
-    val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     width = args.width if args.width is not None else (1.0 if args.pretrained else chosen.width)
     options = {"width": width, **({"backbone": args.backbone} if args.backbone else {}),
                **({"pretrained": True} if args.pretrained else {}), **parse_options(args.option)}
+    check_model_options(args.model, options)  # every option the model gets (--option width=-1), before data is read
+    train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
+    val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     for dataset in (train_data, val_data):
         if hasattr(dataset, "keep_decoded"):
             dataset.keep_decoded()  # every epoch reads the same files: decode them once
@@ -129,12 +136,29 @@ def _train(args: argparse.Namespace) -> int:
         print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
               f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples\n"
               f"runtime {config.runtime().describe()}", flush=True)
-    data_info = {"name": args.data, "image_size": list(size), "class_names": list(train_data.class_names),
-                 "palette": [list(c) for c in train_data.palette]}
-    history = fit(model, train_data, val_data, config, resume=args.resume, data_info=data_info)
+    data_info = {"name": args.data, "image_size": list(size), "subset": subset,
+                 "class_names": list(train_data.class_names), "palette": [list(c) for c in train_data.palette]}
+    history = fit(model, train_data, val_data, config, resume=args.resume, init_from=args.init_from,
+                  data_info=data_info)
+    if history.interrupted:  # fit said in one line why it stopped and what --resume continues
+        return _stopped_status(history)
     if history.checkpoint is not None and main_process:
         print(f"checkpoint: {history.checkpoint}\nevaluate:   python -m segedu evaluate --checkpoint {history.checkpoint}")
-    return 130 if history.interrupted else 0
+    return 0
+
+
+def _stopped_status(history) -> int:
+    """The exit status of a stopped `train` (docs/command-line.md): 0 when its state is saved for --resume and the stop
+    was asked for by SIGTERM or came under torchrun (which reports any other status as a failure, with a traceback
+    per process); 130 for Ctrl-C of a single process (the shell's convention: `train && evaluate` goes no further);
+    128 + the signal's number when nothing was saved."""
+    import signal
+
+    number = signal.SIGTERM if history.stopped_by == "SIGTERM" else signal.SIGINT
+    if history.checkpoint is None:
+        return 128 + number
+    under_torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return 0 if under_torchrun or number == signal.SIGTERM else 130
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -147,6 +171,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .viz import show_predictions
 
     model, state = load_model(args.checkpoint)
+    _check_writable(args.checkpoint.parent)  # before scoring, which may take minutes
     info = state.get("data") or {}
     name = args.data or info.get("name")
     if not name:
@@ -179,6 +204,20 @@ def _evaluate(args: argparse.Namespace) -> int:
                      path=figure_path)
     print(f"figure:  {figure_path}\nmetrics: {metrics_path}")
     return 0
+
+
+def _check_writable(folder: Path) -> None:
+    """`evaluate` writes its metrics and figure beside the checkpoint: refuse a folder it cannot write to at once."""
+    from .errors import SegeduError
+
+    probe = folder / f".segedu-write-test.{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SegeduError(f"evaluate writes its metrics and figure beside the checkpoint, and the folder {folder} is "
+                          f"not writable ({error.strerror or error}); copy the checkpoint into a writable folder and "
+                          f"evaluate it there") from error
 
 
 def _data(args: argparse.Namespace) -> int:

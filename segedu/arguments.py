@@ -9,7 +9,20 @@ import argparse
 import ast
 import math
 
-__all__ = ["image_size", "positive_int", "non_negative_int", "positive_float", "device", "parse_options"]
+__all__ = ["image_size", "positive_int", "non_negative_int", "positive_float", "device", "parse_options",
+           "format_bytes", "MAX_IMAGE_SIDE"]
+
+MAX_IMAGE_SIDE = 8192  # pixels; CamVid is 360x480, Cityscapes 1024x2048: beyond this no device trains a model
+TRAINING_BYTES_PER_PIXEL = 5248  # activations U-Net keeps for the backward, per input pixel (width 1, measured)
+
+
+def format_bytes(count: float) -> str:
+    """1536 -> "1.5 KiB", 8e12 -> "7.3 TiB"."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if count < 1024 or unit == "PiB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -21,6 +34,13 @@ def image_size(text: str) -> tuple[int, int]:
         parts *= 2
     if len(parts) != 2 or min(parts) < 16:
         raise argparse.ArgumentTypeError(f"image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}")
+    if max(parts) > MAX_IMAGE_SIDE:  # refused here, not by the allocator after the data set is read
+        pixels = parts[0] * parts[1]
+        raise argparse.ArgumentTypeError(
+            f"image size {parts[0]}x{parts[1]} is too large: each side may be at most {MAX_IMAGE_SIDE} pixels; one "
+            f"float32 RGB image of that size alone takes {format_bytes(12 * pixels)}, and training on it roughly "
+            f"{format_bytes(TRAINING_BYTES_PER_PIXEL * pixels)} per image (U-Net's activations, about "
+            f"{TRAINING_BYTES_PER_PIXEL / 1000:.0f} KB per pixel)")
     return parts[0], parts[1]
 
 

@@ -8,9 +8,12 @@ config, the random generators' states, and a description of the data it was trai
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
+import re
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,8 @@ FORMAT = "segedu-checkpoint-v1"
 def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
     """Write `state` to `path` atomically: a temporary file in the same folder, flushed, then renamed over `path`.
 
-    A crash or Ctrl-C during the write leaves the previous checkpoint intact.
+    A crash or Ctrl-C during the write leaves the previous checkpoint intact; a write that fails (a full disk: torch
+    says "enforce fail at inline_container.cc ... unexpected pos") is a CheckpointError naming the folder.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,9 +45,30 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:
+        raise CheckpointError(_write_failure(path, error)) from error
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def _write_failure(path: Path, error: BaseException) -> str:
+    """One line for a checkpoint write that failed: which file, in which folder, and why (most often a full disk)."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    full = (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)) or (
+        isinstance(error, RuntimeError) and ("unexpected pos" in detail or "inline_container" in detail
+                                             or "PytorchStreamWriter" in detail))
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MB free there now"
+    except OSError:
+        free = ""
+    if isinstance(error, OSError) and not full:
+        why = error.strerror or detail
+    else:
+        why = "the disk may be full" if full else detail
+    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    return (f"cannot write checkpoint {path.name} to the folder {path.parent}: {why}{free} ({detail}); {kept}. Free "
+            f"some space there (or give another folder) and run again")
 
 
 def prepare_checkpoint_folder(folder: Path | str) -> Path:
@@ -77,12 +102,35 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        if "Weights only load failed" in str(error):  # torch's advice to load it with weights_only=False would run it
+            wanted = re.search(r"GLOBAL (\S+)", str(error))
+            what = f" (it asks for {wanted.group(1)})" if wanted else ""
+            raise CheckpointError(f"refused checkpoint {path}: it holds something other than tensors and plain data"
+                                  f"{what}, which could run code when loaded; segedu reads checkpoints as data only. "
+                                  f"Use a checkpoint written by segedu or torch.save(model.state_dict(), ...)") from None
         raise CheckpointError(f"cannot read checkpoint {path}: it is corrupt, truncated, or not a PyTorch file "
                               f"({str(error).splitlines()[0]})") from error
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
         raise CheckpointError(f"{path} is not a segedu checkpoint (no {FORMAT!r} marker); "
                               f"load plain state dicts with model.load_state_dict(torch.load(..., weights_only=True))")
+    _check_finite(state["model"], path)
     return state
+
+
+def _check_finite(weights: Any, path: Path) -> None:
+    """Refuse weights that are NaN or infinite (a diverged run, an edited file): the checksums cannot tell."""
+    if not isinstance(weights, dict):
+        return
+    for name, value in weights.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            finite = torch.isfinite(value)
+            if not finite.all():
+                bad = value[~finite]
+                kinds = " and ".join(kind for kind, count in (("NaN", int(bad.isnan().sum())),
+                                                             ("infinite", int(bad.isinf().sum()))) if count)
+                raise CheckpointError(f"checkpoint {path} holds non-finite weights: {name} has {bad.numel()} "
+                                      f"{kinds} value(s) of {value.numel()} (the run that wrote it diverged, or the "
+                                      f"file was altered); use an earlier checkpoint or retrain")
 
 
 def _verify_archive(path: Path) -> None:

@@ -28,7 +28,23 @@ import dataclasses
 
 import torch
 
+from .errors import InputError
+
 __all__ = ["CRFConfig", "DenseCRF", "dense_crf"]
+
+
+_LOGITS_HINT = " (NaN logits come from a diverged network: check its training loss)"
+
+
+def _check_finite(tensor: torch.Tensor, what: str, hint: str = "") -> None:
+    """Refuse (InputError) a tensor holding NaN or infinity: one would spread through every message of mean field
+    and come back as NaN probabilities in silence. The message names `what`, the count and the first position."""
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero()
+        first = tuple(bad[0].tolist())
+        raise InputError(f"{what} hold {len(bad)} non-finite value(s) (NaN or infinity), the first "
+                         f"{tensor[first].item()} at index {first}: the CRF needs finite values{hint}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +98,7 @@ class DenseCRF:
     def __init__(self, image: torch.Tensor, config: CRFConfig = CRFConfig()):
         if image.ndim != 3 or image.shape[0] != 3:
             raise ValueError(f"DenseCRF needs one RGB image of shape (3, H, W), got {tuple(image.shape)}")
+        _check_finite(image, f"the image {tuple(image.shape)} given to DenseCRF")
         self.config, (height, width) = config, image.shape[-2:]
         self.size = (height, width)
         image = image.float()
@@ -129,6 +146,7 @@ class DenseCRF:
         if logits.ndim != 3 or tuple(logits.shape[-2:]) != self.size:
             raise ValueError(f"DenseCRF was built for a {self.size[0]}x{self.size[1]} image; logits must be (K, "
                              f"{self.size[0]}, {self.size[1]}), got {tuple(logits.shape)}")
+        _check_finite(logits, f"the logits {tuple(logits.shape)} given to DenseCRF", _LOGITS_HINT)
         if self.config.method == "lattice":
             return self._lattice_mean_field(logits)
         classes, height, width = logits.shape
@@ -181,4 +199,6 @@ def dense_crf(images: torch.Tensor, logits: torch.Tensor, config: CRFConfig = CR
         raise ValueError("dense_crf was given an empty batch (N = 0)")
     if images.shape[0] != logits.shape[0] or images.shape[-2:] != logits.shape[-2:]:
         raise ValueError(f"images {tuple(images.shape)} and logits {tuple(logits.shape)} must share N, H and W")
+    _check_finite(images, f"the images {tuple(images.shape)} given to dense_crf")
+    _check_finite(logits, f"the logits {tuple(logits.shape)} given to dense_crf", _LOGITS_HINT)
     return torch.stack([DenseCRF(image, config)(scores) for image, scores in zip(images, logits)])

@@ -15,3 +15,8 @@ class CheckpointError(SegeduError, ValueError):
 
 class DownloadError(SegeduError, RuntimeError):
     """A download failed, its content did not verify, or its archive was unsafe to extract."""
+
+
+class InputError(SegeduError, ValueError):
+    """An argument, option, size or tensor is of the wrong kind or out of range (a model's width, a too-small image,
+    NaN logits). The message names it, what was given and what is accepted."""

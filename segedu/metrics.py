@@ -14,10 +14,38 @@ the mean, as in the PASCAL VOC devkit and torchmetrics' ``MulticlassJaccardIndex
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
+
 __all__ = ["ConfusionMatrix", "boundary_band", "frame_confusions"]
+
+
+def _format_bytes(count: float) -> str:
+    from .arguments import format_bytes
+
+    return format_bytes(count)
+
+
+def _memory_bytes(device: torch.device) -> int | None:
+    """The device's total memory in bytes (RAM for the CPU), or None where it cannot be read."""
+    try:
+        if device.type == "cuda":
+            return torch.cuda.get_device_properties(device).total_memory
+        if device.type == "cpu":
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError, RuntimeError, AssertionError):
+        pass
+    return None
+
+
+def _too_many_classes(num_classes: int, limit: str) -> str:
+    return (f"ConfusionMatrix({num_classes}): a {num_classes}x{num_classes} int64 matrix takes "
+            f"{_format_bytes(8 * num_classes ** 2)}, and each update as much again, {limit}; a segmentation data set "
+            f"has tens to a few thousand classes: is {num_classes} the number of classes?")
 
 
 class ConfusionMatrix:
@@ -26,8 +54,17 @@ class ConfusionMatrix:
     def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be a whole number of at least 1, got {num_classes!r}")
+        needed = 2 * 8 * num_classes ** 2  # the int64 matrix, and as much again for each update's bincount
+        available = _memory_bytes(torch.device(device) if device is not None else torch.device("cpu"))
+        if available is not None and needed > available:
+            raise InputError(_too_many_classes(num_classes, f"more than this device's {_format_bytes(available)}"))
         self.num_classes, self.ignore_index = num_classes, ignore_index
-        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+        try:
+            self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+        except (RuntimeError, MemoryError) as error:  # the allocator's refusal (torch.OutOfMemoryError included)
+            if "alloc" not in str(error).lower() and "memory" not in str(error).lower():
+                raise
+            raise InputError(_too_many_classes(num_classes, "more than the allocator could give")) from None
 
     @classmethod
     def from_matrix(cls, matrix: torch.Tensor, ignore_index: int = 255) -> ConfusionMatrix:
@@ -44,8 +81,12 @@ class ConfusionMatrix:
         if predictions.shape != targets.shape:
             raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape; "
                              f"take argmax over the class dimension of logits first")
-        if predictions.is_floating_point():
+        if predictions.is_floating_point() or predictions.is_complex():
             raise ValueError("predictions must be class indices (an integer tensor), not logits or probabilities")
+        if predictions.dtype == torch.bool:
+            raise InputError("predictions must be class indices (an integer tensor), got a bool tensor: a comparison "
+                             "such as logits > 0 or predictions == targets would be counted as classes 0 and 1; "
+                             "convert an intended binary prediction with .long()")
         if targets.is_floating_point():
             raise ValueError("targets must be class indices (an integer tensor); a float mask would be truncated "
                              "(1.7 counted as class 1): convert it with .long() after checking its values")

@@ -86,7 +86,8 @@ class History:
 
     records: list[dict[str, float]] = dataclasses.field(default_factory=list)
     interrupted: bool = False
-    checkpoint: Path | None = None
+    checkpoint: Path | None = None      # the last checkpoint written (on every process under torchrun), if any
+    stopped_by: str | None = None       # what stopped an interrupted run: "SIGTERM", "SIGINT", "KeyboardInterrupt", ...
     runtime: Runtime | None = None      # where and how the run trained (Runtime.describe() says it in words)
 
     def __getitem__(self, key: str) -> list[float]:

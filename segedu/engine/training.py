@@ -72,7 +72,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_step
 
 
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, config: TrainConfig | None = None, *,
-        loss: Loss | None = None, resume: Path | str | None = None,
+        loss: Loss | None = None, resume: Path | str | None = None, init_from: Path | str | None = None,
         callbacks: Sequence[Callable[[dict[str, float]], None]] = (), data_info: dict[str, Any] | None = None) -> History:
     """Train `model` on `train_data`, validating on `val_data` after every epoch; return the History.
 
@@ -83,16 +83,22 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
         config: TrainConfig; defaults throughout when None.
         loss: `loss(logits, masks) -> scalar`; default `cross_entropy(config.class_weights, config.ignore_index)`.
             An auxiliary head's logits get `config.aux_weight` times the same loss.
-        resume: a checkpoint written by `fit`; training continues after its last finished epoch.
+        resume: a checkpoint written by `fit`; training continues after its last finished epoch. Every setting the
+            checkpoint records (the config's, the data's, the model's options, the number of training samples) must
+            be the same; runtime choices (device, precision, workers, ...) may change.
+        init_from: a checkpoint's path (any segedu checkpoint: a run's last.pt, an exported one) or a shipped model's
+            name (`segedu.pretrained.CHECKPOINTS`): a new run, with a new schedule, that starts from its model
+            weights only; the model must be the same (name, classes, channels, weight shapes). Not with `resume`.
         callbacks: called on the main process with each epoch's record (e.g. `segedu.viz.LivePlot()`).
-        data_info: stored in checkpoints (the command line records the data set name and image size).
+        data_info: stored in checkpoints (the command line records the data set name, image size and subset).
     """
     config = config or TrainConfig()
     runtime = config.runtime()
     distributed = _Distributed(runtime.device)
     runtime = dataclasses.replace(runtime, device=distributed.device)
     try:
-        return _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info or {})
+        return _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info or {},
+                    init_from)
     finally:
         distributed.close()
 
@@ -114,10 +120,17 @@ def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distr
         drop_last=distributed.world_size > 1)
 
 
-def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info) -> History:
+def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info,
+         init_from=None) -> History:
+    if resume is not None and init_from is not None:
+        raise ValueError(f"give resume= (continue the stopped run {resume}) or init_from= (a new run from the weights "
+                         f"of {init_from}), not both")
+    # a resume that cannot continue the run exactly is refused before anything is checked, loaded or trained
+    resumed = _resumable(resume, model, len(train_data), config, data_info, distributed) if resume is not None else None
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if checkpoint_dir is not None and distributed.main:
         prepare_checkpoint_folder(checkpoint_dir)  # writable, and no stale temporary files of a killed run
+    initial = _initial_weights(model, init_from) if init_from is not None else None
     num_classes = _check_data(model, train_data, config, "training")
     if val_data is not None:
         _check_data(model, val_data, config, "validation")
@@ -137,7 +150,7 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     scheduler = _scheduler(optimizer, config, config.epochs * len(train_loader))
     history, start_epoch, partial = History(runtime=runtime), 0, None
     if resume is not None:
-        start_epoch, partial = _resume(resume, model, optimizer, scheduler, generator, history, config, distributed)
+        start_epoch, partial = _resume(resumed, model, optimizer, scheduler, generator, history, distributed)
     trained = _parallel(model, runtime, distributed)
     evaluated = trained if distributed.world_size == 1 else model  # each process scores its own shard
     if loss is None:
@@ -147,20 +160,22 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
 
     def save(name: str, epoch: int, rng: dict[str, Any] | None = None, partial: _Partial | None = None,
              **extra) -> Path | None:
-        """Write the run's state on the main process; a collective under torchrun, which gathers every process's
-        generators (each draws its own augmentations) and its share of a stopped epoch's running sums."""
+        """Write the run's state on the main process and return its path (on every process); a collective under
+        torchrun, which gathers every process's generators (each draws its own augmentations) and its share of a
+        stopped epoch's running sums."""
         if checkpoint_dir is None:
             return None
         own = {"rng": rng or rng_state(), "partial": dataclasses.asdict(partial) if partial else None}
         everyone = distributed.gather(own)
         if not distributed.main:
-            return None
+            return checkpoint_dir / name  # written by the main process
         generators = [process["rng"] for process in everyone]
         state = {"model_spec": getattr(model, "build_spec", None), "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
                  "history": history.records, "config": dataclasses.asdict(config), "rng": generators[0],
                  "loader_generator": generator.get_state(), "data": data_info, "interrupted": False,
-                 "world_size": distributed.world_size}
+                 "world_size": distributed.world_size, "train_samples": len(train_data),
+                 "init_from": str(initial) if initial is not None else None}
         if partial is not None:
             state["partial"] = everyone[0]["partial"]
         if distributed.world_size > 1:
@@ -202,55 +217,116 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                     for callback in callbacks:
                         callback(record)
                 if stop:  # the signal came during validation or the report: the epoch is complete and saved
-                    history.interrupted = True
-                    where = f"; resume with --resume {history.checkpoint}" if history.checkpoint else ""
+                    if epoch + 1 == config.epochs:  # ... and it was the last: the run is complete, nothing to resume
+                        saved = f" and {history.checkpoint} saved" if history.checkpoint else ""
+                        say(f"{stop.signal_name} arrived after the final epoch {epoch + 1}{saved}: the run is complete")
+                        break
+                    history.interrupted, history.stopped_by = True, stop.signal_name
+                    where = (f" and saving {history.checkpoint}; resume with --resume {history.checkpoint}"
+                             if history.checkpoint else " (nothing saved: no checkpoint folder)")
                     say(f"stopped by {stop.signal_name} after epoch {epoch + 1}{where}")
                     break
         except _Stopped as stopped:
-            history.interrupted = True
+            history.interrupted, history.stopped_by = True, stopped.reason
             if stopped.partial is not None and checkpoint_dir is not None:
                 history.checkpoint = save("interrupted.pt", epoch, interrupted=True, step=stopped.partial.step,
                                           partial=stopped.partial, rng=stopped.rng, loader_generator=epoch_generator)
                 say(f"stopped by {stopped.reason} in epoch {epoch + 1} after step {stopped.partial.step}; saved "
-                    f"{history.checkpoint}: --resume continues exactly from there")
+                    f"{history.checkpoint}: --resume {history.checkpoint} continues exactly from there")
             else:
                 history.checkpoint = last()
-                kept = f"the last complete state is {history.checkpoint}" if history.checkpoint else "nothing was saved"
+                kept = (f"the last complete state is {history.checkpoint}: resume with --resume {history.checkpoint}"
+                        if history.checkpoint else "nothing was saved")
                 why = "" if stopped.partial is not None else " (data workers' random streams cannot be continued)"
                 say(f"stopped by {stopped.reason} in epoch {epoch + 1}; the unfinished epoch is dropped{why}; {kept}")
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training steps
-            history.interrupted = True
+            history.interrupted, history.stopped_by = True, "KeyboardInterrupt"
             history.checkpoint = last()
-            kept = f"the last complete state is {history.checkpoint}" if history.checkpoint else "nothing was saved"
+            kept = (f"the last complete state is {history.checkpoint}: resume with --resume {history.checkpoint}"
+                    if history.checkpoint else "nothing was saved")
             say(f"interrupted in epoch {epoch + 1}; the unfinished epoch is dropped; {kept}")
     return history
 
 
-SCHEDULE_KEYS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler", "seed",
-                 "aux_weight", "max_grad_norm", "class_weights")
+# where and how fast a run computes, where it writes and what it shows: a resumed run may change these (resume a CPU
+# run on a GPU, with workers, without progress bars); every other setting of TrainConfig must be the one it recorded
+RUNTIME_KEYS = ("device", "bf16", "channels_last", "num_workers", "fused", "compile", "checkpoint_dir", "progress",
+                "check_labels")
+SCHEDULE_KEYS = tuple(field.name for field in dataclasses.fields(TrainConfig) if field.name not in RUNTIME_KEYS)
+_DATA_KEYS = ("name", "image_size", "subset", "class_names")  # what `data_info` records of the training data
 
 
-def _resume(path, model, optimizer, scheduler, generator, history: History, config: TrainConfig,
-            distributed: _Distributed):
-    """Load a checkpoint written by `fit` into the run; return (finished epochs, the partial epoch or None)."""
+def _shown(key: str, value: Any) -> str:
+    if key == "image_size" and isinstance(value, (list, tuple)):
+        return "x".join(map(str, value))
+    if key == "subset" and not value:
+        return "all"
+    if key == "class_names" and isinstance(value, (list, tuple)):
+        return f"{len(value)} classes ({', '.join(map(str, value[:4]))}{', ...' if len(value) > 4 else ''})"
+    return repr(value)
+
+
+def _same(saved: Any, current: Any) -> bool:
+    """Values compared across a checkpoint, where tuples come back as lists."""
+    normal = lambda value: [normal(v) for v in value] if isinstance(value, (list, tuple)) else value  # noqa: E731
+    return normal(saved) == normal(current)
+
+
+def _setting_differences(state: dict[str, Any], model: nn.Module, train_samples: int, config: TrainConfig,
+                         data_info: dict[str, Any]) -> list[str]:
+    """Every recorded setting of the stopped run that this run changes, as 'setting now (the checkpoint: then)'."""
+    changed = []
+    saved = state.get("config") or {}
+    for key in SCHEDULE_KEYS:
+        if key in saved and not _same(saved[key], getattr(config, key)):
+            changed.append(f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})")
+    recorded = state.get("data") or {}
+    for key in _DATA_KEYS:
+        if key in recorded and key in data_info and not _same(recorded[key], data_info[key]):
+            changed.append(f"{'data' if key == 'name' else key} {_shown(key, data_info[key])} "
+                           f"(the checkpoint: {_shown(key, recorded[key])})")
+    if state.get("train_samples") is not None and state["train_samples"] != train_samples:
+        changed.append(f"{train_samples} training samples (the checkpoint: {state['train_samples']})")
+    spec_then, spec_now = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
+    then, now = spec_then.get("options") or {}, spec_now.get("options") or {}
+    if spec_then and spec_now:
+        for key, label in (("name", "model"), ("num_classes", "classes"), ("in_channels", "input channels")):
+            if key in spec_then and key in spec_now and spec_then[key] != spec_now[key]:
+                changed.append(f"{label} {spec_now[key]!r} (the checkpoint: {spec_then[key]!r})")
+        for key in sorted(set(then) | set(now)):
+            if not _same(then.get(key, "not given"), now.get(key, "not given")):
+                changed.append(f"model option {key} {now.get(key, 'not given')!r} (the checkpoint: "
+                               f"{then.get(key, 'not given')!r})")
+    return changed
+
+
+def _resumable(path, model, train_samples: int, config: TrainConfig, data_info: dict[str, Any],
+               distributed: _Distributed) -> dict[str, Any]:
+    """The checkpoint `path`, if this run can continue it exactly; CheckpointError naming what differs otherwise."""
     state = load_checkpoint(path)
     if "optimizer" not in state or "rng" not in state:
         raise CheckpointError(f"{path} holds weights only (an exported or shipped checkpoint): it cannot be resumed. "
-                              f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights")
+                              f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights "
+                              f"with --init-from {path} (in Python: fit(..., init_from=...))")
     processes = state.get("world_size", 1)
     if processes != distributed.world_size:
         raise CheckpointError(f"{path} was written by a run of {processes} process(es) and this run has "
                               f"{distributed.world_size}: each process's share of every batch and its random "
                               f"generators belong to that number. Resume with torchrun --nproc_per_node={processes}"
                               if processes > 1 else f"{path} was written by one process: resume it without torchrun")
-    saved = state.get("config") or {}
-    changed = [f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})" for key in SCHEDULE_KEYS
-               if key in saved and saved[key] != getattr(config, key) and not
-               (isinstance(saved[key], list) and tuple(saved[key]) == getattr(config, key))]
+    changed = _setting_differences(state, model, train_samples, config, data_info)
     if changed:
         raise CheckpointError(f"cannot resume {path} with other training settings: {', '.join(changed)}. A resumed run "
-                              f"continues exactly the run that was stopped; give the same settings, or start a new run")
-    check_compatible(state, model, path)
+                              f"continues exactly the run that was stopped: give the same settings, or start a new "
+                              f"run from its weights with --init-from {path} (in Python: fit(..., init_from=...))")
+    check_compatible(state, model, path)  # every weight's shape
+    return state
+
+
+def _resume(state: dict[str, Any], model, optimizer, scheduler, generator, history: History,
+            distributed: _Distributed):
+    """Load a checkpoint that `_resumable` accepted into the run; return (finished epochs, the partial epoch or None)."""
+    processes = state.get("world_size", 1)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     history.records = list(state.get("history", []))
@@ -259,6 +335,32 @@ def _resume(path, model, optimizer, scheduler, generator, history: History, conf
     partial = state["partial_per_process"][distributed.rank] if processes > 1 else state.get("partial")
     partial = _Partial(**partial) if partial else None
     return state["epoch"], partial
+
+
+def _initial_weights(model: nn.Module, source: Path | str) -> Path:
+    """Load the model weights of checkpoint `source` (a path, or a shipped model's name) into `model` for a new run;
+    return the checkpoint's path. CheckpointError when it is missing or holds another model."""
+    from ..pretrained import CHECKPOINTS, checkpoint_path
+
+    path = Path(source)
+    if not path.exists() and str(source) in CHECKPOINTS:
+        path = checkpoint_path(str(source))
+    elif not path.exists():
+        raise CheckpointError(f"--init-from {source}: no such checkpoint file, nor the name of a shipped model "
+                              f"({', '.join(CHECKPOINTS)})")
+    state = load_checkpoint(path)
+    try:
+        check_compatible(state, model, path)  # the name, classes and input channels, then every weight's shape
+    except CheckpointError as error:
+        then = (state.get("model_spec") or {}).get("options") or {}
+        now = (getattr(model, "build_spec", None) or {}).get("options") or {}
+        options = [f"{key} {then.get(key, 'not given')!r} (this run: {now.get(key, 'not given')!r})"
+                   for key in sorted(set(then) | set(now)) if then.get(key, "not given") != now.get(key, "not given")]
+        same_kind = (state.get("model_spec") or {}).get("name") == (getattr(model, "build_spec", None) or {}).get("name")
+        hint = f"; its model options: {', '.join(options)}" if options and same_kind else ""
+        raise CheckpointError(f"--init-from {source}: {error}{hint}. A new run from a checkpoint's weights needs "
+                              f"the same model (--model, --width, --backbone, --option) and classes") from error
+    return path
 
 
 def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> nn.Module:

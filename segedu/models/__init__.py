@@ -10,7 +10,8 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 
-from .base import SegmentationModel, pad_to_multiple
+from ..errors import InputError
+from .base import SegmentationModel, check_options, pad_to_multiple
 from .dcn import DeepContextualNet, dcn
 from .deconvnet import DeconvNet, deconvnet
 from .deeplabv1 import DeepLabV1, deeplabv1
@@ -22,7 +23,7 @@ from .pspnet import PSPNet, pspnet
 from .segnet import SegNet, segnet
 from .unet import UNet, unet
 
-__all__ = ["MODELS", "model_class", "build_model", "rebuild_model", "model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
+__all__ = ["MODELS", "model_class", "build_model", "rebuild_model", "model_options", "check_model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
            "SegNet", "DeconvNet", "UNet", "FRRN", "DeepContextualNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
 
 MODELS: dict[str, Callable[..., SegmentationModel]] = {  # the one registry: name -> builder
@@ -49,6 +50,24 @@ def model_options(name: str) -> dict[str, object]:
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY and key not in fixed}
 
 
+def check_model_options(name: str, options: dict) -> None:
+    """Refuse what `build_model(name, **options)` cannot build, naming the model and the option: an unknown model or
+    option, num_classes or in_channels among the options, or a value out of range (``width=0``, ``depth=-1``,
+    ``width="oops"``). What the command line forwards to a model is checked here before any data is read."""
+    if name not in MODELS:
+        raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    reserved = sorted({"num_classes", "in_channels"} & set(options))
+    if reserved:
+        raise InputError(f"model {name!r}: {' and '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} set by the "
+                         f"data set (or build_model's own arguments), not by an option")
+    accepted = model_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise InputError(f"model {name!r} does not take the option(s) {unknown}; it takes: "
+                         + ", ".join(f"{key}={value!r}" for key, value in accepted.items()))
+    check_options(name, options)
+
+
 def build_model(name: str, *, num_classes: int, in_channels: int = 3, **options) -> SegmentationModel:
     """Build model `name` (see MODELS) for `num_classes` classes and `in_channels` input channels.
 
@@ -56,13 +75,7 @@ def build_model(name: str, *, num_classes: int, in_channels: int = 3, **options)
     a narrower network, ``backbone="efficientnet_lite0", pretrained=True`` for an ImageNet encoder,
     ``rates=(6, 12)`` for DeepLab v2.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    accepted = model_options(name)
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"model {name!r} does not take the option(s) {unknown}; it takes: "
-                         + ", ".join(f"{key}={value!r}" for key, value in accepted.items()))
+    check_model_options(name, options)
     model = MODELS[name](num_classes=num_classes, in_channels=in_channels, **options)
     model.build_spec["name"] = name  # the registry name (fcn8s, not the class's FCN)
     return model

@@ -28,7 +28,11 @@ rebuilds the same model whether it was made by `build_model` or by calling the c
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import numbers
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,8 +40,65 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import measure
+from ..errors import InputError
 
-__all__ = ["SegmentationModel", "OnLevel", "pad_to_multiple", "resize", "fit_to_size"]
+__all__ = ["SegmentationModel", "OnLevel", "pad_to_multiple", "resize", "fit_to_size", "option_problem", "check_options"]
+
+
+def _outside_dispatch_modes():
+    """A context leaving the caller's TorchDispatchModes (FlopCounterMode, ...) for its duration, where torch has it."""
+    try:
+        from torch.utils._python_dispatch import _disable_current_modes
+    except ImportError:  # pragma: no cover - older or newer torch without it: run inside them
+        return contextlib.nullcontext()
+    return _disable_current_modes()
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+# what each option of the course's models takes: (test, the requirement in words)
+OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "width": (lambda v: _real(v) and v > 0, "a finite number above 0 (the channel multiplier)"),
+    "dropout": (lambda v: _real(v) and 0 <= v <= 1, "a probability from 0 to 1"),
+    "depth": (lambda v: _whole(v) and v >= 1, "a whole number of at least 1"),
+    "fc6_dilation": (lambda v: _whole(v) and v >= 1, "a whole number of at least 1"),
+    "output_stride": (lambda v: _whole(v) and v in (8, 16, 32), "8, 16 or 32"),
+    "stride": (lambda v: _whole(v) and v in (8, 16, 32), "8, 16 or 32"),
+    "bins": (lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(_whole(b) and b >= 1 for b in v),
+             "a non-empty tuple of whole numbers of at least 1, e.g. (1, 2, 3, 6)"),
+    "rates": (lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(_whole(r) and r >= 1 for r in v),
+              "a non-empty tuple of whole numbers of at least 1, e.g. (6, 12, 18, 24)"),
+    **{key: (lambda v: isinstance(v, bool), "True or False") for key in ("pretrained", "auxiliary", "batch_norm", "padding")},
+    **{key: (lambda v: isinstance(v, str), "a name (a string)") for key in ("backbone", "bottleneck")},
+}
+
+
+def option_problem(key: str, value: Any) -> str | None:
+    """What is wrong with model option `key` = `value`, in words ("must be ..., got ..."), or None if nothing is (or
+    `key` is not one of the course's options, which the model itself then checks)."""
+    if key not in OPTION_RULES:
+        return None
+    test, requirement = OPTION_RULES[key]
+    try:
+        fine = bool(test(value))
+    except TypeError:  # e.g. a NaN check on something that is not a number
+        fine = False
+    return None if fine else f"must be {requirement}, got {value!r}"
+
+
+def check_options(model: str, options: dict[str, Any]) -> None:
+    """Refuse (InputError) the first option in `options` a model cannot be built with, naming `model` and the option:
+    ``width=0`` would build a model of 4-channel layers in silence, ``width="oops"`` fail deep in a layer."""
+    for key, value in options.items():
+        problem = option_problem(key, value)
+        if problem:
+            raise InputError(f"model {model!r}: option {key} {problem}")
 
 
 
@@ -102,6 +163,8 @@ class SegmentationModel(nn.Module):
         def recording_init(self, *args, **options):
             if args:
                 raise TypeError(f"{cls.__name__} takes keyword arguments only (got {len(args)} positional)")
+            if type(self) is cls:  # the outermost constructor: refuse width=0 and the like before building anything
+                check_options(cls.__name__, {k: v for k, v in options.items() if k not in ("num_classes", "in_channels")})
             constructor(self, **options)
             if type(self) is cls:
                 self.build_spec = {"class": cls.__name__, "name": self.name, "num_classes": self.num_classes,
@@ -130,6 +193,69 @@ class SegmentationModel(nn.Module):
         if min(images.shape[-2:]) < self.minimum_size:
             raise ValueError(f"{type(self).__name__} needs images of at least {self.minimum_size}x{self.minimum_size} "
                              f"pixels, got {images.shape[-2]}x{images.shape[-1]}")
+        if self.training and images.shape[0] == 1 and not self.__dict__.get("_probing", False):
+            self._check_batch_of_one(int(images.shape[-2]), int(images.shape[-1]))
+
+    def _label(self) -> str:
+        """The class's name, with the registry's when it differs: "UNet", "FCNResNet (fcn)", "FCN (fcn8s)"."""
+        label = type(self).__name__
+        return label if label.lower() == str(self.name).lower() else f"{label} ({self.name})"
+
+    def _trains_on_one(self, height: int, width: int) -> bool | None:
+        """Whether one (height x width) image goes through this model in training mode: tried on the meta device (shapes
+        only, no memory, no arithmetic, the real weights and statistics untouched). False when batch norm would see one
+        value per channel, None when the meta device cannot tell."""
+        tensors = {name: torch.empty_like(tensor, device="meta")
+                   for named in (self.named_parameters(), self.named_buffers()) for name, tensor in named}
+        images = torch.empty(1, self.in_channels, height, width, device="meta")
+        self.__dict__["_probing"] = True
+        try:  # outside any dispatch mode a caller runs (a FLOP counter must not count the probe)
+            with _outside_dispatch_modes(), torch.no_grad():
+                torch.func.functional_call(self, tensors, (images,),
+                                           {"auxiliary": True} if self.auxiliary_head is not None else {})
+        except ValueError as error:
+            return False if "more than 1 value per channel" in str(error) else None
+        except Exception:  # noqa: BLE001: an operation the meta device lacks; the real forward will speak for itself
+            return None
+        finally:
+            self.__dict__["_probing"] = False
+        return True
+
+    def smallest_trainable_size(self, *, largest: int = 4096) -> int | None:
+        """The smallest side S such that one SxS image trains (batch norm sees more than one value per channel in every
+        layer), found by trying sides on the meta device in the current train/eval modes; None if no side up to
+        `largest` does (a batch norm after global pooling, as PSPNet's 1x1 bin: only batches of 2 or more train)."""
+        low, side = 0, max(1, self.minimum_size)  # low: the largest side known to fail
+        while side <= largest and not self._trains_on_one(side, side):
+            low, side = side, side * 2
+        if side > largest:
+            return None
+        while side - low > 1:  # the sizes reaching each layer grow with the input: bisect between low and side
+            middle = (low + side) // 2
+            low, side = (low, middle) if self._trains_on_one(middle, middle) else (middle, side)
+        return max(side, self.minimum_size)
+
+    @torch.compiler.disable
+    def _check_batch_of_one(self, height: int, width: int) -> None:
+        """Training on a batch of one image: refuse (InputError) a size at which a batch norm layer would see a single
+        value per channel (torch's "Expected more than 1 value per channel when training"), naming the model, the size
+        and the smallest size that trains. Answers are kept per size and train/eval modes, so a loop pays once."""
+        modes = tuple(module.training for module in self.modules())
+        cache = self.__dict__.setdefault("_batch_of_one", {})
+        if (height, width, modes) not in cache:
+            cache[height, width, modes] = self._trains_on_one(height, width) is not False
+        if cache[height, width, modes]:
+            return
+        if modes not in cache:
+            cache[modes] = self.smallest_trainable_size()
+        smallest = cache[modes]
+        if smallest is None:
+            raise InputError(f"{self._label()} cannot train on a batch of one image, at any size ({height}x{width} "
+                             f"given): one of its batch norm layers follows a global pooling and would see a single "
+                             f"value per channel; train with batches of at least 2 images (or call .eval() to predict)")
+        raise InputError(f"{self._label()} cannot train on a batch of one {height}x{width} image: one of its batch norm "
+                         f"layers would see a single value per channel; the smallest input it trains on with a batch of "
+                         f"one is {smallest}x{smallest} pixels (or train with batches of at least 2 images)")
 
     def core(self, images: torch.Tensor) -> torch.Tensor:
         """The sentence on an input whose size the encoder takes as it is: head(decoder(encoder(images)))."""

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from ...arguments import image_size
+from ...arguments import image_size, non_negative_int, positive_float, positive_int
 from ...runtime import resolve_device
 from .crf import crf_benchmark
 from .pipeline import data_pipeline
-from .throughput import BenchConfig, format_agreement, format_table, ratio_agreement, run_bench
+from .throughput import BenchConfig, format_agreement, format_table, ratio_agreement, run_bench, selected_entries
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "main"]
 
@@ -31,11 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
     parser.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile")
     parser.add_argument("--image-size", type=image_size, metavar="HxW", help="input size (default 368x480)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default 8)")
-    parser.add_argument("--steps", type=int, help="timed training steps per setting (default 20)")
-    parser.add_argument("--warmup", type=int, help="untimed steps first (default 5)")
-    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
-    parser.add_argument("--repeat", type=int, default=1, help="run the whole benchmark N times and print how far the "
+    parser.add_argument("--batch-size", type=positive_int, help="batch size (default 8)")
+    parser.add_argument("--steps", type=positive_int, help="timed training steps per setting (default 20)")
+    parser.add_argument("--warmup", type=non_negative_int, help="untimed steps first (default 5)")
+    parser.add_argument("--peak-tflops", type=positive_float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
+    parser.add_argument("--repeat", type=positive_int, default=1, help="run the whole benchmark N times and print how far the "
                                                             "ours/torchvision ratios move between runs (default 1)")
     parser.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s")
     parser.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
@@ -63,6 +63,7 @@ def main(arguments) -> int:
     if arguments.device is not None:
         options["device"] = arguments.device
     config = BenchConfig.quick(**options) if arguments.quick else BenchConfig(**options)
+    selected_entries(config)  # unknown models and bad model options stop here, before anything is built
     device = resolve_device(config.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"segedu bench on {name}: {config.image_size[0]}x{config.image_size[1]}, batch {config.batch_size}, "

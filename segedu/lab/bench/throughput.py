@@ -28,11 +28,13 @@ import torch
 from torch import nn
 
 from ...arguments import parse_options
+from ...errors import InputError
 from ...engine import TrainConfig, cross_entropy, segmentation_objective, train_step
 from ...measure import count_flops
 from ...runtime import Runtime, resolve_device
 
-__all__ = ["PEAKS", "BenchConfig", "Entry", "entries", "peak_flops", "mode_runtime", "measure_group", "run_bench",
+__all__ = ["PEAKS", "BenchConfig", "Entry", "entries", "selected_entries", "peak_flops", "mode_runtime", "measure_group",
+           "run_bench",
            "format_row", "format_table", "ratio_agreement", "format_agreement"]
 
 # Dense peak FLOP/s per device name fragment: (bf16, tf32), from the vendors' data sheets (no sparsity: the sheets'
@@ -54,6 +56,39 @@ class BenchConfig:
     modes: tuple[str, ...] = ("fp32", "bf16", "bf16+channels_last", "bf16+channels_last+compile")
     models: tuple[str, ...] | None = None          # None: every entry
     peak_tflops: float | None = None
+
+    def __post_init__(self):
+        """Refuse (InputError) a setting that would measure nothing or nonsense, naming it: batch_size 0 reported
+        0.0 img/s, steps 0 or less failed in torch.quantile, a mode "fp33" ran as fp32."""
+        import math
+
+        from ...arguments import MAX_IMAGE_SIDE
+
+        def whole(value, minimum: int) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+        for key, minimum in (("batch_size", 1), ("steps", 1), ("warmup", 0), ("num_classes", 1)):
+            if not whole(getattr(self, key), minimum):
+                raise InputError(f"BenchConfig.{key} must be a whole number of at least {minimum}, got "
+                                 f"{getattr(self, key)!r}")
+        size = tuple(self.image_size) if isinstance(self.image_size, (tuple, list)) else ()
+        if len(size) != 2 or not all(whole(side, 1) and side <= MAX_IMAGE_SIDE for side in size):
+            raise InputError(f"BenchConfig.image_size must be (height, width), each 1 to {MAX_IMAGE_SIDE} pixels, got "
+                             f"{self.image_size!r}")
+        if self.peak_tflops is not None and not (isinstance(self.peak_tflops, (int, float)) and
+                                                 math.isfinite(self.peak_tflops) and self.peak_tflops > 0):
+            raise InputError(f"BenchConfig.peak_tflops must be a finite number above 0 (or None), got {self.peak_tflops!r}")
+        if isinstance(self.modes, str) or not self.modes:
+            raise InputError(f"BenchConfig.modes must be a non-empty tuple of settings, got {self.modes!r}")
+        for mode in self.modes:
+            parts = str(mode).split("+")
+            if (parts[0] not in ("fp32", "bf16") or len(set(parts)) != len(parts)
+                    or not set(parts[1:]) <= {"channels_last", "compile"}):
+                raise InputError(f"bench mode {mode!r}: write fp32 or bf16, optionally followed by +channels_last "
+                                 f"and/or +compile, e.g. bf16+channels_last+compile")
+        if self.models is not None and (isinstance(self.models, str) or not self.models):
+            raise InputError(f"BenchConfig.models must be a non-empty tuple of entries (or None for all), got "
+                             f"{self.models!r}")
 
     @classmethod
     def quick(cls, **overrides) -> BenchConfig:
@@ -96,11 +131,17 @@ def _configured(name: str) -> Entry:
     """An entry written "model[key=value;key=value]", e.g. "unet[width=0.25]" or "pspnet[backbone=efficientnet_lite0]"."""
     import re
 
+    from ...models import check_model_options
+
     match = re.fullmatch(r"(\w+)\[(.*)\]", name)
     if not match:
         raise ValueError(f"bench model {name!r}: write NAME[key=value;key=value]")
     pairs = [pair.strip().replace(" ", "") for pair in match.group(2).split(";") if pair.strip()]
     options = parse_options(pairs, option=f"bench model {name!r}:", example="width=0.25")
+    try:  # width=oops, width=0, an unknown option: refused here, naming the entry, not as a TypeError deep in a layer
+        check_model_options(match.group(1), options)
+    except InputError as error:
+        raise InputError(f"bench model {name!r}: {error}") from None
     return Entry(name, _ours(match.group(1), **options))
 
 
@@ -207,16 +248,23 @@ def _groups(names: Sequence[str], known: dict[str, Entry]) -> list[list[Entry]]:
     return pairs + [[known[name]] for name in names if name not in paired]
 
 
-def run_bench(config: BenchConfig, *, log=print) -> list[dict]:
-    """Measure every selected entry in every mode; rows carry ratio (ours / torchvision) and MFU where known."""
-    device = resolve_device(config.device)
-    Runtime(device=device).setup()
+def selected_entries(config: BenchConfig) -> tuple[dict[str, Entry], list[str]]:
+    """Every entry by name (the configured ones "unet[width=0.25]" among them) and the names `config` selects; an
+    unknown name or a model option out of range is refused here, before anything is built or timed."""
     known = {entry.name: entry for entry in entries()}
     names = list(config.models) if config.models else list(known)
     known.update({name: _configured(name) for name in names if name not in known and "[" in name})
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f"unknown bench model(s) {unknown}; choose from {sorted(known)}")
+    return known, names
+
+
+def run_bench(config: BenchConfig, *, log=print) -> list[dict]:
+    """Measure every selected entry in every mode; rows carry ratio (ours / torchvision) and MFU where known."""
+    known, names = selected_entries(config)
+    device = resolve_device(config.device)
+    Runtime(device=device).setup()
     rows = []
     for group in _groups(names, known):
         flops = {entry.name: _forward_flops(entry, config) for entry in group}
