@@ -1,0 +1,25 @@
+"""The committed report against its replication: claims re-run with a second, disjoint set of seeds
+(`segedu/lab/results/replication/`, `python -m segedu claims --only ... --seed 10 ... --seed 19`) reach the same
+verdict unless either run is inconclusive. A two-level interval that ignored the training run would fail here."""
+
+from __future__ import annotations
+
+import json
+
+from segedu.lab.claims.report import REPORT
+
+REPLICATION = REPORT / "replication" / "claims.json"
+
+
+def test_a_second_seed_set_reaches_the_same_verdict_unless_one_is_inconclusive():
+    committed = {claim["name"]: claim for claim in json.loads((REPORT / "claims.json").read_text())["claims"]}
+    replicated = json.loads(REPLICATION.read_text())["claims"]
+    assert len(replicated) >= 5
+    for again in replicated:
+        first = committed[again["name"]]
+        assert set(again["seeds"]).isdisjoint(first["seeds"]), f"{again['name']}: the seed sets overlap"
+        assert len(again["seeds"]) == len(first["seeds"]), f"{again['name']}: not as many seeds as the committed run"
+        verdicts = (first["verdict"], again["verdict"])
+        if "inconclusive" not in verdicts:
+            assert verdicts[0] == verdicts[1], f"{again['name']}: {verdicts[0]} with seeds {first['seeds']}, " \
+                                               f"{verdicts[1]} with seeds {again['seeds']}"
