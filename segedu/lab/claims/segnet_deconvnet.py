@@ -310,7 +310,13 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
               "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
               "DeconvNet: two-stage training", "test mIoU (and mIoU on its own training frames) of DeconvNet's "
               "decoder on 32 training frames, one stage against two with the same initial weights and steps, 10 seeds",
-              "two stages - one stage, two-level 95% interval: above 0 holds, below +1 point contradicts")
+              "two stages - one stage, two-level 95% interval: above 0 holds, below +1 point contradicts",
+              note="On 32 frames the large network overfits, as the lecture warns: trained in one stage it scores "
+                   "79.7 mIoU on its own frames and 24.1 on the test frames, a gap of 55 points in every run. Half "
+                   "the steps on object-centred crops of the same frames first lift the test frames by 4.6 points "
+                   "[3.4, 5.7] (every seed between +3.3 and +6.7) and shrink the gap to 44. The crops are also 2x "
+                   "views of the frames, i.e. more varied examples: this run does not tell the curriculum (easy "
+                   "first) from the extra views; a third arm mixing crops and frames in one stage would.")
 def deconvnet_two_stage(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 3.2; the review): a network this large overfits little data, so it
     learns in two stages, easy examples first (object-centred crops, `endtoend.object_crops`), then whole images.
