@@ -154,8 +154,9 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     lines = ["# The lecture's claims, measured", "", report["headline"], "",
              "A trained claim's verdict is holds, contradicted or inconclusive under the rule committed before its "
              "run (`segedu/lab/claims/preregistration.py`); its interval is a two-level bootstrap over training runs "
-             "(seeds) and blocks of test frames. Lines marked *old rule* were measured with three seeds and a "
-             "frames-only interval and await a re-run.", "",
+             "(seeds) and blocks of test frames." + (" Lines marked *old rule* were measured with three seeds and a "
+                                                      "frames-only interval and await a re-run." if any(
+                 "old rule" in verdict_of(r) for r in results) else ""), "",
              f"Command{'s' if len(runs) > 1 else ''}: {commands}"
              + (f"; machine: {report['machine']}; " if len(machines) == 1 else "; ") +
              f"{seconds / 60:.1f} min in all. Work shared by several claims (feature caches, trained heads) is "
@@ -165,8 +166,9 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     for r in results:
         origin = r.get("provenance") or {}
         committed = (origin.get("rules_commit") or "")[:10]
-        rule = r.get("rule") or ("exact" if not r.get("seeds") else "old rule")
         verdict = verdict_of(r)
+        rule = r.get("rule") or ("exact" if not r.get("seeds") else "none" if verdict == "not testable offline"
+                                 else "old rule")
         lines.append(f"| `{r['name']}` | {kind_of(r)} | {r['statement']} | "
                      f"{r.get('published') or PUBLISHED.get(r['name'], '')} | {r['summary']} | {rule} | "
                      f"{verdict if verdict == 'holds' else f'**{verdict}**'} | {committed} | {r['seconds']:g} |")
