@@ -20,15 +20,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..checkpoint import (check_compatible, load_checkpoint, prepare_checkpoint_folder, rng_state, save_checkpoint,
-                          set_rng_state)
+from ..checkpoint import prepare_checkpoint_folder, rng_state, save_checkpoint
 from ..data.base import invalid_labels
-from ..errors import CheckpointError, DataError
+from ..errors import DataError
 from ..models.base import SegmentationModel
 from ..runtime import Runtime
 from .config import History, Loss, TrainConfig, seed_everything, _seed_worker
 from .inference import evaluate
 from .processes import _Distributed, _Partial, _SkippingSampler, _Stopped, _StopRequest
+from .resume import SCHEDULE_KEYS, _initial_weights, _resumable, _resume
 from .step import cross_entropy, segmentation_objective, train_steps
 
 __all__ = ["fit", "SCHEDULE_KEYS"]
@@ -246,121 +246,6 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                     if history.checkpoint else "nothing was saved")
             say(f"interrupted in epoch {epoch + 1}; the unfinished epoch is dropped; {kept}")
     return history
-
-
-# where and how fast a run computes, where it writes and what it shows: a resumed run may change these (resume a CPU
-# run on a GPU, with workers, without progress bars); every other setting of TrainConfig must be the one it recorded
-RUNTIME_KEYS = ("device", "bf16", "channels_last", "num_workers", "fused", "compile", "checkpoint_dir", "progress",
-                "check_labels")
-SCHEDULE_KEYS = tuple(field.name for field in dataclasses.fields(TrainConfig) if field.name not in RUNTIME_KEYS)
-_DATA_KEYS = ("name", "image_size", "subset", "class_names")  # what `data_info` records of the training data
-
-
-def _shown(key: str, value: Any) -> str:
-    if key == "image_size" and isinstance(value, (list, tuple)):
-        return "x".join(map(str, value))
-    if key == "subset" and not value:
-        return "all"
-    if key == "class_names" and isinstance(value, (list, tuple)):
-        return f"{len(value)} classes ({', '.join(map(str, value[:4]))}{', ...' if len(value) > 4 else ''})"
-    return repr(value)
-
-
-def _same(saved: Any, current: Any) -> bool:
-    """Values compared across a checkpoint, where tuples come back as lists."""
-    normal = lambda value: [normal(v) for v in value] if isinstance(value, (list, tuple)) else value  # noqa: E731
-    return normal(saved) == normal(current)
-
-
-def _setting_differences(state: dict[str, Any], model: nn.Module, train_samples: int, config: TrainConfig,
-                         data_info: dict[str, Any]) -> list[str]:
-    """Every recorded setting of the stopped run that this run changes, as 'setting now (the checkpoint: then)'."""
-    changed = []
-    saved = state.get("config") or {}
-    for key in SCHEDULE_KEYS:
-        if key in saved and not _same(saved[key], getattr(config, key)):
-            changed.append(f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})")
-    recorded = state.get("data") or {}
-    for key in _DATA_KEYS:
-        if key in recorded and key in data_info and not _same(recorded[key], data_info[key]):
-            changed.append(f"{'data' if key == 'name' else key} {_shown(key, data_info[key])} "
-                           f"(the checkpoint: {_shown(key, recorded[key])})")
-    if state.get("train_samples") is not None and state["train_samples"] != train_samples:
-        changed.append(f"{train_samples} training samples (the checkpoint: {state['train_samples']})")
-    spec_then, spec_now = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
-    then, now = spec_then.get("options") or {}, spec_now.get("options") or {}
-    if spec_then and spec_now:
-        for key, label in (("name", "model"), ("num_classes", "classes"), ("in_channels", "input channels")):
-            if key in spec_then and key in spec_now and spec_then[key] != spec_now[key]:
-                changed.append(f"{label} {spec_now[key]!r} (the checkpoint: {spec_then[key]!r})")
-        for key in sorted(set(then) | set(now)):
-            if not _same(then.get(key, "not given"), now.get(key, "not given")):
-                changed.append(f"model option {key} {now.get(key, 'not given')!r} (the checkpoint: "
-                               f"{then.get(key, 'not given')!r})")
-    return changed
-
-
-def _resumable(path, model, train_samples: int, config: TrainConfig, data_info: dict[str, Any],
-               distributed: _Distributed) -> dict[str, Any]:
-    """The checkpoint `path`, if this run can continue it exactly; CheckpointError naming what differs otherwise."""
-    state = load_checkpoint(path)
-    if "optimizer" not in state or "rng" not in state:
-        raise CheckpointError(f"{path} holds weights only (an exported or shipped checkpoint): it cannot be resumed. "
-                              f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights "
-                              f"with --init-from {path} (in Python: fit(..., init_from=...))")
-    processes = state.get("world_size", 1)
-    if processes != distributed.world_size:
-        raise CheckpointError(f"{path} was written by a run of {processes} process(es) and this run has "
-                              f"{distributed.world_size}: each process's share of every batch and its random "
-                              f"generators belong to that number. Resume with torchrun --nproc_per_node={processes}"
-                              if processes > 1 else f"{path} was written by one process: resume it without torchrun")
-    changed = _setting_differences(state, model, train_samples, config, data_info)
-    if changed:
-        raise CheckpointError(f"cannot resume {path} with other training settings: {', '.join(changed)}. A resumed run "
-                              f"continues exactly the run that was stopped: give the same settings, or start a new "
-                              f"run from its weights with --init-from {path} (in Python: fit(..., init_from=...))")
-    check_compatible(state, model, path)  # every weight's shape
-    return state
-
-
-def _resume(state: dict[str, Any], model, optimizer, scheduler, generator, history: History,
-            distributed: _Distributed):
-    """Load a checkpoint that `_resumable` accepted into the run; return (finished epochs, the partial epoch or None)."""
-    processes = state.get("world_size", 1)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    history.records = list(state.get("history", []))
-    set_rng_state(state["rng_per_process"][distributed.rank] if processes > 1 else state["rng"])
-    generator.set_state(state["loader_generator"])
-    partial = state["partial_per_process"][distributed.rank] if processes > 1 else state.get("partial")
-    partial = _Partial(**partial) if partial else None
-    return state["epoch"], partial
-
-
-def _initial_weights(model: nn.Module, source: Path | str) -> Path:
-    """Load the model weights of checkpoint `source` (a path, or a shipped model's name) into `model` for a new run;
-    return the checkpoint's path. CheckpointError when it is missing or holds another model."""
-    from ..pretrained import CHECKPOINTS, checkpoint_path
-
-    path = Path(source)
-    if not path.exists() and str(source) in CHECKPOINTS:
-        path = checkpoint_path(str(source))
-    elif not path.exists():
-        raise CheckpointError(f"--init-from {source}: no such checkpoint file, nor the name of a shipped model "
-                              f"({', '.join(CHECKPOINTS)})")
-    state = load_checkpoint(path)
-    try:
-        check_compatible(state, model, path)  # the name, classes and input channels, then every weight's shape
-    except CheckpointError as error:
-        then = (state.get("model_spec") or {}).get("options") or {}
-        now = (getattr(model, "build_spec", None) or {}).get("options") or {}
-        options = [f"{key} {then.get(key, 'not given')!r} (this run: {now.get(key, 'not given')!r})"
-                   for key in sorted(set(then) | set(now)) if then.get(key, "not given") != now.get(key, "not given")]
-        same_kind = (state.get("model_spec") or {}).get("name") == (getattr(model, "build_spec", None) or {}).get("name")
-        hint = f"; its model options: {', '.join(options)}" if options and same_kind else ""
-        raise CheckpointError(f"--init-from {source}: {error}{hint}. A new run from a checkpoint's weights needs "
-                              f"the same model (--model, --width, --backbone, --option) and classes") from error
-    return path
 
 
 def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> nn.Module:
