@@ -80,21 +80,22 @@ class CheckInterrupted(KeyboardInterrupt):
         return [f"\x1b[31mCheckInterrupted: {self}\x1b[0m"]
 
 
-def _memory_in_use() -> int | None:
-    """What RLIMIT_DATA counts for this process (VmData: private writable memory), from /proc; None elsewhere."""
+def _kilobytes_field(path: str, field: str) -> int | None:
+    """The bytes of a "Field:  N kB" line of a /proc file; None where there is no such file or line."""
     try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmData:"))
+        with open(path) as lines:
+            return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+def _memory_in_use() -> int | None:
+    """What RLIMIT_DATA counts for this process (VmData: private writable memory), from /proc; None elsewhere."""
+    return _kilobytes_field("/proc/self/status", "VmData")
 
 
 def _memory_available() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
+    return _kilobytes_field("/proc/meminfo", "MemAvailable")
 
 
 def _budget() -> int | None:
