@@ -66,6 +66,8 @@ class TrainingConfig(LabSettings):
     momentum_tile: int = 128  # U-Net's optimizer claim: one 128x128 tile per step (256x256 cost 29 min for 6 runs)
     momentum_steps: int = 400
     sgd_step: float = 0.1  # SGD's effective step lr / (1 - momentum): the same for momentum 0.9 and 0.99
+    pspnet_steps: int = 150  # PSPNet's auxiliary loss: the pretrained encoder fine-tuned end to end (2 arms)
+    pspnet_size: tuple[int, int] = (96, 128)
 
 
 @dataclasses.dataclass

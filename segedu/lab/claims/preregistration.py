@@ -17,6 +17,11 @@ SegNet against FCN and DeconvNet's three claims were rebuilt as decoders on the 
 (`segedu.lab.unpooling`) with their rules unchanged; their new settings (ten seeds, `segnet_deconvnet.SMALL_FRAMES`
 = 32 frames and as many steps as a head on all 367 for the two stages, object-centred oracle proposals of at least
 `OBJECT_PIXELS` pixels) were committed with this paragraph, before their first run.
+
+PSPNet's auxiliary loss was a proxy (ResNet-50 from scratch); it is rebuilt on the ImageNet EfficientNet-Lite0,
+dilated to output stride 8 and fine-tuned end to end, with its rule unchanged; its settings (five seeds,
+`TrainingConfig.pspnet_steps` = 150 steps at `pspnet_size` = 96x128, the encoder at `fine_tune_factor` of the
+decoder's rate) were committed with this paragraph, before its first run.
 """
 
 from __future__ import annotations

@@ -74,11 +74,11 @@ KIND: dict[str, str] = {
     "separable_aspp_cost": "identity",
     "border_weights": "identity",
     "pyramid_bins_collapse": "identity",
-    # DeconvNet and PSPNet, trained from scratch
+    # DeconvNet's decoders on the frozen ImageNet encoder; PSPNet fine-tuned from it
     "deconvnet_fcn_ensemble": "faithful",
     "deconvnet_instance_wise": "faithful",
     "deconvnet_two_stage": "faithful",
-    "pspnet_auxiliary_loss": "proxy",
+    "pspnet_auxiliary_loss": "faithful",
 }
 
 PUBLISHED: dict[str, str] = {
