@@ -167,3 +167,64 @@ def test_training_cell_shows_live_progress_and_curves(lab, page):
     explorer = output_of(page, "widgets.FeatureMapExplorer(model, val_images[5]")
     assert redraws(page, explorer.locator(".widget-image"),
                    lambda: explorer.locator(".widget-dropdown select").select_option(index=2)) > 0.2
+
+
+def _street_png(path) -> None:
+    """A small street-like photo: a bright sky over green and a dark road, 300x400."""
+    picture = np.zeros((300, 400, 3), dtype=np.uint8)
+    picture[:100] = (225, 230, 235)
+    picture[100:200] = (40, 170, 60)
+    picture[200:] = (70, 70, 75)
+    Image.fromarray(picture).save(path)
+
+
+def _natural_pixels(page, image) -> np.ndarray:
+    """The pixels of an <img> at its own size (the PNG the kernel sent), not as the page scales it."""
+    image.scroll_into_view_if_needed()
+    data_url = page.evaluate("""async element => { await element.decode();
+        const canvas = document.createElement('canvas');
+        canvas.width = element.naturalWidth; canvas.height = element.naturalHeight;
+        canvas.getContext('2d').drawImage(element, 0, 0);
+        return canvas.toDataURL('image/png'); }""", image.element_handle())
+    import base64
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"),
+                      dtype=np.int16)
+
+
+def test_photo_upload_shows_the_prediction_over_the_photo(lab, page, tmp_path):
+    from segedu.data.classes import CAMVID_PALETTE
+
+    open_clean(lab, page, "00_segmentation_basics.ipynb")
+    index = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets.findIndex(
+        cell => cell.model.sharedModel.getSource().includes('photo_widget(PHOTO)'))""")
+    assert index >= 0, "notebook 00 has no photo cell"
+    page.evaluate("""index => { const notebook = window.jupyterapp.shell.currentWidget.content;
+        notebook.activeCellIndex = index; window.jupyterapp.commands.execute('notebook:run-cell'); }""", index)
+    output = output_of(page, "photo_widget(PHOTO)")
+    image = output.locator(".widget-image")
+    image.wait_for(timeout=120_000)  # the live widget replaces the stored picture
+    message = output.locator(".widget-html")
+    assert "Showing" in message.inner_text()
+    before_source, before = image.get_attribute("src"), _natural_pixels(page, image)
+
+    photo = tmp_path / "my street.png"
+    _street_png(photo)
+    with page.expect_file_chooser() as chooser:  # the widget's <input type=file> is not in the page: its button
+        output.locator(".widget-upload").click()  # clicks it, and Playwright answers the file chooser it opens
+    chooser.value.element.set_input_files(str(photo))
+    page.wait_for_function("([element, source]) => element.src !== source",
+                           arg=[image.element_handle(), before_source], timeout=60_000)
+    assert "my street.png" in message.inner_text()
+    after = _natural_pixels(page, image)
+    assert after.shape == (420, 1200, 3)  # the figure at 100 dpi
+    assert after.shape != before.shape or np.abs(after - before).mean() > 1.0
+    # the left panel is the photo under the class colours: 0.45 x photo + 0.55 x a class colour (rounding and the
+    # PNG's 256 colours allow a few levels); the green band of the photo shows through as a blend, not as itself
+    photo_colours = np.array([(225, 230, 235), (40, 170, 60), (70, 70, 75)])
+    blends = (0.45 * photo_colours[:, None] + 0.55 * np.array(CAMVID_PALETTE)[None]).reshape(-1, 3)
+    panel = after[60:400, 10:460].reshape(-1, 3)
+    distance = np.abs(panel[:, None, :] - blends[None]).max(-1).min(-1)
+    assert (distance <= 12).mean() > 0.8, f"only {(distance <= 12).mean():.0%} of the left panel is a blend"
+    assert (np.abs(panel - np.array((40, 170, 60))).max(-1) <= 12).mean() < 0.01  # no bare photo
+    assert not page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count()
