@@ -26,8 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model and write checkpoints",
                                 description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
-    train.add_argument("--model", required=True, choices=sorted(MODELS), help="architecture to build")
-    train.add_argument("--data", required=True, help=DATA_HELP)
+    from .recipes import RECIPES
+
+    train.add_argument("--recipe", choices=sorted(RECIPES),
+                       help="a whole training's settings, each explained in segedu/recipes.py (camvid-cpu: the "
+                            "course's CamVid flagship, an hour on a 2-core CPU); options given beside it still win")
+    train.add_argument("--model", choices=sorted(MODELS), help="architecture to build (required without --recipe)")
+    train.add_argument("--data", help=DATA_HELP + " (required without --recipe)")
     train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")
     start = train.add_mutually_exclusive_group()
     start.add_argument("--resume", type=Path, metavar="CKPT",
@@ -38,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "same model and classes")
     train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
     train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the profile's)")
-    train.add_argument("--lr", type=positive_float, default=1e-3, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--lr", type=positive_float, help="peak learning rate (default: 0.001)")
     train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
     train.add_argument("--image-size", type=image_size, metavar="HxW", help="training crop size (default: the profile's)")
     train.add_argument("--width", type=positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
@@ -106,7 +111,17 @@ def _train(args: argparse.Namespace) -> int:
     from .engine import TrainConfig, fit, seed_everything
     from .models import build_model, check_model_options
     from .profiles import profile
+    from .recipes import RECIPES, recipe_training
 
+    recipe = RECIPES[args.recipe] if args.recipe else None
+    if recipe is not None:
+        for key, value in recipe.arguments().items():  # what the command line left unset
+            if getattr(args, key) in (None, False):
+                setattr(args, key, value)
+    if args.model is None or args.data is None:
+        from .errors import InputError
+        raise InputError("train needs --model and --data, or a --recipe (" + ", ".join(RECIPES) + ")")
+    args.lr = args.lr or 1e-3
     chosen = profile(args.profile)
     if args.image_size:
         size = args.image_size
@@ -119,9 +134,10 @@ def _train(args: argparse.Namespace) -> int:
                **({"pretrained": True} if args.pretrained else {}), **parse_options(args.option)}
     check_model_options(args.model, options)  # every option the model gets (--option width=-1), before data is read
     train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
-    val_data = build_dataset(args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
+    val_data = None if recipe is not None else build_dataset(
+        args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     for dataset in (train_data, val_data):
-        if hasattr(dataset, "keep_decoded"):
+        if dataset is not None and hasattr(dataset, "keep_decoded"):
             dataset.keep_decoded()  # every epoch reads the same files: decode them once
     seed_everything(args.seed)  # the same initial weights on every run (and in every torchrun process)
     model = build_model(args.model, num_classes=train_data.num_classes, in_channels=train_data.in_channels, **options)
@@ -132,14 +148,22 @@ def _train(args: argparse.Namespace) -> int:
                          bf16=None if args.precision == "auto" else args.precision == "bf16",
                          channels_last=args.channels_last)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
-    if main_process:
-        print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
-              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training / {len(val_data)} validation samples\n"
-              f"runtime {config.runtime().describe()}", flush=True)
     data_info = {"name": args.data, "image_size": list(size), "subset": subset,
                  "class_names": list(train_data.class_names), "palette": [list(c) for c in train_data.palette]}
+    callbacks, scored = [], None
+    if recipe is not None:  # class weights, frozen levels, and the test split scored at 15, 30 and 60 minutes
+        config, callbacks, scored = recipe_training(recipe, model, config, data=args.data, size=size, subset=subset, output=output,
+                                                    resume=args.resume, say=print if main_process else None)
+        data_info["recipe"] = recipe.name
+    if main_process:
+        validation = f"{len(val_data)} validation samples" if val_data is not None else "no validation split"
+        print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
+              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training samples, {validation}\n"
+              f"runtime {config.runtime().describe()}", flush=True)
     history = fit(model, train_data, val_data, config, resume=args.resume, init_from=args.init_from,
-                  data_info=data_info)
+                  data_info=data_info, callbacks=callbacks)
+    if scored is not None and not history.interrupted and main_process:
+        scored.finish(history.checkpoint)
     if history.interrupted:  # fit said in one line why it stopped and what --resume continues
         return _stopped_status(history)
     if history.checkpoint is not None and main_process:

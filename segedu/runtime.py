@@ -11,8 +11,9 @@ Defaults, chosen per device:
   and up to 8 persistent DataLoader workers.
 - CPU: bf16 autocast only where the processor computes bf16 natively (AVX-512 BF16 or AMX; elsewhere bf16 is
   emulated and slower than fp32), fused optimizer updates, no workers (decoding on the same cores the model trains
-  on gains nothing on a laptop). channels_last stays off: with bf16 it doubles U-Net's and SegNet's training speed
-  but halves PSPNet's (oneDNN's bf16 weight gradients in that layout), so it is a choice per model (docs/performance.md).
+  on gains nothing on a laptop). channels_last is off here, and `fit` decides it per run: with bf16 it doubles
+  U-Net's and SegNet's training speed but halves PSPNet's (oneDNN's bf16 weight gradients in that layout), so when
+  `TrainConfig.channels_last` is None `fit` times both layouts on the processor at hand (`segedu.engine.autotune`).
 - torch.compile: off unless asked for (it pays on a GPU over long runs; `bench` measures it).
 
 One guard against a bug below us: oneDNN 3.12 (PyTorch 2.14's CPU backend) corrupts the heap in its AMX bf16
@@ -30,14 +31,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import platform
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["Runtime", "resolve_device", "cpu_has_native_bf16", "bf16_unsafe_convolutions", "keep_in_float32"]
+__all__ = ["Runtime", "resolve_device", "cpu_has_native_bf16", "cpu_name", "bf16_unsafe_convolutions",
+           "keep_in_float32"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -67,6 +71,18 @@ def cpu_has_native_bf16() -> bool:
     """True when the CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX), so bf16 autocast is faster than fp32."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def cpu_name() -> str:
+    """The processor's model name as the operating system gives it, e.g. "AMD EPYC 7B13" or "Intel(R) Xeon(R)
+    Platinum 8481C CPU @ 2.70GHz" (Linux's /proc/cpuinfo, else `platform.processor()`); "unknown CPU" without one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return " ".join(line.split(":", 1)[1].split()) or "unknown CPU"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def bf16_unsafe_convolutions(model: nn.Module) -> list[str]:
@@ -110,6 +126,10 @@ class Runtime:
     workers: int = 0
     fused: bool = False
     compile: bool = False
+    # fit's choice of memory layout on the CPU (TrainConfig.channels_last None): `measure_layout` until fit has
+    # timed both layouts, then `layout_note` says how channels_last was chosen (segedu.engine.autotune)
+    measure_layout: bool = dataclasses.field(default=False, compare=False)
+    layout_note: str = dataclasses.field(default="", compare=False)
 
     @classmethod
     def resolve(cls, device: str | torch.device = "auto", *, bf16: bool | None = None, channels_last: bool | None = None,
@@ -129,8 +149,14 @@ class Runtime:
                    compile=bool(compile))
 
     def describe(self) -> str:
-        """One line: what this run uses, e.g. "cpu: bf16 autocast, channels_last, fused optimizer, 0 workers"."""
-        parts = ["bf16 autocast" if self.bf16 else "fp32", "channels_last" if self.channels_last else "contiguous",
+        """One line: what this run uses, e.g. "cpu: bf16 autocast, channels_last, fused optimizer, 0 workers"; how
+        fit chose the layout, when it did, in brackets after it."""
+        layout = "channels_last" if self.channels_last else "contiguous"
+        if self.measure_layout:
+            layout = "channels_last or contiguous (fit measures which trains faster)"
+        elif self.layout_note:
+            layout += f" ({self.layout_note})"
+        parts = ["bf16 autocast" if self.bf16 else "fp32", layout,
                  "fused optimizer" if self.fused else "unfused optimizer", f"{self.workers} data workers"]
         if self.compile:
             parts.append("torch.compile")

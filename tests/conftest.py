@@ -10,6 +10,18 @@ import pytest
 from PIL import Image
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The tests' own cache folder: fit's measured memory layouts (`engine.autotune`) never reach the user's."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 def _offline_root() -> Path | None:
     root = os.environ.get("SEGEDU_DATA")
     return Path(root) if root and (Path(root) / "camvid").is_dir() and (Path(root) / "isbi2012").is_dir() else None

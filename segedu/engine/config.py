@@ -55,7 +55,7 @@ class TrainConfig:
     max_steps: int | None = dataclasses.field(default_factory=lambda: _environment_cap())  # smoke runs: see below
     device: str = "auto"                # "auto", "cpu", "cuda", "cuda:1", "mps"
     bf16: bool | None = None            # bfloat16 autocast; None: on CUDA and on CPUs with native bf16 (Runtime)
-    channels_last: bool | None = None   # None: the runtime's choice for the device
+    channels_last: bool | None = None   # None: on CUDA on; on the CPU fit measures both layouts (engine.autotune)
     num_workers: int | None = None      # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     fused: bool | None = None           # fused optimizer updates; None: where PyTorch has them (CUDA, CPU)
     compile: bool = False               # torch.compile the model for training and validation
@@ -63,12 +63,17 @@ class TrainConfig:
     checkpoint_dir: str | None = None   # None: no checkpoints
     progress: bool = True
     check_labels: bool = True
-    freeze_encoder: bool = False        # transfer learning: model.freeze_encoder() before training
+    freeze_encoder: bool | str = False  # transfer learning: model.freeze_encoder() before training; a level
+                                        # ("level3") freezes the encoder only up to it (model.freeze_encoder(level))
 
     def runtime(self) -> Runtime:
-        """The device, precision, memory format, workers, fused updates and compilation this config asks for."""
-        return Runtime.resolve(self.device, bf16=self.bf16, channels_last=self.channels_last, workers=self.num_workers,
-                               fused=self.fused, compile=self.compile)
+        """The device, precision, memory format, workers, fused updates and compilation this config asks for. On the
+        CPU with `channels_last` None the layout is left to `fit`, which measures both (`Runtime.measure_layout`)."""
+        runtime = Runtime.resolve(self.device, bf16=self.bf16, channels_last=self.channels_last,
+                                  workers=self.num_workers, fused=self.fused, compile=self.compile)
+        if self.channels_last is None and runtime.device.type == "cpu":
+            runtime = dataclasses.replace(runtime, measure_layout=True)
+        return runtime
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

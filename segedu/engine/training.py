@@ -25,6 +25,7 @@ from ..data.base import invalid_labels
 from ..errors import DataError
 from ..models.base import SegmentationModel
 from ..runtime import Runtime
+from .autotune import LayoutChoice, choose_layout, recorded_layout
 from .config import History, Loss, TrainConfig, seed_everything, _seed_worker
 from .inference import evaluate
 from .processes import _Distributed, _Partial, _SkippingSampler, _Stopped, _StopRequest
@@ -80,12 +81,15 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
         model: a segedu model, or any module mapping (N, C, H, W) images to (N, K, H, W) logits (or torchvision's
             {'out', 'aux'}).
         train_data, val_data: segedu data sets (or any yielding (image float (C, H, W), mask int64 (H, W))).
-        config: TrainConfig; defaults throughout when None.
+        config: TrainConfig; defaults throughout when None. On the CPU with `config.channels_last` None, fit first
+            times a few training steps in each memory layout on copies of the model and trains in the faster
+            (`segedu.engine.autotune`; cached per machine, printed in the runtime line).
         loss: `loss(logits, masks) -> scalar`; default `cross_entropy(config.class_weights, config.ignore_index)`.
             An auxiliary head's logits get `config.aux_weight` times the same loss.
         resume: a checkpoint written by `fit`; training continues after its last finished epoch. Every setting the
             checkpoint records (the config's, the data's, the model's options, the number of training samples) must
-            be the same; runtime choices (device, precision, workers, ...) may change.
+            be the same; runtime choices (device, precision, workers, ...) may change. A layout fit chose itself is
+            kept, not measured again.
         init_from: a checkpoint's path (any segedu checkpoint: a run's last.pt, an exported one) or a shipped model's
             name (`segedu.pretrained.CHECKPOINTS`): a new run, with a new schedule, that starts from its model
             weights only; the model must be the same (name, classes, channels, weight shapes). Not with `resume`.
@@ -107,7 +111,7 @@ def _prepare_model(model: nn.Module, config: TrainConfig) -> None:
     if config.freeze_encoder:
         if not isinstance(model, SegmentationModel):
             raise ValueError(f"freeze_encoder needs a segedu model (with an encoder); got {type(model).__name__}")
-        model.freeze_encoder()
+        model.freeze_encoder(None if config.freeze_encoder is True else config.freeze_encoder)
 
 
 def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distributed):
@@ -145,6 +149,11 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     drop_last = len(train_data) // distributed.world_size >= local_batch  # no lone sample that batch norm cannot use
     train_loader = runtime.loader(train_data, local_batch, sampler=sampler, generator=generator, drop_last=drop_last,
                                   worker_init_fn=_seed_worker)
+    if loss is None:
+        weight = torch.tensor(config.class_weights, device=runtime.device) if config.class_weights else None
+        loss = cross_entropy(weight, config.ignore_index)
+    run_steps = min(config.epochs * len(train_loader), config.max_steps or math.inf)
+    runtime, layout = _layout(model, train_data, config, runtime, distributed, resumed, loss, local_batch, run_steps)
     runtime.place(model)
     optimizer = _optimizer(model, config, runtime)
     scheduler = _scheduler(optimizer, config, config.epochs * len(train_loader))
@@ -153,9 +162,6 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
         start_epoch, partial = _resume(resumed, model, optimizer, scheduler, generator, history, distributed)
     trained = _parallel(model, runtime, distributed)
     evaluated = trained if distributed.world_size == 1 else model  # each process scores its own shard
-    if loss is None:
-        weight = torch.tensor(config.class_weights, device=runtime.device) if config.class_weights else None
-        loss = cross_entropy(weight, config.ignore_index)
     exact = runtime.workers == 0  # with workers, their random streams cannot be continued mid-epoch
 
     def save(name: str, epoch: int, rng: dict[str, Any] | None = None, partial: _Partial | None = None,
@@ -175,7 +181,9 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                  "history": history.records, "config": dataclasses.asdict(config), "rng": generators[0],
                  "loader_generator": generator.get_state(), "data": data_info, "interrupted": False,
                  "world_size": distributed.world_size, "train_samples": len(train_data),
-                 "init_from": str(initial) if initial is not None else None}
+                 "init_from": str(initial) if initial is not None else None,
+                 "runtime": {"device": str(runtime.device), "bf16": runtime.bf16, "channels_last": runtime.channels_last,
+                             "layout": layout.record() if layout is not None else None}}
         if partial is not None:
             state["partial"] = everyone[0]["partial"]
         if distributed.world_size > 1:
@@ -246,6 +254,32 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                     if history.checkpoint else "nothing was saved")
             say(f"interrupted in epoch {epoch + 1}; the unfinished epoch is dropped; {kept}")
     return history
+
+
+def _layout(model, train_data, config, runtime, distributed, resumed, loss, batch_size,
+            run_steps) -> tuple[Runtime, LayoutChoice | None]:
+    """The runtime with the run's memory layout, and how it was chosen (None when the config or the device set it).
+    On the CPU with `channels_last` None: a resumed run keeps its checkpoint's layout; a new one takes the faster
+    layout measured on this processor (`autotune.choose_layout`; under torchrun the main process measures and tells
+    the others). Printed in the run's runtime line when measured, cached or resumed."""
+    if not runtime.measure_layout:
+        return runtime, None
+    choice = None
+    if resumed is not None:
+        choice = recorded_layout(resumed)
+    elif distributed.main:
+        choice = choose_layout(model, train_data, runtime, batch_size=batch_size, run_steps=int(run_steps),
+                               objective=segmentation_objective(loss, config.aux_weight),
+                               make_optimizer=lambda copy, layout: _optimizer(copy, config, layout))
+    if distributed.world_size > 1 and resumed is None:
+        shared = [choice]
+        torch.distributed.broadcast_object_list(shared, src=0, group=distributed._host_group)
+        choice = shared[0]
+    runtime = dataclasses.replace(runtime, channels_last=choice.channels_last, measure_layout=False,
+                                  layout_note=choice.note())
+    if distributed.main and choice.source in ("measured", "cached", "resumed"):
+        print(f"runtime {runtime.describe()}", flush=True)
+    return runtime, choice
 
 
 def _parallel(model: nn.Module, runtime: Runtime, distributed: _Distributed) -> nn.Module:

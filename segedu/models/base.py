@@ -274,24 +274,39 @@ class SegmentationModel(nn.Module):
         auxiliary_input = features[self.auxiliary_level] if isinstance(features, dict) else features
         return logits, fit_to_size(self.auxiliary_head(auxiliary_input), padded.shape[-2:], size)
 
-    def freeze_encoder(self) -> SegmentationModel:
-        """Transfer learning: the encoder keeps its weights (no gradients) and its batch-norm statistics (eval mode)."""
-        self.encoder.requires_grad_(False)
-        self.encoder_frozen = True
-        self.encoder.eval()
+    def freeze_encoder(self, through: str | None = None) -> SegmentationModel:
+        """Transfer learning: the encoder keeps its weights (no gradients) and its batch-norm statistics (eval mode).
+        `through` (e.g. "level3") freezes only the encoder's levels up to that one, the generic early features,
+        and leaves the later levels to be fine-tuned; the frozen levels then need no backward pass at all."""
+        self.unfreeze_encoder()
+        frozen = self.encoder if through is None else nn.ModuleList(self._levels_through(through))
+        frozen.requires_grad_(False)
+        self.encoder_frozen = through or True
+        frozen.eval()
+        self.__dict__["_frozen_part"] = frozen
         return self
+
+    def _levels_through(self, through: str) -> list[nn.Module]:
+        """The encoder's levels from the first up to `through` (an encoder with named `levels`, as `Backbone`)."""
+        levels = getattr(self.encoder, "levels", None)
+        if not isinstance(levels, nn.ModuleDict) or through not in levels:
+            known = ", ".join(levels) if isinstance(levels, nn.ModuleDict) else "none: it has no named levels"
+            raise ValueError(f"{self._label()}: cannot freeze the encoder through {through!r}; its levels are {known}")
+        names = list(levels)
+        return [levels[name] for name in names[:names.index(through) + 1]]
 
     def unfreeze_encoder(self) -> SegmentationModel:
         """Fine-tuning: the encoder trains again, batch norm included."""
         self.encoder.requires_grad_(True)
         self.encoder_frozen = False
+        self.__dict__.pop("_frozen_part", None)
         self.encoder.train(self.training)
         return self
 
     def train(self, mode: bool = True) -> SegmentationModel:
         super().train(mode)
         if self.encoder_frozen:
-            self.encoder.eval()
+            self.__dict__.get("_frozen_part", self.encoder).eval()
         return self
 
     def num_parameters(self) -> int:

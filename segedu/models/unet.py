@@ -18,6 +18,10 @@ Departures from the paper, both on by default and both switchable:
   the input is reflection-padded to a multiple of 16 and the logits cropped back, so any size works.
 - ``batch_norm=True``: batch normalization after every convolution (the paper predates it); it makes
   training from scratch far less sensitive to the learning rate.
+
+``backbone="efficientnet_lite0"`` (any of `segedu.backbones.BACKBONES`, with ``pretrained=True`` for its ImageNet
+weights) replaces the contracting path by that network's five levels and the expanding path by
+`unet_backbone.BackboneDecoder`: U-Net's skips on a pretrained encoder, the course's CamVid flagship.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones import build_backbone
 from ..layers import ConvBNReLU, scaled
 from .base import SegmentationModel
+from .unet_backbone import BackboneDecoder
 
 __all__ = ["UNet", "unet", "mirror_pad"]
 
@@ -104,8 +110,12 @@ class UNet(SegmentationModel):
 
     name = "unet"
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4,
-                 batch_norm: bool = True, padding: bool = True):
+                 batch_norm: bool = True, padding: bool = True, backbone: str | None = None, pretrained: bool = False):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
+        if backbone is not None or pretrained:
+            self._on_backbone(backbone, width=width, depth=depth, batch_norm=batch_norm, padding=padding,
+                              pretrained=pretrained)
+            return
         channels = [scaled(64, width) * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
         options = {"batch_norm": batch_norm, "padding": padding}
         self.encoder = UNetEncoder(channels, in_channels, **options)
@@ -113,6 +123,22 @@ class UNet(SegmentationModel):
         self.head = nn.Conv2d(channels[0], num_classes, kernel_size=1)
         self.depth, self.padding = depth, padding
         self.multiple = 2 ** depth  # padded convolutions: every map halves exactly `depth` times
+
+    def _on_backbone(self, backbone: str | None, *, width: float, depth: int, batch_norm: bool, padding: bool,
+                     pretrained: bool) -> None:
+        """The contracting path is `backbone`'s five levels (stride 32), the expanding path `BackboneDecoder`."""
+        if backbone is None:
+            raise ValueError("UNet(pretrained=True) needs a backbone (e.g. backbone='efficientnet_lite0'): the "
+                             "paper's own contracting path has no pretrained weights")
+        if depth != 4 or not padding or not batch_norm:
+            raise ValueError(f"UNet on backbone {backbone!r}: depth, padding and batch_norm belong to the paper's own "
+                             f"contracting path; leave them at their defaults (got depth={depth}, padding={padding}, "
+                             f"batch_norm={batch_norm})")
+        self.encoder = build_backbone(backbone, in_channels=self.in_channels, width=width, pretrained=pretrained)
+        self.decoder = BackboneDecoder(self.encoder.channels)
+        self.head = nn.Conv2d(self.decoder.out_channels, self.num_classes, kernel_size=1)
+        self.depth, self.padding = depth, True
+        self.multiple = 32  # the encoder halves every map five times
 
     def input_size_for(self, output_size: int) -> int | None:
         """Valid convolutions: the input side that yields `output_size` logits, or None if none does (572 for 388)."""

@@ -68,7 +68,10 @@ def test_unknown_devices_have_no_peak_unless_one_is_given(monkeypatch):
 
 
 def fake_measurements(monkeypatch, images_per_second: dict[str, float], forward_flops: float):
-    """run_bench without timing anything: every entry runs at the given images/s and costs `forward_flops`."""
+    """run_bench without timing anything: every entry runs at the given images/s and costs `forward_flops`; the
+    device runs every mode natively (skipping the others is tests/lab/test_bench_modes.py's)."""
+    monkeypatch.setattr(throughput, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(throughput, "_triton_present", lambda: True)
     monkeypatch.setattr(throughput, "_forward_flops", lambda entry, config: forward_flops)
     monkeypatch.setattr(throughput, "measure_group", lambda group, mode, config, device: [
         {"model": entry.name, "mode": mode, "images_per_second": images_per_second[entry.name],

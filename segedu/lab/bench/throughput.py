@@ -1,11 +1,15 @@
 """Training throughput of every model, side by side with torchvision's segmentation models.
 
     python -m segedu bench                          # on the GPU: CamVid size 368x480, batch 8, all settings
-    python -m segedu bench --device cpu --quick     # the same comparison on the CPU at small sizes (< 1 minute)
+    python -m segedu bench --device cpu --quick     # the same comparison on the CPU at small sizes (a few minutes)
 
 For each model and each setting (fp32 or bf16 autocast, channels_last on or off, torch.compile on or off) it times
 full training steps, `fit`'s own (forward, the training loss with any auxiliary head, backward, AdamW step), on a
-synthetic batch (the model alone; the data pipeline is measured separately with --data). A model and its torchvision
+synthetic batch held in memory (the model alone, so no time waits for data; --data measures the CamVid loader and
+the share of a training run's time spent waiting for it, `pipeline`). A setting the device lacks natively is skipped
+with a line saying why (`mode_plan`): bf16 on a CPU without AVX-512 BF16 or AMX (emulated, slower than fp32: the
+quick bench took over 20 minutes on such an AMD EPYC), torch.compile on the CPU or without its compiler; settings
+named with --modes run anyway, with a warning. A model and its torchvision
 counterpart are timed in turns (A B, B A, ...) after a warm-up, so a slow spell of the machine hits both; each row
 gives the median of the timed steps and the spread around it. It prints images/s, peak GPU memory, and:
 
@@ -21,6 +25,7 @@ gives the median of the timed steps and the spread around it. It prints images/s
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import time
 from collections.abc import Callable, Sequence
 
@@ -31,10 +36,10 @@ from ...arguments import parse_options
 from ...errors import InputError
 from ...engine import TrainConfig, cross_entropy, segmentation_objective, train_step
 from ...measure import count_flops
-from ...runtime import Runtime, resolve_device
+from ...runtime import Runtime, _compiler_present, cpu_has_native_bf16, cpu_name, resolve_device
 
 __all__ = ["PEAKS", "BenchConfig", "Entry", "entries", "selected_entries", "peak_flops", "mode_runtime", "measure_group",
-           "run_bench",
+           "mode_plan", "run_bench",
            "format_row", "format_table", "ratio_agreement", "format_agreement"]
 
 # Dense peak FLOP/s per device name fragment: (bf16, tf32), from the vendors' data sheets (no sparsity: the sheets'
@@ -56,6 +61,7 @@ class BenchConfig:
     modes: tuple[str, ...] = ("fp32", "bf16", "bf16+channels_last", "bf16+channels_last+compile")
     models: tuple[str, ...] | None = None          # None: every entry
     peak_tflops: float | None = None
+    force_modes: bool = False                      # run modes the device lacks natively (--modes names them)
 
     def __post_init__(self):
         """Refuse (InputError) a setting that would measure nothing or nonsense, naming it: batch_size 0 reported
@@ -260,18 +266,58 @@ def selected_entries(config: BenchConfig) -> tuple[dict[str, Entry], list[str]]:
     return known, names
 
 
+def _triton_present() -> bool:
+    """torch.compile's GPU backend (inductor) generates Triton kernels."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def _lacking(mode: str, device: torch.device) -> tuple[str, bool] | None:
+    """Why `device` cannot run `mode` natively, and whether naming the mode runs it anyway; None when it can."""
+    if device.type == "cpu" and "bf16" in mode.split("+") and not cpu_has_native_bf16():
+        return (f"this CPU ({cpu_name()}) has no AVX-512 BF16 or AMX, so bf16 would be emulated, slower than fp32 "
+                f"(over 20 minutes for the quick bench on such a processor)"), True
+    if "compile" in mode.split("+"):
+        if device.type == "cpu" and not _compiler_present():
+            return "torch.compile on the CPU needs a C++ compiler (g++ or clang++) and none was found", False
+        if device.type == "cpu":
+            return "torch.compile is measured on the GPU only (on the CPU it compiles for minutes per model)", True
+        if device.type == "cuda" and not _triton_present():
+            return "torch.compile on the GPU needs Triton and it is not installed", False
+    return None
+
+
+def mode_plan(config: BenchConfig, device: torch.device) -> tuple[list[str], dict[str, str], list[str]]:
+    """(the modes to run, {skipped mode: why}, the lines to print): a mode `device` lacks natively is skipped with a
+    line naming it and why, unless `config.force_modes` (the user named it with --modes): then it runs, after a
+    warning line. A mode it cannot run at all (no compiler) is skipped either way."""
+    run, skipped, lines = [], {}, []
+    for mode in config.modes:
+        lacking = _lacking(mode, device)
+        if lacking is None:
+            run.append(mode)
+        elif config.force_modes and lacking[1]:
+            run.append(mode)
+            lines.append(f"{mode} warning: {lacking[0]}; measured anyway, since --modes names it")
+        else:
+            skipped[mode] = lacking[0]
+            again = "; name it in --modes to measure it anyway" if lacking[1] else ""
+            lines.append(f"{mode} skipped: {lacking[0]}{again}")
+    return run, skipped, lines
+
+
 def run_bench(config: BenchConfig, *, log=print) -> list[dict]:
-    """Measure every selected entry in every mode; rows carry ratio (ours / torchvision) and MFU where known."""
+    """Measure every selected entry in every mode the device runs natively (`mode_plan`: the others are skipped
+    with a line saying why, unless `config.force_modes`); rows carry ratio (ours / torchvision) and MFU where known."""
     known, names = selected_entries(config)
     device = resolve_device(config.device)
     Runtime(device=device).setup()
+    modes, _, lines = mode_plan(config, device)
+    for line in lines:
+        log(line)
     rows = []
     for group in _groups(names, known):
         flops = {entry.name: _forward_flops(entry, config) for entry in group}
-        for mode in config.modes:
-            if "compile" in mode and device.type == "cpu":
-                log(f"{group[0].name:28s} {mode:28s} skipped: torch.compile is measured on the GPU only")
-                continue
+        for mode in modes:
             try:
                 measured = measure_group(group, mode, config, device)
             except torch.OutOfMemoryError:

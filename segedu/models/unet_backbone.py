@@ -1,0 +1,46 @@
+"""U-Net's expanding path on a pretrained encoder (Iglovikov and Shvets 2018, TernausNet; the default model of
+segmentation_models.pytorch): the contracting path is an ImageNet network's five levels, so the decoder starts from
+features that already know edges, textures and objects, and the skips bring back where they are.
+
+    level5 (stride 32) -> upsample to level4's size, concatenate level4, 3x3 ConvBNReLU
+                       -> upsample to level3's size, concatenate level3, 3x3 ConvBNReLU
+                       -> upsample to level2's size, concatenate level2, 3x3 ConvBNReLU   (stride 4)
+
+    {level: (N, C_level, H / stride, W / stride)} -> (N, widths[-1], H / 4, W / 4)
+
+Departures from U-Net (Ronneberger et al. 2015): the upsampling is bilinear instead of a learned 2x2 transposed
+convolution, one 3x3 convolution per step instead of two, and the path stops at stride 4 (the head's scores are
+upsampled bilinearly 4x to the image, as DeepLab v3+'s decoder does); all three keep it fast on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import ConvBNReLU
+
+__all__ = ["BackboneDecoder", "DECODER_WIDTHS"]
+
+DECODER_WIDTHS = (128, 64, 48)  # channels after the steps at levels 4, 3 and 2
+SKIPS = ("level4", "level3", "level2")
+
+
+class BackboneDecoder(nn.Module):
+    """U-Net's expanding path on an encoder's levels 5 to 2 (module docstring). channels: {level: C}."""
+
+    def __init__(self, channels: dict[str, int], widths: tuple[int, ...] = DECODER_WIDTHS):
+        super().__init__()
+        incoming = [channels["level5"], *widths[:-1]]
+        self.steps = nn.ModuleList(ConvBNReLU(previous + channels[level], width)
+                                   for previous, level, width in zip(incoming, SKIPS, widths))
+        self.out_channels = widths[-1]
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        decoded = features["level5"]  # (N, C5, H/32, W/32)
+        for step, level in zip(self.steps, SKIPS):
+            skip = features[level]
+            decoded = F.interpolate(decoded, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            decoded = step(torch.cat([decoded, skip], dim=1))  # (N, width, h_level, w_level)
+        return decoded  # (N, widths[-1], H/4, W/4)

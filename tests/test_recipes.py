@@ -1,0 +1,87 @@
+"""`segedu.recipes`: median frequency balancing, the timed scoring of a recipe's split, and `train --recipe`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from segedu.recipes import RECIPES, TimedEvaluation, median_frequency_weights
+
+
+class Masks:
+    """A stand-in data set: (image, mask) pairs with the given masks."""
+
+    def __init__(self, masks):
+        self.masks = [torch.tensor(mask) for mask in masks]
+
+    def __len__(self):
+        return len(self.masks)
+
+    def __getitem__(self, index):
+        return torch.zeros(3, *self.masks[index].shape), self.masks[index]
+
+
+def test_median_frequency_weights_follow_eigen_and_fergus_by_hand():
+    # frame 1: 6 pixels of class 0, 2 of class 1; frame 2: 4 of class 0, 2 of class 2, 2 ignored
+    data = Masks([[[0, 0, 0, 0], [0, 0, 1, 1]], [[0, 0, 0, 0], [2, 2, 255, 255]]])
+    # f_c = pixels of c / pixels of the frames holding c: f0 = 10/14, f1 = 2/8, f2 = 2/6; median f = 1/3
+    expected = [(1 / 3) / (10 / 14), (1 / 3) / (2 / 8), 1.0, 1.0]  # class 3 never appears: weight 1
+    assert median_frequency_weights(data, 4) == pytest.approx(expected, abs=1e-4)
+    assert median_frequency_weights(data, 4, power=0.5) == pytest.approx([w ** 0.5 for w in expected], abs=1e-4)
+
+
+def test_timed_evaluation_scores_once_per_mark_and_after_the_last_epoch(monkeypatch, tmp_path):
+    import segedu.engine as engine
+
+    calls = []
+
+    class Matrix:
+        def miou(self):
+            return 0.5
+
+        def pixel_accuracy(self):
+            return 0.9
+
+        def iou(self):
+            return torch.tensor([0.4, 0.6])
+
+    monkeypatch.setattr(engine, "evaluate", lambda model, data, **options: calls.append(options) or Matrix())
+    said = []
+    scorer = TimedEvaluation(torch.nn.Conv2d(3, 2, 1), Masks([[[0]]]), minutes=(15, 30, 60), epochs=8,
+                             folder=tmp_path, say=said.append)
+    for seconds in (400, 400, 400, 400, 1000, 100, 100, 100):  # cumulative minutes 6.7 13.3 20 26.7 43.3 45 46.7 48.3
+        scorer({"seconds": seconds})
+    assert [point["epoch"] for point in scorer.curve] == [3, 5, 8]  # 15 min at epoch 3, 30 at 5, then the last
+    assert [point["minutes"] for point in scorer.curve] == [20.0, pytest.approx(43.33), pytest.approx(48.33)]
+    assert json.loads((tmp_path / "curve.json").read_text())["curve"] == scorer.curve
+    resumed = TimedEvaluation(torch.nn.Conv2d(3, 2, 1), Masks([[[0]]]), minutes=(15, 30, 60), epochs=10,
+                              folder=tmp_path, resume_from={"history": [{"seconds": 1200}, {"seconds": 1200}]})
+    assert resumed.epoch == 2 and resumed.trained_seconds == 2400 and resumed.marks == [60]
+    assert resumed.curve == scorer.curve  # read back from curve.json
+
+
+def test_train_needs_a_model_and_data_or_a_recipe(capsys):
+    from segedu.__main__ import main
+
+    assert main(["train", "--data", "shapes"]) == 2
+    assert "needs --model and --data, or a --recipe (camvid-cpu)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_recipe_on_the_stand_in_writes_the_curve_and_the_class_weights(tmp_path, capsys):
+    from segedu.__main__ import main
+    from segedu.checkpoint import load_checkpoint
+
+    output = tmp_path / "run"
+    status = main(["train", "--recipe", "camvid-cpu", "--data", "streets", "--image-size", "64x96", "--epochs", "1",
+                   "--subset", "4", "--output", str(output), "--no-progress", "--channels-last"])
+    assert status == 0
+    state = load_checkpoint(output / "last.pt")
+    assert state["data"]["recipe"] == "camvid-cpu"
+    assert state["config"]["freeze_encoder"] == RECIPES["camvid-cpu"].freeze_through
+    assert len(state["config"]["class_weights"]) == 11 and max(state["config"]["class_weights"]) > 1
+    assert state["curve"][-1]["epoch"] == 1 and 0 <= state["curve"][-1]["miou"] <= 1
+    assert state["model_spec"]["options"] == {"width": 1.0, **RECIPES["camvid-cpu"].options}
+    assert "per-class IoU" in capsys.readouterr().out
