@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Recipe", "RECIPES", "median_frequency_weights", "TimedEvaluation", "recipe_training"]
+__all__ = ["Recipe", "RECIPES", "median_frequency_weights", "TimedEvaluation", "recipe_training", "ship"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,3 +180,35 @@ def recipe_training(recipe: Recipe, model: torch.nn.Module, config, *, data: str
     scorer = TimedEvaluation(model, scored_data, minutes=recipe.score_minutes, epochs=config.epochs, input_size=size,
                              folder=Path(output), resume_from=load_checkpoint(resume) if resume else None, say=say)
     return config, [scorer], scorer
+
+
+def ship(run: Path | str, destination: Path | str, *, command: str, machine: str, data: str = "camvid",
+         split: str = "test", subset: int = 16) -> dict[str, Any]:
+    """Export a recipe's run (`run`: its last.pt) as a course checkpoint (`checkpoint.export_checkpoint`: float16
+    weights, no optimizer) with the metrics a test reproduces: the whole `split` scored at the labels' resolution
+    in float32 (so every processor gives the same figure, bf16 or not), the first `subset` evenly spaced frames
+    alone, per-class IoU, and the run's curve, training minutes, `command` and `machine`. -> the metrics."""
+    from .checkpoint import export_checkpoint, load_checkpoint, load_model
+    from .data import build_dataset
+    from .engine import evaluate
+    from .runtime import Runtime
+
+    state = load_checkpoint(run)
+    exported = export_checkpoint(run, destination, metrics={})
+    model, _ = load_model(exported)
+    model = model.float().eval()
+    size = tuple(state["data"]["image_size"])
+    runtime = Runtime.resolve("cpu", bf16=False, channels_last=False)
+    scores = {}
+    for name, count in (("whole", None), ("subset", subset)):
+        frames = build_dataset(data, split, image_size=None, subset=count)
+        scores[name] = (evaluate(model, frames, batch_size=4, input_size=size, runtime=runtime), len(frames))
+    matrix, frames = scores["whole"]
+    metrics = {"split": f"{data} {split} ({frames} frames), scored at the labels' resolution in float32",
+               "miou": round(matrix.miou(), 5), "pixel_accuracy": round(matrix.pixel_accuracy(), 5),
+               f"{split}_subset{subset}_miou": round(scores["subset"][0].miou(), 5),
+               "iou": [round(float(v), 4) for v in matrix.iou()], "command": command, "machine": machine,
+               "training_minutes": round(sum(r["seconds"] for r in state.get("history", [])) / 60, 1),
+               "curve": state.get("curve", [])}
+    export_checkpoint(run, destination, metrics=metrics)
+    return metrics

@@ -85,3 +85,32 @@ def test_train_recipe_on_the_stand_in_writes_the_curve_and_the_class_weights(tmp
     assert state["curve"][-1]["epoch"] == 1 and 0 <= state["curve"][-1]["miou"] <= 1
     assert state["model_spec"]["options"] == {"width": 1.0, **RECIPES["camvid-cpu"].options}
     assert "per-class IoU" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_ship_exports_half_weights_with_metrics_that_torchmetrics_reproduces(tmp_path):
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    from segedu.__main__ import main
+    from segedu.checkpoint import load_model
+    from segedu.data import build_dataset
+    from segedu.recipes import ship
+
+    output = tmp_path / "run"
+    assert main(["train", "--recipe", "camvid-cpu", "--data", "streets", "--image-size", "64x96", "--epochs", "1",
+                 "--subset", "4", "--output", str(output), "--no-progress", "--no-channels-last"]) == 0
+    metrics = ship(output / "last.pt", tmp_path / "shipped.pt", command="the command", machine="the machine",
+                   data="streets", subset=4)
+    model, state = load_model(tmp_path / "shipped.pt")
+    assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
+    assert "optimizer" not in state and state["metrics"] == metrics and metrics["curve"][-1]["epoch"] == 1
+    frames = build_dataset("streets", "test", image_size=None, subset=4)
+    images, masks = map(torch.stack, zip(*[frames[i] for i in range(len(frames))]))
+    with torch.no_grad():
+        logits = model.float().eval()(torch.nn.functional.interpolate(images, size=(64, 96), mode="bilinear",
+                                                                      antialias=True, align_corners=False))
+    predictions = torch.nn.functional.interpolate(logits, size=masks.shape[-2:], mode="bilinear").argmax(1)
+    reference = MulticlassJaccardIndex(11, average="none", ignore_index=255)(predictions, masks)
+    present = (torch.bincount(masks[masks != 255], minlength=11) + torch.bincount(predictions[masks != 255],
+                                                                                   minlength=11)) > 0
+    assert metrics["test_subset4_miou"] == pytest.approx(reference[present].mean().item(), abs=2e-3)
