@@ -1,7 +1,8 @@
 """Recipes: a whole training, every setting named and explained, run by ``python -m segedu train --recipe NAME``.
 
 A recipe is what a strong training uses, written where a learner can read it. ``camvid-cpu``, the course's CamVid
-flagship, trains in an hour on a 2-core laptop CPU:
+flagship (`segedu.pretrained`'s ``unet_camvid``), trains well within an hour on a 2-core laptop CPU (docs/claims.md
+gives the minutes and the processor it was measured on):
 
 - **the model**: U-Net's skips on the ImageNet EfficientNet-Lite0 (`models.unet_backbone`): pretrained features,
   and the decoder brings back where they are down to stride 4, so thin poles and signs survive;
@@ -63,8 +64,8 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "camvid-cpu": Recipe(
-        "camvid-cpu", "U-Net on the ImageNet EfficientNet-Lite0, levels 1-3 frozen, CamVid at 360x480 for an hour "
-                      "on a 2-core CPU",
+        "camvid-cpu", "U-Net on the ImageNet EfficientNet-Lite0, levels 1-3 frozen, CamVid at 360x480, 18 epochs "
+                      "(well within an hour on a 2-core CPU)",
         model="unet", data="camvid", options={"backbone": "efficientnet_lite0", "pretrained": True},
         image_size=(360, 480), epochs=18, freeze_through="level3"),
 }

@@ -38,6 +38,21 @@ def test_camvid_model_reproduces_its_recorded_miou_and_beats_the_majority_class(
     assert matrix.miou() > 2 * (counts.max() / counts.sum()).item() / 11  # far above "everything is road"
 
 
+def test_the_course_camvid_model_reproduces_its_recorded_test_miou_within_a_tenth_of_a_point(data_root):
+    """The flagship (`segedu.recipes`, `train --recipe camvid-cpu`), scored as `recipes.ship` recorded it: all 233
+    test frames at the labels' resolution, in float32 so that a processor with or without bf16 gives the same."""
+    from segedu.pretrained import CAMVID_MODEL
+    from segedu.runtime import Runtime
+
+    model, info = load_pretrained(CAMVID_MODEL)
+    frames = build_dataset("camvid", "test", image_size=None, root=data_root)
+    matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]),
+                      runtime=Runtime.resolve("cpu", bf16=False, channels_last=False))
+    assert len(frames) == 233
+    assert 100 * matrix.miou() == pytest.approx(100 * info["metrics"]["miou"], abs=0.1)
+    assert [round(v, 3) for v in matrix.iou().tolist()] == pytest.approx(info["metrics"]["iou"], abs=2e-3)
+
+
 def test_unknown_checkpoint_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown pretrained checkpoint 'vgg'"):
         load_pretrained("vgg")

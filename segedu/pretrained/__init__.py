@@ -17,9 +17,11 @@ from torch import nn
 __all__ = ["CAMVID_MODEL", "CHECKPOINTS", "checkpoint_path", "load_pretrained"]
 
 FOLDER = Path(__file__).parent
-CAMVID_MODEL = "deeplabv3plus_camvid"  # the course's CamVid model: swap the checkpoint here
+CAMVID_MODEL = "unet_camvid"  # the course's CamVid model: swap the checkpoint here
 CHECKPOINTS = {
     "unet_isbi2012": "U-Net (width 0.25, padded, batch norm) trained on ISBI 2012 slices 0-24 at 256x256",
+    "unet_camvid": "U-Net's skips on the ImageNet EfficientNet-Lite0, trained on CamVid train at 360x480 "
+                   "(`python -m segedu train --recipe camvid-cpu`): the course's CamVid model",
     "deeplabv3plus_camvid": "DeepLab v3+ on ImageNet-pretrained EfficientNet-Lite0, trained on CamVid train",
 }
 
