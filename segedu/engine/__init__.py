@@ -3,8 +3,8 @@
 `fit` is one loop that behaves the same in a notebook, a terminal and under ``torchrun``:
 
 - the config's device, precision, memory format, workers, fused updates and compilation are resolved once into a
-  `segedu.runtime.Runtime` (bf16 autocast and channels_last on CUDA and on CPUs with native bf16), shared with
-  `evaluate` and `predict`;
+  `segedu.runtime.Runtime` (bf16 autocast on CUDA and on CPUs with native bf16; channels_last on CUDA, and on the
+  CPU whichever layout `autotune` measured faster), shared with `evaluate` and `predict`;
 - the loss is `loss(logits, masks)` (default: cross-entropy with the config's class weights and ignore index);
   a model's auxiliary head adds ``aux_weight`` times the same loss on its logits;
 - seeding makes runs repeatable, and a checkpoint written at the end of each epoch holds every
@@ -17,7 +17,8 @@
 
 Where things are: `config` (TrainConfig, History, seeding), `step` (the one training step, `train_step`, and the
 plain loop `train_steps` that the lab and Mask R-CNN use), `training` (`fit`), `inference` (`predict`, `evaluate`),
-`processes` (stopping, resuming and torchrun).
+`processes` (stopping, resuming and torchrun), `resume` (what a resumed run must match), `autotune` (the memory
+layout measured on the CPU).
 """
 
 from __future__ import annotations
