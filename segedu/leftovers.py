@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["process_alive"]
+__all__ = ["process_alive", "write_text_atomically"]
 
 
 def process_alive(pid: int) -> bool:
@@ -18,3 +18,14 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def write_text_atomically(path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: into ``.<name>.<pid>.tmp`` beside it, then renamed over it, so a
+    stop while writing leaves the previous file as it was."""
+    from pathlib import Path
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .leftovers import write_text_atomically
 
 __all__ = ["Recipe", "RECIPES", "median_frequency_weights", "TimedEvaluation", "recipe_training", "ship"]
 
@@ -133,16 +134,10 @@ class TimedEvaluation:
                  "pixel_accuracy": matrix.pixel_accuracy(), "iou": [float(v) for v in matrix.iou()]}
         self.curve.append(point)
         if self.folder is not None:
-            self._write({"split_frames": len(self.data), "curve": self.curve}, self.folder / "curve.json")
+            write_text_atomically(self.folder / "curve.json",
+                                  json.dumps({"split_frames": len(self.data), "curve": self.curve}, indent=1))
         self.say(f"after {minutes:.1f} min of training (epoch {self.epoch}): {len(self.data)} frames scored, mIoU "
                  f"{100 * point['miou']:.1f} ({time.perf_counter() - started:.0f} s to score)")
-
-    @staticmethod
-    def _write(content: dict[str, Any], path: Path) -> None:
-        """Write JSON atomically: a stop while writing leaves the previous file whole."""
-        scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        scratch.write_text(json.dumps(content, indent=1))
-        os.replace(scratch, path)
 
     def finish(self, checkpoint: Path | None) -> None:
         """After the last epoch: the curve into the run's last checkpoint, and the last point's per-class IoU."""

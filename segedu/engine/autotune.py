@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..checkpoint import rng_state, set_rng_state
+from ..leftovers import write_text_atomically
 from ..runtime import Runtime, cpu_name
 from .step import Objective, train_step
 
@@ -113,9 +114,7 @@ def _write_cache(path: Path, key: dict[str, Any], choice: LayoutChoice) -> None:
                                "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"layouts": layouts}, indent=1))
-        os.replace(temporary, path)
+        write_text_atomically(path, json.dumps({"layouts": layouts}, indent=1))
     except OSError:
         pass
 
