@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train.add_argument("--recipe", choices=sorted(RECIPES),
                        help="a whole training's settings, each explained in segedu/recipes.py (camvid-cpu: the "
-                            "course's CamVid flagship, an hour on a 2-core CPU); options given beside it still win")
+                            "course's CamVid flagship, within an hour on a 2-core CPU; isbi-cpu: U-Net on ISBI 2012, "
+                            "20 minutes); options given beside it still win")
     train.add_argument("--model", choices=sorted(MODELS), help="architecture to build (required without --recipe)")
     train.add_argument("--data", help=DATA_HELP + " (required without --recipe)")
     train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")
@@ -131,9 +132,11 @@ def _train(args: argparse.Namespace) -> int:
     subset = chosen.train_subset if args.subset is None else (args.subset or None)
     width = args.width if args.width is not None else (1.0 if args.pretrained else chosen.width)
     options = {"width": width, **({"backbone": args.backbone} if args.backbone else {}),
-               **({"pretrained": True} if args.pretrained else {}), **parse_options(args.option)}
+               **({"pretrained": True} if args.pretrained else {}), **(recipe.model_options() if recipe else {}),
+               **parse_options(args.option)}
     check_model_options(args.model, options)  # every option the model gets (--option width=-1), before data is read
-    train_data = build_dataset(args.data, "train", image_size=size, augment=True, subset=subset)
+    train_data = (recipe.training_data(args.data, size, subset) if recipe is not None
+                  else build_dataset(args.data, "train", image_size=size, augment=True, subset=subset))
     val_data = None if recipe is not None else build_dataset(
         args.data, "val", image_size=size, subset=chosen.eval_subset if args.subset is None else subset)
     for dataset in (train_data, val_data):
@@ -150,9 +153,9 @@ def _train(args: argparse.Namespace) -> int:
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
     data_info = {"name": args.data, "image_size": list(size), "subset": subset,
                  "class_names": list(train_data.class_names), "palette": [list(c) for c in train_data.palette]}
-    callbacks, scored = [], None
-    if recipe is not None:  # class weights, frozen levels, and the test split scored at 15, 30 and 60 minutes
-        config, callbacks, scored = recipe_training(recipe, model, config, data=args.data, size=size, subset=subset, output=output,
+    callbacks, scored, loss = [], None, None
+    if recipe is not None:  # class weights, frozen levels, the loss, and the split scored at 15, 30 and 60 minutes
+        config, callbacks, scored, loss = recipe_training(recipe, model, config, data=args.data, size=size, subset=subset, output=output,
                                                     resume=args.resume, say=print if main_process else None)
         data_info["recipe"] = recipe.name
     if main_process:
@@ -160,7 +163,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
               f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training samples, {validation}\n"
               f"runtime {config.runtime().describe()}", flush=True)
-    history = fit(model, train_data, val_data, config, resume=args.resume, init_from=args.init_from,
+    history = fit(model, train_data, val_data, config, loss=loss, resume=args.resume, init_from=args.init_from,
                   data_info=data_info, callbacks=callbacks)
     if scored is not None and not history.interrupted and main_process:
         scored.finish(history.checkpoint)

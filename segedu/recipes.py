@@ -20,6 +20,24 @@ gives the minutes and the processor it was measured on):
 
 The test frames are scored after 15, 30 and 60 minutes of training (`TimedEvaluation`), a curve saved with the
 checkpoint; the training minutes count only training, not these scorings.
+
+``isbi-cpu``, U-Net on ISBI 2012's electron microscopy slices (`segedu.pretrained`'s ``unet_lite0_isbi2012``),
+trains in 20 minutes with the paper's own ideas (Ronneberger et al. 2015):
+
+- **the model**: the same pretrained encoder, with the expanding path continued to stride 2 (level 1): membranes
+  are 2-5 pixels wide, and a prediction at stride 4 blurs them;
+- **tiles at the native scale**: random 256x256 tiles of the 512x512 slices, never resized, turned by multiples
+  of 90 degrees and flipped (`data.transforms.isbi_train_transforms`), 16 tiles of each of the 25 training
+  slices an epoch;
+- **elastic deformation** as the paper draws it: a 3x3 grid of displacements of 10 pixels' standard deviation,
+  interpolated bicubically (`data.elastic`), so the network learns shapes it has never seen from 25 slices;
+- **the border weight map** (equation 2, w0 = 10, sigma = 5): the thin membranes between touching cells weigh
+  up to 11 times more, so the network does not merge cells (`losses.BorderWeightedLoss`);
+- **overlap-tile at test time**: each held-out slice is predicted whole, mirrored at its borders, and averaged
+  over the eight symmetries of the square, as the paper averaged rotated versions of the input.
+
+It is scored on the held-out slices 25-29 with Dice and with the challenge's own measures, the foreground-restricted
+Rand and information scores (`challenge_scores`), after 5, 10, 15 and 20 minutes of training.
 """
 
 from __future__ import annotations
@@ -55,6 +73,11 @@ class Recipe:
     freeze_through: str | None = None  # freeze the encoder's levels up to this one
     score_split: str = "test"
     score_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
+    tile: int | None = None  # train on random tiles of this side at the data's own scale (U-Net's augmentation)
+    tiles_per_image: int = 1  # tiles drawn from each training image per epoch
+    loss: str = "cross_entropy"  # or "border_weighted": U-Net's weight map (equation 2)
+    score: str = "miou"  # or "membranes": Dice, with the ISBI challenge's Rand and information scores beside it
+    test_time_rotations: bool = False  # score the average over the 8 symmetries of the square (U-Net, section 4)
 
     def arguments(self) -> dict[str, Any]:
         """The `train` command's defaults this recipe sets (an option given on the command line still wins)."""
@@ -62,13 +85,45 @@ class Recipe:
                 "batch_size": self.batch_size, "lr": self.lr, "subset": 0, "width": 1.0,
                 "backbone": self.options.get("backbone"), "pretrained": self.options.get("pretrained", False)}
 
+    def model_options(self) -> dict[str, Any]:
+        """The model's options other than the backbone (e.g. the decoder's widths)."""
+        return {key: value for key, value in self.options.items() if key not in ("backbone", "pretrained")}
 
+    def training_data(self, data: str, size: tuple[int, int], subset: int | None):
+        """The augmented training split: the course's zoom crops at `size`, or, with `tile`, U-Net's random tiles
+        at the native scale (`data.transforms.isbi_train_transforms`), `tiles_per_image` of each image an epoch."""
+        from .data import Repeated, build_dataset
+        from .data.transforms import isbi_train_transforms
+
+        if self.tile is None:
+            return build_dataset(data, "train", image_size=size, augment=True, subset=subset)
+        tiles = build_dataset(data, "train", image_size=None, subset=subset, transforms=isbi_train_transforms(self.tile))
+        return Repeated(tiles, self.tiles_per_image)
+
+    def loss_function(self):
+        """None (fit's cross-entropy, with the recipe's class weights) or U-Net's border-weighted loss."""
+        from .losses import BorderWeightedLoss
+
+        if self.loss not in ("cross_entropy", "border_weighted"):
+            raise ValueError(f"recipe {self.name}: unknown loss {self.loss!r}")
+        return BorderWeightedLoss(w0=10.0, sigma=5.0) if self.loss == "border_weighted" else None
+
+
+ISBI_EPOCHS = 48  # 400 tiles an epoch: measured to end within 20 minutes of training on a 2-core CPU
 RECIPES: dict[str, Recipe] = {
     "camvid-cpu": Recipe(
         "camvid-cpu", "U-Net on the ImageNet EfficientNet-Lite0, levels 1-3 frozen, CamVid at 360x480, 18 epochs "
                       "(well within an hour on a 2-core CPU)",
         model="unet", data="camvid", options={"backbone": "efficientnet_lite0", "pretrained": True},
         image_size=(360, 480), epochs=18, freeze_through="level3"),
+    "isbi-cpu": Recipe(
+        "isbi-cpu", "U-Net on the ImageNet EfficientNet-Lite0 down to stride 2, ISBI 2012 slices 0-24 as 256x256 tiles "
+                    "with U-Net's elastic deformation and border weights (20 minutes on a 2-core CPU)",
+        model="unet", data="isbi2012",
+        options={"backbone": "efficientnet_lite0", "pretrained": True, "decoder_widths": (128, 64, 48, 32)},
+        image_size=(512, 512), epochs=ISBI_EPOCHS, class_weighting=None, score_split="val",
+        score_minutes=(5.0, 10.0, 15.0, 20.0), tile=256, tiles_per_image=16, loss="border_weighted",
+        score="membranes", test_time_rotations=True),
 }
 
 
@@ -93,6 +148,52 @@ def median_frequency_weights(dataset, num_classes: int, *, power: float = 1.0,
     return tuple(round(float(w), 4) for w in weights)
 
 
+def score_classes(model: torch.nn.Module, data, *, input_size: tuple[int, int] | None = None, runtime=None,
+                  rotations: bool = False) -> dict[str, Any]:
+    """mIoU, pixel accuracy and per-class IoU of `model` on `data`, at the labels' resolution (`engine.evaluate`)."""
+    from .engine import evaluate
+
+    matrix = evaluate(model, data, batch_size=8 if not rotations else 1, input_size=input_size, runtime=runtime,
+                      flip=rotations, rotations=rotations)
+    return {"miou": matrix.miou(), "pixel_accuracy": matrix.pixel_accuracy(), "iou": [float(v) for v in matrix.iou()]}
+
+
+def score_membranes(model: torch.nn.Module, data, *, input_size: tuple[int, int] | None = None, runtime=None,
+                    rotations: bool = False, margin: int = 32) -> dict[str, Any]:
+    """ISBI 2012's measures for `model` on `data` (images (1, H, W), masks 0 membrane / 1 cell), slice by slice:
+    mean Dice and per-class Dice over all the pixels, and the challenge's foreground-restricted Rand and
+    information scores (`challenge_scores.membrane_scores`, averaged over the slices). Each slice is predicted whole,
+    extended by `margin` mirrored pixels on every side (U-Net's overlap-tile with one tile: the border cells get
+    context), with the 8 symmetries of the square averaged when `rotations` (U-Net, section 4)."""
+    from .challenge_scores import membrane_scores
+    from .engine import predict
+    from .metrics import ConfusionMatrix
+    from .models.unet import mirror_pad
+    from .runtime import Runtime
+
+    runtime = runtime or Runtime.resolve("auto")
+    matrix, per_slice = ConfusionMatrix(2), []
+    for index in range(len(data)):
+        image, mask = data[index]
+        extended = mirror_pad(image[None], margin, margin, margin, margin)
+        logits = predict(model, extended, input_size=None if input_size is None else
+                         tuple(side + 2 * margin for side in input_size), runtime=runtime, flip=rotations,
+                         rotations=rotations)
+        predicted = logits[0, :, margin: margin + mask.shape[-2], margin: margin + mask.shape[-1]].argmax(0)
+        matrix.update(predicted, mask)
+        per_slice.append(membrane_scores(predicted, mask))
+    dice = matrix.dice()
+    scores = {"dice": float(dice.mean()), "dice_per_class": [float(v) for v in dice], "miou": matrix.miou(),
+              "pixel_accuracy": matrix.pixel_accuracy(), "iou": [float(v) for v in matrix.iou()]}
+    for key in per_slice[0]:
+        scores[key] = sum(float(one[key]) for one in per_slice) / len(per_slice)
+    return scores
+
+
+SCORES = {"miou": score_classes, "membranes": score_membranes}
+HEADLINE = {"miou": "miou", "membranes": "dice"}
+
+
 class TimedEvaluation:
     """A `fit` callback: after the first epoch whose accumulated training time reaches each of `minutes`, and after
     the last epoch, score `model` on `data` (at the labels' own resolution, `engine.evaluate`) and keep a point of
@@ -102,8 +203,9 @@ class TimedEvaluation:
 
     def __init__(self, model: torch.nn.Module, data, *, minutes: tuple[float, ...], epochs: int,
                  input_size: tuple[int, int] | None = None, folder: Path | None = None,
-                 resume_from: dict[str, Any] | None = None, say=print):
+                 resume_from: dict[str, Any] | None = None, say=print, score: str = "miou", rotations: bool = False):
         self.model, self.data, self.marks, self.epochs = model, data, sorted(minutes), epochs
+        self.score, self.rotations = score, rotations
         self.input_size, self.folder, self.say = input_size, folder, say or (lambda text: None)
         self.trained_seconds, self.epoch, self.curve = 0.0, 0, []
         if resume_from is not None:
@@ -118,8 +220,6 @@ class TimedEvaluation:
         return json.loads(path.read_text())["curve"] if path is not None and path.exists() else []
 
     def __call__(self, record: dict[str, float]) -> None:
-        from .engine import evaluate
-
         self.trained_seconds += record["seconds"]
         self.epoch += 1
         minutes = self.trained_seconds / 60
@@ -128,16 +228,17 @@ class TimedEvaluation:
             return
         self.marks = [mark for mark in self.marks if mark not in reached]
         started = time.perf_counter()
-        matrix = evaluate(self.model, self.data, batch_size=8, input_size=self.input_size)
+        scores = SCORES[self.score](self.model, self.data, input_size=self.input_size, rotations=self.rotations)
         self.model.train()
-        point = {"epoch": self.epoch, "minutes": round(minutes, 2), "miou": matrix.miou(),
-                 "pixel_accuracy": matrix.pixel_accuracy(), "iou": [float(v) for v in matrix.iou()]}
+        point = {"epoch": self.epoch, "minutes": round(minutes, 2), **scores}
         self.curve.append(point)
         if self.folder is not None:
             write_text_atomically(self.folder / "curve.json",
                                   json.dumps({"split_frames": len(self.data), "curve": self.curve}, indent=1))
-        self.say(f"after {minutes:.1f} min of training (epoch {self.epoch}): {len(self.data)} frames scored, mIoU "
-                 f"{100 * point['miou']:.1f} ({time.perf_counter() - started:.0f} s to score)")
+        headline = HEADLINE[self.score]
+        self.say(f"after {minutes:.1f} min of training (epoch {self.epoch}): {len(self.data)} frames scored, "
+                 f"{'mIoU' if headline == 'miou' else headline.capitalize()} {100 * point[headline]:.1f} "
+                 f"({time.perf_counter() - started:.0f} s to score)")
 
     def finish(self, checkpoint: Path | None) -> None:
         """After the last epoch: the curve into the run's last checkpoint, and the last point's per-class IoU."""
@@ -151,7 +252,11 @@ class TimedEvaluation:
             last, names = self.curve[-1], getattr(self.data, "class_names", None) or range(len(self.curve[-1]["iou"]))
             self.say("per-class IoU on the " + f"{len(self.data)} frames: " + ", ".join(
                 f"{name} {100 * value:.1f}" for name, value in zip(names, last["iou"])))
-            self.say("the curve: " + ", ".join(f"{point['minutes']:.0f} min {100 * point['miou']:.1f}"
+            if "dice_per_class" in last:
+                self.say("Dice " + ", ".join(f"{name} {value:.3f}" for name, value in zip(names, last["dice_per_class"]))
+                         + "; " + ", ".join(f"{key} {last[key]:.4f}" for key in ("rand", "info") if key in last))
+            headline = HEADLINE[self.score]
+            self.say("the curve: " + ", ".join(f"{point['minutes']:.0f} min {100 * point[headline]:.1f}"
                                                for point in self.curve))
 
 
@@ -160,7 +265,7 @@ def recipe_training(recipe: Recipe, model: torch.nn.Module, config, *, data: str
     """What `train --recipe` adds to a plain training on `data` (the recipe's, or the one the command line named):
     the class weights (`median_frequency_weights` of the training masks, unaugmented), the frozen levels, and the
     `TimedEvaluation` of the recipe's split.
-    -> (config, callbacks, the TimedEvaluation)."""
+    -> (config, callbacks, the TimedEvaluation, the loss: None for fit's own)."""
     from .checkpoint import load_checkpoint
     from .data import build_dataset
 
@@ -174,19 +279,20 @@ def recipe_training(recipe: Recipe, model: torch.nn.Module, config, *, data: str
     config = dataclasses.replace(config, class_weights=weights, freeze_encoder=recipe.freeze_through or False)
     scored_data = build_dataset(data, recipe.score_split, image_size=None)  # scored at the labels' size
     scorer = TimedEvaluation(model, scored_data, minutes=recipe.score_minutes, epochs=config.epochs, input_size=size,
-                             folder=Path(output), resume_from=load_checkpoint(resume) if resume else None, say=say)
-    return config, [scorer], scorer
+                             folder=Path(output), resume_from=load_checkpoint(resume) if resume else None, say=say,
+                             score=recipe.score, rotations=recipe.test_time_rotations)
+    return config, [scorer], scorer, recipe.loss_function()
 
 
 def ship(run: Path | str, destination: Path | str, *, command: str, machine: str, data: str = "camvid",
-         split: str = "test", subset: int = 16) -> dict[str, Any]:
+         split: str = "test", subset: int = 16, recipe: Recipe | None = None) -> dict[str, Any]:
     """Export a recipe's run (`run`: its last.pt) as a course checkpoint (`checkpoint.export_checkpoint`: float16
     weights, no optimizer) with the metrics a test reproduces: the whole `split` scored at the labels' resolution
-    in float32 (so every processor gives the same figure, bf16 or not), the first `subset` evenly spaced frames
-    alone, per-class IoU, and the run's curve, training minutes, `command` and `machine`. -> the metrics."""
+    in float32 (so every processor gives the same figure, bf16 or not) by the `recipe`'s measure (mIoU by default;
+    Dice and the challenge's scores for "membranes"), the first `subset` evenly spaced frames alone, and the run's
+    curve, training minutes, `command` and `machine`. -> the metrics."""
     from .checkpoint import export_checkpoint, load_checkpoint, load_model
     from .data import build_dataset
-    from .engine import evaluate
     from .runtime import Runtime
 
     state = load_checkpoint(run)
@@ -195,15 +301,19 @@ def ship(run: Path | str, destination: Path | str, *, command: str, machine: str
     model = model.float().eval()
     size = tuple(state["data"]["image_size"])
     runtime = Runtime.resolve("cpu", bf16=False, channels_last=False)
-    scores = {}
+    kind, rotations = (recipe.score, recipe.test_time_rotations) if recipe is not None else ("miou", False)
+    scores, counts = {}, {}
     for name, count in (("whole", None), ("subset", subset)):
         frames = build_dataset(data, split, image_size=None, subset=count)
-        scores[name] = (evaluate(model, frames, batch_size=4, input_size=size, runtime=runtime), len(frames))
-    matrix, frames = scores["whole"]
-    metrics = {"split": f"{data} {split} ({frames} frames), scored at the labels' resolution in float32",
-               "miou": round(matrix.miou(), 5), "pixel_accuracy": round(matrix.pixel_accuracy(), 5),
-               f"{split}_subset{subset}_miou": round(scores["subset"][0].miou(), 5),
-               "iou": [round(float(v), 4) for v in matrix.iou()], "command": command, "machine": machine,
+        scores[name] = SCORES[kind](model, frames, input_size=size, runtime=runtime, rotations=rotations)
+        counts[name] = len(frames)
+    headline, whole = HEADLINE[kind], scores["whole"]
+    rounded = {key: ([round(v, 5) for v in value] if isinstance(value, list) else round(value, 5))
+               for key, value in whole.items()}
+    metrics = {"split": f"{data} {split} ({counts['whole']} frames), scored at the labels' resolution in float32"
+                        + (", the 8 symmetries of the square averaged" if rotations else ""),
+               **rounded, f"{split}_subset{subset}_{headline}": round(scores["subset"][headline], 5),
+               "command": command, "machine": machine,
                "training_minutes": round(sum(r["seconds"] for r in state.get("history", [])) / 60, 1),
                "curve": state.get("curve", [])}
     export_checkpoint(run, destination, metrics=metrics)

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import DataError
 from .transforms import eval_transforms, train_transforms
 from .availability import STANDINS, choose, display_name, fetch_missing, is_standin, missing_reason
-from .base import IGNORE_INDEX, FilePairDataset, SegmentationDataset, evenly_spaced
+from .base import IGNORE_INDEX, FilePairDataset, Repeated, SegmentationDataset, Transforms, evenly_spaced
 from .camvid import CamVid
 from .download import SOURCES, download, verify
 from .folder import SegmentationFolder, default_palette
@@ -29,7 +29,7 @@ from .shapes import Shapes, render_scene
 from .standins import SyntheticMembranes, SyntheticStreets
 from .torchvision_sets import OxfordIIITPet, VOCSegmentation
 
-__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Shapes", "CamVid", "ISBI2012",
+__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Repeated", "Shapes", "CamVid", "ISBI2012",
            "SegmentationFolder", "VOCSegmentation", "OxfordIIITPet", "SyntheticStreets", "SyntheticMembranes",
            "STANDINS", "choose", "display_name", "fetch_missing", "is_standin", "missing_reason", "data_root", "download", "verify", "SOURCES",
            "build_dataset", "DATASET_NAMES", "read_image", "read_mask", "render_scene", "default_palette",
@@ -90,12 +90,14 @@ def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> S
 
 
 def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, augment: bool = False,
-                  subset: int | None = None, root: Path | str | None = None) -> SegmentationDataset:
+                  subset: int | None = None, root: Path | str | None = None,
+                  transforms: Transforms | None = None) -> SegmentationDataset:
     """The data set `name` ("shapes", "camvid", "isbi2012", their stand-ins "streets" and "membranes", or a
     folder path) for `split`.
 
     `image_size` (height, width) resizes both images and masks (None keeps the native size); `augment` uses
-    the training transforms (random scale and crop, flips; elastic deformation for ISBI 2012).
+    the training transforms (random scale and crop, flips; elastic deformation for ISBI 2012). `transforms`, when
+    given, replaces both (e.g. `transforms.isbi_train_transforms`: U-Net's tiles at the native scale).
     """
     if name == "shapes":
         size = image_size[0] if image_size else 64
@@ -104,8 +106,9 @@ def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, 
             dataset.length = min(dataset.length, subset)
         return dataset
     size = image_size
-    transforms = (train_transforms(size, elastic=(name in ("isbi2012", "membranes"))) if augment and size is not None
-                  else eval_transforms(size))
+    if transforms is None:
+        transforms = (train_transforms(size, elastic=(name in ("isbi2012", "membranes"))) if augment and size is not None
+                      else eval_transforms(size))
     if name == "streets":
         return SyntheticStreets(split, transforms=transforms, subset=subset)
     if name == "membranes":

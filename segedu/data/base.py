@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from ..errors import DataError
 from .io import image_size, read_image, read_mask
 
-__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "evenly_spaced", "invalid_labels"]
+__all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Repeated", "evenly_spaced", "invalid_labels"]
 
 IGNORE_INDEX = 255
 Transforms = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor, torch.Tensor]]
@@ -150,3 +150,31 @@ class FilePairDataset(SegmentationDataset):
             if size != tuple(mask.shape):
                 raise DataError(f"mask {mask_path} is {tuple(mask.shape)} (H, W) but image {image_path} is {size}")
             self.check_labels(mask, str(mask_path))
+
+
+class Repeated(Dataset):
+    """`dataset` read `times` over in one epoch: sample i is dataset[i % len(dataset)], its random transforms drawn
+    anew each time. For small data sets trained on random tiles (ISBI 2012's 25 slices, U-Net's tiles): an epoch of
+    a few hundred tiles instead of 25 keeps the per-epoch costs (logging, checkpoints) small. Every other attribute
+    (class_names, palette, in_channels, load_mask, ...) is the wrapped data set's."""
+
+    def __init__(self, dataset: Dataset, times: int):
+        if times < 1:
+            raise ValueError(f"Repeated needs times >= 1, got {times}")
+        self.dataset, self.times = dataset, int(times)
+
+    def __len__(self) -> int:
+        return len(self.dataset) * self.times
+
+    def __getitem__(self, index: int):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        return self.dataset[index % len(self.dataset)]
+
+    def load_mask(self, index: int) -> torch.Tensor:
+        return self.dataset.load_mask(index % len(self.dataset))
+
+    def __getattr__(self, name: str):
+        if name in ("dataset", "times"):  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)

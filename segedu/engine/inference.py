@@ -21,7 +21,7 @@ __all__ = ["predict", "evaluate", "stack_by_size"]
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, int] | None = None,
             output_size: tuple[int, int] | None = None, runtime: Runtime | None = None,
-            scales: Sequence[float] = (1.0,), flip: bool = False) -> torch.Tensor:
+            scales: Sequence[float] = (1.0,), flip: bool = False, rotations: bool = False) -> torch.Tensor:
     """Logits of `model` for a batch (N, C, H, W): resized to `input_size` before the model (e.g. the size it was
     trained at) and to `output_size` after it (default: the images' own (H, W)). Returns float32 logits
     (N, K, *output_size) on the images' device; the model runs on `runtime`'s device (default: the images'),
@@ -31,6 +31,8 @@ def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, in
     multiple of its size (`input_size` or the images' own), `flip` adds the mirror image of each; the softmax of
     every pass, brought to `output_size` (and flipped back), is averaged, and its log is returned (argmax and
     softmax work on it as on logits). With one scale of 1 and no flip the model's own logits are returned.
+    `rotations` adds the input turned by 90, 180 and 270 degrees (each turned back after the model): with `flip`,
+    the eight symmetries of the square, as U-Net averaged rotated versions of ISBI 2012's slices (section 4).
     """
     scales = tuple(float(scale) for scale in scales)
     if not scales or min(scales) <= 0:
@@ -42,19 +44,24 @@ def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, in
     model.eval()
     inputs = runtime.images(images)
 
-    def one_pass(size: tuple[int, int], mirrored: bool) -> torch.Tensor:
+    def one_pass(size: tuple[int, int], mirrored: bool, turns: int = 0) -> torch.Tensor:
         batch = inputs.flip(-1) if mirrored else inputs
+        if turns:
+            batch, size = torch.rot90(batch, turns, (-2, -1)), (size[1], size[0]) if turns % 2 else size
         if tuple(batch.shape[-2:]) != size:
             batch = F.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
         with runtime.autocast():
             logits, _ = model_outputs(model, batch, auxiliary=False)
         logits = logits.float()
+        if turns:
+            logits = torch.rot90(logits, -turns, (-2, -1))
         if tuple(logits.shape[-2:]) != output_size:
             logits = F.interpolate(logits, size=output_size, mode="bilinear", align_corners=False)
         return logits.flip(-1) if mirrored else logits
 
-    passes = [(tuple(max(1, round(side * scale)) for side in base), mirrored)
-              for scale in scales for mirrored in ((False, True) if flip else (False,))]
+    passes = [(tuple(max(1, round(side * scale)) for side in base), mirrored, turns)
+              for scale in scales for mirrored in ((False, True) if flip else (False,))
+              for turns in ((0, 1, 2, 3) if rotations else (0,))]
     if len(passes) == 1:
         result = one_pass(*passes[0])
     else:
@@ -68,14 +75,14 @@ def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, in
 def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: str = "auto",
              input_size: tuple[int, int] | None = None, runtime: Runtime | None = None, num_classes: int | None = None,
              ignore_index: int = 255, progress: bool = False, max_batches: int | None = None,
-             scales: Sequence[float] = (1.0,), flip: bool = False) -> ConfusionMatrix:
+             scales: Sequence[float] = (1.0,), flip: bool = False, rotations: bool = False) -> ConfusionMatrix:
     """Run `model` over `data` and return the ConfusionMatrix against its masks.
 
     `input_size` (height, width) resizes the images before the model (e.g. to the size it was trained at);
     logits are brought back to the masks' size (`predict`), so scores are always measured at the labels' own
     resolution. `runtime` (default: `Runtime.resolve(device)`) says where and how the model runs; the model is
-    moved there and stays there. `max_batches` (default: ``SEGEDU_MAX_STEPS``, else all) stops early. `scales` and
-    `flip`: multi-scale and flipped inputs, as in `predict`.
+    moved there and stays there. `max_batches` (default: ``SEGEDU_MAX_STEPS``, else all) stops early. `scales`,
+    `flip` and `rotations`: multi-scale, flipped and turned inputs, as in `predict`.
     """
     from tqdm.auto import tqdm
 
@@ -94,7 +101,7 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: st
         for images, masks in groups:  # one group per image size: a folder of photos may mix sizes
             masks = runtime.masks(masks)
             logits = predict(model, runtime.images(images), input_size=input_size, output_size=masks.shape[-2:],
-                             runtime=runtime, scales=scales, flip=flip)
+                             runtime=runtime, scales=scales, flip=flip, rotations=rotations)
             matrix.update(logits.argmax(1), masks)
     return matrix
 

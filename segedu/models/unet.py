@@ -33,7 +33,7 @@ from torch import nn
 from ..backbones import build_backbone
 from ..layers import ConvBNReLU, scaled
 from .base import SegmentationModel
-from .unet_backbone import BackboneDecoder
+from .unet_backbone import DECODER_WIDTHS, BackboneDecoder
 
 __all__ = ["UNet", "unet", "mirror_pad"]
 
@@ -110,12 +110,16 @@ class UNet(SegmentationModel):
 
     name = "unet"
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4,
-                 batch_norm: bool = True, padding: bool = True, backbone: str | None = None, pretrained: bool = False):
+                 batch_norm: bool = True, padding: bool = True, backbone: str | None = None, pretrained: bool = False,
+                 decoder_widths: tuple[int, ...] | None = None):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         if backbone is not None or pretrained:
             self._on_backbone(backbone, width=width, depth=depth, batch_norm=batch_norm, padding=padding,
-                              pretrained=pretrained)
+                              pretrained=pretrained, decoder_widths=decoder_widths)
             return
+        if decoder_widths is not None:
+            raise ValueError("decoder_widths belongs to U-Net on a backbone (backbone='efficientnet_lite0'); the "
+                             "paper's own expanding path mirrors its contracting path")
         channels = [scaled(64, width) * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
         options = {"batch_norm": batch_norm, "padding": padding}
         self.encoder = UNetEncoder(channels, in_channels, **options)
@@ -125,7 +129,7 @@ class UNet(SegmentationModel):
         self.multiple = 2 ** depth  # padded convolutions: every map halves exactly `depth` times
 
     def _on_backbone(self, backbone: str | None, *, width: float, depth: int, batch_norm: bool, padding: bool,
-                     pretrained: bool) -> None:
+                     pretrained: bool, decoder_widths: tuple[int, ...] | None = None) -> None:
         """The contracting path is `backbone`'s five levels (stride 32), the expanding path `BackboneDecoder`."""
         if backbone is None:
             raise ValueError("UNet(pretrained=True) needs a backbone (e.g. backbone='efficientnet_lite0'): the "
@@ -135,7 +139,7 @@ class UNet(SegmentationModel):
                              f"contracting path; leave them at their defaults (got depth={depth}, padding={padding}, "
                              f"batch_norm={batch_norm})")
         self.encoder = build_backbone(backbone, in_channels=self.in_channels, width=width, pretrained=pretrained)
-        self.decoder = BackboneDecoder(self.encoder.channels)
+        self.decoder = BackboneDecoder(self.encoder.channels, tuple(decoder_widths or DECODER_WIDTHS))
         self.head = nn.Conv2d(self.decoder.out_channels, self.num_classes, kernel_size=1)
         self.depth, self.padding = depth, True
         self.multiple = 32  # the encoder halves every map five times
