@@ -61,9 +61,18 @@ class Backbone(nn.Module):
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else ((0.5,) * in_channels, (0.25,) * in_channels)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.with_input = False  # True: the output also holds "level0", the normalized input (a decoder's last skip)
+
+    def keep_input(self) -> Backbone:
+        """Also return the normalized input as "level0" (stride 1), for a decoder that goes back to full resolution."""
+        self.with_input = True
+        self.channels = {"level0": self.mean.shape[1], **self.channels}
+        self.strides = {"level0": 1, **self.strides}
+        return self
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        features, outputs = (images - self.mean) / self.std, {}
+        features = (images - self.mean) / self.std
+        outputs = {"level0": features} if self.with_input else {}
         for name, level in self.levels.items():
             features = outputs[name] = level(features)
         return outputs

@@ -30,8 +30,24 @@ def test_four_decoder_widths_continue_the_path_to_level1():
     assert features["level1"].grad.abs().sum() > 0, "the fourth step ignores level 1"
 
 
+def test_a_fifth_width_ends_the_path_at_the_input_with_the_image_as_its_skip():
+    torch.manual_seed(0)
+    model = build_model("unet", num_classes=2, in_channels=1, backbone="efficientnet_lite0",
+                        decoder_widths=(32, 24, 16, 8, 4)).eval()
+    with torch.no_grad():
+        features = model.encoder(torch.rand(1, 1, 64, 96))
+    assert features["level0"].shape == (1, 1, 64, 96)
+    features = {level: value.clone().requires_grad_(True) for level, value in features.items()}
+    decoded = model.decoder(features)
+    assert decoded.shape == (1, 4, 64, 96)  # full resolution, the fifth width's channels
+    decoded.sum().backward()
+    assert features["level0"].grad.abs().sum() > 0, "the fifth step ignores the input"
+    plain = build_model("unet", num_classes=2, in_channels=1, backbone="efficientnet_lite0")
+    assert "level0" not in plain.encoder(torch.rand(1, 1, 64, 64))
+
+
 def test_decoder_widths_are_refused_where_they_mean_nothing():
-    with pytest.raises(ValueError, match="three .* or four"):
+    with pytest.raises(ValueError, match="three .* four .* or five"):
         build_model("unet", num_classes=2, backbone="efficientnet_lite0", decoder_widths=(32, 16))
     with pytest.raises(ValueError, match="backbone"):
         build_model("unet", num_classes=2, decoder_widths=(32, 24, 16, 8))
@@ -126,7 +142,7 @@ def test_the_isbi_recipe_trains_on_native_tiles_with_the_border_weights():
     assert image.shape == (1, recipe.tile, recipe.tile) and mask.shape == (recipe.tile, recipe.tile)
     loss = recipe.loss_function()
     assert isinstance(loss, BorderWeightedLoss) and (loss.w0, loss.sigma) == (10.0, 5.0)  # the paper's
-    assert recipe.model_options() == {"decoder_widths": (128, 64, 48, 32)}
+    assert recipe.model_options() == {"decoder_widths": (128, 64, 48, 32, 16)}
     assert RECIPES["camvid-cpu"].loss_function() is None
 
 

@@ -139,7 +139,10 @@ class UNet(SegmentationModel):
                              f"contracting path; leave them at their defaults (got depth={depth}, padding={padding}, "
                              f"batch_norm={batch_norm})")
         self.encoder = build_backbone(backbone, in_channels=self.in_channels, width=width, pretrained=pretrained)
-        self.decoder = BackboneDecoder(self.encoder.channels, tuple(decoder_widths or DECODER_WIDTHS))
+        widths = tuple(decoder_widths or DECODER_WIDTHS)
+        if len(widths) == 5:  # the last step's skip is the input itself
+            self.encoder.keep_input()
+        self.decoder = BackboneDecoder(self.encoder.channels, widths)
         self.head = nn.Conv2d(self.decoder.out_channels, self.num_classes, kernel_size=1)
         self.depth, self.padding = depth, True
         self.multiple = 32  # the encoder halves every map five times
