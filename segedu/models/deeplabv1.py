@@ -7,6 +7,9 @@ stride 8 are upsampled bilinearly. It is meant to be followed by the fully conne
 (segedu.crf.DenseCRF), which sharpens the blurry boundaries of the stride-8 scores. About 20.5M
 parameters with 21 classes (published: 20.5M).
 
+``backbone="efficientnet_lite0", pretrained=True`` puts the same LargeFOV classifier on another encoder at output
+stride 8 (the ImageNet weights available offline; VGG16's are not).
+
 Departures: pool5 keeps VGG's max pooling (made 3x3 stride 1) and the extra 3x3 average pooling the
 released model adds after it is left out; fc6's weights start random (the paper subsamples VGG's
 fc6), the convolutions from ImageNet with `pretrained=True`.
@@ -31,9 +34,9 @@ class DeepLabV1(SegmentationModel):
     name = "deeplabv1"
     minimum_size = 8  # three stride-2 poolings leave one pixel of a 7x7 input, which the stride-1 pool4 cannot take
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
-                 fc6_dilation: int = 12, dropout: float = 0.5):
+                 fc6_dilation: int = 12, dropout: float = 0.5, backbone: str = "vgg16"):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.encoder = build_backbone("vgg16", in_channels=in_channels, output_stride=8, width=width,
+        self.encoder = build_backbone(backbone, in_channels=in_channels, output_stride=8, width=width,
                                       pretrained=pretrained)
         channels, hidden = self.encoder.channels["level5"], scaled(1024, width)
         self.decoder = OnLevel(
@@ -45,5 +48,5 @@ class DeepLabV1(SegmentationModel):
 
 
 def deeplabv1(**options) -> DeepLabV1:
-    """DeepLab-LargeFOV on VGG16 at output stride 8."""
+    """DeepLab-LargeFOV on VGG16 (or `backbone`) at output stride 8."""
     return DeepLabV1(**options)
