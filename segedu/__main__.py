@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", choices=sorted(RECIPES),
                        help="a whole training's settings, each explained in segedu/recipes.py (camvid-cpu: the "
                             "course's CamVid flagship, within an hour on a 2-core CPU; isbi-cpu: U-Net on ISBI 2012, "
-                            "20 minutes); options given beside it still win")
+                            "20 minutes; camvid-heads --model NAME: any architecture's head on the frozen encoder); "
+                            "options given beside it still win")
     train.add_argument("--model", choices=sorted(MODELS), help="architecture to build (required without --recipe)")
     train.add_argument("--data", help=DATA_HELP + " (required without --recipe)")
     train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")

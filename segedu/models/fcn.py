@@ -13,8 +13,10 @@ Departures: the paper pads the first convolution by 100 pixels and crops the ups
 hand-computed offsets; here the input is reflection-padded to a multiple of 32, fc6 pads by 3 so the
 score map is exactly 1/32 of it, and every upsampling is exact, so no offsets are needed. The paper's
 "at-once" scaling of the pool3/pool4 features is not used (we train each net in one stage from zero
-skip scores). `backbone=` other than VGG16 replaces fc6/fc7 by nothing: the score layer reads the
-backbone's last level directly. `FCNResNet` (model name "fcn") carries the simpler head torchvision puts on a
+skip scores). `backbone=` other than VGG16 has no fully connected layers to convolutionalize: fc6/fc7's role, a
+nonlinear classifier over a neighbourhood at stride 32, is taken by one 3x3 ConvBNReLU of 512 channels (random,
+trained with the decoder; `encoder.levels` are the backbone's, so `freeze_encoder("level5")` freezes the
+pretrained part alone). `FCNResNet` (model name "fcn") carries the simpler head torchvision puts on a
 dilated ResNet.
 """
 
@@ -93,9 +95,16 @@ class FCNEncoder(nn.Module):
                 self.classifier[0] = convolutionalize(vgg.classifier[0], channels)
                 self.classifier[3] = convolutionalize(vgg.classifier[3], 4096)
             channels = hidden
-        else:  # other backbones have no fully connected layers to convolutionalize
-            self.classifier = nn.Identity()
+        else:  # other backbones have no fully connected layers to convolutionalize: a small nonlinear classifier
+            hidden = scaled(512, width)
+            self.classifier = nn.Sequential(ConvBNReLU(channels, hidden), nn.Dropout(dropout))
+            channels = hidden
         self.channels = {**self.backbone.channels, "fc7": channels}
+
+    @property
+    def levels(self) -> nn.ModuleDict:
+        """The backbone's five levels (what `SegmentationModel.freeze_encoder(through=...)` freezes)."""
+        return self.backbone.levels
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.backbone(images)

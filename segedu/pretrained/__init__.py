@@ -20,6 +20,9 @@ FOLDER = Path(__file__).parent
 CAMVID_MODEL = "unet_camvid"  # the course's CamVid model: swap the checkpoint here
 CHECKPOINTS = {
     "unet_isbi2012": "U-Net (width 0.25, padded, batch norm) trained on ISBI 2012 slices 0-24 at 256x256",
+    "unet_lite0_isbi2012": "U-Net's skips down to stride 2 on the ImageNet EfficientNet-Lite0, trained on ISBI 2012 "
+                           "slices 0-24 with the paper's tiles, deformation and border weights "
+                           "(`python -m segedu train --recipe isbi-cpu`)",
     "unet_camvid": "U-Net's skips on the ImageNet EfficientNet-Lite0, trained on CamVid train at 360x480 "
                    "(`python -m segedu train --recipe camvid-cpu`): the course's CamVid model",
     "deeplabv3plus_camvid": "DeepLab v3+ on ImageNet-pretrained EfficientNet-Lite0, trained on CamVid train",
