@@ -1,0 +1,158 @@
+"""One course, two languages: the Korean notebooks are built from the English ones and gettext catalogs.
+
+Every Markdown cell of `notebooks/NN_name.ipynb` is one entry of `notebooks/locale/ko/NN_name.po`, keyed by the
+notebook and the cell's id (the entry's context, ``msgctxt``), with the English text as its ``msgid`` and the Korean
+as its ``msgstr``. Any gettext tool (Poedit, Weblate, Lokalize) opens the catalogs; `polib` reads and writes them.
+
+    python -m segedu.course.translation update   # the catalogs follow the English notebooks
+    python -m segedu.course.translation build    # notebooks/ko/*.ipynb, never edited by hand
+    python -m segedu.course.translation check    # every entry translated and not fuzzy, notebooks/ko up to date
+
+`update` never loses a translation: an entry whose English changed keeps its Korean, marked *fuzzy* with the old
+English beside it (``#| msgid``), so a translator sees exactly what changed; a cell that disappeared becomes an
+obsolete entry. `build` copies each English notebook, code cells and outputs untouched, and replaces each Markdown
+cell by its translation; it refuses a missing or fuzzy entry (the Korean would be out of step with the English).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import polib
+
+__all__ = ["LANGUAGES", "markdown_cells", "update_catalog", "translate_notebook", "untranslated", "build", "main"]
+
+LANGUAGES = ("ko",)
+ROOT = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def markdown_cells(notebook: dict) -> list[tuple[str, str]]:
+    """(cell id, Markdown source) of every Markdown cell, in order; a cell without an id is refused."""
+    cells = []
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        if not cell.get("id"):
+            raise ValueError(f"Markdown cell {index} has no id (nbformat 4.5 ids key the translations)")
+        cells.append((cell["id"], "".join(cell["source"])))
+    return cells
+
+
+def _context(stem: str, cell_id: str) -> str:
+    return f"{stem}:{cell_id}"
+
+
+def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "ko") -> polib.POFile:
+    """Bring the catalog of `notebook_path` in step with it (module docstring) and save it. -> the catalog."""
+    notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
+    stem = Path(notebook_path).stem
+    catalog = polib.pofile(str(catalog_path), wrapwidth=0) if Path(catalog_path).exists() else polib.POFile(wrapwidth=0)
+    catalog.metadata = {"Project-Id-Version": "segedu", "Language": language, "MIME-Version": "1.0",
+                        "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+    previous = {entry.msgctxt: entry for entry in catalog if not entry.obsolete}
+    entries = []
+    for cell_id, source in markdown_cells(notebook):
+        context = _context(stem, cell_id)
+        entry = previous.pop(context, None)
+        if entry is None:
+            entry = polib.POEntry(msgctxt=context, msgid=source, msgstr="")
+        elif entry.msgid != source:  # the English changed: keep the Korean, mark it for review
+            entry.previous_msgid = entry.msgid
+            entry.msgid = source
+            if entry.msgstr and "fuzzy" not in entry.flags:
+                entry.flags.append("fuzzy")
+        entries.append(entry)
+    for entry in previous.values():  # cells that are gone: kept as obsolete, so no translation is lost
+        entry.obsolete = True
+        entries.append(entry)
+    catalog[:] = entries
+    Path(catalog_path).parent.mkdir(parents=True, exist_ok=True)
+    catalog.save(str(catalog_path))
+    return catalog
+
+
+def untranslated(catalog: polib.POFile) -> list[str]:
+    """The contexts of the entries that are missing a translation or are fuzzy (obsolete ones aside)."""
+    return [entry.msgctxt for entry in catalog
+            if not entry.obsolete and (not entry.msgstr or "fuzzy" in entry.flags)]
+
+
+def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, language: str = "ko") -> dict:
+    """A copy of `notebook` whose Markdown cells are the catalog's translations (code cells and outputs untouched).
+    ValueError names the first cell whose entry is missing, empty, fuzzy or written for other English."""
+    entries = {entry.msgctxt: entry for entry in catalog if not entry.obsolete}
+    translated = copy.deepcopy(notebook)
+    for cell in translated["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        context, source = _context(stem, cell["id"]), "".join(cell["source"])
+        entry = entries.get(context)
+        if entry is None or not entry.msgstr or "fuzzy" in entry.flags or entry.msgid != source:
+            state = ("missing" if entry is None or not entry.msgstr else
+                     "fuzzy" if "fuzzy" in entry.flags else "written for other English")
+            raise ValueError(f"{stem}: the {language} translation of cell {cell['id']} is {state}: run "
+                             f"`python -m segedu.course.translation update` and translate it")
+        lines = entry.msgstr.split("\n")
+        cell["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+    translated.setdefault("metadata", {})["language"] = language
+    return translated
+
+
+def _dump(notebook: dict) -> str:
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+def build(root: Path = ROOT, *, language: str = "ko", names: Iterable[str] | None = None,
+          write: bool = True) -> dict[Path, str]:
+    """Translate every English notebook of `root` (or those whose stem starts with one of `names`) into
+    `root/language/`. -> {path: the notebook's text}; written only when `write`."""
+    built = {}
+    for path in sorted(root.glob("[0-9][0-9]_*.ipynb")):
+        if names and not any(path.stem.startswith(name) for name in names):
+            continue
+        catalog = polib.pofile(str(root / "locale" / language / f"{path.stem}.po"), wrapwidth=0)
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        target = root / language / path.name
+        built[target] = _dump(translate_notebook(notebook, catalog, path.stem, language=language))
+        if write:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(built[target], encoding="utf-8")
+    return built
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m segedu.course.translation", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("update", "build", "check"))
+    parser.add_argument("--language", default="ko", choices=LANGUAGES)
+    parser.add_argument("--only", nargs="*", help="notebook numbers or stems, e.g. 00 09")
+    args = parser.parse_args(argv)
+    notebooks = [path for path in sorted(ROOT.glob("[0-9][0-9]_*.ipynb"))
+                 if not args.only or any(path.stem.startswith(name) for name in args.only)]
+    if args.command == "update":
+        for path in notebooks:
+            catalog = update_catalog(path, ROOT / "locale" / args.language / f"{path.stem}.po", language=args.language)
+            print(f"{path.stem}: {len(untranslated(catalog))} of {len([e for e in catalog if not e.obsolete])} "
+                  f"entries to translate")
+        return 0
+    if args.command == "build":
+        for target in build(ROOT, language=args.language, names=args.only):
+            print(f"wrote {target.relative_to(ROOT.parent)}")
+        return 0
+    problems = []
+    for path in notebooks:
+        catalog = polib.pofile(str(ROOT / "locale" / args.language / f"{path.stem}.po"), wrapwidth=0)
+        problems += [f"{context}: missing or fuzzy" for context in untranslated(catalog)]
+    for target, text in build(ROOT, language=args.language, names=args.only, write=False).items() if not problems else ():
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            problems.append(f"{target.relative_to(ROOT.parent)} is not built from the catalogs: run `build`")
+    print("\n".join(problems) or "every entry translated; the Korean notebooks are up to date")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

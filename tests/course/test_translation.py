@@ -1,0 +1,106 @@
+"""`segedu.course.translation`: the Korean notebooks built from the English ones and gettext catalogs (polib)."""
+
+from __future__ import annotations
+
+import json
+
+import polib
+import pytest
+
+from segedu.course.translation import build, translate_notebook, untranslated, update_catalog
+
+
+def notebook(*cells):
+    """A minimal notebook: ("markdown" | "code", id, source) per cell."""
+    return {"cells": [{"cell_type": kind, "id": cell_id, "metadata": {}, "source": [source],
+                       **({"outputs": [{"output_type": "stream", "name": "stdout", "text": ["4\n"]}],
+                           "execution_count": 1} if kind == "code" else {})}
+                      for kind, cell_id, source in cells],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def write(path, content):
+    path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def course(tmp_path):
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    write(root / "00_basics.ipynb", notebook(("markdown", "a", "# Segmentation\n\nEvery pixel gets a class."),
+                                             ("code", "b", "print(2 + 2)"), ("markdown", "c", "A **mask**.")))
+    return root
+
+
+def translate(catalog_path, translations):
+    catalog = polib.pofile(str(catalog_path), wrapwidth=0)
+    for entry in catalog:
+        entry.msgstr = translations.get(entry.msgctxt, entry.msgstr)
+    catalog.save()
+
+
+def test_each_markdown_cell_is_one_entry_keyed_by_notebook_and_cell(course):
+    catalog = update_catalog(course / "00_basics.ipynb", course / "locale" / "ko" / "00_basics.po")
+    assert [(entry.msgctxt, entry.msgid) for entry in catalog] == [
+        ("00_basics:a", "# Segmentation\n\nEvery pixel gets a class."), ("00_basics:c", "A **mask**.")]
+    assert untranslated(catalog) == ["00_basics:a", "00_basics:c"]
+
+
+def test_the_korean_notebook_keeps_code_and_outputs_and_takes_the_translations(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate(po, {"00_basics:a": "# 의미적 분할\n\n모든 픽셀이 클래스를 받습니다.", "00_basics:c": "**마스크**입니다."})
+    (target, text), = build(course).items()
+    korean, english = json.loads(text), json.loads((course / "00_basics.ipynb").read_text())
+    assert target == course / "ko" / "00_basics.ipynb" and target.read_text(encoding="utf-8") == text
+    assert korean["cells"][1] == english["cells"][1]  # code and its output, untouched
+    assert korean["cells"][0]["source"] == ["# 의미적 분할\n", "\n", "모든 픽셀이 클래스를 받습니다."]
+    assert korean["metadata"]["language"] == "ko"
+
+
+def test_a_changed_english_cell_keeps_its_korean_as_fuzzy_and_the_build_refuses_it(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate(po, {"00_basics:a": "# 의미적 분할", "00_basics:c": "**마스크**입니다."})
+    changed = notebook(("markdown", "a", "# Semantic segmentation"), ("code", "b", "print(2 + 2)"),
+                       ("markdown", "c", "A **mask**."))
+    write(course / "00_basics.ipynb", changed)
+    catalog = update_catalog(course / "00_basics.ipynb", po)
+    entry = catalog.find("# Semantic segmentation", msgctxt="00_basics:a")
+    assert entry.msgstr == "# 의미적 분할" and "fuzzy" in entry.flags
+    assert entry.previous_msgid == "# Segmentation\n\nEvery pixel gets a class."
+    assert untranslated(catalog) == ["00_basics:a"]
+    with pytest.raises(ValueError, match="cell a is fuzzy"):
+        translate_notebook(changed, catalog, "00_basics")
+
+
+def test_a_missing_translation_or_a_catalog_behind_the_english_is_refused(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate(po, {"00_basics:a": "# 의미적 분할"})
+    english = json.loads((course / "00_basics.ipynb").read_text())
+    with pytest.raises(ValueError, match="cell c is missing"):
+        translate_notebook(english, polib.pofile(str(po)), "00_basics")
+    translate(po, {"00_basics:c": "**마스크**입니다."})
+    english["cells"][2]["source"] = ["A **mask**, edited without `update`."]
+    with pytest.raises(ValueError, match="cell c is written for other English"):
+        translate_notebook(english, polib.pofile(str(po)), "00_basics")
+
+
+def test_a_removed_cell_becomes_obsolete_and_its_translation_is_kept(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate(po, {"00_basics:a": "# 의미적 분할", "00_basics:c": "**마스크**입니다."})
+    write(course / "00_basics.ipynb", notebook(("markdown", "a", "# Segmentation\n\nEvery pixel gets a class.")))
+    catalog = update_catalog(course / "00_basics.ipynb", po)
+    gone = [entry for entry in catalog if entry.obsolete]
+    assert [(entry.msgctxt, entry.msgstr) for entry in gone] == [("00_basics:c", "**마스크**입니다.")]
+    assert untranslated(catalog) == []
+
+
+def test_a_cell_without_an_id_is_refused(course):
+    broken = notebook(("markdown", "a", "text"))
+    del broken["cells"][0]["id"]
+    write(course / "01_broken.ipynb", broken)
+    with pytest.raises(ValueError, match="Markdown cell 0 has no id"):
+        update_catalog(course / "01_broken.ipynb", course / "locale" / "ko" / "01_broken.po")
