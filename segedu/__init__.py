@@ -13,7 +13,8 @@ from .runtime import Runtime, resolve_device
 from .metrics import ConfusionMatrix
 from .models import build_model
 from .profiles import Profile, profile
+from .language import language, set_language
 
 __version__ = "0.1.0"
 __all__ = ["data", "engine", "metrics", "models", "TrainConfig", "fit", "evaluate", "predict", "capped", "Runtime", "resolve_device",
-           "seed_everything", "ConfusionMatrix", "build_model", "Profile", "profile", "__version__"]
+           "seed_everything", "ConfusionMatrix", "build_model", "Profile", "profile", "language", "set_language", "__version__"]
