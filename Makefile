@@ -38,8 +38,13 @@ kernel: $(STAMP)
 data: $(STAMP)
 	-$(BIN)/python -m segedu data fetch-missing
 
+# The Korean edition (notebooks/ko, built from the English notebooks and notebooks/locale/ko) opens when
+# SEGEDU_LANG, or else the locale's LANG, says Korean: `SEGEDU_LANG=ko make lab`.
+CHOSEN_LANGUAGE := $(or $(SEGEDU_LANG),$(LANG))
+NOTEBOOK_DIR := $(if $(filter ko%,$(CHOSEN_LANGUAGE)),notebooks/ko,notebooks)
+
 lab: $(STAMP) data
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \

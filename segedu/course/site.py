@@ -86,7 +86,21 @@ def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, time
         nbformat.write(lean(notebook), partial)
         os.replace(partial, path)
         log(f"{path.name}: executed in {seconds[path.name]:.1f} s, {path.stat().st_size / 1e6:.2f} MB")
+    _rebuild_korean(Path(source), [name[:2] for name in seconds], log)
     return seconds
+
+
+def _rebuild_korean(source: Path, numbers: list[str], log) -> None:
+    """The Korean notebooks follow the English ones they are built from (`segedu.course.translation`)."""
+    from .translation import build
+
+    if not numbers or not (source / "locale" / "ko").is_dir():
+        return
+    try:
+        for target in build(source, names=numbers):
+            log(f"{target.relative_to(source.parent)}: rebuilt from the English notebook and its catalog")
+    except ValueError as error:  # an English cell changed: its translation is missing or fuzzy
+        log(f"the Korean edition was not rebuilt: {error}")
 
 
 def lean(notebook):

@@ -104,3 +104,18 @@ def test_a_cell_without_an_id_is_refused(course):
     write(course / "01_broken.ipynb", broken)
     with pytest.raises(ValueError, match="Markdown cell 0 has no id"):
         update_catalog(course / "01_broken.ipynb", course / "locale" / "ko" / "01_broken.po")
+
+
+def test_the_glossary_has_the_lectures_words_and_every_row_is_complete():
+    from segedu.course.glossary import glossary, glossary_table
+
+    terms = {term.english: term for term in glossary()}
+    assert len(terms) == len(glossary())  # no term twice
+    for english, korean in (("semantic segmentation", "의미적 분할"), ("transfer learning", "전이 학습"),
+                            ("fine-tuning", "미세 조정"), ("receptive field", "리셉티브 필드")):
+        assert terms[english].korean == korean  # the lecture's own words (issue #31)
+    assert all(term.korean and term.definition_ko and term.definition_en for term in terms.values())
+    table = glossary_table(["receptive field"], definitions="ko")
+    assert table.splitlines()[2].startswith("| receptive field | 리셉티브 필드 | ")
+    with pytest.raises(KeyError, match="not in the glossary"):
+        glossary_table(["flux capacitor"])
