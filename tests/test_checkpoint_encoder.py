@@ -72,3 +72,15 @@ def test_the_digest_sees_one_changed_number_of_the_backbone_and_nothing_else():
     with torch.no_grad():
         model.head.weight.add_(1) if hasattr(model.head, "weight") else next(model.decoder.parameters()).add_(1)
     assert encoder_digest(model) == changed  # the head is not the pretrained part
+
+
+def test_a_new_run_can_start_from_a_head_stored_without_its_encoder(tmp_path):
+    from segedu.engine.resume import _initial_weights
+
+    model = trained_on_frozen_encoder(tmp_path / "run.pt")
+    slim = export_checkpoint(tmp_path / "run.pt", tmp_path / "slim.pt", omit_pretrained_encoder=True)
+    fresh = build_model("fcn8s", num_classes=3, backbone="efficientnet_lite0")  # random encoder and head
+    assert _initial_weights(fresh, slim) == slim
+    for (name, ours), theirs in zip(fresh.state_dict().items(), model.state_dict().values()):
+        tolerance = 0 if name.startswith("encoder.backbone.") else 1e-2  # the head went through float16
+        assert torch.allclose(ours.float(), theirs.float(), atol=tolerance), name

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from ..checkpoint import check_compatible, load_checkpoint, set_rng_state
+from ..checkpoint import check_compatible, load_checkpoint, load_model, set_rng_state
 from ..errors import CheckpointError
 from .config import History, TrainConfig
 from .processes import _Distributed, _Partial
@@ -122,6 +122,8 @@ def _initial_weights(model: nn.Module, source: Path | str) -> Path:
         raise CheckpointError(f"--init-from {source}: no such checkpoint file, nor the name of a shipped model "
                               f"({', '.join(CHECKPOINTS)})")
     state = load_checkpoint(path)
+    if state.get("encoder"):  # a head stored without its pretrained encoder: take the encoder from its package
+        state = {**state, "model": load_model(path)[0].state_dict()}
     try:
         check_compatible(state, model, path)  # the name, classes and input channels, then every weight's shape
     except CheckpointError as error:
