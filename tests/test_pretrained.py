@@ -19,6 +19,14 @@ def test_checkpoint_is_small_and_loads_without_pickled_code(name):
     assert state["metrics"] and state["data"]["image_size"]
     model, info = load_pretrained(name)
     assert not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+    channels, classes = state["model_spec"]["in_channels"], state["model_spec"]["num_classes"]
+    with torch.no_grad():  # offline: a head's encoder comes from its installed package, nothing is downloaded
+        assert model(torch.rand(1, channels, 64, 96)).shape == (1, classes, 64, 96)
+
+
+def test_all_shipped_weights_together_stay_under_60_megabytes():
+    total = sum(checkpoint_path(name).stat().st_size for name in CHECKPOINTS)
+    assert total <= 60 * 2 ** 20, f"the shipped checkpoints hold {total / 2 ** 20:.1f} MB"
 
 
 def test_unet_reproduces_its_recorded_dice(data_root):
@@ -54,19 +62,32 @@ def test_camvid_model_reproduces_its_recorded_miou_and_beats_the_majority_class(
     assert matrix.miou() > 2 * (counts.max() / counts.sum()).item() / 11  # far above "everything is road"
 
 
-def test_the_course_camvid_model_reproduces_its_recorded_test_miou_within_a_tenth_of_a_point(data_root):
-    """The flagship (`segedu.recipes`, `train --recipe camvid-cpu`), scored as `recipes.ship` recorded it: all 233
-    test frames at the labels' resolution, in float32 so that a processor with or without bf16 gives the same."""
-    from segedu.pretrained import CAMVID_MODEL
+SCORED_ON_CAMVID_TEST = [name for name in CHECKPOINTS
+                         if str(load_checkpoint(checkpoint_path(name))["metrics"].get("split", "")).startswith("camvid test")]
+
+
+@pytest.mark.parametrize("name", SCORED_ON_CAMVID_TEST)
+def test_each_camvid_model_reproduces_its_recorded_test_miou_within_a_tenth_of_a_point(name, data_root):
+    """The flagship (`train --recipe camvid-cpu`) and each architecture's head (`--recipe camvid-heads`), scored as
+    `recipes.ship` recorded it: all 233 test frames at the labels' resolution, in float32 so that a processor with or
+    without bf16 gives the same figure."""
     from segedu.runtime import Runtime
 
-    model, info = load_pretrained(CAMVID_MODEL)
+    model, info = load_pretrained(name)
     frames = build_dataset("camvid", "test", image_size=None, root=data_root)
     matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]),
                       runtime=Runtime.resolve("cpu", bf16=False, channels_last=False))
     assert len(frames) == 233
     assert 100 * matrix.miou() == pytest.approx(100 * info["metrics"]["miou"], abs=0.1)
     assert [round(v, 3) for v in matrix.iou().tolist()] == pytest.approx(info["metrics"]["iou"], abs=2e-3)
+    counts = matrix.matrix.sum(1)
+    assert matrix.miou() > 8 * (counts.max() / counts.sum()).item() / 11  # it segments: far above "all road"
+
+
+def test_the_course_camvid_model_is_scored_on_the_whole_test_split():
+    from segedu.pretrained import CAMVID_MODEL
+
+    assert CAMVID_MODEL in SCORED_ON_CAMVID_TEST
 
 
 def test_unknown_checkpoint_is_a_clear_error():

@@ -20,12 +20,25 @@ FOLDER = Path(__file__).parent
 CAMVID_MODEL = "unet_camvid"  # the course's CamVid model: swap the checkpoint here
 CHECKPOINTS = {
     "unet_isbi2012": "U-Net (width 0.25, padded, batch norm) trained on ISBI 2012 slices 0-24 at 256x256",
-    "unet_lite0_isbi2012": "U-Net's skips down to stride 2 on the ImageNet EfficientNet-Lite0, trained on ISBI 2012 "
+    "unet_lite0_isbi2012": "U-Net's skips down to full resolution on the ImageNet EfficientNet-Lite0, trained on ISBI 2012 "
                            "slices 0-24 with the paper's tiles, deformation and border weights "
                            "(`python -m segedu train --recipe isbi-cpu`)",
     "unet_camvid": "U-Net's skips on the ImageNet EfficientNet-Lite0, trained on CamVid train at 360x480 "
                    "(`python -m segedu train --recipe camvid-cpu`): the course's CamVid model",
-    "deeplabv3plus_camvid": "DeepLab v3+ on ImageNet-pretrained EfficientNet-Lite0, trained on CamVid train",
+    # each architecture's own part (decoder and head) on the frozen ImageNet EfficientNet-Lite0, CamVid at 360x480
+    # (`python -m segedu train --recipe camvid-heads --model NAME`); stored without the encoder, which comes from its
+    # package and is checked by its SHA-256
+    "fcn32s_camvid": "FCN-32s's scores at stride 32 on the frozen ImageNet EfficientNet-Lite0, CamVid",
+    "fcn16s_camvid": "FCN-16s (scores from strides 32 and 16, summed) on the frozen ImageNet EfficientNet-Lite0, CamVid",
+    "fcn8s_camvid": "FCN-8s (scores from strides 32, 16 and 8, summed) on the frozen ImageNet EfficientNet-Lite0, CamVid",
+    "deeplabv1_camvid": "DeepLab v1's LargeFOV classifier on the frozen ImageNet EfficientNet-Lite0 at output stride 8, "
+                        "CamVid",
+    "deeplabv2_camvid": "DeepLab v2's ASPP (four atrous branches' scores, summed) on the frozen ImageNet "
+                        "EfficientNet-Lite0 at output stride 8, CamVid",
+    "pspnet_camvid": "PSPNet's pyramid pooling on the frozen ImageNet EfficientNet-Lite0 at output stride 8, CamVid",
+    "deeplabv3_camvid": "DeepLab v3's ASPP on the frozen ImageNet EfficientNet-Lite0 at output stride 16, CamVid",
+    "deeplabv3plus_camvid": "DeepLab v3+'s ASPP and decoder on the frozen ImageNet EfficientNet-Lite0 at output stride "
+                            "16, CamVid",
 }
 
 
