@@ -66,7 +66,7 @@ def test_train_needs_a_model_and_data_or_a_recipe(capsys):
     from segedu.__main__ import main
 
     assert main(["train", "--data", "shapes"]) == 2
-    assert "needs --model and --data, or a --recipe (camvid-cpu)" in capsys.readouterr().err
+    assert "needs --model and --data, or a --recipe (camvid-cpu, " in capsys.readouterr().err
 
 
 @pytest.mark.slow
