@@ -318,6 +318,9 @@ def ship(run: Path | str, destination: Path | str, *, command: str, machine: str
     scores, counts = {}, {}
     for name, count in (("whole", None), ("subset", subset)):
         frames = build_dataset(data, split, image_size=None, subset=count)
+        if name == "subset" and len(frames) == counts["whole"]:  # the subset is the whole split: scored already
+            scores[name], counts[name] = scores["whole"], counts["whole"]
+            continue
         scores[name] = SCORES[kind](model, frames, input_size=size, runtime=runtime, rotations=rotations)
         counts[name] = len(frames)
     headline, whole = HEADLINE[kind], scores["whole"]
