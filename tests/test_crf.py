@@ -65,8 +65,9 @@ def test_labels_snap_to_a_colour_edge_with_either_method(method):
 @pytest.mark.slow
 def test_the_lattice_agrees_with_the_exact_crf_on_camvid(data_root):
     """The shipped DeepLab v3+'s logits on 4 CamVid test frames at 90x120 (a size the exact CRF handles), the paper's
-    kernels scaled to the size, 5 iterations: the labels agree on at least 99% of the pixels (measured: 99.2%, while
-    the CRF changes 11% of them)."""
+    kernels scaled to the size, 5 iterations. The exact CRF changes 15% of the labels; the lattice agrees with it on at
+    least 98% of the pixels and makes at least 90% of its changes (measured with the DeepLab v3+ shipped 2026-12:
+    98.8% and 93%)."""
     import segedu
     from segedu.data import build_dataset
     from segedu.pretrained import load_pretrained
@@ -78,8 +79,10 @@ def test_the_lattice_agrees_with_the_exact_crf_on_camvid(data_root):
     config = CRFConfig(iterations=5).scaled_to(90 / 360)
     exact = dense_crf(images, logits, dataclasses.replace(config, method="exact")).argmax(1)
     lattice = dense_crf(images, logits, config).argmax(1)
-    assert (exact != logits.argmax(1)).float().mean() > 0.05  # the CRF does something here
-    assert (lattice == exact).float().mean() >= 0.99
+    changed = exact != logits.argmax(1)
+    assert changed.float().mean() > 0.05  # the CRF does something here
+    assert (lattice == exact).float().mean() >= 0.98
+    assert (lattice[changed] == exact[changed]).float().mean() >= 0.9
 
 
 def test_shape_mismatch_is_a_clear_error():
