@@ -142,6 +142,18 @@ def test_parameter_count_matches_the_paper(name, num_classes, options, published
     assert abs(count - published) / published < 0.01, f"{name}: {count / 1e6:.2f}M, published {published / 1e6}M"
 
 
+def test_deconvnet_fc_channels_narrow_fc6_and_fc7_alone():
+    """The shipped DeconvNet (width 0.25, fc6/fc7 of 128 channels): 512/4 pooled channels -> 128 -> 128 -> 128."""
+    wide, narrow = (build_model("deconvnet", num_classes=11, width=0.25, **options) for options in ({}, {"fc_channels": 128}))
+    fc6, fc7, deconv6 = (narrow.decoder.bottleneck[index] for index in (0, 3, 6))
+    assert (fc6.in_channels, fc6.out_channels, fc7.out_channels, deconv6.out_channels) == (128, 128, 128, 128)
+    assert wide.decoder.bottleneck[0].out_channels == 1024  # 4096 x 0.25 by default
+    assert narrow.encoder.state_dict().keys() == wide.encoder.state_dict().keys()
+    assert narrow(torch.randn(1, 3, 64, 96)).shape == (1, 11, 64, 96)
+    with pytest.raises(ValueError, match="fc_channels must be a positive number of channels, got 0"):
+        build_model("deconvnet", num_classes=11, fc_channels=0)
+
+
 def test_fcn_final_upsampling_is_fixed_and_skips_start_at_zero():
     model = build_model("fcn8s", num_classes=5, **SMALL)
     names = [name for name, _ in model.named_parameters()]

@@ -12,7 +12,8 @@ shrinks it to 1x1 (a 4096-vector describing the whole proposal) and its mirror, 
 back to 7x7. That is `bottleneck="paper"`, which takes 224x224 inputs only. The default, `bottleneck="padded"`,
 pads fc6 and its mirror by 3, so whole images of any size go through and the spatial layout survives the
 bottleneck; the weights are the same either way. The input is reflection-padded to a multiple of 32. We apply
-it to whole images, not to the paper's object proposals.
+it to whole images, not to the paper's object proposals. `fc_channels` narrows fc6/fc7 alone (4096 x `width` by
+default): most of the network's weights are there, and a checkpoint the course ships must stay small.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ class DeconvNetDecoder(nn.Module):
     """fc6, fc7 and deconv-fc6 on the pooled features, then the unpooling decoder with the encoder's switches:
     ((N, 512, H/32, W/32), switches) -> (N, scaled(64), H, W)."""
 
-    def __init__(self, channels: int, *, width: float, bottleneck: str = "padded"):
+    def __init__(self, channels: int, *, width: float, bottleneck: str = "padded", fc_channels: int | None = None):
         super().__init__()
         if bottleneck not in ("padded", "paper"):
             raise ValueError(f'DeconvNet bottleneck must be "padded" or "paper", got {bottleneck!r}')
-        hidden, pad = scaled(4096, width), 3 if bottleneck == "padded" else 0
+        if fc_channels is not None and fc_channels < 1:
+            raise ValueError(f"DeconvNet fc_channels must be a positive number of channels, got {fc_channels!r}")
+        hidden, pad = fc_channels or scaled(4096, width), 3 if bottleneck == "padded" else 0
         self.paper_bottleneck = bottleneck == "paper"
         self.bottleneck = nn.Sequential(  # padded: (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
             nn.Conv2d(channels, hidden, 7, padding=pad, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
@@ -61,10 +64,11 @@ class DeconvNet(SegmentationModel):
 
     name, multiple = "deconvnet", 32
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, pretrained: bool = False,
-                 bottleneck: str = "padded"):
+                 bottleneck: str = "padded", fc_channels: int | None = None):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.encoder = IndexedVGGEncoder(in_channels=in_channels, width=width, pretrained=pretrained)
-        self.decoder = DeconvNetDecoder(self.encoder.out_channels, width=width, bottleneck=bottleneck)
+        self.decoder = DeconvNetDecoder(self.encoder.out_channels, width=width, bottleneck=bottleneck,
+                                        fc_channels=fc_channels)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
 
 
