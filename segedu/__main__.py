@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the stopped run that wrote CKPT, exactly; every setting must be the same")
     start.add_argument("--init-from", metavar="CKPT",
                        help="a new run (new schedule, --epochs from 1) from the model weights of CKPT: a run's last.pt, "
-                            "an exported checkpoint, or a shipped model (unet_camvid, unet_isbi2012, deeplabv3plus_camvid); the "
+                            "an exported checkpoint, or a shipped model (unet_camvid, unet_lite0_isbi2012, deeplabv3plus_camvid); the "
                             "same model and classes")
     train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
     train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the profile's)")

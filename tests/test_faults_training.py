@@ -113,14 +113,14 @@ def test_init_from_starts_a_new_run_from_the_weights_and_the_refusals_name_it(ru
     assert "--init-from: not allowed with argument --resume" in capsys.readouterr().err
     with pytest.raises(ValueError, match="not both"):
         fit(small_model(), TRAIN, None, config(tmp_path / "both"), resume=run, init_from=run)
-    with pytest.raises(CheckpointError, match=r"--init-from unet_isbi2012: checkpoint .*unet_isbi2012.pt was written "
+    with pytest.raises(CheckpointError, match=r"--init-from unet_lite0_isbi2012: checkpoint .*unet_lite0_isbi2012.pt was written "
                                               r"for model 'unet' with 2 classes and 1 input channels, not 'unet' with 5"):
-        fit(small_model(), TRAIN, None, config(tmp_path / "shipped"), init_from="unet_isbi2012")
+        fit(small_model(), TRAIN, None, config(tmp_path / "shipped"), init_from="unet_lite0_isbi2012")
     assert main(["train", *TINY, "--width", "0.125", "--output", str(tmp_path / "wider"), "--init-from", str(run)]) == 2
     said = error_line(capsys)
     assert "does not fit this model" in said and "width 0.0625 (this run: 0.125)" in said
     assert main(["train", *TINY, "--output", str(tmp_path / "x"), "--init-from", "unet_nowhere"]) == 2
-    assert "no such checkpoint file, nor the name of a shipped model (unet_isbi2012" in error_line(capsys)
+    assert "no such checkpoint file, nor the name of a shipped model (unet_lite0_isbi2012" in error_line(capsys)
     export = tmp_path / "shared.pt"
     from segedu.checkpoint import export_checkpoint
     export_checkpoint(run, export)

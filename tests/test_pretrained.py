@@ -29,14 +29,6 @@ def test_all_shipped_weights_together_stay_under_60_megabytes():
     assert total <= 60 * 2 ** 20, f"the shipped checkpoints hold {total / 2 ** 20:.1f} MB"
 
 
-def test_unet_reproduces_its_recorded_dice(data_root):
-    model, info = load_pretrained("unet_isbi2012")
-    held_out = build_dataset("isbi2012", "val", image_size=None, root=data_root)
-    dice = evaluate(model, held_out, batch_size=1, input_size=tuple(info["data"]["image_size"])).dice()
-    assert dice.mean().item() == pytest.approx(info["metrics"]["dice_mean"], abs=2e-3)
-    assert dice.mean().item() > 0.8
-
-
 def test_the_isbi_recipes_unet_reproduces_its_recorded_dice_and_rand_score(data_root):
     """`train --recipe isbi-cpu`, scored as `recipes.ship` recorded it: the five held-out slices whole, mirrored at
     their borders, the 8 symmetries averaged, in float32; Dice recomputed here from the confusion matrix."""

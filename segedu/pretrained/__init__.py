@@ -3,7 +3,7 @@ trained networks. Each file is a segedu checkpoint (float16 weights, the build s
 metrics measured when it was exported), read with ``torch.load(weights_only=True)``. docs/claims.md gives the
 command that trained each one.
 
-    model, info = load_pretrained("unet_isbi2012")   # model in eval mode, float32
+    model, info = load_pretrained("unet_camvid")   # model in eval mode, float32
     info["metrics"], info["data"]["image_size"]
 """
 
@@ -19,7 +19,6 @@ __all__ = ["CAMVID_MODEL", "CHECKPOINTS", "checkpoint_path", "load_pretrained"]
 FOLDER = Path(__file__).parent
 CAMVID_MODEL = "unet_camvid"  # the course's CamVid model: swap the checkpoint here
 CHECKPOINTS = {
-    "unet_isbi2012": "U-Net (width 0.25, padded, batch norm) trained on ISBI 2012 slices 0-24 at 256x256",
     "unet_lite0_isbi2012": "U-Net's skips down to full resolution on the ImageNet EfficientNet-Lite0, trained on ISBI 2012 "
                            "slices 0-24 with the paper's tiles, deformation and border weights "
                            "(`python -m segedu train --recipe isbi-cpu`)",
