@@ -43,8 +43,11 @@ upsampling is bilinear. Settings are fixed in `HeadConfig` before any result was
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +59,7 @@ from ..layers import ASPP, ConvBNReLU, PyramidPooling
 from .settings import LabSettings
 from .unpooling import LEVELS as UNPOOLING_LEVELS, UNPOOLING_HEADS, UnpoolingHead
 
-__all__ = ["HeadConfig", "FeatureCache", "Head", "HEADS", "PROBES", "build_head", "features_of", "train_head",
+__all__ = ["HeadConfig", "FeatureCache", "feature_cache_folder", "Head", "HEADS", "PROBES", "build_head", "features_of", "train_head",
            "train_head_in_stages", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
@@ -81,23 +84,75 @@ class HeadConfig(LabSettings):
     band_width: int = 3  # pixels: the boundary band of the trimap accuracy
 
 
+def feature_cache_folder() -> Path:
+    """Where `FeatureCache.shared` keeps its files: ``$SEGEDU_CACHE/features``, else
+    ``$XDG_CACHE_HOME/segedu/features``, else ``~/.cache/segedu/features``."""
+    if os.environ.get("SEGEDU_CACHE"):
+        return Path(os.environ["SEGEDU_CACHE"]) / "features"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segedu" / "features"
+
+
 class FeatureCache:
     """Every frame of one split through the frozen pretrained encoder, once.
 
     features[level]: (F, C, h, w) float16; masks: (F, H, W) uint8 at `image_size`; images: (F, 3, H, W) uint8.
+    `FeatureCache.shared(...)` computes a split once per machine and keeps it on disk for every notebook.
     """
 
     def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                  levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
-                 batch_size: int = 16):
+                 batch_size: int = 16, progress: bool = False):
         from ..data import build_dataset
 
         frames = build_dataset(data, split, image_size=image_size, subset=subset)
         batches = ((torch.stack([image for image, _ in batch]), torch.stack([mask for _, mask in batch]))
                    for batch in ([frames[index] for index in range(start, min(start + batch_size, len(frames)))]
                                  for start in range(0, len(frames), batch_size)))
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, total=math.ceil(len(frames) / batch_size), unit="batch",
+                           desc=f"{data} {split}: the frozen encoder's features, once on this machine")
         self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
                      levels=levels)
+
+    @classmethod
+    def shared(cls, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
+               levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
+               folder: Path | str | None = None, progress: bool = True) -> "FeatureCache":
+        """The cache of `data`'s `split`, computed on first use (with a progress bar) and kept in `folder`
+        (`feature_cache_folder()`), so every notebook on this machine loads it in a second. The file's name holds
+        every setting, the data's folder and the encoder weights' digest: other data or weights compute a new one.
+        A damaged or foreign file is computed again and replaced (written atomically: `checkpoint.save_checkpoint`)."""
+        from ..checkpoint import save_checkpoint
+        from ..data import data_root
+
+        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride)
+        weights = hashlib.sha256()
+        for key, value in encoder.state_dict().items():
+            weights.update(key.encode() + value.detach().float().numpy().tobytes())
+        where = hashlib.sha256(f"{Path(data_root()).resolve()}|{weights.hexdigest()}".encode()).hexdigest()[:16]
+        name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-os{output_stride}-{'+'.join(levels)}-"
+                f"{subset or 'all'}-{where}.pt")
+        path = Path(folder or feature_cache_folder()) / name
+        if path.exists():
+            try:
+                stored = torch.load(path, map_location="cpu", weights_only=True)
+                cache = cls.__new__(cls)
+                for key in ("data", "split", "output_stride", "features", "images", "masks"):
+                    setattr(cache, key, stored[key])
+                cache.image_size, cache.seconds = tuple(stored["image_size"]), 0.0
+                cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
+                if set(cache.features) == set(levels) and len(cache.masks) == len(cache.images) > 0:
+                    return cache
+            except Exception:  # noqa: BLE001 (a damaged file is computed again below)
+                pass
+        cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels, subset=subset,
+                    progress=progress)
+        save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
+                               "output_stride": cache.output_stride, "features": cache.features,
+                               "images": cache.images, "masks": cache.masks})
+        return cache
 
     @classmethod
     def of_images(cls, images: torch.Tensor, masks: torch.Tensor, *, name: str, output_stride: int = 32,

@@ -175,3 +175,31 @@ def test_the_fusion_heads_have_equal_parameters_and_fuse_as_named(caches):
                     for level in ("level5", "level4", "level3")]
             fused = maps[0] + maps[1] + maps[2] if kind == "sum_fusion" else torch.cat(maps, 1)
             torch.testing.assert_close(head(features), head.score(fused), atol=1e-5, rtol=1e-5)
+
+
+def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damaged(tmp_path, monkeypatch):
+    """`FeatureCache.shared`: the first call encodes the frames and writes one file; the second reads it without
+    running the encoder; other settings get another file; a damaged file is computed again and replaced."""
+    first = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
+    files = list(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.startswith("streets-train-64x96-os32-")
+    direct = FeatureCache("streets", "train", image_size=SIZE, subset=4)
+    for level in ("level3", "level4", "level5"):
+        assert torch.equal(first.features[level], direct.features[level])
+
+    def no_encoder(self, *args, **kwargs):
+        raise AssertionError("the encoder ran although the cache was on disk")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FeatureCache, "_encode", no_encoder)
+        again = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
+    assert torch.equal(again.features["level5"], first.features["level5"]) and torch.equal(again.masks, first.masks)
+    assert again.channels == first.channels and again.image_size == SIZE and len(again) == 4
+
+    FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, folder=tmp_path, progress=False)
+    assert len(list(tmp_path.iterdir())) == 2  # another output stride: another file
+
+    files[0].write_bytes(b"not a cache")
+    repaired = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
+    assert torch.equal(repaired.features["level4"], first.features["level4"])
+    assert torch.load(files[0], weights_only=True)["split"] == "train"  # replaced by a good file
