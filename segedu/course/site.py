@@ -1,20 +1,32 @@
-"""The static course site: every notebook executed (fast profile) and rendered to HTML, with a contents page.
+"""The static course site, in English and in Korean: every notebook executed (fast profile) and rendered to HTML,
+with a contents page and the glossary in each language.
 
     python -m segedu.course.site notebooks site              # execute, render, check links (what `make site` runs)
     python -m segedu.course.site notebooks site --no-execute # render the outputs already stored in the notebooks
+    python -m segedu.course.site notebooks site --languages en   # the English pages only (half the time)
     python -m segedu.course.site notebooks --refresh         # execute the notebooks in place and store them lean
 
-A learner reads the site without a kernel: figures are embedded PNGs; an explorer widget shows the PNG of its first
-view (segedu.course.widgets stores one beside the live widget); progress bars, which mean nothing after the fact, are
-dropped. Each page has a bar with the contents, the previous and the next notebook; links between notebooks point at
-the pages. The build ends by checking that every local link and anchor of the site resolves.
+The English pages come from `notebooks/NN_name.ipynb` and lie at the site's root; the Korean ones come from
+`notebooks/ko/` (built from the English notebooks and the catalogs, segedu.course.translation), are executed with
+``SEGEDU_LANG=ko`` (so figures and printed explanations are in Korean) and lie in `site/ko/`. Every page has a bar
+with the contents, the glossary, the previous and the next notebook, and a language switch to the same page in the
+other language; links between notebooks point at the pages.
+
+A learner reads the site without a kernel and without a network: figures are embedded PNGs; an explorer widget
+shows the PNG of its first view (segedu.course.widgets stores one beside the live widget); progress bars, which mean
+nothing after the fact, are dropped; equations are typeset by a copy of MathJax served with the site
+(segedu.course.site_pages). The build ends by checking that every local link and anchor resolves and that no page
+loads anything (script, style, image, frame) from the web.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
+import json
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -22,37 +34,34 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from . import site_pages
 from .toc import COURSE
 
-__all__ = ["build_site", "broken_links", "refresh_notebooks", "lean"]
+__all__ = ["build_site", "broken_links", "external_resources", "refresh_notebooks", "lean"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-STYLE = """
-<style>
-  nav.segedu { position: sticky; top: 0; z-index: 10; display: flex; gap: 1.5em; align-items: center;
-               padding: 0.6em 1.2em; background: #1f3b57; font: 14px/1.4 system-ui, sans-serif; }
-  nav.segedu a { color: #fff; text-decoration: none; } nav.segedu a:hover { text-decoration: underline; }
-  nav.segedu .spacer { flex: 1; } nav.segedu .title { color: #cfe3f5; font-weight: 600; }
-</style>
-"""
-INDEX_STYLE = """
-<style>
-  body { font: 16px/1.55 system-ui, sans-serif; max-width: 64em; margin: 2em auto; padding: 0 1.2em; color: #1d2733; }
-  h1 { margin-bottom: 0.2em; } table { border-collapse: collapse; width: 100%; font-size: 14px; }
-  th, td { border-bottom: 1px solid #dde3ea; padding: 0.45em 0.6em; text-align: left; vertical-align: top; }
-  th { background: #f1f5f9; } ul.sections { margin: 0.2em 0 0; padding-left: 0.2em; list-style: none; font-size: 13px; color: #445; }
-  a { color: #1f5f99; } .muted { color: #667; }
-</style>
-"""
+KOREAN = "ko"  # the folder of the Korean notebooks in the source, and of the Korean pages in the site
 
 
-def _lessons(source: Path) -> list[tuple[Path, str]]:
-    """(path, title) for every NN_name.ipynb in `source`, in order; titles from segedu.course, else the heading."""
-    known = {lesson.notebook: lesson.title for lesson in COURSE}
+def _lessons(source: Path, *, titles_from_headings: bool = False) -> list[tuple[Path, str]]:
+    """(path, title) for every NN_name.ipynb in `source`, in order; titles from segedu.course (unless
+    `titles_from_headings`, as for a translation), else the first heading."""
+    known = {} if titles_from_headings else {lesson.notebook: lesson.title for lesson in COURSE}
     paths = sorted(source.glob("[0-9][0-9]_*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no notebooks named NN_name.ipynb in {source}")
-    return [(path, known.get(path.name) or path.stem[3:].replace("_", " ")) for path in paths]
+    return [(path, known.get(path.name) or _heading(path)) for path in paths]
+
+
+def _heading(path: Path) -> str:
+    """The short title of a notebook: its first heading without "NN · " and without what follows a colon."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        source = next("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+        heading = re.search(r"^#+\s*(?:\d\d\s*·\s*)?(.+)$", source, flags=re.M)[1]
+        return heading.split(":")[0].strip()
+    except (ValueError, KeyError, TypeError, StopIteration):  # not a notebook, no Markdown, no heading
+        return path.stem[3:].replace("_", " ")
 
 
 def _execute(notebook, path: Path, timeout: int):
@@ -118,16 +127,6 @@ def lean(notebook):
     return notebook
 
 
-def _navigation(index: int, pages: list[tuple[str, str]]) -> str:
-    parts = ['<nav class="segedu">', '<a href="index.html">segedu · contents</a>',
-             f'<span class="title">{html.escape(pages[index][1])}</span>', '<span class="spacer"></span>']
-    if index > 0:
-        parts.append(f'<a href="{pages[index - 1][0]}">&larr; {html.escape(pages[index - 1][1])}</a>')
-    if index + 1 < len(pages):
-        parts.append(f'<a href="{pages[index + 1][0]}">{html.escape(pages[index + 1][1])} &rarr;</a>')
-    return "".join(parts) + "</nav>"
-
-
 def _sections(page: str) -> list[tuple[str, str]]:
     """(anchor, text) of each second-level heading of a rendered page."""
     found = []
@@ -137,41 +136,31 @@ def _sections(page: str) -> list[tuple[str, str]]:
     return found
 
 
-def _index(pages: list[tuple[str, str]], sections: list[list[tuple[str, str]]]) -> str:
-    lessons = {lesson.notebook.removesuffix(".ipynb") + ".html": lesson for lesson in COURSE}
-    rows = []
-    for (page, title), headings in zip(pages, sections):
-        lesson = lessons.get(page)
-        items = "".join(f'<li><a href="{page}#{anchor}">{html.escape(text)}</a></li>' for anchor, text in headings)
-        teaches = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(lesson.teaches)) if lesson else ""
-        prerequisites = html.escape(", ".join(lesson.prerequisites)) if lesson else ""
-        cpu = f"{lesson.cpu_seconds:.0f} s" if lesson else ""
-        rows.append(f'<tr><td>{page[:2]}</td><td><a href="{page}"><b>{html.escape(title)}</b></a>'
-                    f'<ul class="sections">{items}</ul></td><td>{teaches}</td><td>{prerequisites}</td><td>{cpu}</td></tr>')
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>segedu: the course</title>"
-            f"{INDEX_STYLE}</head><body><h1>segedu: semantic segmentation, built from scratch</h1>"
-            "<p>Every notebook of the course with its outputs and figures, executed in the fast profile on a CPU. "
-            "To run and change them, open them in JupyterLab (<code>make lab</code>).</p>"
-            "<table><tr><th>#</th><th>notebook and its sections</th><th>what it teaches</th><th>prerequisites</th>"
-            f"<th>CPU time</th></tr>{''.join(rows)}</table>"
-            f"<p class='muted'>Built {time.strftime('%Y-%m-%d')}.</p></body></html>")
+@contextlib.contextmanager
+def _language(language: str):
+    """SEGEDU_LANG for the kernels started inside (they inherit the environment), restored afterwards."""
+    before = os.environ.get("SEGEDU_LANG")
+    os.environ["SEGEDU_LANG"] = language
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SEGEDU_LANG", None)
+        else:
+            os.environ["SEGEDU_LANG"] = before
 
 
-def build_site(source: Path | str, output: Path | str, *, execute: bool = True, timeout: int = 600,
-               log=print) -> Path:
-    """Render every NN_name.ipynb of `source` into `output` (index.html + one page per notebook); returns index.html."""
+def _render(lessons: list[tuple[Path, str]], edition: site_pages.Edition, *, execute: bool, timeout: int,
+            log) -> list[str]:
+    """Each notebook of `lessons` (executed when asked, in the edition's language) as nbconvert's HTML."""
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    source, output = Path(source), Path(output)
-    lessons = _lessons(source)
-    os.environ.setdefault("SEGEDU_PROFILE", "fast")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures as PNG, whatever the shell set
-    staging = output.with_name(output.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    exporter = HTMLExporter(template_name="lab")
-    pages = [(path.stem + ".html", title) for path, title in lessons]
+    exporter = HTMLExporter(template_name="lab", template_file=site_pages.TEMPLATE_NAME,
+                            extra_loaders=[DictLoader(site_pages.TEMPLATES)])
+    exporter.language_code = edition.language
+    exporter.mathjax_url = edition.up + site_pages.MATHJAX
     rendered = []
     for path, _ in lessons:
         started = time.perf_counter()
@@ -181,51 +170,133 @@ def build_site(source: Path | str, output: Path | str, *, execute: bool = True, 
             raise ValueError(f"{path} is not a readable notebook: {error}") from error
         if execute:
             try:
-                _execute(notebook, path, timeout)
+                with _language(edition.language):
+                    _execute(notebook, path, timeout)
             except Exception as error:
                 raise RuntimeError(f"executing {path} failed: {str(error)[-2000:]}") from error
         body, _ = exporter.from_notebook_node(lean(notebook))
         rendered.append(body)
-        log(f"{path.name}: {'executed and ' if execute else ''}rendered in {time.perf_counter() - started:.1f} s")
-    sections = [_sections(body) for body in rendered]
-    for index, body in enumerate(rendered):
-        body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb', r'href="\1.html', body)  # notebook-to-notebook links
-        body = body.replace("</head>", STYLE + "</head>", 1)
-        body = re.sub(r"(<body[^>]*>)", lambda match: match.group(1) + _navigation(index, pages), body, count=1)
-        (staging / pages[index][0]).write_text(body, encoding="utf-8")
-    (staging / "index.html").write_text(_index(pages, sections), encoding="utf-8")
+        log(f"{edition.folder}{path.name}: {'executed and ' if execute else ''}rendered in "
+            f"{time.perf_counter() - started:.1f} s")
+    return rendered
+
+
+def build_site(source: Path | str, output: Path | str, *, execute: bool = True, timeout: int = 600,
+               languages: tuple[str, ...] = ("en", KOREAN), log=print) -> Path:
+    """Render every NN_name.ipynb of `source` into `output` (index.html, glossary.html, one page per notebook), and,
+    where `source/ko/` holds notebooks and `languages` asks for it, the Korean edition into `output/ko/`; returns
+    the English index.html (the Korean one when only Korean is asked for)."""
+    source, output = Path(source), Path(output)
+    unknown = set(languages) - {"en", KOREAN}
+    if unknown or not languages:
+        raise ValueError(f"the site speaks en and {KOREAN}, not {', '.join(sorted(unknown)) or 'nothing'}")
+    editions = []  # (edition, lessons)
+    if "en" in languages:
+        lessons = _lessons(source)
+        editions.append((site_pages.Edition("en", "", [(path.stem + ".html", title) for path, title in lessons]),
+                         lessons))
+    if KOREAN in languages:
+        korean = source / KOREAN
+        if "en" in languages and not any(korean.glob("[0-9][0-9]_*.ipynb")):
+            log(f"no Korean notebooks in {korean}: the site is in English only")
+        else:
+            lessons = _lessons(korean, titles_from_headings=True)
+            folder = KOREAN + "/" if "en" in languages else ""
+            editions.append((site_pages.Edition(KOREAN, folder, [(path.stem + ".html", title)
+                                                                   for path, title in lessons]), lessons))
+    site_pages.mathjax_files()  # without MathJax, fail before any notebook runs
+    os.environ.setdefault("SEGEDU_PROFILE", "fast")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures as PNG, whatever the shell set
+    staging = output.with_name(output.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    site_pages.copy_mathjax(staging)
+    for edition, lessons in editions:
+        other = next((twin for twin, _ in editions if twin is not edition), None)
+        folder = staging / edition.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        rendered = _render(lessons, edition, execute=execute, timeout=timeout, log=log)
+        for (name, title), body in zip(edition.pages, rendered):
+            body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb', r'href="\1.html', body)  # notebook-to-notebook links
+            body = body.replace("</head>", site_pages.STYLE + "</head>", 1)
+            bar = site_pages.navigation(edition, other, name, title)
+            body = re.sub(r"(<body[^>]*>)", lambda match: match.group(1) + bar, body, count=1)
+            (folder / name).write_text(body, encoding="utf-8")
+        sections = [_sections(body) for body in rendered]
+        (folder / "index.html").write_text(site_pages.index_page(edition, other, sections), encoding="utf-8")
+        (folder / "glossary.html").write_text(site_pages.glossary_page(edition, other), encoding="utf-8")
     problems = broken_links(staging)
     if problems:
         raise RuntimeError("the site has broken links:\n" + "\n".join(problems[:50]))
+    problems = external_resources(staging)
+    if problems:
+        raise RuntimeError("the site loads from the web (it must work offline):\n" + "\n".join(problems[:50]))
     shutil.rmtree(output, ignore_errors=True)
     staging.rename(output)  # a half-built site never replaces a good one
     return output / "index.html"
 
 
-def broken_links(site: Path | str) -> list[str]:
-    """'page: link' for every local href or src of the site's pages that names a missing file or anchor."""
+def _pages(site: Path):
+    """(path relative to the site, parsed page) of every page of the site, subfolders included."""
     from bs4 import BeautifulSoup
 
+    for page in sorted(site.rglob("*.html")):
+        yield page.relative_to(site).as_posix(), BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+
+
+def broken_links(site: Path | str) -> list[str]:
+    """'page: link' for every local href or src of the site's pages that names a missing file or anchor."""
     site = Path(site)
     anchors: dict[str, set[str]] = {}
     links: list[tuple[str, str]] = []
-    for page in sorted(site.glob("*.html")):
-        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
-        anchors[page.name] = {tag["id"] for tag in soup.find_all(id=True)} | {
+    for name, soup in _pages(site):
+        anchors[name] = {tag["id"] for tag in soup.find_all(id=True)} | {
             tag["name"] for tag in soup.find_all("a", attrs={"name": True})}
-        links += [(page.name, tag.get("href") or tag.get("src")) for tag in soup.find_all(["a", "img", "link", "script"])
+        links += [(name, tag.get("href") or tag.get("src")) for tag in soup.find_all(["a", "img", "link", "script"])
                   if tag.get("href") or tag.get("src")]
     problems = []
     for page, link in links:
         parts = urlsplit(link)
         if parts.scheme or link.startswith("//"):
-            continue  # the web (MathJax, require.js from a CDN): not part of the site
-        target = unquote(parts.path) or page
-        if not (site / target).exists():
+            continue  # the web (a paper, a data set's page): not part of the site
+        target = (posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(parts.path))) if parts.path
+                  else page)
+        if target.startswith("../") or not (site / target).exists():
             problems.append(f"{page}: {link} (no file {target})")
         elif (parts.fragment and target.endswith(".html")
               and not {parts.fragment, unquote(parts.fragment)} & anchors.get(target, set())):  # as browsers match
             problems.append(f"{page}: {link} (no anchor #{parts.fragment} in {target})")
+    return problems
+
+
+# What a browser fetches by itself when it opens a page (links the reader clicks, <a href>, are not among them).
+LOADED = {"script": "src", "link": "href", "img": "src", "iframe": "src", "source": "src", "video": "src",
+          "audio": "src", "embed": "src", "object": "data", "track": "src", "input": "src"}
+WEB = re.compile(r"""https?://[^\s'"`)]+""")
+
+
+def external_resources(site: Path | str) -> list[str]:
+    """'page: address' for everything a page of the site would load from the web when opened: a script, a style
+    sheet, an image, a frame, an @import or url() of a style, an address in an inline script; [] for a site that
+    works offline."""
+    problems = []
+    for name, soup in _pages(Path(site)):
+        for tag, attribute in LOADED.items():
+            for element in soup.find_all(tag):
+                address = element.get(attribute) or ""
+                if tag == "link" and not {"stylesheet", "preload", "modulepreload", "icon", "manifest"} & set(
+                        element.get("rel") or []):
+                    continue
+                if urlsplit(address).scheme not in ("", "data", "file") or address.startswith("//"):
+                    problems.append(f"{name}: <{tag}> {address}")
+        for element in soup.find_all(["script", "style"]):
+            text = element.string or ""
+            found = (re.findall(r"""(?:@import\s*|url\()\s*['"]?((?:https?:)?//[^'")\s]+)""", text)
+                     if element.name == "style" else WEB.findall(text))
+            problems += [f"{name}: inline <{element.name}> {address}" for address in found]
+        for element in soup.find_all(style=True):
+            problems += [f"{name}: style attribute {address}" for address in
+                         re.findall(r"""url\(\s*['"]?((?:https?:)?//[^'")\s]+)""", element["style"])]
     return problems
 
 
@@ -235,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path, nargs="?",
                         help="folder to write the site to (replaced when the build succeeds)")
     parser.add_argument("--no-execute", dest="execute", action="store_false", help="render the stored outputs")
+    parser.add_argument("--languages", default=f"en,{KOREAN}",
+                        help=f"comma-separated editions to build (default en,{KOREAN}; {KOREAN} reads "
+                             f"<source>/{KOREAN}/)")
     parser.add_argument("--refresh", action="store_true",
                         help="instead of a site: execute the notebooks in place and store them lean (what is committed)")
     parser.add_argument("--only", help="with --refresh: comma-separated notebook numbers, e.g. 07,09")
@@ -251,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.output is None:
         parser.error("give the output folder of the site, or --refresh")
     try:
-        index = build_site(arguments.source, arguments.output, execute=arguments.execute, timeout=arguments.timeout)
+        index = build_site(arguments.source, arguments.output, execute=arguments.execute, timeout=arguments.timeout,
+                           languages=tuple(arguments.languages.split(",")))
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,14 +1,18 @@
-"""`make site`: every notebook becomes a page with navigation, the contents page links them all with their
-sections, pictures stand in for widgets, links are checked (and the checker catches a broken one), a notebook is
-executed when asked, and a failing notebook names itself and leaves the previous site in place."""
+"""`make site`: every notebook becomes a page with navigation, in English and in Korean, with a language switch to
+the same page in the other language; the contents page links them all with their sections; the glossary is a page
+in both languages; pictures stand in for widgets; links are checked (and the checker catches a broken one), nothing
+is loaded from the web; a notebook is executed when asked, and a failing notebook names itself and leaves the
+previous site in place. (tests/course/test_site_offline.py opens pages in a browser with the network blocked.)"""
 
+import html
 import json
 import re
 
 import nbformat
 import pytest
 
-from segedu.course import site
+from segedu.course import site, site_pages
+from segedu.course.glossary import glossary
 from segedu.course.toc import COURSE
 
 from .test_toc import NOTEBOOKS
@@ -24,7 +28,7 @@ def built(tmp_path_factory):
 def test_every_notebook_has_a_page_linked_from_the_contents(built):
     index = (built / "index.html").read_text()
     pages = [lesson.notebook.replace(".ipynb", ".html") for lesson in COURSE]
-    assert sorted(path.name for path in built.glob("*.html")) == sorted(pages + ["index.html"])
+    assert sorted(path.name for path in built.glob("*.html")) == sorted(pages + ["index.html", "glossary.html"])
     assert [page for page in re.findall(r'href="(\d\d_\w+\.html)"', index) if "#" not in page] == pages
     for lesson, page in zip(COURSE, pages):
         assert f">{lesson.title}<" in index
@@ -35,8 +39,49 @@ def test_every_notebook_has_a_page_linked_from_the_contents(built):
     assert index.count('href="09_unet_isbi.html#') >= 3
 
 
+def test_the_korean_edition_mirrors_the_english_one(built):
+    pages = [lesson.notebook.replace(".ipynb", ".html") for lesson in COURSE]
+    korean = built / "ko"
+    assert sorted(path.name for path in korean.glob("*.html")) == sorted(pages + ["index.html", "glossary.html"])
+    index = (korean / "index.html").read_text()
+    assert [page for page in re.findall(r'href="(\d\d_\w+\.html)"', index) if "#" not in page] == pages
+    assert "<html lang='ko'>" in index and "차례" in index and index.count('href="00_segmentation_basics.html#') >= 3
+    for page in pages + ["index.html", "glossary.html"]:
+        english, translated = (built / page).read_text(), (korean / page).read_text()
+        assert f'class="language" href="ko/{page}" hreflang="ko"' in english, page
+        assert f'class="language" href="../{page}" hreflang="en"' in translated, page
+        assert 'href="glossary.html"' in english and 'href="glossary.html"' in translated
+    page = (korean / "11_transfer_learning.html").read_text()
+    assert '<html lang="ko">' in page and '<span class="title">전이 학습</span>' in page  # the Korean heading
+    assert "../_static/mathjax/tex-svg-full.js" in page
+    assert re.search(r"[\uac00-\ud7a3]", page) and len(re.findall(r"[\uac00-\ud7a3]", page)) > 500
+
+
+def test_the_glossary_is_a_page_in_both_languages(built):
+    english = (built / "glossary.html").read_text()
+    korean = (built / "ko" / "glossary.html").read_text()
+    for term in glossary():
+        anchor = site_pages._slug(term.english)
+        for page in (english, korean):
+            assert f'id="{anchor}"' in page and html.escape(term.korean) in page and html.escape(term.english) in page
+        assert html.escape(term.definition_en).split("`")[0] in english
+        assert html.escape(term.definition_ko).split("`")[0] in korean
+    assert "<th>English</th><th>한국어</th><th>definition</th>" in english
+    assert "<th>한국어</th><th>English</th><th>정의</th>" in korean
+
+
+def test_the_site_loads_nothing_from_the_web(built):
+    assert site.external_resources(built) == []
+    assert (built / site_pages.MATHJAX).is_file()
+    for page in built.rglob("*.html"):
+        text = page.read_text()
+        assert "cdnjs" not in text and "require.min.js" not in text and "unpkg" not in text, page
+        if page.name[:2].isdigit():
+            assert re.search(r'<script[^>]+src="(\.\./)?_static/mathjax/tex-svg-full\.js"', text), page
+
+
 def test_pages_are_readable_without_a_kernel(built):
-    for page in built.glob("[0-9][0-9]_*.html"):
+    for page in [*built.glob("[0-9][0-9]_*.html"), *built.glob("ko/[0-9][0-9]_*.html")]:
         body = page.read_text()
         assert "widget-view+json" not in body and "IntSlider(" not in body and "HBox(" not in body, page.name
         assert "data:image/png;base64" in body, f"{page.name} shows no figure"
@@ -49,9 +94,14 @@ def test_broken_links_are_reported(tmp_path):
     (tmp_path / "index.html").write_text('<a href="a.html#there">a</a> <a href="missing.html">b</a> '
                                          '<img src="gone.png"> <a href="https://example.org">web</a>')
     (tmp_path / "a.html").write_text('<h2 id="here">here</h2>')
+    (tmp_path / "ko").mkdir()
+    (tmp_path / "ko" / "a.html").write_text('<a href="../a.html#here">ok</a> <a href="../ko/a.html">ok</a> '
+                                            '<a href="a.html#here">no anchor here</a> '
+                                            '<a href="../../outside.html">outside the site</a>')
     problems = site.broken_links(tmp_path)
-    assert len(problems) == 3
+    assert len(problems) == 5, problems
     assert any("#there" in problem for problem in problems) and any("missing.html" in p for p in problems)
+    assert sum(problem.startswith("ko/a.html") for problem in problems) == 2
 
 
 def _notebook(path, *cells):
@@ -66,14 +116,19 @@ def _notebook(path, *cells):
 def test_executes_notebooks_and_keeps_the_old_site_when_one_fails(tmp_path):
     source = tmp_path / "notebooks"
     source.mkdir()
-    _notebook(source / "00_tiny.ipynb", "print('hello from the kernel')",
-              "import matplotlib.pyplot as plt\nfigure, axis = plt.subplots()\naxis.plot([1, 2]);",
-              "from tqdm.auto import tqdm\nfor _ in tqdm(range(3)): pass")
+    cells = ("print('hello from the kernel')",
+             "import matplotlib.pyplot as plt\nfigure, axis = plt.subplots()\naxis.plot([1, 2]);",
+             "from tqdm.auto import tqdm\nfor _ in tqdm(range(3)): pass",
+             "import segedu\nprint('language:', segedu.language())")
+    _notebook(source / "00_tiny.ipynb", *cells)
+    (source / "ko").mkdir()
+    _notebook(source / "ko" / "00_tiny.ipynb", *cells)
     output = tmp_path / "site"
     site.build_site(source, output, log=lambda line: None)
     page = (output / "00_tiny.html").read_text()
     assert "hello from the kernel" in page and "data:image/png;base64" in page
     assert "HBox(" not in page and "0/3" not in page  # the progress bar is dropped, not shown as text
+    assert "language: en" in page and "language: ko" in (output / "ko" / "00_tiny.html").read_text()
     _notebook(source / "01_broken.ipynb", "raise ValueError('this lesson is broken')")
     with pytest.raises(RuntimeError, match="01_broken.ipynb"):
         site.build_site(source, output, log=lambda line: None)
