@@ -12,7 +12,8 @@ Only on a hosted runtime; everywhere else (a laptop, `make lab`, the tests, CI) 
 `detect` reads the hosts' environment variables. They are not documented by Google or Kaggle as an interface; they
 are what other projects rely on (Colab: COLAB_RELEASE_TAG, COLAB_GPU; Kaggle: KAGGLE_KERNEL_RUN_TYPE,
 KAGGLE_URL_BASE). Kaggle's image is built on Colab's and sets COLAB_RELEASE_TAG too, so Kaggle is tested first.
-What was not tried on the real hosts is listed in docs/hosted.md.
+What was not tried on the real hosts is listed in docs/hosted.md. `python -m segedu.course.hosted_cells` writes the
+badges and this cell into every notebook.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ COURSE: tuple[Lesson, ...] = (
            ("03", "07"), 39),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
-           "U-Net scored on held-out slices; the paper's training choices trained; U-Net painting images; deep "
+           "U-Net scored on held-out slices; the paper's training choices trained; U-Net as an image generator; deep "
            "contextual networks", ("04",), 22),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
@@ -69,8 +69,8 @@ COURSE: tuple[Lesson, ...] = (
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
            "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 49),
     Lesson("12_model_zoo.ipynb", "model zoo",
-           "all fourteen models: parameters, FLOPs, latency, activation memory; speed-vs-memory plot; the accuracy "
-           "measured so far, with its provenance",
+           "all fourteen models: parameters, FLOPs, latency, activation memory; the shipped CamVid models' speed "
+           "against accuracy, all on one encoder",
            ("07", "08", "09", "10", "11"), 15),
 )
 

@@ -12,6 +12,8 @@ as its ``msgstr``. Any gettext tool (Poedit, Weblate, Lokalize) opens the catalo
 English beside it (``#| msgid``), so a translator sees exactly what changed; a cell that disappeared becomes an
 obsolete entry. `build` copies each English notebook, code cells and outputs untouched, and replaces each Markdown
 cell by its translation; it refuses a missing or fuzzy entry (the Korean would be out of step with the English).
+The one Markdown cell without an entry is the Colab and Kaggle badges (id ``hosted-badges``,
+`segedu.course.hosted_cells`): each edition writes its own, whose links open that edition's notebook.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 
 import polib
 
+from .hosted_cells import BADGES_ID
+
 __all__ = ["LANGUAGES", "markdown_cells", "update_catalog", "translate_notebook", "untranslated", "build", "main"]
 
 LANGUAGES = ("ko",)
@@ -35,7 +39,7 @@ def markdown_cells(notebook: dict) -> list[tuple[str, str]]:
     """(cell id, Markdown source) of every Markdown cell, in order; a cell without an id is refused."""
     cells = []
     for index, cell in enumerate(notebook["cells"]):
-        if cell["cell_type"] != "markdown":
+        if cell["cell_type"] != "markdown" or cell.get("id") == BADGES_ID:  # written per edition (_per_edition)
             continue
         if not cell.get("id"):
             raise ValueError(f"Markdown cell {index} has no id (nbformat 4.5 ids key the translations)")
@@ -82,6 +86,16 @@ def untranslated(catalog: polib.POFile) -> list[str]:
             if not entry.obsolete and (not entry.msgstr or "fuzzy" in entry.flags)]
 
 
+def _per_edition(cell: dict, stem: str, language: str) -> list[str] | None:
+    """The source of a Markdown cell that each edition writes for itself instead of translating it, else None: the
+    Colab and Kaggle badges (`segedu.course.hosted_cells`), whose links must open this edition's own notebook."""
+    if cell.get("id") != BADGES_ID:
+        return None
+    from .hosted_cells import badges_source
+
+    return badges_source(f"notebooks/{language}/{stem}.ipynb").splitlines(keepends=True)
+
+
 def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, language: str = "ko") -> dict:
     """A copy of `notebook` whose Markdown cells are the catalog's translations (code cells and outputs untouched).
     ValueError names the first cell whose entry is missing, empty, fuzzy or written for other English."""
@@ -89,6 +103,10 @@ def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, lang
     translated = copy.deepcopy(notebook)
     for cell in translated["cells"]:
         if cell["cell_type"] != "markdown":
+            continue
+        edition = _per_edition(cell, stem, language)
+        if edition is not None:
+            cell["source"] = edition
             continue
         context, source = _context(stem, cell["id"]), "".join(cell["source"])
         entry = entries.get(context)

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from segedu.course import checks
+from segedu.course.hosted_cells import is_hosted_cell
 from segedu.course.student import SOLUTION_MARK, exercise_cells, make_student_notebook, make_student_notebooks
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -17,7 +18,7 @@ EXERCISES = [(path, index) for path in NOTEBOOKS for index in exercise_cells(nbf
 
 
 def _setup_cell(notebook) -> str:
-    return next(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    return next(cell.source for cell in notebook.cells if cell.cell_type == "code" and not is_hosted_cell(cell))
 
 
 def _check_cell(notebook, index: int) -> str:

@@ -5,9 +5,15 @@ import json
 from pathlib import Path
 
 from segedu.course import toc
+from segedu.course.hosted_cells import is_hosted_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
+
+
+def lesson_first_cell(path: Path) -> dict:
+    """The notebook's own first cell: its heading, after the Colab and Kaggle badges (segedu.course.hosted_cells)."""
+    return next(cell for cell in json.loads(path.read_text())["cells"] if not is_hosted_cell(cell))
 
 
 def test_every_notebook_is_listed_in_order():
@@ -18,7 +24,7 @@ def test_every_notebook_is_listed_in_order():
 def test_titles_match_headings_and_prerequisites_come_first():
     numbers = [lesson.number for lesson in toc.COURSE]
     for position, lesson in enumerate(toc.COURSE):
-        first_cell = json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]
+        first_cell = lesson_first_cell(NOTEBOOKS / lesson.notebook)
         heading = "".join(first_cell["source"]).splitlines()[0]
         assert heading.startswith(f"# {lesson.number} · "), heading
         assert lesson.title.lower() in heading.lower(), (lesson.title, heading)
@@ -31,7 +37,7 @@ def test_titles_match_headings_and_prerequisites_come_first():
 def test_readme_and_notebook_00_show_the_same_table():
     readme = (ROOT / "README.md").read_text()
     assert toc.markdown_table(link_prefix="notebooks/") in readme
-    first_cell = json.loads((NOTEBOOKS / toc.COURSE[0].notebook).read_text())["cells"][0]
+    first_cell = lesson_first_cell(NOTEBOOKS / toc.COURSE[0].notebook)
     assert toc.markdown_table() in "".join(first_cell["source"])
 
 
@@ -45,7 +51,7 @@ def test_each_notebook_states_its_measured_time():
     import re
 
     for lesson in toc.COURSE:
-        first_cell = "".join(json.loads((NOTEBOOKS / lesson.notebook).read_text())["cells"][0]["source"])
+        first_cell = "".join(lesson_first_cell(NOTEBOOKS / lesson.notebook)["source"])
         stated = re.search(r"\*Time:\* about (\d+) s on a laptop CPU", first_cell)
         assert stated, f"{lesson.notebook} does not say how long it takes"
         assert int(stated.group(1)) == round(lesson.cpu_seconds), (lesson.notebook, stated.group(1))
