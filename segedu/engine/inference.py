@@ -27,10 +27,12 @@ def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, in
     (N, K, *output_size) on the images' device; the model runs on `runtime`'s device (default: the images'),
     in eval mode, and is left in the mode it was in.
 
-    Multi-scale and flipped inputs (DeepLab's MSc, v2 and v3 at test time): `scales` resizes the input to each
+    Multi-scale and flipped inputs, as DeepLab v3 uses them at test time: `scales` resizes the input to each
     multiple of its size (`input_size` or the images' own), `flip` adds the mirror image of each; the softmax of
     every pass, brought to `output_size` (and flipped back), is averaged, and its log is returned (argmax and
-    softmax work on it as on logits). With one scale of 1 and no flip the model's own logits are returned.
+    softmax work on it as on logits). DeepLab v2 fuses its scales differently: the maximum of each class's score
+    over the scales, pixel by pixel (notebook 10 computes both). With one scale of 1 and no flip the model's own
+    logits are returned.
     `rotations` adds the input turned by 90, 180 and 270 degrees (each turned back after the model): with `flip`,
     the eight symmetries of the square, as U-Net averaged rotated versions of ISBI 2012's slices (section 4).
     """

@@ -220,7 +220,7 @@ def object_windows(mask: torch.Tensor, *, classes: tuple[int, ...] = CAMVID_THIN
 
 def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, ...] = CAMVID_THINGS,
                  margin: float = 1.5, minimum_pixels: int = 64) -> Frames:
-    """DeconvNet's easy first-stage examples (Noh et al. 2015, section 3.2): one crop per object, centred on it.
+    """DeconvNet's easy first-stage examples (Noh et al. 2015, section 4.2): one crop per object, centred on it.
 
     Each of `object_windows` (every region of a class in `classes` with at least `minimum_pixels` pixels, its box
     enlarged by `margin`) cut out and resized to `size` (bilinear image, nearest mask). The paper crops the

@@ -17,7 +17,7 @@ file keeps only its paper's parts.
 **Output, one type.** ``model(images)`` returns the logits, a tensor (N, num_classes, H, W), in training and in
 evaluation alike. ``model(images, auxiliary=True)`` returns ``(logits, auxiliary_logits)``: what `segedu.engine.fit`
 asks for while training, to add the auxiliary loss; ``auxiliary_logits`` is None for models without an
-``auxiliary_head`` (PSPNet has one, section 3.3; FCN-ResNet optionally).
+``auxiliary_head`` (PSPNet has one, section 4; FCN-ResNet optionally).
 
 **Transfer learning.** ``freeze_encoder()`` stops the encoder's gradients and keeps its batch-norm statistics
 fixed (it stays in eval mode while the rest trains); ``unfreeze_encoder()`` undoes both.

@@ -1,11 +1,13 @@
-"""DeepLab v2 (Chen, Papandreou, Kokkinos, Murphy, Yuille, TPAMI 2018, section 3.3 and figure 7).
+"""DeepLab v2 (Chen, Papandreou, Kokkinos, Murphy, Yuille, TPAMI 2018, section 3.2 and figure 7).
 
 A dilated ResNet at output stride 8 and "ASPP-L": four parallel 3x3 classifiers dilated by 6, 12, 18
 and 24 look at the same features with four fields of view, and their class scores are summed (not
 concatenated: that came with v3). Scores are upsampled bilinearly; the paper then applies the dense CRF.
 
 Departures: the default backbone is ResNet-50 (the paper's best model uses ResNet-101,
-`backbone="resnet101"`); no multi-scale input fusion (the paper's MSC).
+`backbone="resnet101"`); no multi-scale input fusion (the paper's MSC, section 3.2: the image at scales 0.5,
+0.75 and 1 through shared weights, the score maps fused by their maximum at each position, in training and at
+test time; `segedu.predict` averages scales instead, as v3 does at test time).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 A dilated ResNet keeps the last two stages at output stride 8 (notebook 05); the pyramid pooling module
 (segedu.layers.PyramidPooling, notebook 06) adds context pooled over 1x1, 2x2, 3x3 and 6x6 grids; a 3x3
 convolution and a 1x1 classifier give the scores, upsampled bilinearly to the image. An auxiliary head
-on the third stage (level4) adds a deeply supervised loss during training (section 3.3, weight 0.4), and
-is dropped at inference.
+after ResNet's fourth stage (res4, the paper's res4b22 block; level4 here) adds a deeply supervised loss during
+training (section 4, "Deep Supervision for ResNet-Based FCN", and figure 4; weight 0.4, section 5.1), and is
+dropped at inference.
 
 Departures: torchvision's ResNet has the single 7x7 stem convolution, not the paper's three 3x3
 convolutions; the default backbone is ResNet-50 (the paper's ImageNet and ablation model; its VOC
@@ -38,7 +39,7 @@ class PSPNet(SegmentationModel):
         hidden = scaled(512, width)
         self.decoder = OnLevel("level5", pyramid, ConvBNReLU(pyramid.out_channels, hidden), nn.Dropout(0.1))
         self.head = nn.Conv2d(hidden, num_classes, 1)
-        if auxiliary:  # deep supervision on level4 (section 3.3), weight TrainConfig.aux_weight = 0.4
+        if auxiliary:  # deep supervision on level4 (section 4), weight TrainConfig.aux_weight = 0.4
             channels = scaled(256, width)
             self.auxiliary_head = nn.Sequential(ConvBNReLU(self.encoder.channels["level4"], channels), nn.Dropout(0.1),
                                                 nn.Conv2d(channels, num_classes, 1))

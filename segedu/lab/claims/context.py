@@ -17,7 +17,7 @@ from .verdict import band, counts, judged, paired, pooled_score, ranking, shown
 
 claims = Registry()
 
-AUXILIARY_WEIGHT = 0.4  # PSPNet's (Zhao et al. 2017, section 3.3), as `engine.TrainConfig.aux_weight`
+AUXILIARY_WEIGHT = 0.4  # PSPNet's (Zhao et al. 2017, section 5.1), as `engine.TrainConfig.aux_weight`
 AUXILIARY_BACKBONE = "efficientnet_lite0"  # the ImageNet encoder available offline (the paper's: ResNet-50)
 
 
@@ -193,7 +193,7 @@ def pyramid_bins_collapse(lab: Lab) -> Outcome:
                    "leave the networks short of converged (25 mIoU): this tests the loss in a short fine-tune from "
                    "ImageNet, not in the paper's long training.")
 def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
-    """PSPNet (Zhao et al. 2017, section 3.3): a second loss on a classifier after the encoder's stage 4 (deep
+    """PSPNet (Zhao et al. 2017, section 4): a second loss on a classifier after the encoder's stage 4 (deep
     supervision, weight 0.4) helps optimize a deep network; the auxiliary head is dropped at test time. As in the
     paper, the encoder is pretrained on ImageNet and dilated to output stride 8: EfficientNet-Lite0 (the ImageNet
     encoder available offline; the paper's is ResNet-50), fine-tuned end to end, the encoder at

@@ -218,7 +218,7 @@ def test_proposals(lab: Lab) -> dict:
 @torch.inference_mode()
 def instance_wise(head: nn.Module, frames, proposals: dict, *, size: tuple[int, int],
                   chunk: int = 8) -> dict[str, torch.Tensor]:
-    """DeconvNet's instance-wise inference (Noh et al. 2015, section 4.2): every proposal predicted on its own,
+    """DeconvNet's instance-wise inference (Noh et al. 2015, section 5.1): every proposal predicted on its own,
     enlarged to the network's input size, its class probabilities brought back to its window and combined with
     the whole frame's at each pixel by their maximum or their sum.
     frames: the cache of the F whole frames; proposals: `test_proposals`' dict; size: where to predict (H, W).
@@ -264,9 +264,9 @@ def instance_wise(head: nn.Module, frames, proposals: dict, *, size: tuple[int, 
                    "cars, pedestrians and cyclists at 9.0 IoU, so an enlarged view of them gives it little to add. "
                    "The paper's gain comes with a DeconvNet trained end to end on VGG-16 for PASCAL's large objects.")
 def deconvnet_instance_wise(lab: Lab) -> Outcome:
-    """DeconvNet (Noh et al. 2015, section 4.2; the review): predicting object proposals one by one, each enlarged
-    to the network's input size, and aggregating them handles objects of many scales better than one pass over
-    the whole image. The network is trained as the paper's sees objects: DeconvNet's decoder on the frozen encoder
+    """DeconvNet (Noh et al. 2015, sections 3.3 and 5.1; the review): predicting object proposals one by one, each
+    enlarged to the network's input size, and aggregating them handles objects of many scales better than one pass
+    over the whole image. The network is trained as the paper's sees objects: DeconvNet's decoder on the frozen encoder
     (`segedu.lab.unpooling`), half its steps on object-centred crops of the 367 training frames, half on whole
     frames (`deconvnet_two_stage`'s two stages on all the data). The proposals are an oracle's: a window centred on
     each object of the test labels (`test_proposals`), the best case of the paper's 50 edge-box proposals, which
@@ -307,7 +307,8 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
 
 
 @claims.claim("deconvnet_two_stage", "a very large network trained on little data overfits; DeconvNet trains in two "
-              "stages, easy object-centred crops first, then whole images", "08_segnet_deconvnet",
+              "stages, easy object-centred crops first, then harder crops of object proposals that overlap the ground "
+              "truth by IoU >= 0.5", "08_segnet_deconvnet",
               "DeconvNet: two-stage training", "test mIoU (and mIoU on its own training frames) of DeconvNet's "
               "decoder on 32 training frames, one stage against two with the same initial weights and steps, 10 seeds",
               "two stages - one stage, two-level 95% interval: above 0 holds, below +1 point contradicts",
@@ -316,10 +317,15 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
                    "the steps on object-centred crops of the same frames first lift the test frames by 4.6 points "
                    "[3.4, 5.7] (every seed between +3.3 and +6.7) and shrink the gap to 44. The crops are also 2x "
                    "views of the frames, i.e. more varied examples: this run does not tell the curriculum (easy "
-                   "first) from the extra views; a third arm mixing crops and frames in one stage would.")
+                   "first) from the extra views; a third arm mixing crops and frames in one stage would. A departure "
+                   "from the paper: the second stage trains on the whole frames, not on crops of object proposals "
+                   "(CamVid comes without proposals).")
 def deconvnet_two_stage(lab: Lab) -> Outcome:
-    """DeconvNet (Noh et al. 2015, section 3.2; the review): a network this large overfits little data, so it
-    learns in two stages, easy examples first (object-centred crops, `endtoend.object_crops`), then whole images.
+    """DeconvNet (Noh et al. 2015, section 4.2; the review): a network this large overfits little data, so it
+    learns in two stages, easy examples first (crops of the ground-truth objects, each centred), then harder ones
+    (crops of edge-box proposals that overlap a ground-truth object by IoU >= 0.5, off-centre and at varied scales);
+    both stages train on crops. Here the first stage is object-centred crops (`endtoend.object_crops`) and the second
+    departs from the paper: it trains on the whole frames, as CamVid comes without proposals.
     DeconvNet's decoder (`segedu.lab.unpooling`; most of its parameters in the fc6/fc7 bottleneck) on the frozen
     encoder, trained on `SMALL_FRAMES` frames for as many steps as a head on all 367 (many epochs: the regime where
     it overfits): in one stage on the frames, or half the steps on the crops of the same frames and half on the
