@@ -50,9 +50,9 @@ COURSE: tuple[Lesson, ...] = (
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
            "small maps", ("05",), 6),
     Lesson("07_fcn.ipynb", "FCN",
-           "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling) "
-           "trained on CamVid; the skips' worth in a controlled comparison (3 seeds, intervals); torchvision's "
-           "ResNet FCN", ("01", "02", "04"), 34),
+           "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling); "
+           "the skips' worth in the learner's own run (heads on cached ImageNet features, 3 seeds); receptive "
+           "fields computed; torchvision's ResNet FCN", ("01", "02", "04"), 51),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder, its inference "

@@ -36,6 +36,12 @@ CHECKPOINTS = {
                         "EfficientNet-Lite0 at output stride 8, CamVid",
     "pspnet_camvid": "PSPNet's pyramid pooling on the frozen ImageNet EfficientNet-Lite0 at output stride 8, CamVid",
     "deeplabv3_camvid": "DeepLab v3's ASPP on the frozen ImageNet EfficientNet-Lite0 at output stride 16, CamVid",
+    # SegNet and DeconvNet need their own max-pooling encoder (no ImageNet VGG offline): quarter width, from scratch
+    "segnet_camvid": "SegNet (VGG16-BN at quarter width, unpooling with its switches) trained from scratch on CamVid "
+                     "at 360x480 (`python -m segedu train --recipe camvid-segnet`)",
+    "deconvnet_camvid": "DeconvNet (VGG16-BN at quarter width, fc6/fc7 of 128 channels, unpooling and transposed "
+                        "convolutions) trained from scratch on whole CamVid frames at 360x480 "
+                        "(`python -m segedu train --recipe camvid-deconvnet`)",
     "deeplabv3plus_camvid": "DeepLab v3+'s ASPP and decoder on the frozen ImageNet EfficientNet-Lite0 at output stride "
                             "16, CamVid",
 }
