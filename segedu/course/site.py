@@ -57,8 +57,9 @@ def _heading(path: Path) -> str:
     """The short title of a notebook: its first heading without "NN · " and without what follows a colon."""
     try:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-        source = next("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
-        heading = re.search(r"^#+\s*(?:\d\d\s*·\s*)?(.+)$", source, flags=re.M)[1]
+        headings = (re.search(r"^#+\s*(?:\d\d\s*·\s*)?(.+)$", "".join(cell["source"]), flags=re.M)
+                    for cell in cells if cell["cell_type"] == "markdown")  # the badges cell has none
+        heading = next(found for found in headings if found)[1]
         return heading.split(":")[0].strip()
     except (ValueError, KeyError, TypeError, StopIteration):  # not a notebook, no Markdown, no heading
         return path.stem[3:].replace("_", " ")
@@ -127,6 +128,17 @@ def lean(notebook):
     return notebook
 
 
+def offline_badges(notebook):
+    """The Colab and Kaggle badges as plain links (in place): their pictures live on the hosts' servers, and a page
+    of the site loads nothing from the web."""
+    from .hosted_cells import BADGES_ID
+
+    for cell in notebook.cells:
+        if cell.get("id") == BADGES_ID:
+            cell.source = re.sub(r"\[!\[([^\]]*)\]\([^)]*\)\]\(([^)]*)\)", r"[\1](\2)", cell.source)
+    return notebook
+
+
 def _sections(page: str) -> list[tuple[str, str]]:
     """(anchor, text) of each second-level heading of a rendered page."""
     found = []
@@ -174,7 +186,7 @@ def _render(lessons: list[tuple[Path, str]], edition: site_pages.Edition, *, exe
                     _execute(notebook, path, timeout)
             except Exception as error:
                 raise RuntimeError(f"executing {path} failed: {str(error)[-2000:]}") from error
-        body, _ = exporter.from_notebook_node(lean(notebook))
+        body, _ = exporter.from_notebook_node(offline_badges(lean(notebook)))
         rendered.append(body)
         log(f"{edition.folder}{path.name}: {'executed and ' if execute else ''}rendered in "
             f"{time.perf_counter() - started:.1f} s")
