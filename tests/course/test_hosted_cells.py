@@ -41,11 +41,13 @@ def setup_source(path: Path) -> str:
 
 @pytest.fixture
 def course(tmp_path):
-    """tmp_path/notebooks with copies of notebooks 07 and 09, as committed (no hosted cells yet)."""
+    """tmp_path/notebooks with copies of notebooks 07 and 09 whose hosted cells are taken out (as before the command)."""
     root = tmp_path / "notebooks"
     root.mkdir()
     for name in COPIED:
-        shutil.copy(ROOT / "notebooks" / name, root / name)
+        notebook = load(ROOT / "notebooks" / name)
+        notebook["cells"] = [cell for cell in notebook["cells"] if not is_hosted_cell(cell)]
+        (root / name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         assert not any(is_hosted_cell(cell) for cell in load(root / name)["cells"]), f"{name} has them already"
     return root
 
