@@ -101,7 +101,7 @@ class FeatureCache:
 
     def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                  levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
-                 batch_size: int = 16, progress: bool = False):
+                 batch_size: int = 16, progress: bool = False, encoder: nn.Module | None = None):
         from ..data import build_dataset
 
         frames = build_dataset(data, split, image_size=image_size, subset=subset)
@@ -114,7 +114,7 @@ class FeatureCache:
             batches = tqdm(batches, total=math.ceil(len(frames) / batch_size), unit="batch",
                            desc=f"{data} {split}: the frozen encoder's features, once on this machine")
         self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
-                     levels=levels)
+                     levels=levels, encoder=encoder)
 
     @classmethod
     def shared(cls, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
@@ -148,7 +148,7 @@ class FeatureCache:
             except Exception:  # noqa: BLE001 (a damaged file is computed again below)
                 pass
         cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels, subset=subset,
-                    progress=progress)
+                    progress=progress, encoder=encoder)  # the encoder whose weights named the file
         save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
                                "output_stride": cache.output_stride, "features": cache.features,
                                "images": cache.images, "masks": cache.masks})
@@ -165,10 +165,11 @@ class FeatureCache:
         return cache
 
     def _encode(self, batches, *, data: str, split: str, image_size: tuple[int, int], output_stride: int,
-                levels: tuple[str, ...]) -> None:
-        """Fill the cache from (images (B, 3, H, W) in [0, 1], masks (B, H, W)) batches."""
+                levels: tuple[str, ...], encoder: nn.Module | None = None) -> None:
+        """Fill the cache from (images (B, 3, H, W) in [0, 1], masks (B, H, W)) batches, through `encoder` (default:
+        the pretrained EfficientNet-Lite0 at `output_stride`)."""
         started = time.perf_counter()
-        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride).eval()
+        encoder = (encoder or build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride)).eval()
         images, masks, outputs = [], [], {level: [] for level in levels}
         with torch.inference_mode():
             for pictures, labels in batches:
