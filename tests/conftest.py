@@ -1,4 +1,5 @@
-"""Shared fixtures: the offline data root, and small image/mask folders written into tmp_path."""
+"""Shared fixtures: the offline data root, small image/mask folders written into tmp_path, and one headless Chromium
+for every browser test of the session (Playwright's sync API allows one instance per thread at a time)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,32 @@ def data_root() -> Path:
     if root is None:
         pytest.skip("real data not found: set SEGEDU_DATA to a folder holding camvid/ and isbi2012/")
     return root
+
+
+CHROMIUM = Path(os.environ.get("SEGEDU_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium, or a skip that says how to install it."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium; "
+                    f"or set SEGEDU_CHROMIUM)")
+    pytest.importorskip("playwright", reason="browser tests need Playwright for Python (in requirements.lock)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium shared by the session: a second sync_playwright() in the same thread is refused."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def write_image(path: Path, array: np.ndarray) -> Path:

@@ -24,10 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("SEGEDU_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def pytest_collection_modifyitems(items):
@@ -76,15 +73,6 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium; "
-                    f"or set SEGEDU_CHROMIUM)")
-    pytest.importorskip("playwright", reason="browser tests need Playwright for Python (in requirements.lock)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="session")
 def lab(chromium, tmp_path_factory, data_root):
     root = tmp_path_factory.mktemp("lab")
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -124,16 +112,6 @@ def lab(chromium, tmp_path_factory, data_root):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

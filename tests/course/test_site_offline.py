@@ -6,7 +6,6 @@ whose language switches lead to each other.
 The browser test is skipped, with the reason, where Chromium or Playwright is missing (`apt-get install chromium`).
 """
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +18,6 @@ from segedu.course import site, site_pages
 
 from .test_toc import NOTEBOOKS
 
-CHROMIUM = Path(os.environ.get("SEGEDU_CHROMIUM", "/usr/bin/chromium"))
 CHOSEN = ("02_transposed_convolution", "05_atrous_convolution")  # small notebooks with 6 and 9 equations
 MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$|\\\(.+?\\\)|\\\[.+?\\\]", flags=re.S)
 
@@ -102,22 +100,6 @@ def test_a_missing_mathjax_is_named_before_anything_runs(tmp_path, monkeypatch, 
     assert site.main([str(source), str(tmp_path / "site"), "--no-execute"]) == 1
     assert "pip install no-such-mathjax-package" in capsys.readouterr().err
     assert not (tmp_path / "site").exists() and not (tmp_path / "site.partial").exists()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"the offline test needs Chromium at {CHROMIUM} (Debian: apt-get install chromium; "
-                    f"or set SEGEDU_CHROMIUM)")
-    pytest.importorskip("playwright", reason="the offline test needs Playwright for Python (in requirements.lock)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                   "--disable-component-update", "--no-first-run"])
-        yield browser
-        browser.close()
 
 
 def _local(url: str) -> Path:
