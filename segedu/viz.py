@@ -17,7 +17,7 @@ __all__ = ["colorize", "image_to_numpy", "overlay", "class_legend", "show_predic
 IGNORE_COLOUR = (0, 0, 0)
 
 
-def figure_png(figure, *, dpi: int = 80) -> bytes:
+def figure_png(figure, *, dpi: int = 100) -> bytes:
     """A matplotlib Figure as PNG bytes, whatever the backend (CI runs with Agg; notebooks inline)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
@@ -53,7 +53,7 @@ def class_legend(axis, class_names: Sequence[str], palette: Sequence[Sequence[in
     from matplotlib.patches import Patch
 
     handles = [Patch(color=np.asarray(colour) / 255, label=name) for name, colour in zip(class_names, palette)]
-    axis.legend(handles=handles, **{"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 8,
+    axis.legend(handles=handles, **{"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 9,
                                     "frameon": False, **options})
 
 
@@ -72,7 +72,7 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
     import matplotlib.pyplot as plt
 
     rows = len(images)
-    figure, axes = plt.subplots(rows, 3, figsize=(11, 2.6 * rows + 0.6), squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(rows, 3, figsize=(10, 2.4 * rows + 0.6), squeeze=False, layout="constrained")
     for row in range(rows):
         panels = (image_to_numpy(images[row]), overlay(images[row], masks[row], palette),
                   overlay(images[row], predictions[row], palette))
@@ -84,7 +84,7 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
     class_legend(axes[rows // 2, 2], class_names, palette)
     figure.suptitle(title)
     if path is not None:
-        figure.savefig(path, dpi=90)
+        figure.savefig(path, dpi=100)
         plt.close(figure)
     return figure
 
@@ -158,7 +158,7 @@ class LivePlot:
                              color="0.5")
         if several:  # one legend of runs, right of both panels (a run's colour is the same in each)
             right = 0.8 if len(self.runs) <= 8 else 0.66
-            figure.legend(handles=loss_axis.lines, loc="center left", bbox_to_anchor=(right + 0.01, 0.5), fontsize=8,
+            figure.legend(handles=loss_axis.lines, loc="center left", bbox_to_anchor=(right + 0.01, 0.5), fontsize=9,
                           ncol=1 if len(self.runs) <= 8 else 2, frameon=False, title="run")
             figure.subplots_adjust(left=0.07, right=right, bottom=0.16, top=0.82, wspace=0.3)
         else:

@@ -1,13 +1,21 @@
 """Architecture diagrams drawn from the model itself, so they cannot drift from the code.
 
     steps = trace(build_model("unet", num_classes=2, in_channels=1, padding=False), (1, 572, 572))
-    draw(steps, title="U-Net")        # one box per part, its height the map's side, its width the channels
+    draw(steps, title="U-Net")     # one column per part, each map at the depth of its resolution: U-Net is a U
 
 `trace` rebuilds the model on PyTorch's meta device from its `build_spec` (no weights are allocated, so even
 FCN's 134M parameters trace in milliseconds), runs one image of `input_shape` through `model.core` (encoder ->
 decoder -> head, without the padding and resizing `forward` adds; give a size the encoder takes, e.g. a multiple of
-32) with forward hooks on the parts of `encoder`, `decoder` and `head`, and records each part's output shape. The
+32) with forward hooks on the parts of `encoder`, `decoder` and `head`, and records each part's output shapes. The
 steps follow the order in which the forward pass reaches them, which is the data's path through the network.
+
+It also follows the data between the parts: every tensor a step outputs is tagged with the step, every PyTorch
+operation passes its inputs' tags on to its outputs (a `TorchFunctionMode`), and each step records the tags its
+own output carries. So a step's `sources` are the earlier parts whose outputs its computation used (not merely
+received: a decoder handed every encoder level but using one reads one), whatever the code in between does (a
+concatenation, an addition, `F.max_unpool2d`): U-Net's copied encoder maps, SegNet's and DeconvNet's pooling
+switches (integer indices, drawn as their own kind of link), FCN's score skips, FRRN's residual stream and DeepLab
+v3+'s low-level path are all read from the trace, not drawn by hand.
 """
 
 from __future__ import annotations
@@ -18,21 +26,26 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 __all__ = ["Step", "trace", "draw", "describe"]
 
 PARTS = ("encoder", "decoder", "head", "auxiliary_head")
 PASSING = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.Identity)  # shape-keeping: not drawn
 COLOURS = {"encoder": "#4C72B0", "decoder": "#DD8452", "head": "#55A868", "auxiliary_head": "#8172B3"}
+LINKS = {"features": dict(color="0.35", linestyle="-"), "switches": dict(color="#C44E52", linestyle="--")}
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One part of the network: its module path, type, and output shape(s) without the batch dimension."""
+    """One part of the network: its module path, type, output shape(s) without the batch dimension, and the
+    `sources` it reads: (index of an earlier step, index of that step's output, "features" or "switches")."""
 
     name: str
     kind: str
     shapes: tuple[tuple[int, ...], ...]
+    sources: tuple[tuple[int, int, str], ...] = ()
 
     @property
     def part(self) -> str:
@@ -44,19 +57,45 @@ class Step:
         return self.shapes[-1]
 
 
-def _shapes(output) -> tuple[tuple[int, ...], ...]:
-    if isinstance(output, torch.Tensor):
-        return (tuple(output.shape[1:]),) if output.ndim == 4 else ()
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (list, tuple)):
-        return tuple(shape for item in output for shape in _shapes(item))
-    return ()
+def _maps(output) -> list[torch.Tensor]:
+    """The 4-D tensors (N, C, H, W) in a module's output, in order (dicts, lists and tuples looked through)."""
+    return [item for item in tree_flatten(output)[0] if isinstance(item, torch.Tensor) and item.ndim == 4]
 
 
-def _parts(model: nn.Module, depth: int) -> list[tuple[str, nn.Module]]:
-    """The modules `depth` levels below encoder / decoder / head (fewer where a part is a leaf). Containers that
-    are never called themselves (ModuleList, ModuleDict) are looked through: their items count at their level."""
+class _DataFlow(TorchFunctionMode):
+    """Passes the tags of every operation's tensor inputs on to its tensor outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags: dict[int, frozenset] = {}
+        self.alive: list[torch.Tensor] = []  # a tagged tensor is kept, so its id() is never reused
+
+    def tag(self, tensor: torch.Tensor, tags: frozenset):
+        self.tags[id(tensor)] = tags
+        self.alive.append(tensor)
+
+    def read(self, *values) -> frozenset:
+        found = frozenset()
+        for item in tree_flatten(values)[0]:
+            if isinstance(item, torch.Tensor):
+                found |= self.tags.get(id(item), frozenset())
+        return found
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        output = func(*args, **(kwargs or {}))
+        tags = self.read(args, kwargs)
+        if tags:
+            for item in tree_flatten(output)[0]:
+                if isinstance(item, torch.Tensor):  # integer outputs (pooling indices) carry switches
+                    self.tag(item, tags if item.is_floating_point() else
+                             frozenset((step, position, "switches") for step, position, _ in tags))
+        return output
+
+
+def _parts(model: nn.Module, depth: int | dict[str, int]) -> list[tuple[str, nn.Module]]:
+    """The modules `depth` levels below encoder / decoder / head (fewer where a part is a leaf; a dict gives each
+    part its own depth, 1 where it names none). Containers that are never called themselves (ModuleList,
+    ModuleDict) are looked through: their items count at their level."""
     def children(name, module):
         found = []
         for child_name, child in module.named_children():
@@ -72,7 +111,7 @@ def _parts(model: nn.Module, depth: int) -> list[tuple[str, nn.Module]]:
         if module is None:
             continue
         frontier = [(part, module)]
-        for _ in range(depth):
+        for _ in range(depth.get(part, 1) if isinstance(depth, dict) else depth):
             expanded = []
             for name, parent in frontier:
                 expanded += children(name, parent) or [(name, parent)]
@@ -81,9 +120,10 @@ def _parts(model: nn.Module, depth: int) -> list[tuple[str, nn.Module]]:
     return chosen
 
 
-def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int = 1) -> list[Step]:
+def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int | dict[str, int] = 1) -> list[Step]:
     """The path of one (C, H, W) input through `model`'s parts `depth` levels below encoder, decoder and head
-    (activations, dropout and batch norm, which keep the shape, are left out).
+    (activations, dropout and batch norm, which keep the shape, are left out), with what each part reads.
+    `depth={"decoder": 2}` looks one level deeper into the decoder alone.
 
     A segedu model is rebuilt on the meta device from its `build_spec` (the weights are never allocated); any
     other module is traced as it is, on its own device."""
@@ -96,21 +136,31 @@ def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int = 1) -> li
     device = next(model.parameters()).device
     steps: list[Step] = []
     seen: set[int] = set()
+    flow = _DataFlow()
 
     def record(name):
-        def hook(module, inputs, output):
-            if isinstance(module, PASSING):
+        def hook(module, args, output):
+            if isinstance(module, PASSING) or id(module) in seen:
                 return
-            shapes = _shapes(output)
-            if shapes and id(module) not in seen:  # a module called twice (a shared pooling) is drawn once
+            maps = _maps(output)
+            sources = flow.read(maps)  # what the operations inside the module carried into its output
+            if maps:  # a module called twice (a shared pooling) is drawn once
                 seen.add(id(module))
-                steps.append(Step(name, type(module).__name__, shapes))
+                index = len(steps)
+                ordered = sorted(sources, key=lambda source: source[:2])
+                steps.append(Step(name, type(module).__name__, tuple(tuple(m.shape[1:]) for m in maps),
+                                  tuple(ordered)))
+                for position, tensor in enumerate(maps):
+                    kind = "features" if tensor.is_floating_point() else "switches"
+                    flow.tag(tensor, frozenset({(index, position, kind)}))
         return hook
 
-    handles = [module.register_forward_hook(record(name)) for name, module in _parts(model, depth)]
+    handles = []
+    for name, module in _parts(model, depth):
+        handles.append(module.register_forward_hook(record(name)))
     run = getattr(model, "core", model)  # a segedu model's sentence without the padding and resizing around it
     try:
-        with torch.no_grad():
+        with torch.no_grad(), flow:
             model.eval()
             run(torch.zeros(1, *input_shape, device=device))
     finally:
@@ -119,44 +169,101 @@ def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int = 1) -> li
     return steps
 
 
+def _skips(steps: Sequence[Step], index: int) -> list[tuple[int, int, str]]:
+    """The sources of step `index` other than the step just before it: the links a diagram draws as skips."""
+    return [source for source in steps[index].sources if source[0] != index - 1 or source[2] == "switches"]
+
+
 def describe(steps: Sequence[Step]) -> str:
-    """A table of the steps: part, module, output shape (C x H x W)."""
-    lines = [f"{'step':38s} {'module':22s} output (C x H x W)"]
-    for step in steps:
+    """A table of the steps: part, module, output shape (C x H x W), and the earlier steps it reads besides the one
+    just before it (its skips, or the pooling switches it unpools with)."""
+    lines = [f"{'step':28s} {'module':20s} {'output (C x H x W)':22s} also reads"]
+    for index, step in enumerate(steps):
         shapes = ", ".join("x".join(map(str, shape)) for shape in step.shapes[-3:])
         more = f" (+{len(step.shapes) - 3} more)" if len(step.shapes) > 3 else ""
-        lines.append(f"{step.name:38s} {step.kind:22s} {shapes}{more}")
+        reads = ", ".join(f"{steps[source].name}{' (switches)' if kind == 'switches' else ''}"
+                          for source, _, kind in _skips(steps, index))
+        lines.append(f"{step.name:28s} {step.kind:20s} {shapes + more:22s} {reads}")
     return "\n".join(lines)
 
 
-def draw(steps: Sequence[Step], *, title: str = "", axis=None):
-    """Boxes left to right, one per step: height grows with the map's side (linearly), width with the channels (on a
-    log scale), colour by part (encoder, decoder, head); above each box its channels and size, below it the part's
-    name (or its module type where the name is a number). Returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch, Rectangle
+def _label(step: Step) -> str:
+    """The step's name without its part ("down.0", "aspp"); the part's own name where the part is one module."""
+    names = step.name.split(".")[1:]
+    if not names:
+        return step.part.replace("_", " ")
+    return ".".join(names[-2:]) if names[-1].isdigit() else names[-1]
 
+
+def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int | None = None):
+    """One column per step, left to right in the order the data flows; each output map a box placed at the depth
+    of its resolution (log2 of how much smaller than the input it is), its height growing with the map's side and
+    its width with the channels (log scale), coloured by part. Links: grey arrows for features (skips drawn as
+    arcs, marked "crop" where the map is cut to the reader's size), red dashes for pooling switches. Text is 9 pt
+    and the figure is drawn at 100 dpi. `input_side` defaults to the largest side traced. Returns the figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+    from matplotlib.path import Path
+
+    top = input_side or max(max(shape[-2:]) for step in steps for shape in step.shapes)
+    depth = lambda shape: math.log2(top / shape[-2])  # noqa: E731 - 0 at full size, 1 at half, ...
+    deepest = max(depth(shape) for step in steps for shape in step.shapes)
+    column, gap = min(0.9, 9.4 / len(steps)), 1.0  # inches per column (at most 10 inches in all), per level
     if axis is None:
-        figure, axis = plt.subplots(figsize=(max(6.0, 0.55 * len(steps) + 1.5), 3.6), layout="constrained", dpi=72)
+        figure, axis = plt.subplots(figsize=(max(6.0, column * len(steps) + 0.6), 2.2 + gap * (deepest + 1)),
+                                    layout="constrained", dpi=100)
     else:
         figure = axis.figure
-    largest = max(max(step.shape[-2:]) for step in steps)
-    x = 0.0
-    for step in steps:
-        channels, height = step.shape[0], step.shape[-2]
-        box_height = 0.15 + 0.85 * height / largest  # the map's side, linearly: the pooling steps show
-        box_width = 0.15 + 0.08 * math.log2(1 + channels)
-        axis.add_patch(Rectangle((x, -box_height / 2), box_width, box_height, facecolor=COLOURS[step.part],
-                                 edgecolor="black", linewidth=0.6, alpha=0.85))
-        axis.text(x + box_width / 2, box_height / 2 + 0.04, f"{channels}\n{step.shape[-2]}x{step.shape[-1]}",
-                  ha="center", va="bottom", fontsize=6.5)
-        tail = step.name.split(".")[-1]
-        label = step.kind if tail.isdigit() or step.name == step.part else tail  # "decoder.0" says less than its kind
-        axis.text(x + box_width / 2, -box_height / 2 - 0.04, label, ha="center", va="top", fontsize=7, rotation=90)
-        x += box_width + 0.12
-    axis.set(xlim=(-0.1, x), ylim=(-1.05, 0.9), title=title)
+    boxes: dict[tuple[int, int], tuple[float, float, float, float]] = {}  # (step, output) -> x, y, width, height
+    for index, step in enumerate(steps):
+        for position, shape in enumerate(step.shapes):
+            height = 0.2 + 0.45 * math.sqrt(shape[-2] / top)
+            width = min(0.12 + 0.06 * math.log2(1 + shape[0]), 0.85 * column)
+            x, y = index * column + (column - width) / 2, -gap * depth(shape)
+            boxes[index, position] = (x, y - height / 2, width, height)
+            axis.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=COLOURS[step.part],
+                                     edgecolor="black", linewidth=0.6, alpha=0.9, zorder=3))
+            axis.text(x + width / 2, y + height / 2 + 0.03, f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center",
+                      va="bottom", fontsize=9, zorder=4, linespacing=1.0)
+        axis.text(index * column + column / 2, -gap * deepest - 0.75, _label(step), ha="center", va="top",
+                  fontsize=9, rotation=90)
+
+    def side(key, right):
+        x, y, width, height = boxes[key]
+        return (x + width, y + height / 2) if right else (x, y + height / 2)
+
+    for index, step in enumerate(steps):
+        skips = set(_skips(steps, index))
+        for source, position, kind in step.sources:
+            target = max(range(len(step.shapes)),  # the reader's map nearest the source's size
+                         key=lambda j: -abs(step.shapes[j][-2] - steps[source].shapes[position][-2]))
+            start, end = side((source, position), right=True), side((index, target), right=False)
+            if (source, position, kind) not in skips:
+                path = Path([start, end], [Path.MOVETO, Path.LINETO])
+                middle = None
+            else:  # a skip arcs over the steps between: a quadratic Bezier curve through a raised control point
+                control = ((start[0] + end[0]) / 2, max(start[1], end[1]) + 0.25 + 0.08 * (end[0] - start[0]))
+                path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
+                middle = (0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0],
+                          0.25 * start[1] + 0.5 * control[1] + 0.25 * end[1])
+            axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1, zorder=2,
+                                           **LINKS[kind]))
+            cropped = kind == "features" and middle is not None and step.part != "head" \
+                and steps[source].shapes[position][-2] > step.shapes[target][-2] + 8  # more than a padded border
+            if cropped:
+                axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[kind]["color"],
+                          zorder=4, backgroundcolor="white")
+    highest = max(1.0, *(patch.get_path().vertices[:, 1].max() for patch in axis.patches
+                          if isinstance(patch, FancyArrowPatch)))
+    axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 1.8, highest + 0.1))
+    axis.set_title(title, fontsize=11)
     axis.set_axis_off()
     parts = [part for part in PARTS if any(step.part == part for step in steps)]
-    axis.legend(handles=[Patch(facecolor=COLOURS[part], label=part.replace("_", " ")) for part in parts],
-                loc="upper right", fontsize=7, frameon=False, ncols=len(parts))
+    handles = [Patch(facecolor=COLOURS[part], label=part.replace("_", " ")) for part in parts]
+    kinds = {kind for index in range(len(steps)) for _, _, kind in _skips(steps, index)}
+    handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "features" else "pooling switches",
+                       **LINKS[kind]) for kind in ("features", "switches") if kind in kinds]
+    axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,
+                ncols=len(handles))
     return figure

@@ -224,7 +224,7 @@ def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.T
     from matplotlib.figure import Figure
 
     height, width = classes.shape
-    figure = Figure(figsize=(12, 4.2), dpi=100, layout="constrained")
+    figure = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
     overlay_axis, confidence_axis = figure.subplots(1, 2)
     overlay_axis.imshow(viz.overlay(image, classes, CAMVID_PALETTE, alpha=0.55))
     overlay_axis.set_title("predicted classes over the photo", fontsize=11)
@@ -265,7 +265,8 @@ def figure_png(figure, *, dpi: int = 100) -> bytes:
     palette = Image.new("P", (1, 1))
     palette.putpalette([value for colour in fixed for value in colour] + chosen)
     buffer = io.BytesIO()
-    picture.quantize(palette=palette, dither=Image.Dither.NONE).save(buffer, format="png", optimize=True)
+    picture.quantize(palette=palette, dither=Image.Dither.NONE).save(buffer, format="png", optimize=True,
+                                                                     dpi=(dpi, dpi))  # kept in the PNG (pHYs)
     return buffer.getvalue()
 
 

@@ -41,8 +41,9 @@ COURSE: tuple[Lesson, ...] = (
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
            "side by side", ("02",), 7),
     Lesson("04_skip_connections.ipynb", "skip connections",
-           "FCN-32s/16s/8s trained and compared (mIoU, boundary accuracy); sum vs concatenation; the odd-size problem "
-           "and three fixes", ("02", "03"), 32),
+           "three FCN heads trained; the skips near boundaries, sum vs concatenation and hypercolumns measured in the "
+           "learner's own run (heads on cached ImageNet features, 3 seeds); the odd-size problem and three fixes",
+           ("02", "03"), 65),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field measured by autograd vs the formula; gridding; output stride of a dilated "
            "ResNet; depthwise separable convolution", ("02",), 7),
@@ -52,12 +53,12 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("07_fcn.ipynb", "FCN",
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling); "
            "the skips' worth in the learner's own run (heads on cached ImageNet features, 3 seeds); receptive "
-           "fields computed; torchvision's ResNet FCN", ("01", "02", "04"), 51),
+           "fields computed; torchvision's ResNet FCN", ("01", "02", "04"), 33),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
-           "trained on CamVid; SegNet against FCN on one encoder; DeconvNet's coarse-to-fine decoder, its inference "
-           "tricks, two-stage training and overfitting",
-           ("03", "07"), 39),
+           "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
+           "run (3 seeds); DeconvNet's coarse-to-fine decoder; two-stage training and overfitting",
+           ("03", "07"), 52),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the paper's training choices trained; U-Net as an image generator; deep "
@@ -69,8 +70,8 @@ COURSE: tuple[Lesson, ...] = (
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
            "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 49),
     Lesson("12_model_zoo.ipynb", "model zoo",
-           "all fourteen models: parameters, FLOPs, latency, activation memory; the shipped CamVid models' speed "
-           "against accuracy, all on one encoder",
+           "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
+           "trace; the shipped CamVid models' speed against accuracy",
            ("07", "08", "09", "10", "11"), 15),
 )
 

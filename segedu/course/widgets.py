@@ -22,29 +22,33 @@ import torch
 from torch import nn
 
 from .. import viz
+from . import figures
 from ..scratch import functional as scratch_functional
 
-__all__ = ["SegmentationViewer", "TransposedConvStepper", "ReceptiveFieldViewer", "FeatureMapExplorer", "render_png"]
+__all__ = ["SegmentationViewer", "TransposedConvStepper", "ReceptiveFieldViewer", "FeatureMapExplorer",
+           "ArchitectureExplorer", "render_png"]
 
 
-def render_png(draw: Callable, *, figsize: tuple[float, float], dpi: int = 80) -> bytes:
-    """Call draw(figure) on a fresh matplotlib Figure and return it as PNG bytes."""
+def render_png(draw: Callable, *, figsize: tuple[float, float], dpi: int = 100, image_format: str = "png") -> bytes:
+    """Call draw(figure) on a fresh matplotlib Figure and return it as PNG (or JPEG) bytes at `dpi`."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=figsize, layout="constrained")
     draw(figure)
-    return viz.figure_png(figure, dpi=dpi)
+    return figures.figure_bytes(figure, image_format, dpi=dpi)
 
 
 class _Explorer:
-    """Common plumbing: controls -> redraw() -> PNG in an Image widget, all in one VBox."""
+    """Common plumbing: controls -> redraw() -> an image in an Image widget, all in one VBox. Explorers of
+    photographs store JPEG (a fifth of the PNG's size), the others PNG (segedu.course.figures)."""
 
     figsize: tuple[float, float] = (9, 3.2)
+    image_format = "png"
 
     def _build(self, controls: Sequence) -> None:
         import ipywidgets as widgets
 
-        self.image = widgets.Image(format="png")
+        self.image = widgets.Image(format=self.image_format)
         self.caption = widgets.HTML()
         for control in controls:
             control.observe(lambda change: self.redraw(), names="value")
@@ -52,15 +56,15 @@ class _Explorer:
         self.redraw()
 
     def redraw(self) -> None:
-        self.image.value = render_png(self.draw, figsize=self.figsize)
+        self.image.value = render_png(self.draw, figsize=self.figsize, image_format=self.image_format)
 
     def draw(self, figure) -> None:  # pragma: no cover - each explorer draws its own
         raise NotImplementedError
 
     def _repr_mimebundle_(self, **kwargs):
-        """The live widget, plus a PNG of its first view for readers without a kernel (static HTML, GitHub)."""
+        """The live widget, plus a picture of its first view for readers without a kernel (static HTML, GitHub)."""
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        bundle[f"image/{self.image_format}"] = base64.b64encode(self.image.value).decode("ascii")
         return bundle
 
     def close(self) -> None:
@@ -70,7 +74,8 @@ class _Explorer:
 class SegmentationViewer(_Explorer):
     """Browse a segmentation data set: image, mask in class colours, and their overlay (with legend)."""
 
-    figsize = (11, 3.2)
+    figsize = (10, 3.2)
+    image_format = "jpeg"  # photographs
 
     def __init__(self, dataset, *, index: int = 0):
         import ipywidgets as widgets
@@ -102,7 +107,7 @@ class TransposedConvStepper(_Explorer):
     step equals torch's conv_transpose2d (printed in the caption).
     """
 
-    figsize = (11, 3.4)
+    figsize = (10, 3.4)
 
     def __init__(self, input: torch.Tensor, kernel: torch.Tensor, *, stride: int = 2):
         import ipywidgets as widgets
@@ -134,7 +139,7 @@ class TransposedConvStepper(_Explorer):
             axis.set_yticks(range(values.shape[0]))
             if values.numel() <= 100:
                 for (row, column), value in np.ndenumerate(values.numpy()):
-                    axis.text(column, row, f"{value:.3g}", ha="center", va="center", fontsize=7)
+                    axis.text(column, row, f"{value:.3g}", ha="center", va="center", fontsize=9)
         if step:
             y, x = divmod(step - 1, self.input.shape[1])
             from matplotlib.patches import Rectangle
@@ -204,6 +209,7 @@ class FeatureMapExplorer(_Explorer):
     """
 
     figsize = (10, 4)
+    image_format = "jpeg"  # a photograph and maps of it
 
     def __init__(self, model: nn.Module, image: torch.Tensor, *, layers: Sequence[str] | None = None,
                  grid_channels: int = 16):
@@ -265,7 +271,7 @@ class FeatureMapExplorer(_Explorer):
                 axis.set_axis_off()
                 if index < count:
                     axis.imshow(features[index].numpy(), cmap="viridis")
-                    axis.set_title(f"channel {index}", fontsize=7)
+                    axis.set_title(f"channel {index}", fontsize=9)
             figure.suptitle(f"{self.layer.value}: first {count} of {features.shape[0]} channels")
             return
         channel = features[self.channel.value]
@@ -298,3 +304,28 @@ class FeatureMapExplorer(_Explorer):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ArchitectureExplorer(_Explorer):
+    """Every model's diagram, traced from its code (segedu.course.architecture) and chosen from a dropdown.
+
+    models: {label: (model name, build options, trace depth)}; input_shape (C, H, W) the traced image."""
+
+    figsize = (10, 6.2)
+
+    def __init__(self, models: dict[str, tuple[str, dict, int | dict]], input_shape: Sequence[int]):
+        import ipywidgets as widgets
+
+        self.models, self.input_shape = models, tuple(input_shape)
+        self.model = widgets.Dropdown(options=list(models), description="model", layout={"width": "320px"})
+        self._build([self.model])
+
+    def draw(self, figure) -> None:
+        from ..models import build_model
+        from . import architecture
+
+        name, options, depth = self.models[self.model.value]
+        with torch.device("meta"):
+            steps = architecture.trace(build_model(name, **options), self.input_shape, depth=depth)
+        size = "x".join(map(str, self.input_shape[1:]))
+        architecture.draw(steps, axis=figure.add_subplot(), title=f"{self.model.value} on a {size} image")

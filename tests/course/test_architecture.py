@@ -57,7 +57,7 @@ def test_a_plain_module_with_the_three_parts_is_traced_on_its_device_and_drawn()
     assert [(s.name, s.shape) for s in steps] == [("encoder.0", (8, 8, 8)), ("decoder", (8, 16, 16)),
                                                   ("head", (4, 16, 16))]
     figure = draw(steps, title="tiny")
-    assert len(figure.axes[0].patches) == len(steps)
+    assert len([patch for patch in figure.axes[0].patches if type(patch).__name__ == "Rectangle"]) == len(steps)
     assert "head" in describe(steps) and "4x16x16" in describe(steps)
 
 
@@ -85,3 +85,97 @@ def test_deconvnet_s_paper_bottleneck_shrinks_pool5_to_1x1_and_back_with_the_sam
         small(torch.rand(1, 3, 256, 256))
     with pytest.raises(ValueError, match='"padded" or "paper"'):
         build_model("deconvnet", num_classes=3, bottleneck="narrow")
+
+
+def reads(steps, name):
+    """The names of the earlier steps whose outputs reach step `name`, with the kind of link."""
+    by_name = {step.name: step for step in steps}
+    return {(steps[source].name, kind) for source, _, kind in by_name[name].sources}
+
+
+def test_unet_s_decoder_reads_the_encoder_map_of_its_own_level_and_the_diagram_marks_the_crop():
+    """Ronneberger et al. 2015, figure 1: each expanding step concatenates the contracting path's map of the same
+    level ("copy and crop"), deepest first."""
+    with torch.device("meta"):
+        model = build_model("unet", num_classes=2, in_channels=1, padding=False)
+    steps = trace(model, (1, 572, 572))
+    pairs = [("decoder.up.0", "encoder.down.2"), ("decoder.up.1", "encoder.down.1"),
+             ("decoder.up.2", "encoder.down.0"), ("decoder.up.3", "encoder.stem")]
+    for reader, copied in pairs:
+        assert (copied, "features") in reads(steps, reader)
+    assert reads(steps, "decoder.up.1") == {("decoder.up.0", "features"), ("encoder.down.1", "features")}
+    figure = draw(steps)
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts.count("crop") == 4  # the valid convolutions shrink every copied map
+    padded = draw(trace(build_model("unet", num_classes=2, in_channels=1, width=0.25), (1, 64, 64)))
+    assert "crop" not in [text.get_text() for text in padded.axes[0].texts]
+
+
+@pytest.mark.parametrize("name, depth", [("segnet", 1), ("deconvnet", {"decoder": 2})])
+def test_segnet_and_deconvnet_unpool_with_the_switches_of_the_mirrored_encoder_stage(name, depth):
+    """Badrinarayanan et al. 2017, figure 3; Noh et al. 2015, figure 2: decoder stage k unpools with the max-pooling
+    indices of encoder stage 4 - k."""
+    with torch.device("meta"):
+        model = build_model(name, num_classes=11)
+    steps = trace(model, (3, 224, 288), depth=depth)
+    decoder = [step.name for step in steps if step.name.startswith("decoder.") and ".stages." in step.name]
+    assert len(decoder) == 5
+    for k, reader in enumerate(decoder):
+        assert (f"encoder.stages.{4 - k}", "switches") in reads(steps, reader)
+        assert not any(kind == "switches" and source != f"encoder.stages.{4 - k}"
+                       for source, kind in reads(steps, reader))
+    legend = [text.get_text() for text in draw(steps).axes[0].get_legend().get_texts()]
+    assert "pooling switches" in legend and "skip" not in legend
+
+
+def test_frrn_carries_a_full_resolution_residual_stream_beside_the_pooling_stream():
+    """Pohlen et al. 2017, figure 3: every full-resolution residual unit outputs a pooled map and the residual stream
+    at the input's resolution, and reads both from the unit before it."""
+    with torch.device("meta"):
+        model = build_model("frrn", num_classes=11)
+    steps = trace(model, (3, 224, 288))
+    units = [step for step in steps if step.name.startswith(("encoder.down.", "decoder.up."))]
+    assert len(units) == 7
+    for unit in units:
+        assert len(unit.shapes) == 2 and unit.shapes[1][-2:] == (224, 288) and unit.shapes[0][-2] < 224
+    second = [step.name for step in steps].index("encoder.down.1")
+    assert {(source, position) for source, position, _ in steps[second].sources} == {(second - 1, 0),
+                                                                                     (second - 1, 1)}
+    figure = draw(steps)
+    assert len([patch for patch in figure.axes[0].patches if type(patch).__name__ == "Rectangle"]) == \
+        sum(len(step.shapes) for step in steps)  # both streams drawn
+
+
+def test_deeplabv3plus_decodes_from_the_aspp_and_a_stride_4_encoder_level():
+    """Chen et al. 2018, figure 2: the decoder concatenates ASPP's output, upsampled, with reduced low-level
+    features of output stride 4."""
+    with torch.device("meta"):
+        model = build_model("deeplabv3plus", num_classes=11, backbone="efficientnet_lite0")
+    steps = trace(model, (3, 224, 288))
+    low = next(step for step in steps if step.name == "decoder.reduce")
+    assert reads(steps, "decoder.reduce") == {("encoder.levels.level2", "features")}
+    assert low.shape[-2:] == (224 // 4, 288 // 4)
+    assert {name for name, _ in reads(steps, "decoder.refine")} == {"decoder.reduce", "decoder.aspp"}
+
+
+def test_fcn8s_adds_the_pool4_and_pool3_scores():
+    """Long et al. 2015, figure 3: FCN-16s adds a score of pool4 (stride 16), FCN-8s also one of pool3 (stride 8)."""
+    with torch.device("meta"):
+        model = build_model("fcn8s", num_classes=21)
+    steps = trace(model, (3, 224, 224))
+    backbone = next(step for step in steps if step.name == "encoder.backbone")
+    by_name = {step.name: step for step in steps}
+    for skip, side in (("decoder.skips.level4", 14), ("decoder.skips.level3", 28)):
+        (source, position, kind), = by_name[skip].sources
+        assert steps[source] is backbone and backbone.shapes[position][-2] == side and kind == "features"
+
+
+@pytest.mark.parametrize("name", ["unet", "segnet", "deconvnet", "fcn8s", "frrn", "pspnet"])
+def test_every_diagram_is_drawn_at_100_dpi_with_text_of_at_least_9_points_and_at_most_10_inches_wide(name):
+    with torch.device("meta"):
+        model = build_model(name, num_classes=11)
+    figure = draw(trace(model, (3, 224, 224), depth={"decoder": 2} if name == "deconvnet" else 1), title=name)
+    axis = figure.axes[0]
+    assert figure.dpi >= 100 and figure.get_size_inches()[0] <= 10.0
+    sizes = [text.get_fontsize() for text in axis.texts + axis.get_legend().get_texts() + [axis.title]]
+    assert min(sizes) >= 9

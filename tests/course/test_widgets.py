@@ -11,10 +11,13 @@ from segedu.course import widgets
 from segedu.data import Shapes
 
 
+SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
+
+
 def _changes(explorer, control, value) -> bool:
     before = explorer.image.value
     control.value = value
-    return explorer.image.value != before and explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    return explorer.image.value != before and bytes(explorer.image.value).startswith(SIGNATURES[explorer.image_format])
 
 
 def test_segmentation_viewer_redraws_on_sample_and_opacity():
@@ -24,7 +27,8 @@ def test_segmentation_viewer_redraws_on_sample_and_opacity():
     bundle = viewer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     # readers without a kernel (static site, GitHub) get the current picture
-    assert base64.b64decode(bundle["image/png"]) == viewer.image.value
+    assert base64.b64decode(bundle["image/jpeg"]) == viewer.image.value
+    assert viewer.image_format == "jpeg" and viewer.image.format == "jpeg"  # a photograph: JPEG
 
 
 def test_transposed_conv_stepper_paints_pixel_by_pixel_up_to_torch():
@@ -72,3 +76,10 @@ def test_feature_map_explorer_context_manager_and_bad_layer_names():
     assert sum(len(m._forward_hooks) for m in model.modules()) == 0
     with pytest.raises(ValueError, match="no module named \\['conv9'\\]"):
         widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), layers=["conv9"])
+
+
+def test_the_architecture_explorer_draws_the_chosen_model():
+    explorer = widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1),
+                                             "SegNet": ("segnet", {"num_classes": 11}, 1)}, (3, 64, 64))
+    assert explorer.image_format == "png"  # a drawing: exact lines and letters
+    assert _changes(explorer, explorer.model, "SegNet")

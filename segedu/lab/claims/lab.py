@@ -32,11 +32,14 @@ class Lab:
     `TrainingConfig.seeds` (5); `seeds` sets both."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
-                 models: Path | str | None = None):
+                 models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None):
         from ..endtoend import TrainingConfig
         from ..frozen import HeadConfig
 
         self.config = HeadConfig() if seeds is None else dataclasses.replace(HeadConfig(), seeds=tuple(seeds))
+        if epochs is not None:
+            self.config = dataclasses.replace(self.config, epochs=epochs)
+        self.subset = dict(subset or {})  # {split: frames}, evenly spaced; features then kept on disk (`shared`)
         self.training = (training or TrainingConfig())
         if seeds is not None:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
@@ -47,6 +50,14 @@ class Lab:
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
         self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
         self.loaded: dict[str, str] = {}  # {file: SHA-256} of every kept network `trained` loaded, for provenance
+
+    @classmethod
+    def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2)) -> "Lab":
+        """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
+        and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame."""
+        if profile == "fast":
+            return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100})
+        return cls(data=data, seeds=seeds)
 
     def shared(self, name: str, compute: Callable[[], T]) -> T:
         """What several claims share, `compute()` on the first call for `name` and kept: e.g. DeconvNet and FCN-8s
@@ -82,6 +93,9 @@ class Lab:
     def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
         from ..frozen import FeatureCache
 
+        if self.subset:  # a learner's run: the frames chosen, computed once per machine and shared by the notebooks
+            return FeatureCache.shared(self.data, split, image_size=self.config.image_size,
+                                       output_stride=output_stride, levels=levels, subset=self.subset.get(split))
         return FeatureCache(self.data, split, image_size=self.config.image_size, output_stride=output_stride,
                             levels=levels)
 
@@ -136,7 +150,8 @@ class Lab:
             from ..frozen import FeatureCache
 
             self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
-                                                     levels=("level3", "level4", "level5")) for split in ("train", "test")}
+                                                     levels=("level3", "level4", "level5"))
+                                 for split in ("train", "test")}
         return self._sized[size]
 
     def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
@@ -166,7 +181,8 @@ class Lab:
             from ...data import build_dataset
             from ..statistics import sequence_blocks
 
-            dataset = build_dataset(self.data, "test", image_size=self.config.image_size)
+            dataset = build_dataset(self.data, "test", image_size=self.config.image_size,
+                                    subset=self.subset.get("test"))  # the same frames as the test features
             pairs = getattr(dataset, "pairs", None)
             names = [image.name for image, _ in pairs] if pairs else [f"frames_{i}" for i in range(len(dataset))]
             self._shared["test_blocks"] = sequence_blocks(names)

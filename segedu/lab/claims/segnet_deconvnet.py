@@ -199,7 +199,7 @@ def test_proposals(lab: Lab) -> dict:
     from ..frozen import FeatureCache
 
     def compute():
-        test = camvid_frames("test", size=LABEL_SIZE, data=lab.data)
+        test = camvid_frames("test", size=LABEL_SIZE, data=lab.data, subset=lab.subset.get("test"))  # the lab's frames
         frames, windows, crops = [], [], []
         for index, (image, mask) in enumerate(zip(test.images, test.masks)):
             for top, left, height, width in object_windows(mask, minimum_pixels=OBJECT_PIXELS):
@@ -279,7 +279,7 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
 
     steps = head_steps(lab)
     networks = staged_deconvnets(lab, "deconvnet, crops then frames", lambda: [
-        (object_crop_features(lab), steps // 2), (lab.stride32["train"], steps - steps // 2)])
+        (object_crop_features(lab, lab.subset.get("train")), steps // 2), (lab.stride32["train"], steps - steps // 2)])
     proposals = test_proposals(lab)
     masks = proposals["masks"]
     scores = {"whole frame": [], "proposals, max": [], "proposals, sum": []}
