@@ -68,7 +68,8 @@ COURSE: tuple[Lesson, ...] = (
            "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 45),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes; the lecture's 2x2 tested; a linear "
-           "probe per level; backbone cost table, truncated ResNets included; input size vs accuracy and latency", ("10",), 49),
+           "probe per level in the learner's own run (3 seeds); backbone cost table, truncated ResNets included; input "
+           "size vs accuracy and latency", ("10",), 80),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
            "trace; the shipped CamVid models' speed against accuracy",
