@@ -62,7 +62,7 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the paper's training choices trained; U-Net as an image generator; deep "
-           "contextual networks", ("04",), 22),
+           "contextual networks", ("04",), 32),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
            "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 45),
@@ -73,7 +73,7 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
            "trace; the shipped CamVid models' speed against accuracy",
-           ("07", "08", "09", "10", "11"), 15),
+           ("07", "08", "09", "10", "11"), 17),
 )
 
 
