@@ -1,7 +1,7 @@
 # make lab      create .venv on first use, register the "segedu" kernel, fetch missing data, open JupyterLab on notebooks/
 # make test     the same set-up, then the whole suite: unit tests, browser tests and every notebook under nbval
 # make data     download CamVid and ISBI 2012 where missing (never fails; SEGEDU_NO_DOWNLOAD=1 turns it off)
-# make site     execute every notebook (fast profile) and render the static course site in site/
+# make site     execute every notebook (fast profile) and render the static course site in site/, English and Korean
 # make student  learner copies of the notebooks, solutions removed, in notebooks/student/
 # make notebooks  execute every notebook in place (fast profile) and store it lean: the outputs that are committed
 # make smoke-full every notebook end to end in the full profile on this machine, a few optimizer steps per training
