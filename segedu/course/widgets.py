@@ -309,15 +309,20 @@ class FeatureMapExplorer(_Explorer):
 class ArchitectureExplorer(_Explorer):
     """Every model's diagram, traced from its code (segedu.course.architecture) and chosen from a dropdown.
 
-    models: {label: (model name, build options, trace depth)}; input_shape (C, H, W) the traced image."""
+    models: {label: (model name, build options, trace depth)}; input_shape (C, H, W) the traced image; `shown` the
+    label drawn first (and stored as the static picture), the first one by default."""
 
     figsize = (10, 6.2)
 
-    def __init__(self, models: dict[str, tuple[str, dict, int | dict]], input_shape: Sequence[int]):
+    def __init__(self, models: dict[str, tuple[str, dict, int | dict]], input_shape: Sequence[int], *,
+                 shown: str | None = None):
         import ipywidgets as widgets
 
+        if shown is not None and shown not in models:
+            raise ValueError(f"ArchitectureExplorer: shown={shown!r} is not one of the models {list(models)}")
         self.models, self.input_shape = models, tuple(input_shape)
-        self.model = widgets.Dropdown(options=list(models), description="model", layout={"width": "320px"})
+        self.model = widgets.Dropdown(options=list(models), value=shown or next(iter(models)), description="model",
+                                      layout={"width": "320px"})
         self._build([self.model])
 
     def draw(self, figure) -> None:

@@ -83,3 +83,8 @@ def test_the_architecture_explorer_draws_the_chosen_model():
                                              "SegNet": ("segnet", {"num_classes": 11}, 1)}, (3, 64, 64))
     assert explorer.image_format == "png"  # a drawing: exact lines and letters
     assert _changes(explorer, explorer.model, "SegNet")
+    first = widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1),
+                                          "SegNet": ("segnet", {"num_classes": 11}, 1)}, (3, 64, 64), shown="SegNet")
+    assert first.model.value == "SegNet" and bytes(first.image.value) == bytes(explorer.image.value)
+    with pytest.raises(ValueError, match="shown='FCN'"):
+        widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2}, 1)}, (3, 64, 64), shown="FCN")
