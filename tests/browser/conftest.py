@@ -56,10 +56,23 @@ def _free_port() -> int:
 
 
 class Lab:
-    """A running JupyterLab: `url`, `token`, `root` (its folder), and `open(page, notebook)`."""
+    """A running JupyterLab: `url`, `token`, `root` (its folder), `open(page, notebook)` and `shut_down_kernels()`."""
 
     def __init__(self, url: str, token: str, root: Path):
         self.url, self.token, self.root = url, token, root
+
+    def shut_down_kernels(self) -> int:
+        """Shut down every session's kernel (the REST API), as closing JupyterLab does: a kernel left running after
+        its test (a notebook still training) would take the CPU from every test after it. -> how many."""
+        def request(path: str, method: str = "GET"):
+            call = urllib.request.Request(f"{self.url}{path}?token={self.token}", method=method)
+            with urllib.request.urlopen(call, timeout=20) as response:
+                return json.loads(response.read() or b"null")
+
+        sessions = request("/api/sessions")
+        for session in sessions:
+            request(f"/api/sessions/{session['id']}", "DELETE")
+        return len(sessions)
 
     def open(self, page, notebook: str, *, timeout: float = 90_000):
         """Open `notebook`, wait for its kernel to be idle; returns the page."""
@@ -112,6 +125,14 @@ def lab(chromium, tmp_path_factory, data_root):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(autouse=True)
+def _kernels_shut_down_after_each_test(request):
+    """Each browser test starts from no running kernel and leaves none behind."""
+    yield
+    if "lab" in request.fixturenames:
+        request.getfixturevalue("lab").shut_down_kernels()
 
 
 @pytest.fixture

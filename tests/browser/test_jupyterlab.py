@@ -228,3 +228,10 @@ def test_photo_upload_shows_the_prediction_over_the_photo(lab, page, tmp_path):
     assert (distance <= 12).mean() > 0.8, f"only {(distance <= 12).mean():.0%} of the left panel is a blend"
     assert (np.abs(panel - np.array((40, 170, 60))).max(-1) <= 12).mean() < 0.01  # no bare photo
     assert not page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count()
+
+
+def test_no_kernel_outlives_its_test(lab, page):
+    """The kernels of the tests before this one were shut down when each ended; only this test's is running."""
+    open_clean(lab, page, "03_unpooling.ipynb")
+    assert lab.shut_down_kernels() == 1
+    assert lab.shut_down_kernels() == 0
