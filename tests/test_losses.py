@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -42,3 +43,24 @@ def test_weighted_cross_entropy_is_the_weighted_mean():
     expected = (per_pixel * weights).sum() / weights.sum()
     assert torch.allclose(weighted_cross_entropy(logits, masks, weights), expected)
     assert torch.allclose(weighted_cross_entropy(logits, masks, torch.ones_like(weights)), per_pixel.mean())
+
+
+def test_a_batch_of_maps_is_labelled_as_each_map_alone_and_agrees_with_scikit_image():
+    """connected_components on (N, H, W): each map's components numbered 1..C_n on their own, equal to labelling the
+    maps one at a time and, up to the numbering, to scikit-image's `label` (8- and 4-connectivity)."""
+    from skimage.measure import label
+
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.rand(4, 20, 24, generator=generator) > 0.55
+    maps[2] = False  # a map with no foreground
+    for connectivity in (8, 4):
+        batched = connected_components(maps, connectivity=connectivity)
+        assert batched.shape == maps.shape and batched[2].eq(0).all()
+        for index in range(len(maps)):
+            alone = connected_components(maps[index], connectivity=connectivity)
+            assert torch.equal(batched[index], alone)
+            theirs = torch.from_numpy(label(maps[index].numpy(), connectivity=2 if connectivity == 8 else 1))
+            pairs = torch.stack([alone.flatten(), theirs.flatten()]).unique(dim=1)  # a one-to-one renaming
+            assert pairs.shape[1] == int(theirs.max()) + 1 == int(alone.max()) + 1
+    with pytest.raises(ValueError, match="an \\(H, W\\) map or a batch"):
+        connected_components(maps[None])

@@ -40,6 +40,7 @@ from .toc import COURSE
 __all__ = ["build_site", "broken_links", "external_resources", "refresh_notebooks", "lean"]
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PICTURES = {"image/png", "image/jpeg"}  # an explorer's first view: PNG for drawings, JPEG for photographs
 KOREAN = "ko"  # the folder of the Korean notebooks in the source, and of the Korean pages in the site
 
 
@@ -122,7 +123,7 @@ def lean(notebook):
         if cell.cell_type != "code":
             continue
         cell.outputs = [output for output in cell.outputs
-                        if not (WIDGET_VIEW in output.get("data", {}) and "image/png" not in output["data"])]
+                        if not (WIDGET_VIEW in output.get("data", {}) and not PICTURES & set(output["data"]))]
         for output in cell.outputs:
             output.get("data", {}).pop(WIDGET_VIEW, None)
     return notebook

@@ -205,14 +205,14 @@ class FeatureMapExplorer(_Explorer):
     Forward hooks on the named submodules record each one's output; the layers that give a
     (1, C, H, W) map fill the dropdown. Show one channel (slider) or a grid of the first channels,
     optionally overlaid on the image. `close()` (or a `with` block) removes the hooks.
-    image (C, H, W) in [0, 1].
+    image (C, H, W) in [0, 1]; `shown` the layer it opens on (default: the first), the one the lesson points at.
     """
 
     figsize = (10, 4)
     image_format = "jpeg"  # a photograph and maps of it
 
     def __init__(self, model: nn.Module, image: torch.Tensor, *, layers: Sequence[str] | None = None,
-                 grid_channels: int = 16):
+                 grid_channels: int = 16, shown: str | None = None):
         import ipywidgets as widgets
 
         self.model, self.input_image, self.grid_channels = model, image, grid_channels
@@ -227,8 +227,13 @@ class FeatureMapExplorer(_Explorer):
         if not self.maps:
             self.remove_hooks()
             raise ValueError(f"none of the layers {wanted[:5]} ... produced a (1, C, H, W) feature map")
+        if shown is not None and shown not in self.maps:
+            self.remove_hooks()
+            raise ValueError(f"FeatureMapExplorer: shown={shown!r} gives no (1, C, H, W) map; choose from "
+                             f"{list(self.maps)}")
         options = [(f"{name}  {tuple(self.maps[name].shape[1:])}", name) for name in self.maps]
-        self.layer = widgets.Dropdown(options=options, description="layer", layout={"width": "360px"})
+        self.layer = widgets.Dropdown(options=options, value=shown or next(iter(self.maps)), description="layer",
+                                      layout={"width": "360px"})
         self.channel = widgets.IntSlider(value=0, min=0, max=self.maps[self.layer.value].shape[1] - 1,
                                          description="channel")
         self.view = widgets.ToggleButtons(options=["channel", "grid"], description="view")

@@ -257,18 +257,24 @@ def features_of(cache: FeatureCache, indices: torch.Tensor, levels) -> dict[str,
     return {level: cache.features[level][indices].float() for level in levels}
 
 
-def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int, num_classes: int = 11) -> nn.Module:
+def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int, num_classes: int = 11,
+               class_weights: torch.Tensor | None = None) -> nn.Module:
     """Train one head with AdamW and cross-entropy at the label size (void ignored), `config.epochs` epochs of
-    `train`; the same order of batches for every head with the same seed."""
+    `train`; the same order of batches for every head with the same seed. `class_weights` (K,): the loss of each
+    pixel weighted by its true class's weight (e.g. median-frequency balancing, SegNet's); default, unweighted."""
     return train_head_in_stages(kind, [(train, config.epochs * math.ceil(len(train) / config.batch_size))], config,
-                                seed=seed, num_classes=num_classes)
+                                seed=seed, num_classes=num_classes, class_weights=class_weights)
 
 
 def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], config: HeadConfig, *, seed: int,
-                         num_classes: int = 11) -> nn.Module:
+                         num_classes: int = 11, class_weights: torch.Tensor | None = None) -> nn.Module:
     """Train one head on each (cache, steps) of `stages` in turn, one optimizer throughout (DeconvNet's two
     stages: object crops, then whole frames). Each stage draws its batches epoch by epoch in a seeded order and
     stops after its steps; every cache holds the same levels at the same image size."""
+    weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(f"class_weights must hold one weight per class ({num_classes}), got shape "
+                         f"{tuple(weight.shape)}")
     torch.manual_seed(seed)
     head = build_head(kind, stages[0][0], num_classes=num_classes, hidden=config.hidden)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -284,7 +290,7 @@ def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], conf
 
     def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # scored at the label size
         logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)
-        return F.cross_entropy(logits, masks, ignore_index=255)
+        return F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
 
     return train_steps(head, optimizer, batches(), segmentation_objective(loss))
 

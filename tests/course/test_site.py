@@ -138,3 +138,26 @@ def test_executes_notebooks_and_keeps_the_old_site_when_one_fails(tmp_path):
 def test_command_line_reports_a_missing_folder(tmp_path, capsys):
     assert site.main([str(tmp_path / "nowhere"), str(tmp_path / "out")]) == 1
     assert "no notebooks" in capsys.readouterr().err
+
+
+def test_a_committed_notebook_keeps_each_explorers_first_picture_and_drops_what_needs_a_kernel():
+    """`site.lean`: an explorer of photographs stores its first view as JPEG, of drawings as PNG; either picture
+    stays and its widget view goes. A progress bar (a widget view with no picture) goes altogether."""
+    view = {"version_major": 2, "version_minor": 0, "model_id": "abc"}
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("explorer", outputs=[
+        nbformat.v4.new_output("display_data", {site.WIDGET_VIEW: view, "image/jpeg": "/9j/", "text/plain": "x"}),
+        nbformat.v4.new_output("display_data", {site.WIDGET_VIEW: view, "image/png": "iVBO", "text/plain": "y"}),
+        nbformat.v4.new_output("display_data", {site.WIDGET_VIEW: view, "text/plain": "progress"})])])
+    notebook.metadata["widgets"] = {"state": {}}
+    outputs = site.lean(notebook).cells[0].outputs
+    assert [sorted(output["data"]) for output in outputs] == [["image/jpeg", "text/plain"], ["image/png", "text/plain"]]
+    assert "widgets" not in notebook.metadata
+
+
+def test_every_explorer_in_the_committed_notebooks_keeps_its_picture():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and re.search(r"widgets\.\w+(Viewer|Explorer|Stepper)\(|photo_widget\(", source):
+                pictures = [output for output in cell["outputs"] if {"image/png", "image/jpeg"} & set(output.get("data", {}))]
+                assert pictures, f"{path.name}: the explorer cell {cell['id']} stores no picture of its first view"

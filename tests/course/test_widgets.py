@@ -78,6 +78,19 @@ def test_feature_map_explorer_context_manager_and_bad_layer_names():
         widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), layers=["conv9"])
 
 
+def test_the_feature_map_explorer_opens_on_the_layer_the_lesson_names():
+    model = _small_net()
+    default = widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16))
+    assert default.layer.value == "0"
+    chosen = widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), shown="2")
+    assert chosen.layer.value == "2" and chosen.channel.max == 3
+    assert chosen.image.value != default.image.value  # the stored picture is the chosen layer's, not the first's
+    with pytest.raises(ValueError, match="shown='9'"):
+        widgets.FeatureMapExplorer(model, torch.rand(3, 16, 16), shown="9")
+    assert sum(len(m._forward_hooks) for m in model.modules()) == 8  # the refused explorer left no hooks behind
+    default.close(), chosen.close()
+
+
 def test_the_architecture_explorer_draws_the_chosen_model():
     explorer = widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1),
                                              "SegNet": ("segnet", {"num_classes": 11}, 1)}, (3, 64, 64))

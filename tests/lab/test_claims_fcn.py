@@ -141,3 +141,28 @@ def test_the_measured_fields_of_the_pretrained_encoder_grow_with_depth(monkeypat
     assert [fields[kind]["level"] for kind in fields] == ["level3", "level5"]
     assert [fields[kind]["theoretical"] for kind in fields] == [67, 851]
     assert fields["probe3"]["effective"] <= 67 and fields["probe3"]["effective"] < fields["probe5"]["effective"]
+
+
+def test_the_objects_are_the_same_regions_with_or_without_scipy(monkeypatch):
+    """`object_statistics` finds objects with SciPy's labelling when it can and the library's otherwise: the same
+    regions, so the same statistics."""
+    import builtins
+
+    from segedu.lab.claims import fcn
+
+    generator = torch.Generator().manual_seed(3)
+    masks = torch.randint(0, 3, (3, 24, 32), generator=generator)
+    masks[:, 4:14, 6:20] = 2  # a large object beside the scattered small ones
+    predictions = torch.randint(0, 3, (3, 24, 32), generator=generator)
+    fast, _ = fcn.object_statistics(predictions, masks, classes=(1, 2), bounds=(20, 100))
+    real_import = builtins.__import__
+
+    def without_scipy(name, *args, **kwargs):
+        if name == "scipy" or name.startswith("scipy."):
+            raise ImportError("no scipy here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_scipy)
+    slow, _ = fcn.object_statistics(predictions, masks, classes=(1, 2), bounds=(20, 100))
+    torch.testing.assert_close(fast, slow)  # the same objects, summed in another order
+    assert fast[..., 1].sum() > 0

@@ -96,6 +96,26 @@ def test_training_is_deterministic_and_learns(caches):
     assert diagonal(trained_hits) > diagonal(untrained_hits) + 0.2  # well above chance on what it trained on
 
 
+def test_class_weights_weigh_each_pixels_loss_by_its_true_class(caches):
+    """Uniform weights change nothing. Weight on one class alone leaves only its pixels in the loss, so the head
+    learns to call everything that class; unweighted, it calls it about as often as it occurs. A wrong number of
+    weights is refused."""
+    train, _ = caches
+    config = dataclasses.replace(HeadConfig(), epochs=4, image_size=(64, 96), hidden=16, learning_rate=0.05)
+    plain = train_head("linear3", train, config, seed=1)
+    uniform = train_head("linear3", train, config, seed=1, class_weights=torch.ones(11))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), uniform.state_dict().values()))
+    counts = torch.bincount(train.masks.flatten().long(), minlength=256)[:11]
+    chosen = int(counts.argsort()[5])  # a class of middling frequency
+    only = torch.zeros(11)
+    only[chosen] = 1.0
+    weighted = train_head("linear3", train, config, seed=1, class_weights=only)
+    share = lambda head: float((predict_head(head, train).argmax(1) == chosen).float().mean())  # noqa: E731
+    assert share(plain) < 0.5 < share(weighted), (share(plain), share(weighted))
+    with pytest.raises(ValueError, match="one weight per class \\(11\\), got shape \\(5,\\)"):
+        train_head("linear3", train, config, seed=1, class_weights=torch.ones(5))
+
+
 def test_a_linear_probe_is_one_1x1_convolution_on_its_level(caches):
     train, _ = caches
     head = build_head("linear4", train).eval()

@@ -36,6 +36,18 @@ def test_a_learner_s_run_caches_its_features_on_disk_and_scores_each_seed():
     assert len(band) == 2 and band != scores
 
 
+def test_a_learner_s_lab_keeps_its_frames_and_its_disk_cache_at_every_input_size():
+    """The input-size claim at a learner's scale trains at other sizes on the same few frames, each size's features
+    computed once per machine (notebook 11), not on every frame of the split."""
+    lab = Lab(data="streets", seeds=(0,), epochs=1, subset={"train": 8, "test": 6})
+    lab.config = dataclasses.replace(lab.config, image_size=(64, 96), hidden=8)
+    smaller = lab.at_size((32, 48))
+    assert len(smaller["train"]) == 8 and len(smaller["test"]) == 6
+    assert smaller["test"].masks.shape[-2:] == (32, 48)
+    assert len(list(feature_cache_folder().glob("streets-*-32x48-os32-*.pt"))) == 2  # train and test, kept
+    assert lab.at_size((64, 96)) is lab.stride32  # the configured size is the lab's own cache
+
+
 @pytest.mark.parametrize("verdict, interval, words", [
     ("holds", (0.021, 0.08), "+5.0 points [+2.1, +8.0]: holds (the whole interval is above 0)"),
     ("contradicted", (-0.04, 0.004), "-1.5 points [-4.0, +0.4]: contradicted (the whole interval is below +1"),

@@ -149,9 +149,14 @@ class Lab:
         if size not in self._sized:
             from ..frozen import FeatureCache
 
-            self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
-                                                     levels=("level3", "level4", "level5"))
-                                 for split in ("train", "test")}
+            levels = ("level3", "level4", "level5")
+            if self.subset:  # a learner's run: the same frames as the other caches, kept on disk for every notebook
+                self._sized[size] = {split: FeatureCache.shared(self.data, split, image_size=size, output_stride=32,
+                                                                levels=levels, subset=self.subset.get(split))
+                                     for split in ("train", "test")}
+            else:
+                self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
+                                                         levels=levels) for split in ("train", "test")}
         return self._sized[size]
 
     def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
