@@ -45,27 +45,34 @@ def test_the_isbi_recipes_unet_reproduces_its_recorded_dice_and_rand_score(data_
     assert scores["dice"] > 0.85
 
 
-def test_camvid_model_reproduces_its_recorded_miou_and_beats_the_majority_class(data_root):
-    model, info = load_pretrained("deeplabv3plus_camvid")
-    frames = build_dataset("camvid", "test", image_size=None, subset=16, root=data_root)
-    matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]))
-    assert matrix.miou() == pytest.approx(info["metrics"]["test_subset16_miou"], abs=2e-3)
-    counts = matrix.matrix.sum(1)
-    assert matrix.miou() > 2 * (counts.max() / counts.sum()).item() / 11  # far above "everything is road"
-
-
 SCORED_ON_CAMVID_TEST = [name for name in CHECKPOINTS
                          if str(load_checkpoint(checkpoint_path(name))["metrics"].get("split", "")).startswith("camvid test")]
 
 
 @pytest.mark.parametrize("name", SCORED_ON_CAMVID_TEST)
-def test_each_camvid_model_reproduces_its_recorded_test_miou_within_a_tenth_of_a_point(name, data_root):
+def test_each_camvid_model_reproduces_its_recorded_miou_on_16_test_frames_within_a_tenth_of_a_point(name, data_root):
     """The flagship (`train --recipe camvid-cpu`) and each architecture's head (`--recipe camvid-heads`), scored as
-    `recipes.ship` recorded it: all 233 test frames at the labels' resolution, in float32 so that a processor with or
-    without bf16 gives the same figure."""
+    `recipes.ship` recorded it on the first 16 test frames: at the labels' resolution, in float32 so that a processor
+    with or without bf16 gives the same figure. (All 233 frames for every model took 8 of CI's minutes; the course's
+    own model is scored on all of them below.)"""
     from segedu.runtime import Runtime
 
     model, info = load_pretrained(name)
+    frames = build_dataset("camvid", "test", image_size=None, subset=16, root=data_root)
+    matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]),
+                      runtime=Runtime.resolve("cpu", bf16=False, channels_last=False))
+    assert 100 * matrix.miou() == pytest.approx(100 * info["metrics"]["test_subset16_miou"], abs=0.1)
+    counts = matrix.matrix.sum(1)
+    assert matrix.miou() > 4 * (counts.max() / counts.sum()).item() / 11  # it segments: far above "all road"
+
+
+def test_the_course_camvid_model_reproduces_its_recorded_miou_and_every_class_on_the_whole_test_split(data_root):
+    """`segedu.pretrained.CAMVID_MODEL` (notebooks 00, 10 and 12 use it), scored as `recipes.ship` recorded it: all
+    233 test frames at the labels' resolution, in float32."""
+    from segedu.pretrained import CAMVID_MODEL
+    from segedu.runtime import Runtime
+
+    model, info = load_pretrained(CAMVID_MODEL)
     frames = build_dataset("camvid", "test", image_size=None, root=data_root)
     matrix = evaluate(model, frames, batch_size=4, input_size=tuple(info["data"]["image_size"]),
                       runtime=Runtime.resolve("cpu", bf16=False, channels_last=False))

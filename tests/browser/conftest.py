@@ -56,10 +56,20 @@ def _free_port() -> int:
 
 
 class Lab:
-    """A running JupyterLab: `url`, `token`, `root` (its folder), `open(page, notebook)` and `shut_down_kernels()`."""
+    """A running JupyterLab: `url`, `token`, `root` (its folder), `open(page, notebook)`, `shut_down_kernels()` and
+    `reset()`."""
 
-    def __init__(self, url: str, token: str, root: Path):
-        self.url, self.token, self.root = url, token, root
+    def __init__(self, url: str, token: str, root: Path, workspaces: Path | None = None):
+        self.url, self.token, self.root, self.workspaces = url, token, root, workspaces
+
+    def reset(self) -> None:
+        """As a learner's fresh start: no kernel running, the course's notebooks as committed (JupyterLab autosaves
+        the outputs a test produced, whose widgets die with their kernel) and no workspace reopening old tabs."""
+        self.shut_down_kernels()
+        for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            shutil.copy(notebook, self.root / notebook.name)
+        if self.workspaces is not None and self.workspaces.exists():
+            shutil.rmtree(self.workspaces)
 
     def shut_down_kernels(self) -> int:
         """Shut down every session's kernel (the REST API), as closing JupyterLab does: a kernel left running after
@@ -118,7 +128,7 @@ def lab(chromium, tmp_path_factory, data_root):
                 process.kill()
                 raise RuntimeError(f"JupyterLab did not start on port {port}; see {log.name}")
             time.sleep(0.3)
-    yield Lab(url, token, root)
+    yield Lab(url, token, root, settings / "workspaces")
     process.terminate()
     try:
         process.wait(timeout=20)
@@ -128,11 +138,11 @@ def lab(chromium, tmp_path_factory, data_root):
 
 
 @pytest.fixture(autouse=True)
-def _kernels_shut_down_after_each_test(request):
-    """Each browser test starts from no running kernel and leaves none behind."""
+def _fresh_lab_after_each_test(request):
+    """Each browser test leaves no kernel running and the notebooks and workspace as it found them."""
     yield
     if "lab" in request.fixturenames:
-        request.getfixturevalue("lab").shut_down_kernels()
+        request.getfixturevalue("lab").reset()
 
 
 @pytest.fixture
