@@ -22,6 +22,8 @@ __all__ = ["Lesson", "COURSE", "markdown_table", "estimated_minutes"]
 WORDS_PER_MINUTE = 120
 CODE_LINES_PER_MINUTE = 15
 MINUTES_PER_EXERCISE, MINUTES_PER_CONCEPT_CHECK, MINUTES_PER_EXPLORER = 8, 2, 3
+# a code cell that shows an explorer
+EXPLORER_CALL = re.compile(r"widgets\.\w+(Viewer|Explorer|Stepper)\(|photo_widget\(")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +125,6 @@ def estimated_minutes(path: str | Path) -> float:
         if "### BEGIN SOLUTION" in source:
             concept = "def concept_answer" in source
             concept_checks, exercises = concept_checks + concept, exercises + (not concept)
-        explorers += bool(re.search(r"widgets\.\w+(Viewer|Explorer|Stepper)\(|photo_widget\(", source))
+        explorers += bool(EXPLORER_CALL.search(source))
     return (words / WORDS_PER_MINUTE + code_lines / CODE_LINES_PER_MINUTE + exercises * MINUTES_PER_EXERCISE
             + concept_checks * MINUTES_PER_CONCEPT_CHECK + explorers * MINUTES_PER_EXPLORER)

@@ -13,7 +13,7 @@ import pytest
 
 from segedu.course import site, site_pages
 from segedu.course.glossary import glossary
-from segedu.course.toc import COURSE
+from segedu.course.toc import COURSE, EXPLORER_CALL
 
 from .test_toc import NOTEBOOKS
 
@@ -158,6 +158,6 @@ def test_every_explorer_in_the_committed_notebooks_keeps_its_picture():
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
             source = "".join(cell["source"])
-            if cell["cell_type"] == "code" and re.search(r"widgets\.\w+(Viewer|Explorer|Stepper)\(|photo_widget\(", source):
+            if cell["cell_type"] == "code" and EXPLORER_CALL.search(source):
                 pictures = [output for output in cell["outputs"] if {"image/png", "image/jpeg"} & set(output.get("data", {}))]
                 assert pictures, f"{path.name}: the explorer cell {cell['id']} stores no picture of its first view"
