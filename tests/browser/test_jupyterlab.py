@@ -1,5 +1,6 @@
 """The course in JupyterLab, in Chromium: every notebook in order; notebooks that hold every kind of widget run
-from a restarted kernel on the segedu kernel without errors or warnings; controls change what the widgets draw
+from a restarted kernel on the segedu kernel without errors or warnings (the longest ones up to the widget under
+test); controls change what the widgets draw
 (compared pixel by pixel); a training cell shows a live progress bar and live loss/mIoU curves, and finishes."""
 
 from __future__ import annotations
@@ -15,25 +16,43 @@ from segedu.course.toc import COURSE
 
 pytestmark = pytest.mark.browser
 
-STATE = """() => {
+STATE = """(last) => {
   const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel.content.widgets.filter(cell => cell.model.type === 'code');
+  const cells = panel.content.widgets.slice(0, last + 1).filter(cell => cell.model.type === 'code');
   return {executed: cells.filter(cell => cell.model.executionCount !== null).length, total: cells.length,
           status: panel.sessionContext.session.kernel.status,
           errors: panel.node.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]').length};
 }"""
 
 
-def restart_and_run_all(page, *, timeout: float = 240, while_running=None) -> dict:
+def cell_index(page, code: str) -> int:
+    """The index of the notebook's only cell whose source contains `code`."""
+    indices = page.evaluate("""code => window.jupyterapp.shell.currentWidget.content.widgets
+        .map((cell, index) => cell.model.sharedModel.getSource().includes(code) ? index : -1)
+        .filter(index => index >= 0)""", code)
+    assert len(indices) == 1, f"{len(indices)} cells contain {code!r}"
+    return indices[0]
+
+
+def restart_and_run(page, *, up_to: str | None = None, timeout: float = 240, while_running=None) -> dict:
     """Kernel > Restart Kernel and Run All Cells, as a learner does it (outputs cleared first); waits for the end.
 
+    With `up_to`, "Restart Kernel and Run up to Selected Cell" instead, the selected cell being the one whose
+    source contains `up_to`: the cells after the widget under test cost CI minutes and nbval runs them anyway.
     `while_running(page)` is called every 0.1 s until the run ends (to watch live outputs)."""
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:restart-run-all'); }")
+    if up_to is None:
+        last = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets.length - 1")
+        command = "notebook:restart-run-all"
+    else:
+        last = cell_index(page, up_to)
+        page.evaluate("index => { window.jupyterapp.shell.currentWidget.content.activeCellIndex = index; }", last)
+        command = "notebook:restart-and-run-to-selected"
+    page.evaluate("command => { window.jupyterapp.commands.execute(command); }", command)
     page.locator(".jp-Dialog .jp-mod-accept").click()  # "Restart Kernel?" -> Confirm
     deadline = time.monotonic() + timeout
     while True:
-        state = page.evaluate(STATE)
+        state = page.evaluate(STATE, last)
         if state["status"] == "idle" and (state["executed"] == state["total"] or state["errors"]):
             return state
         if time.monotonic() > deadline:
@@ -100,7 +119,7 @@ def test_file_browser_lists_every_notebook_in_course_order(lab, page):
 
 def test_segmentation_viewer(lab, page):
     open_clean(lab, page, "00_segmentation_basics.ipynb")
-    assert_clean_run(page, restart_and_run_all(page))
+    assert_clean_run(page, restart_and_run(page, up_to="widgets.SegmentationViewer(camvid)"))
     output = output_of(page, "widgets.SegmentationViewer(camvid)")
     image = output.locator(".widget-image")
     sliders = output.locator(".widget-slider")
@@ -111,7 +130,7 @@ def test_segmentation_viewer(lab, page):
 
 def test_feature_map_explorer_slider_and_layer_dropdown(lab, page):
     open_clean(lab, page, "01_one_by_one_convolution.ipynb")
-    assert_clean_run(page, restart_and_run_all(page))
+    assert_clean_run(page, restart_and_run(page))
     output = output_of(page, "widgets.FeatureMapExplorer(fully_convolutional, scene)")
     image = output.locator(".widget-image")
     channel = output.locator(".widget-slider").first
@@ -126,7 +145,7 @@ def test_feature_map_explorer_slider_and_layer_dropdown(lab, page):
 
 def test_transposed_convolution_stepper_advances(lab, page):
     open_clean(lab, page, "02_transposed_convolution.ipynb")
-    assert_clean_run(page, restart_and_run_all(page))
+    assert_clean_run(page, restart_and_run(page))
     output = output_of(page, "widgets.TransposedConvStepper(")
     step = output.locator(".widget-slider").first
     assert "pixels painted" in step.inner_text()
@@ -137,7 +156,7 @@ def test_transposed_convolution_stepper_advances(lab, page):
 
 def test_receptive_field_viewer(lab, page):
     open_clean(lab, page, "05_atrous_convolution.ipynb")
-    assert_clean_run(page, restart_and_run_all(page))
+    assert_clean_run(page, restart_and_run(page))
     output = output_of(page, "widgets.ReceptiveFieldViewer(")
     caption = output.locator(".widget-html")
     before = caption.inner_text()
@@ -158,7 +177,8 @@ def test_training_cell_shows_live_progress_and_curves(lab, page):
         if plots.count():
             seen["plots"].add(plots.first.get_attribute("src")[:64] + str(len(plots.first.get_attribute("src"))))
 
-    state = restart_and_run_all(page, timeout=480, while_running=watch)  # 04 also trains 24 heads on cached features
+    state = restart_and_run(page, up_to="widgets.FeatureMapExplorer(model, val_images[5]",
+                            timeout=480, while_running=watch)
     assert_clean_run(page, state)
     assert seen["bar"], "no progress bar was shown while training"
     assert len(seen["plots"]) >= 2, "the loss/mIoU plot was not redrawn during training"
