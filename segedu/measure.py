@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure", "measured_receptive_field"]
+__all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure", "measured_receptive_field",
+           "FieldGeometry", "field_geometry", "measured_field_span",
+           "network_receptive_field"]
 
 
 def num_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -115,3 +117,90 @@ def measured_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int]
     output[0, 0, 0, output.shape[-1] // 2].backward()
     touched = inputs.grad[0, 0, 0].nonzero().flatten()
     return int(touched.max() - touched.min() + 1)
+
+
+@dataclass(frozen=True)
+class FieldGeometry:
+    """Where the outputs of a stack of convolutions and poolings look, along one axis (Araujo, Norris and Sim,
+    "Computing Receptive Fields of Convolutional Neural Networks", Distill 2019).
+
+    Output `u` reads the input pixels `span(u)` = [u S - P, u S - P + r - 1], centred on `centre(u)`; pixels
+    before 0 or past the input's end lie in the padding. `size` is r, `stride` the effective stride S (input pixels
+    between neighbouring outputs), `padding` the effective padding P (how far output 0's field starts before pixel 0).
+    """
+
+    size: int
+    stride: int
+    padding: int
+
+    def span(self, index: int) -> tuple[int, int]:
+        start = index * self.stride - self.padding
+        return start, start + self.size - 1
+
+    def centre(self, index: int) -> float:
+        return index * self.stride - self.padding + (self.size - 1) / 2
+
+
+def field_geometry(kernel_sizes: Sequence[int], strides: Sequence[int], paddings: Sequence[int],
+                   dilations: Sequence[int] | None = None) -> FieldGeometry:
+    """The closed form, one entry per layer in the order they run (Araujo et al. 2019, equations 2, 9 and 11):
+
+        r = 1 + sum_l d_l (k_l - 1) prod_{i<l} s_i,   S = prod_l s_l,   P = sum_l p_l prod_{i<l} s_i.
+
+    The Distill article writes a dilated kernel as its effective size d (k - 1) + 1; the same thing."""
+    dilations = [1] * len(kernel_sizes) if dilations is None else dilations
+    if not len(kernel_sizes) == len(strides) == len(paddings) == len(dilations):
+        raise ValueError(f"one kernel size, stride, padding and dilation per layer: got {len(kernel_sizes)}, "
+                         f"{len(strides)}, {len(paddings)} and {len(dilations)}")
+    size, padding, jump = 1, 0, 1
+    for kernel_size, stride, pad, dilation in zip(kernel_sizes, strides, paddings, dilations):
+        size += dilation * (kernel_size - 1) * jump
+        padding += pad * jump
+        jump *= stride
+    return FieldGeometry(size, jump, padding)
+
+
+def measured_field_span(kernel_sizes: Sequence[int], strides: Sequence[int], paddings: Sequence[int],
+                        dilations: Sequence[int] | None, index: int, *, length: int) -> tuple[int, int]:
+    """The first and last input pixels (of an input `length` pixels long) whose gradient reaches output `index`
+    of the stack, built along one axis with all-ones weights and zero padding and differentiated by autograd.
+    The span is clipped to the input: pixels in the padding have no gradient to measure."""
+    dilations = [1] * len(kernel_sizes) if dilations is None else dilations
+    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), padding=(0, p), dilation=(1, d), bias=False)
+              for k, s, p, d in zip(kernel_sizes, strides, paddings, dilations)]
+    for layer in layers:
+        nn.init.ones_(layer.weight)
+    inputs = torch.ones(1, 1, 1, length, requires_grad=True)
+    output = nn.Sequential(*layers)(inputs)  # (1, 1, 1, W')
+    if not 0 <= index < output.shape[-1]:
+        raise ValueError(f"output index {index} is outside the stack's {output.shape[-1]} outputs for an input of "
+                         f"{length} pixels")
+    output[0, 0, 0, index].backward()
+    touched = inputs.grad[0, 0, 0].nonzero().flatten()
+    return int(touched.min()), int(touched.max())
+
+
+def network_receptive_field(network: nn.Module, *, in_channels: int = 3, height: int = 64, width: int = 1024,
+                            seed: int = 0) -> int:
+    """The theoretical receptive field (pixels along x) of the central output position of any network, every path
+    included (residual shortcuts, parallel branches): `network` maps (1, C, height, width) to (1, C', h, w); the
+    gradient of the central position's channels (summed with random signs, so none cancels another) is non-zero
+    exactly on the input pixels that can change it. Weights as they are (random or trained), eval mode. Raises if the
+    field reaches the input's left or right edge, where it would be cut: give a wider input."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.rand(1, in_channels, height, width, generator=generator, requires_grad=True)
+    was_training = network.training
+    network.eval()
+    try:
+        output = network(inputs)
+    finally:
+        network.train(was_training)
+    centre = output[0, :, output.shape[-2] // 2, output.shape[-1] // 2]  # (C',)
+    signs = torch.randint(0, 2, centre.shape, generator=generator).to(centre.dtype) * 2 - 1
+    (gradient,) = torch.autograd.grad((centre * signs).sum(), inputs)
+    touched = gradient[0].abs().sum((0, 1)).nonzero().flatten()
+    first, last = int(touched.min()), int(touched.max())
+    if first == 0 or last == width - 1:
+        raise ValueError(f"the receptive field reaches the edge of the {width}-pixel-wide input: measure it on a wider "
+                         "input")
+    return last - first + 1

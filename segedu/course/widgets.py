@@ -104,7 +104,8 @@ class TransposedConvStepper(_Explorer):
 
     input (H, W) and kernel (k, k) single-channel. Step t shows the output after the first t input
     pixels (row-major) have each painted input[y, x] * kernel at (y * stride, x * stride); the last
-    step equals torch's conv_transpose2d (printed in the caption).
+    step equals torch's conv_transpose2d (printed in the caption). The kernel-size slider swaps in a kernel of
+    ones of another size, and the caption says whether that size and the stride overlap evenly (Odena et al. 2016).
     """
 
     figsize = (10, 3.4)
@@ -112,10 +113,17 @@ class TransposedConvStepper(_Explorer):
     def __init__(self, input: torch.Tensor, kernel: torch.Tensor, *, stride: int = 2):
         import ipywidgets as widgets
 
-        self.input, self.kernel = input.float(), kernel.float()
+        self.input, self.given_kernel = input.float(), kernel.float()
         self.step = widgets.IntSlider(value=1, min=0, max=input.numel(), description="pixels painted")
         self.stride = widgets.IntSlider(value=stride, min=1, max=3, description="stride")
-        self._build([self.step, self.stride])
+        self.kernel_size = widgets.IntSlider(value=kernel.shape[-1], min=1, max=6, description="kernel size")
+        self._build([self.step, self.stride, self.kernel_size])
+
+    @property
+    def kernel(self) -> torch.Tensor:
+        """(k, k): the given kernel at its own size, a kernel of ones at any other size the slider picks."""
+        size = self.kernel_size.value
+        return self.given_kernel if size == self.given_kernel.shape[-1] else torch.ones(size, size)
 
     def partial_output(self, step: int, stride: int) -> torch.Tensor:
         """(H', W') output after the first `step` input pixels have painted their kernel."""
@@ -123,6 +131,15 @@ class TransposedConvStepper(_Explorer):
         painted[:step] = 1
         masked = self.input * painted.view_as(self.input)
         return scratch_functional.conv_transpose2d(masked[None, None], self.kernel[None, None], stride=stride)[0, 0]
+
+    @staticmethod
+    def overlap_counts(kernel_size: int, stride: int) -> list[int]:
+        """How many paintings cover each output pixel away from the borders (a large input and kernel of ones):
+        one number when the overlap is even (kernel size divisible by the stride), several when it is not."""
+        ones = torch.ones(1, 1, 4 * kernel_size + 8, 4 * kernel_size + 8)
+        counts = torch.nn.functional.conv_transpose2d(ones, torch.ones(1, 1, kernel_size, kernel_size), stride=stride)
+        inner = counts[0, 0, kernel_size:-kernel_size, kernel_size:-kernel_size]
+        return sorted({int(value) for value in inner.flatten().tolist()})
 
     def draw(self, figure) -> None:
         step, stride = self.step.value, self.stride.value
@@ -150,8 +167,11 @@ class TransposedConvStepper(_Explorer):
         for axis in axes:
             axis.set(xlabel="x", ylabel="y")
         same = torch.allclose(self.partial_output(self.input.numel(), stride), full, atol=1e-5)
-        self.caption.value = (f"stride {stride}: output {tuple(full.shape)}; all pixels painted equals "
-                              f"torch.nn.functional.conv_transpose2d: <b>{same}</b>")
+        counts = self.overlap_counts(k, stride)
+        overlap = (f"even overlap: every inner pixel is painted {counts[0]} time{'s' if counts[0] > 1 else ''}" if len(counts) == 1 else
+                   f"uneven overlap: inner pixels are painted {', '.join(map(str, counts))} times (a checkerboard)")
+        self.caption.value = (f"kernel {k}x{k}, stride {stride}: output {tuple(full.shape)}; all pixels painted equals "
+                              f"torch.nn.functional.conv_transpose2d: <b>{same}</b>; {overlap}")
 
 
 class ReceptiveFieldViewer(_Explorer):

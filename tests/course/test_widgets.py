@@ -42,6 +42,19 @@ def test_transposed_conv_stepper_paints_pixel_by_pixel_up_to_torch():
     assert _changes(stepper, stepper.stride, 3) and "True" in stepper.caption.value
 
 
+def test_transposed_conv_stepper_kernel_size_and_overlap():
+    stepper = widgets.TransposedConvStepper(torch.ones(2, 2), torch.arange(9.0).view(3, 3), stride=2)
+    assert "uneven overlap: inner pixels are painted 1, 2, 4 times" in stepper.caption.value  # section 5's counts
+    assert _changes(stepper, stepper.kernel_size, 4)
+    assert torch.equal(stepper.kernel, torch.ones(4, 4))
+    assert "even overlap: every inner pixel is painted 4 times" in stepper.caption.value  # k = 2s: 2 per axis
+    stepper.kernel_size.value = 3
+    assert torch.equal(stepper.kernel, torch.arange(9.0).view(3, 3))  # the given kernel back at its own size
+    stepper.stride.value = 3
+    assert "every inner pixel is painted 1 time" in stepper.caption.value  # k = s: the paintings tile
+    assert widgets.TransposedConvStepper.overlap_counts(5, 2) == [4, 6, 9]  # 2 or 3 per axis
+
+
 @pytest.mark.parametrize("kernel_size,dilation,depth", [(3, 1, 1), (3, 2, 3), (5, 3, 2)])
 def test_receptive_field_viewer_measures_the_formula(kernel_size, dilation, depth):
     viewer = widgets.ReceptiveFieldViewer(kernel_size=kernel_size, dilation=dilation, depth=depth)
