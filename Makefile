@@ -40,11 +40,16 @@ data: $(STAMP)
 
 # The Korean edition (notebooks/ko, built from the English notebooks and notebooks/locale/ko) opens when
 # SEGEDU_LANG, or else the locale's LANG, says Korean: `SEGEDU_LANG=ko make lab`.
+# JupyterLab's own menus are then Korean too (its language pack, with settings kept in .jupyterlab-ko).
 CHOSEN_LANGUAGE := $(or $(SEGEDU_LANG),$(LANG))
-NOTEBOOK_DIR := $(if $(filter ko%,$(CHOSEN_LANGUAGE)),notebooks/ko,notebooks)
+KOREAN := $(filter ko%,$(CHOSEN_LANGUAGE))
+NOTEBOOK_DIR := $(if $(KOREAN),notebooks/ko,notebooks)
+LAB_SETTINGS := $(CURDIR)/.jupyterlab-ko
 
 lab: $(STAMP) data
-	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) $(ROOT_FLAG) $(LAB_ARGS)
+	$(if $(KOREAN),$(BIN)/python -m segedu.course.lab_language $(LAB_SETTINGS))
+	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) $(if $(KOREAN),--LabApp.user_settings_dir=$(LAB_SETTINGS)) \
+		$(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP) data
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider \

@@ -255,3 +255,21 @@ def test_no_kernel_outlives_its_test(lab, page):
     open_clean(lab, page, "03_unpooling.ipynb")
     assert lab.shut_down_kernels() == 1
     assert lab.shut_down_kernels() == 0
+
+
+def test_jupyterlab_interface_in_korean_for_the_korean_edition(lab, page):
+    """`make lab` for the Korean edition writes JupyterLab's locale setting; with the language pack installed the
+    interface itself (its menu bar) is Korean. The lab's own settings go back to English afterwards."""
+    from segedu.course.lab_language import PLUGIN, write_lab_settings
+
+    settings = lab.workspaces.parent  # the lab fixture's --LabApp.user_settings_dir
+    write_lab_settings(settings, "ko")
+    try:
+        page.goto(f"{lab.url}/lab?token={lab.token}")
+        labels = page.locator("#jp-MainMenu .lm-MenuBar-itemLabel")
+        labels.first.wait_for()
+        shown = labels.all_inner_texts()
+        assert "설정" in shown and "도움말" in shown, shown  # Settings, Help
+        assert "Settings" not in shown
+    finally:
+        (settings / PLUGIN).unlink()
