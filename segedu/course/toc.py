@@ -50,7 +50,8 @@ COURSE: tuple[Lesson, ...] = (
            "a trained classifier into a dense heat map", ("00",), 40, 18),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
            "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
-           "checkerboard artifacts; FCN's bilinear initialization", ("01",), 45, 7.5),
+           "checkerboard artifacts (1D, 2D, stacked, learned, in gradients) and resize-convolution; FCN's bilinear "
+           "initialization, trained", ("01",), 55, 17),
     Lesson("03_unpooling.ipynb", "unpooling",
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
            "side by side", ("02",), 35, 7.8),
@@ -59,8 +60,9 @@ COURSE: tuple[Lesson, ...] = (
            "learner's own run (heads on cached ImageNet features, 3 seeds); the odd-size problem and three fixes",
            ("02", "03"), 50, 87),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
-           "dilation; receptive field measured by autograd vs the formula; gridding; output stride of a dilated "
-           "ResNet; depthwise separable convolution", ("02",), 35, 9),
+           "dilation; receptive field by autograd vs the formula; effective stride, padding and centre (FCN's crops); "
+           "several paths; the effective field; gridding; backbones' fields and output strides; depthwise separable "
+           "convolution", ("02",), 45, 14),
     Lesson("06_pyramid_pooling.ipynb", "pyramid pooling",
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
            "small maps", ("05",), 35, 7.8),
@@ -72,22 +74,22 @@ COURSE: tuple[Lesson, ...] = (
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
            "run (3 seeds); DeconvNet's coarse-to-fine decoder; two-stage training and overfitting",
-           ("03", "07"), 50, 70),
+           ("03", "07"), 55, 57),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the paper's training choices trained; U-Net as an image generator; deep "
-           "contextual networks", ("04",), 50, 54),
+           "contextual networks", ("04",), 50, 47),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
            "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 55, 78),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes (3 seeds); the lecture's 2x2 "
            "rule; a linear probe per level (3 seeds); backbone cost table, truncated ResNets included; heads trained at "
-           "two input sizes (3 seeds); a trained model fed four sizes", ("10",), 45, 74),
+           "two input sizes (3 seeds); a trained model fed four sizes", ("10",), 45, 73),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
            "trace; the shipped CamVid models' speed against accuracy",
-           ("07", "08", "09", "10", "11"), 40, 21),
+           ("07", "08", "09", "10", "11"), 40, 24),
 )
 
 
