@@ -40,7 +40,8 @@ data: $(STAMP)
 
 # The Korean edition (notebooks/ko, built from the English notebooks and notebooks/locale/ko) opens when
 # SEGEDU_LANG, or else the locale's LANG, says Korean: `SEGEDU_LANG=ko make lab`.
-# JupyterLab's own menus are then Korean too (its language pack, with settings kept in .jupyterlab-ko).
+# JupyterLab's own menus are then Korean too (its language pack, with settings kept in .jupyterlab-ko), and so are
+# the checks' messages (SEGEDU_LANG=ko in the kernels).
 CHOSEN_LANGUAGE := $(or $(SEGEDU_LANG),$(LANG))
 KOREAN := $(filter ko%,$(CHOSEN_LANGUAGE))
 NOTEBOOK_DIR := $(if $(KOREAN),notebooks/ko,notebooks)
@@ -48,7 +49,8 @@ LAB_SETTINGS := $(CURDIR)/.jupyterlab-ko
 
 lab: $(STAMP) data
 	$(if $(KOREAN),$(BIN)/python -m segedu.course.lab_language $(LAB_SETTINGS))
-	$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) $(if $(KOREAN),--LabApp.user_settings_dir=$(LAB_SETTINGS)) \
+	$(if $(KOREAN),SEGEDU_LANG=ko )$(BIN)/jupyter lab --notebook-dir=$(NOTEBOOK_DIR) \
+		$(if $(KOREAN),--LabApp.user_settings_dir=$(LAB_SETTINGS)) \
 		$(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP) data

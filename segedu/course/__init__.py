@@ -1,6 +1,11 @@
 """The course machinery: notebooks, checks, widgets, the site, translations. Importing it in a notebook makes its
-figures store as PNG (drawings) or JPEG (photographs) at 100 dpi (segedu.course.figures)."""
+figures store as PNG (drawings) or JPEG (photographs) at 100 dpi (segedu.course.figures), and, where the learner
+asked for Korean (SEGEDU_LANG=ko, as the Korean edition's `make lab` sets it), gives matplotlib the Hangul font the
+widgets' Korean titles need."""
 
+from ..language import language as _language, set_language as _set_language
 from . import figures as _figures
 
 _figures.install()
+if _language() == "ko":
+    _set_language("ko")

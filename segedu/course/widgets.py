@@ -23,6 +23,7 @@ from torch import nn
 
 from .. import viz
 from . import figures
+from .messages import tr
 from ..scratch import functional as scratch_functional
 
 __all__ = ["SegmentationViewer", "TransposedConvStepper", "ReceptiveFieldViewer", "FeatureMapExplorer",
@@ -81,8 +82,8 @@ class SegmentationViewer(_Explorer):
         import ipywidgets as widgets
 
         self.dataset = dataset
-        self.index = widgets.IntSlider(value=index, min=0, max=len(dataset) - 1, description="sample")
-        self.alpha = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="opacity")
+        self.index = widgets.IntSlider(value=index, min=0, max=len(dataset) - 1, description=tr("sample"))
+        self.alpha = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description=tr("opacity"))
         self._build([self.index, self.alpha])
 
     def draw(self, figure) -> None:
@@ -114,9 +115,9 @@ class TransposedConvStepper(_Explorer):
         import ipywidgets as widgets
 
         self.input, self.given_kernel = input.float(), kernel.float()
-        self.step = widgets.IntSlider(value=1, min=0, max=input.numel(), description="pixels painted")
-        self.stride = widgets.IntSlider(value=stride, min=1, max=3, description="stride")
-        self.kernel_size = widgets.IntSlider(value=kernel.shape[-1], min=1, max=6, description="kernel size")
+        self.step = widgets.IntSlider(value=1, min=0, max=input.numel(), description=tr("pixels painted"))
+        self.stride = widgets.IntSlider(value=stride, min=1, max=3, description=tr("stride"))
+        self.kernel_size = widgets.IntSlider(value=kernel.shape[-1], min=1, max=6, description=tr("kernel size"))
         self._build([self.step, self.stride, self.kernel_size])
 
     @property
@@ -168,10 +169,16 @@ class TransposedConvStepper(_Explorer):
             axis.set(xlabel="x", ylabel="y")
         same = torch.allclose(self.partial_output(self.input.numel(), stride), full, atol=1e-5)
         counts = self.overlap_counts(k, stride)
-        overlap = (f"even overlap: every inner pixel is painted {counts[0]} time{'s' if counts[0] > 1 else ''}" if len(counts) == 1 else
-                   f"uneven overlap: inner pixels are painted {', '.join(map(str, counts))} times (a checkerboard)")
-        self.caption.value = (f"kernel {k}x{k}, stride {stride}: output {tuple(full.shape)}; all pixels painted equals "
-                              f"torch.nn.functional.conv_transpose2d: <b>{same}</b>; {overlap}")
+        if len(counts) > 1:
+            overlap = tr("uneven overlap: inner pixels are painted {counts} times (a checkerboard)",
+                         counts=", ".join(map(str, counts)))
+        elif counts[0] == 1:
+            overlap = tr("even overlap: every inner pixel is painted 1 time")
+        else:
+            overlap = tr("even overlap: every inner pixel is painted {count} times", count=counts[0])
+        self.caption.value = tr("kernel {k}x{k}, stride {stride}: output {shape}; all pixels painted equals "
+                                "torch.nn.functional.conv_transpose2d: <b>{same}</b>; {overlap}", k=k, stride=stride,
+                                shape=tuple(full.shape), same=same, overlap=overlap)
 
 
 class ReceptiveFieldViewer(_Explorer):
@@ -187,9 +194,9 @@ class ReceptiveFieldViewer(_Explorer):
     def __init__(self, *, kernel_size: int = 3, dilation: int = 1, depth: int = 2):
         import ipywidgets as widgets
 
-        self.kernel_size = widgets.IntSlider(value=kernel_size, min=1, max=7, description="kernel size")
-        self.dilation = widgets.IntSlider(value=dilation, min=1, max=4, description="dilation")
-        self.depth = widgets.IntSlider(value=depth, min=1, max=6, description="depth")
+        self.kernel_size = widgets.IntSlider(value=kernel_size, min=1, max=7, description=tr("kernel size"))
+        self.dilation = widgets.IntSlider(value=dilation, min=1, max=4, description=tr("dilation"))
+        self.depth = widgets.IntSlider(value=depth, min=1, max=6, description=tr("depth"))
         self._build([self.kernel_size, self.dilation, self.depth])
 
     def gradient_map(self) -> torch.Tensor:
@@ -211,12 +218,12 @@ class ReceptiveFieldViewer(_Explorer):
         holes = int((gradient[rows.min(): rows.max() + 1, rows.min(): rows.max() + 1] == 0).sum())
         axis = figure.subplots()
         shown = axis.imshow(gradient.numpy(), cmap="magma")
-        figure.colorbar(shown, ax=axis, label="paths to the centre output pixel")
-        axis.set(title=f"{depth} x conv {k}x{k}, dilation {d}: field {measured}x{measured}", xlabel="input x",
-                 ylabel="input y")
-        self.caption.value = (f"measured {measured} px, formula 1 + depth·d·(k-1) = {formula}; parameters "
-                              f"{depth * k * k} per channel pair; input pixels inside the field never seen "
-                              f"(gridding holes): {holes}")
+        figure.colorbar(shown, ax=axis, label=tr("paths to the centre output pixel"))
+        axis.set(title=tr("{depth} x conv {k}x{k}, dilation {d}: field {field}x{field}", depth=depth, k=k, d=d,
+                          field=measured), xlabel=tr("input x"), ylabel=tr("input y"))
+        self.caption.value = tr("measured {field} px, formula 1 + depth·d·(k-1) = {formula}; parameters {parameters} per "
+                                "channel pair; input pixels inside the field never seen (gridding holes): {holes}",
+                                field=measured, formula=formula, parameters=depth * k * k, holes=holes)
 
 
 class FeatureMapExplorer(_Explorer):
@@ -252,12 +259,12 @@ class FeatureMapExplorer(_Explorer):
             raise ValueError(f"FeatureMapExplorer: shown={shown!r} gives no (1, C, H, W) map; choose from "
                              f"{list(self.maps)}")
         options = [(f"{name}  {tuple(self.maps[name].shape[1:])}", name) for name in self.maps]
-        self.layer = widgets.Dropdown(options=options, value=shown or next(iter(self.maps)), description="layer",
+        self.layer = widgets.Dropdown(options=options, value=shown or next(iter(self.maps)), description=tr("layer"),
                                       layout={"width": "360px"})
         self.channel = widgets.IntSlider(value=0, min=0, max=self.maps[self.layer.value].shape[1] - 1,
-                                         description="channel")
-        self.view = widgets.ToggleButtons(options=["channel", "grid"], description="view")
-        self.overlay = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.1, description="overlay")
+                                         description=tr("channel"))
+        self.view = widgets.ToggleButtons(options=["channel", "grid"], description=tr("view"))
+        self.overlay = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.1, description=tr("overlay"))
         self.layer.observe(self._layer_changed, names="value")
         self._build([self.layer, self.channel, self.view, self.overlay])
 

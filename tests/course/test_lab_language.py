@@ -48,5 +48,6 @@ def test_make_lab_opens_the_edition_and_interface_of_the_language(language, kore
                              text=True, check=True).stdout
     lab = next(line for line in dry_run.splitlines() if "jupyter lab --notebook-dir" in line)
     assert ("--notebook-dir=notebooks/ko" in lab) == korean
-    assert ("--LabApp.user_settings_dir=" in lab) == korean
+    assert ("--LabApp.user_settings_dir=" in dry_run) == korean
+    assert ("SEGEDU_LANG=ko " in lab) == korean  # the kernels' checks speak Korean too
     assert ("segedu.course.lab_language" in dry_run) == korean

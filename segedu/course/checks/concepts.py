@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...measure import measured_receptive_field
+from ..messages import tr
 from .harness import CheckInterrupted, ExerciseFailed, _describe, _exit_call
 
 
@@ -134,30 +135,34 @@ def check_concept(name: str, function: Callable) -> None:
     """function() -> the learner's answer to concept check `name`: a letter, or a number for a prediction."""
     concept = CONCEPTS[name]
     if not callable(function):
-        raise ExerciseFailed(f"{name}: expected a function that returns your answer, got {_describe(function)}")
+        raise ExerciseFailed(tr("{name}: expected a function that returns your answer, got {got}", name=name,
+                                got=_describe(function)))
     try:
         given = function()
     except NotImplementedError:
-        raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with "
-                             f"`return` and your answer") from None
+        raise ExerciseFailed(tr("{name} is not implemented yet: replace `raise NotImplementedError` with `return` and "
+                                "your answer", name=name)) from None
     except SystemExit as error:
-        raise ExerciseFailed(f"{name}: your function called {_exit_call(error.code)}; a check needs it to return "
-                             f"your answer") from None
+        raise ExerciseFailed(tr("{name}: your function called {call}; a check needs it to return your answer",
+                                name=name, call=_exit_call(error.code))) from None
     except KeyboardInterrupt:
-        raise CheckInterrupted(f"{name}: interrupted while running your function; the check stopped") from None
+        raise CheckInterrupted(tr("{where}: interrupted while running your function; the check stopped",
+                                  where=name)) from None
     if isinstance(concept.answer, str):
         letters = sorted(concept.explanations)
         choice = given.strip().lower().strip("()") if isinstance(given, str) else None
         if choice not in concept.explanations:
-            raise ExerciseFailed(f"{name}: answer with one letter, {', '.join(letters)}; got {given!r}")
+            raise ExerciseFailed(tr("{name}: answer with one letter, {letters}; got {got}", name=name,
+                                    letters=", ".join(letters), got=repr(given)))
         if choice != concept.answer:
-            raise ExerciseFailed(f"{name}: not ({choice}). {concept.explanations[choice]}. Think again and answer once "
-                                 f"more.")
-        print(f"✓ ({choice}): {concept.explanations[choice]}")
+            raise ExerciseFailed(tr("{name}: not ({choice}). {explanation}. Think again and answer once more.",
+                                    name=name, choice=choice, explanation=tr(concept.explanations[choice])))
+        print(tr("✓ ({choice}): {explanation}", choice=choice, explanation=tr(concept.explanations[choice])))
         return
     truth = float(concept.answer())
     if isinstance(given, bool) or not isinstance(given, (int, float)):
-        raise ExerciseFailed(f"{name}: answer with a number, got {_describe(given)}")
+        raise ExerciseFailed(tr("{name}: answer with a number, got {got}", name=name, got=_describe(given)))
     if abs(given - truth) > concept.tolerance + 1e-9:
-        raise ExerciseFailed(f"{name}: not {given:g}. {concept.explanations['wrong']}.")
-    print(f"✓ {truth:.3g}: {concept.explanations['right']}")
+        raise ExerciseFailed(tr("{name}: not {given}. {explanation}.", name=name, given=f"{given:g}",
+                                explanation=tr(concept.explanations["wrong"])))
+    print(tr("✓ {answer}: {explanation}", answer=f"{truth:.3g}", explanation=tr(concept.explanations["right"])))

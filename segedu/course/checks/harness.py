@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..messages import tr
+
 
 class ExerciseFailed(AssertionError):
     """The learner's function disagrees with the reference; the message says where and how."""
@@ -181,8 +183,9 @@ def hint_for(name: str, hints: Hints) -> str:
     count = _FAILURES.get(name, 0)
     _FAILURES[name] = count + 1
     level = min(count, len(hints) - 1)
-    more = f" [hint {level + 1} of {len(hints)}: fail again for the next]" if level < len(hints) - 1 else ""
-    return f"\nHint: {hints[level]}{more}"
+    more = tr(" [hint {level} of {count}: fail again for the next]", level=level + 1, count=len(hints)) \
+        if level < len(hints) - 1 else ""
+    return "\n" + tr("Hint: {hint}{more}", hint=tr(hints[level]), more=more)
 
 
 # not the learner's frames: the whole segedu package (these checks and the library they call), torch, contextlib
@@ -196,8 +199,9 @@ def _learner_line(error: BaseException) -> str:
     own = [frame for frame in frames if not str(Path(frame.filename).resolve()).startswith(_NOT_LEARNER)
            and "site-packages" not in frame.filename]
     frame = own[-1] if own else frames[-1]
-    inside = "" if frame is frames[-1] else f" (the error itself came from {Path(frames[-1].filename).parent.name}/)"
-    return f"your line {frame.lineno}: {(frame.line or '').strip()}{inside}"
+    inside = "" if frame is frames[-1] else tr(" (the error itself came from {folder}/)",
+                                                 folder=Path(frames[-1].filename).parent.name)
+    return tr("your line {number}: {line}", number=frame.lineno, line=(frame.line or "").strip()) + inside
 
 
 def _changed(before: Any, after: Any, where: str) -> str | None:
@@ -246,26 +250,30 @@ def _clone(value: Any) -> Any:
 def _compare_tensors(actual: Any, expected: torch.Tensor, where: str, atol: float, rtol: float,
                      check_dtype: bool) -> str | None:
     if not isinstance(actual, torch.Tensor):
-        return f"{where}: expected a torch.Tensor, got {_describe(actual)}"
+        return tr("{where}: expected a torch.Tensor, got {got}", where=where, got=_describe(actual))
     if tuple(actual.shape) != tuple(expected.shape):
-        return f"{where}: expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
+        return tr("{where}: expected shape {expected}, got {got}", where=where, expected=tuple(expected.shape),
+                  got=tuple(actual.shape))
     if check_dtype and actual.dtype != expected.dtype:
-        return f"{where}: expected dtype {expected.dtype}, got {actual.dtype}"
+        return tr("{where}: expected dtype {expected}, got {got}", where=where, expected=expected.dtype, got=actual.dtype)
     actual_values, expected_values = actual.detach().to(torch.float64), expected.detach().to(torch.float64)
     close = torch.isclose(actual_values, expected_values, atol=atol, rtol=rtol, equal_nan=True)
     if bool(close.all()):
         return None
     first = tuple(int(i) for i in (~close).nonzero()[0])
-    return (f"{where}: {int((~close).sum())} of {close.numel()} values differ; first at index {first}: "
-            f"expected {expected_values[first].item():.6g}, got {actual_values[first].item():.6g}")
+    return tr("{where}: {differ} of {count} values differ; first at index {index}: expected {expected}, got {got}",
+              where=where, differ=int((~close).sum()), count=close.numel(), index=first,
+              expected=f"{expected_values[first].item():.6g}", got=f"{actual_values[first].item():.6g}")
 
 
 def _compare_results(actual: Any, expected: Any, where: str, atol: float, rtol: float, check_dtype: bool) -> str | None:
     if isinstance(expected, tuple):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-            return f"{where}: expected a tuple of {len(expected)} tensors, got {_describe(actual)}"
+            return tr("{where}: expected a tuple of {count} tensors, got {got}", where=where, count=len(expected),
+                      got=_describe(actual))
         for index, (a, e) in enumerate(zip(actual, expected)):
-            problem = _compare_results(a, e, f"{where}, element {index}", atol, rtol, check_dtype)
+            problem = _compare_results(a, e, tr("{where}, element {index}", where=where, index=index), atol, rtol,
+                                       check_dtype)
             if problem:
                 return problem
         return None
@@ -274,16 +282,17 @@ def _compare_results(actual: Any, expected: Any, where: str, atol: float, rtol: 
     if isinstance(actual, torch.Tensor) and actual.numel() == 1:
         actual = actual.item()
     if not isinstance(actual, (int, float)) or isinstance(actual, bool):
-        return f"{where}: expected a number, got {_describe(actual)}"
+        return tr("{where}: expected a number, got {got}", where=where, got=_describe(actual))
     if isinstance(expected, int) and actual != expected:
-        return f"{where}: expected {expected}, got {actual}"
+        return tr("{where}: expected {expected}, got {got}", where=where, expected=expected, got=actual)
     if not math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol) and not (math.isnan(actual) and math.isnan(expected)):
-        return f"{where}: expected {expected:.6g}, got {actual:.6g}"
+        return tr("{where}: expected {expected}, got {got}", where=where, expected=f"{expected:.6g}", got=f"{actual:.6g}")
     return None
 
 
 def _argument_name(position: int | str) -> str:
-    return f"argument {position + 1}" if isinstance(position, int) else f"argument {position}="
+    return tr("argument {number}", number=position + 1) if isinstance(position, int) else \
+        tr("argument {name}=", name=position)
 
 
 def compare(name: str, function: Callable, reference: Callable, cases: Sequence[Case], *, hint: Hints = "",
@@ -294,7 +303,7 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
     `pure`: the function must leave its arguments unchanged. `time_limit` (default TIME_LIMIT): seconds per call.
     `hint`: one hint, or a sequence that says more on each repeated failure of this exercise."""
     if not callable(function):
-        raise ExerciseFailed(f"{name}: expected a function, got {_describe(function)}")
+        raise ExerciseFailed(tr("{name}: expected a function, got {got}", name=name, got=_describe(function)))
     limit = TIME_LIMIT if time_limit is None else time_limit
     for description, args, kwargs in cases:
         expected = reference(*_clone(args), **_clone(kwargs))
@@ -304,37 +313,43 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
             with _time_limit(limit), _memory_limit():
                 actual = function(*given_args, **given_kwargs)
         except NotImplementedError:
-            raise ExerciseFailed(f"{name} is not implemented yet: replace `raise NotImplementedError` with your "
-                                 f"code.{hint_for(name, hint)}") from None
+            raise ExerciseFailed(tr("{name} is not implemented yet: replace `raise NotImplementedError` with your "
+                                    "code.", name=name) + hint_for(name, hint)) from None
         except _TimeUp:
-            raise ExerciseFailed(f"{where} did not return within {limit:g} s: look for a loop whose condition never "
-                                 f"changes, or a loop over every pixel where a tensor operation would "
-                                 f"do.{hint_for(name, hint)}") from None
+            raise ExerciseFailed(tr("{where} did not return within {limit} s: look for a loop whose condition never "
+                                    "changes, or a loop over every pixel where a tensor operation would do.",
+                                    where=where, limit=f"{limit:g}") + hint_for(name, hint)) from None
         except SystemExit as error:  # uncaught, it would end a script with its status (0: as if the check passed)
-            raise ExerciseFailed(f"{where}: your function called {_exit_call(error.code)}; a check needs it to "
-                                 f"return a value") from None
+            raise ExerciseFailed(tr("{where}: your function called {call}; a check needs it to return a value",
+                                    where=where, call=_exit_call(error.code))) from None
         except KeyboardInterrupt:
-            raise CheckInterrupted(f"{where}: interrupted while running your function; the check stopped") from None
+            raise CheckInterrupted(tr("{where}: interrupted while running your function; the check stopped",
+                                      where=where)) from None
         except Exception as error:  # the learner's bug, reported as a message
             size = _allocation_failure(error)
             if size is not None:
-                allows = "the GPU has free" if "CUDA" in str(error) else f"the check allows ({_describe_limit()})"
-                raise ExerciseFailed(f"{where} ran out of memory: your function tried to allocate {size}, more than "
-                                     f"{allows}; the check's inputs are small, so look for a tensor far bigger than "
-                                     f"they are\n  at {_learner_line(error)}{hint_for(name, hint)}") from None
-            raise ExerciseFailed(f"{where} raised {type(error).__name__}: {error}\n  at {_learner_line(error)}"
-                                 f"{hint_for(name, hint)}") from None
+                allows = tr("the GPU has free") if "CUDA" in str(error) else \
+                    tr("the check allows ({limit})", limit=_describe_limit())
+                raise ExerciseFailed(tr("{where} ran out of memory: your function tried to allocate {size}, more than "
+                                        "{allows}; the check's inputs are small, so look for a tensor far bigger than "
+                                        "they are", where=where, size=size, allows=allows)
+                                     + "\n  " + tr("at {line}", line=_learner_line(error)) + hint_for(name, hint)) from None
+            raise ExerciseFailed(tr("{where} raised {error_type}: {error}", where=where, error_type=type(error).__name__,
+                                    error=error) + "\n  " + tr("at {line}", line=_learner_line(error))
+                                 + hint_for(name, hint)) from None
         if pure:
             changed = next(filter(None, [_changed(args[i], given_args[i], _argument_name(i)) for i in range(len(args))]
                                   + [_changed(kwargs[k], given_kwargs[k], _argument_name(k)) for k in kwargs]), None)
             if changed:
-                raise ExerciseFailed(f"{where} changed its input ({changed}) in place. The caller still needs it: "
-                                     f"work on a copy (x = x.clone()) or write x = x + 1 instead of x += 1.")
+                raise ExerciseFailed(tr("{where} changed its input ({changed}) in place. The caller still needs it: "
+                                        "work on a copy (x = x.clone()) or write x = x + 1 instead of x += 1.",
+                                        where=where, changed=changed))
         problem = _compare_results(actual, expected, where, atol, rtol, check_dtype)
         if problem:
             raise ExerciseFailed(f"{problem}{hint_for(name, hint)}")
     _FAILURES.pop(name, None)
-    print(f"✓ {name} matches the reference on {len(cases)} case{'' if len(cases) == 1 else 's'}")
+    print(tr("✓ {name} matches the reference on 1 case", name=name) if len(cases) == 1 else
+          tr("✓ {name} matches the reference on {count} cases", name=name, count=len(cases)))
 
 
 def _generator(seed: int) -> torch.Generator:
