@@ -18,8 +18,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure", "measured_receptive_field",
-           "FieldGeometry", "field_geometry", "measured_field_span",
-           "network_receptive_field"]
+           "FieldGeometry", "field_geometry", "measured_field_span", "network_receptive_field"]
 
 
 def num_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -100,6 +99,17 @@ def measure(model: nn.Module, input_size: tuple[int, int], *, in_channels: int =
     return Cost(tuple(input_size), num_parameters(model), flops / 1e9, activation / 2**20, seconds * 1e3)
 
 
+def _ones_stack(kernel_sizes: Sequence[int], strides: Sequence[int], paddings: Sequence[int],
+                dilations: Sequence[int]) -> nn.Sequential:
+    """The stack along one axis, (1, 1, 1, W) -> (1, 1, 1, W'), every weight 1 and no bias: the gradient of an output
+    then counts the paths from each input pixel to it."""
+    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), padding=(0, p), dilation=(1, d), bias=False)
+              for k, s, p, d in zip(kernel_sizes, strides, paddings, dilations)]
+    for layer in layers:
+        nn.init.ones_(layer.weight)
+    return nn.Sequential(*layers)
+
+
 def measured_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> int:
     """The receptive field of one output pixel of a stack of convolutions, measured by autograd.
 
@@ -107,13 +117,10 @@ def measured_receptive_field(kernel_sizes: Sequence[int], strides: Sequence[int]
     pixel and returns the width of the input span with a non-zero gradient. Holes inside a gridded
     field count as inside: the field is the span, as in the formula.
     """
-    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), dilation=(1, d), bias=False)
-              for k, s, d in zip(kernel_sizes, strides, dilations)]
-    for layer in layers:
-        nn.init.ones_(layer.weight)
+    stack = _ones_stack(kernel_sizes, strides, [0] * len(kernel_sizes), dilations)
     size = 2 * math.prod(strides) * sum(d * k for k, d in zip(kernel_sizes, dilations)) + 1  # generous
     inputs = torch.zeros(1, 1, 1, size, requires_grad=True)
-    output = nn.Sequential(*layers)(inputs)  # (1, 1, 1, W')
+    output = stack(inputs)  # (1, 1, 1, W')
     output[0, 0, 0, output.shape[-1] // 2].backward()
     touched = inputs.grad[0, 0, 0].nonzero().flatten()
     return int(touched.max() - touched.min() + 1)
@@ -166,12 +173,8 @@ def measured_field_span(kernel_sizes: Sequence[int], strides: Sequence[int], pad
     of the stack, built along one axis with all-ones weights and zero padding and differentiated by autograd.
     The span is clipped to the input: pixels in the padding have no gradient to measure."""
     dilations = [1] * len(kernel_sizes) if dilations is None else dilations
-    layers = [nn.Conv2d(1, 1, (1, k), stride=(1, s), padding=(0, p), dilation=(1, d), bias=False)
-              for k, s, p, d in zip(kernel_sizes, strides, paddings, dilations)]
-    for layer in layers:
-        nn.init.ones_(layer.weight)
     inputs = torch.ones(1, 1, 1, length, requires_grad=True)
-    output = nn.Sequential(*layers)(inputs)  # (1, 1, 1, W')
+    output = _ones_stack(kernel_sizes, strides, paddings, dilations)(inputs)  # (1, 1, 1, W')
     if not 0 <= index < output.shape[-1]:
         raise ValueError(f"output index {index} is outside the stack's {output.shape[-1]} outputs for an input of "
                          f"{length} pixels")
