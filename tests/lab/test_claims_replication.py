@@ -23,3 +23,13 @@ def test_a_second_seed_set_reaches_the_same_verdict_unless_one_is_inconclusive()
         if "inconclusive" not in verdicts:
             assert verdicts[0] == verdicts[1], f"{again['name']}: {verdicts[0]} with seeds {first['seeds']}, " \
                                                f"{verdicts[1]} with seeds {again['seeds']}"
+
+
+def test_the_replication_sets_each_verdict_beside_the_committed_one_and_borrows_no_notes():
+    """The notes are written for the committed runs' numbers: under other seeds they could contradict the verdict."""
+    text = (REPORT / "replication" / "claims.md").read_text()
+    assert "## Notes" not in text and "## Against the committed report" in text
+    rows = [line for line in text.split("## Against the committed report")[1].splitlines() if line.startswith("| `")]
+    replicated = json.loads(REPLICATION.read_text())["claims"]
+    assert [row.split("`")[1] for row in rows] == [claim["name"] for claim in replicated]
+    assert not any("the verdicts differ" in row for row in rows)

@@ -121,7 +121,8 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     """claims.json (every number) and claims.md (a table) in `folder`, each written whole or not at all.
 
     With `merge`, the claims of the report already in `folder` that did not run now are kept (in the registry's
-    order), and the report lists every command that measured part of it."""
+    order), and the report lists every command that measured part of it; with no `results` too, the report is
+    rendered again from its claims.json."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = [{"command": command, "machine": machine(), "seconds": round(seconds, 1),
              "claims": [r["name"] for r in results]}]
@@ -141,6 +142,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
                                           "seconds": before.get("seconds"), "claims": sorted(kept)}]
         runs = [dict(run, claims=[name for name in run["claims"] if name not in ran])
                 for run in earlier if set(run["claims"]) - ran] + runs
+        runs = [run for run in runs if run["claims"]]  # no results: the report is rendered again, as it stands
         seconds = sum(run["seconds"] or 0 for run in runs)
     held = sum(verdict_of(r) == "holds" for r in results)
     pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
@@ -172,9 +174,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         lines.append(f"| `{r['name']}` | {kind_of(r)} | {r['statement']} | "
                      f"{r.get('published') or PUBLISHED.get(r['name'], '')} | {r['summary']} | {rule} | "
                      f"{verdict if verdict == 'holds' else f'**{verdict}**'} | {committed} | {r['seconds']:g} |")
-    noted = [r["name"] for r in results if r["name"] in registry.NOTES]
-    if noted:
-        lines += ["", "## Notes", ""] + [f"- `{name}`: {registry.NOTES[name]}" for name in noted]
+    lines += _notes(results, folder)
     lines += ["", "## Not measured yet", "", "| claim | notebook | the lecture says | why |", "|---|---|---|---|"]
     lines += [f"| `{p['name']}` | {p['notebook']} | {p['statement']} | {p['why']} |" for p in pending]
     paths = folder / "claims.json", folder / "claims.md"
@@ -183,6 +183,32 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         partial.write_text(text)
         os.replace(partial, path)
     return paths
+
+
+def _notes(results: list[dict], folder: Path) -> list[str]:
+    """The notes on the claims (`registry.NOTES`), which are written for the committed report's runs; a report
+    elsewhere (a replication with other seeds) gets, instead, each claim's verdict beside the committed one."""
+    committed = REPORT / "claims.json"
+    if folder.resolve() == REPORT.resolve() or not committed.exists():
+        noted = [r["name"] for r in results if r["name"] in registry.NOTES]
+        return ["", "## Notes", ""] + [f"- `{name}`: {registry.NOTES[name]}" for name in noted] if noted else []
+    first = {r["name"]: r for r in json.loads(committed.read_text())["claims"]}
+    lines = ["", "## Against the committed report", "",
+             f"The notes on each claim are written for the committed report's runs ([its notes]"
+             f"({os.path.relpath(REPORT / 'claims.md', folder)}#notes)); here each verdict stands beside the "
+             f"committed one. Two verdicts agree, or one of them is inconclusive (the effect is too small for one of "
+             f"the two seed sets to decide).", "",
+             "| claim | committed seeds | committed verdict | seeds here | verdict here | |", "|---|---|---|---|---|---|"]
+    for r in results:
+        before = first.get(r["name"])
+        if before is None or not r.get("seeds"):
+            continue
+        verdicts = verdict_of(before), verdict_of(r)
+        agreement = ("same verdict" if verdicts[0] == verdicts[1] else
+                     "one inconclusive" if "inconclusive" in verdicts else "**the verdicts differ**")
+        seeds = [", ".join(str(seed) for seed in record.get("seeds", [])) for record in (before, r)]
+        lines.append(f"| `{r['name']}` | {seeds[0]} | {verdicts[0]} | {seeds[1]} | {verdicts[1]} | {agreement} |")
+    return lines
 
 
 def committed_report() -> dict:
