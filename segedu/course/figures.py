@@ -5,6 +5,9 @@ half a megabyte, and a notebook has a megabyte in all. As JPEG at quality 88 it 
 stays sharp enough to read; a chart or a diagram stays PNG, which keeps its lines and letters exact. `install()`
 registers that choice with IPython's display formatters for matplotlib figures (the inline backend shows every
 figure through them), so a notebook needs nothing but `import segedu.course`; outside IPython it does nothing.
+
+The same formatters put a figure's texts in the learner's language before it is drawn, and list them (as templates,
+`segedu.course.output_translation`) in the output's metadata, where the translation catalogs find them.
 """
 
 from __future__ import annotations
@@ -52,14 +55,20 @@ def install() -> bool:
         import matplotlib.pyplot as plt   # formatter for figures, which must come before ours, not after
 
         plt.switch_backend(matplotlib.get_backend())
+    from .output_translation import TEXTS_KEY, figure_texts, translate_figure
+
     formatters = shell.display_formatter.formatters
 
+    def drawn(figure, image_format: str):
+        texts = figure_texts(figure)  # the English texts, listed before they are translated
+        translate_figure(figure)
+        return figure_bytes(figure, image_format, dpi=max(100, figure.dpi), tight=True), {TEXTS_KEY: texts}
+
     def png(figure):
-        return None if is_photo(figure) or not figure.axes else figure_bytes(figure, "png", dpi=max(100, figure.dpi),
-                                                                             tight=True)
+        return None if is_photo(figure) or not figure.axes else drawn(figure, "png")
 
     def jpeg(figure):
-        return figure_bytes(figure, "jpeg", dpi=max(100, figure.dpi), tight=True) if is_photo(figure) else None
+        return drawn(figure, "jpeg") if is_photo(figure) else None
 
     formatters["image/png"].for_type(Figure, png)
     formatters["image/jpeg"].for_type(Figure, jpeg)

@@ -5,6 +5,7 @@ with a contents page and the glossary in each language.
     python -m segedu.course.site notebooks site --no-execute # render the outputs already stored in the notebooks
     python -m segedu.course.site notebooks site --languages en   # the English pages only (half the time)
     python -m segedu.course.site notebooks --refresh         # execute the notebooks in place and store them lean
+                                                             # (the Korean edition executed in Korean too)
 
 The English pages come from `notebooks/NN_name.ipynb` and lie at the site's root; the Korean ones come from
 `notebooks/ko/` (built from the English notebooks and the catalogs, segedu.course.translation), are executed with
@@ -75,9 +76,11 @@ def _execute(notebook, path: Path, timeout: int):
     return notebook
 
 
-def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, timeout: int = 600, log=print) -> dict:
+def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, timeout: int = 600, log=print,
+                      korean: bool = True) -> dict:
     """Execute every NN_name.ipynb of `source` (or those whose number is in `only`) in place, in the fast profile
-    with inline figures, and store it lean; return {name: seconds}, kernel start-up included."""
+    with inline figures, and store it lean, then rebuild its Korean edition and (`korean`) execute it in Korean;
+    return {name: seconds} of the English runs, kernel start-up included."""
     import nbformat
 
     os.environ.setdefault("SEGEDU_PROFILE", "fast")
@@ -97,21 +100,43 @@ def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, time
         nbformat.write(lean(notebook), partial)
         os.replace(partial, path)
         log(f"{path.name}: executed in {seconds[path.name]:.1f} s, {path.stat().st_size / 1e6:.2f} MB")
-    _rebuild_korean(Path(source), [name[:2] for name in seconds], log)
+    _rebuild_korean(Path(source), [name[:2] for name in seconds], log, timeout=timeout, execute=korean)
     return seconds
 
 
-def _rebuild_korean(source: Path, numbers: list[str], log) -> None:
-    """The Korean notebooks follow the English ones they are built from (`segedu.course.translation`)."""
-    from .translation import build
+def _rebuild_korean(source: Path, numbers: list[str], log, *, timeout: int = 600, execute: bool = True) -> None:
+    """The Korean notebooks follow the English ones they are built from (`segedu.course.translation`), and are
+    executed in Korean (`execute`), so that their figures and printed lines are Korean; the run is stamped with the
+    hash of the code it executed."""
+    import nbformat
 
-    if not numbers or not (source / "locale" / "ko").is_dir():
+    from .translation import EXECUTED, build, code_hash
+
+    if not numbers or not (source / "locale" / KOREAN).is_dir():
         return
     try:
-        for target in build(source, names=numbers):
-            log(f"{target.relative_to(source.parent)}: rebuilt from the English notebook and its catalog")
+        targets = list(build(source, names=numbers))
     except ValueError as error:  # an English cell changed: its translation is missing or fuzzy
         log(f"the Korean edition was not rebuilt: {error}")
+        return
+    for target in targets:
+        if not execute:
+            log(f"{target.relative_to(source.parent)}: rebuilt from the English notebook and its catalog")
+            continue
+        notebook = nbformat.read(target, as_version=4)
+        started = time.perf_counter()
+        try:
+            with _language(KOREAN):
+                _execute(notebook, target, timeout)
+        except Exception as error:
+            raise RuntimeError(f"executing {target} failed: {str(error)[-2000:]}") from error
+        notebook.metadata[EXECUTED] = {"language": KOREAN, "code": code_hash(notebook)}
+        partial = target.with_name(f".{target.name}.partial")
+        nbformat.write(lean(notebook), partial)
+        os.replace(partial, target)
+        build(source, names=[target.name[:2]])  # the stored form `translation check` expects, with these outputs
+        log(f"{target.relative_to(source.parent)}: rebuilt and executed in Korean in "
+            f"{time.perf_counter() - started:.1f} s")
 
 
 def lean(notebook):
@@ -325,12 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh", action="store_true",
                         help="instead of a site: execute the notebooks in place and store them lean (what is committed)")
     parser.add_argument("--only", help="with --refresh: comma-separated notebook numbers, e.g. 07,09")
+    parser.add_argument("--english-only", dest="korean", action="store_false",
+                        help="with --refresh: rebuild the Korean notebooks without executing them in Korean")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     arguments = parser.parse_args(argv)
     if arguments.refresh:
         try:
             refresh_notebooks(arguments.source, only=arguments.only.split(",") if arguments.only else None,
-                              timeout=arguments.timeout)
+                              timeout=arguments.timeout, korean=arguments.korean)
         except (FileNotFoundError, ValueError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -10,8 +10,14 @@ as its ``msgstr``. Any gettext tool (Poedit, Weblate, Lokalize) opens the catalo
 
 `update` never loses a translation: an entry whose English changed keeps its Korean, marked *fuzzy* with the old
 English beside it (``#| msgid``), so a translator sees exactly what changed; a cell that disappeared becomes an
-obsolete entry. `build` copies each English notebook, code cells and outputs untouched, and replaces each Markdown
-cell by its translation; it refuses a missing or fuzzy entry (the Korean would be out of step with the English).
+obsolete entry. `update` also collects what the notebook's code prints and draws, one entry per template (the text
+with its numbers as placeholders) with the context ``NN_name:output`` (`segedu.course.output_translation`).
+
+`build` copies each English notebook's code cells untouched and replaces each Markdown cell by its translation; it
+refuses a missing or fuzzy entry (the Korean would be out of step with the English). Its outputs are those of the
+Korean notebook's own run in Korean, as long as that run executed the English code as it is now (`site notebooks
+--refresh` runs both editions and stamps the Korean one with the code's hash); otherwise they are the English
+outputs with their printed lines translated, and figures stay English until the next refresh.
 The one Markdown cell without an entry is the Colab and Kaggle badges (id ``hosted-badges``,
 `segedu.course.hosted_cells`): each edition writes its own, whose links open that edition's notebook.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import sys
 from collections.abc import Iterable
@@ -28,6 +35,8 @@ from pathlib import Path
 import polib
 
 from .hosted_cells import BADGES_ID
+from .output_translation import (OUTPUT_CONTEXT, conflicts, normalized, output_table, output_templates,
+                                 translate_outputs)
 
 __all__ = ["LANGUAGES", "markdown_cells", "update_catalog", "translate_notebook", "untranslated", "build", "main"]
 
@@ -51,6 +60,19 @@ def _context(stem: str, cell_id: str) -> str:
     return f"{stem}:{cell_id}"
 
 
+def _is_output(entry: polib.POEntry) -> bool:
+    return (entry.msgctxt or "").endswith(":" + OUTPUT_CONTEXT)
+
+
+def code_hash(notebook: dict) -> str:
+    """SHA-256 of a notebook's code cells, in order: a Korean execution stands for exactly this code."""
+    digest = hashlib.sha256()
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            digest.update(("".join(cell["source"]) + "\0").encode("utf-8"))
+    return digest.hexdigest()
+
+
 def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "ko") -> polib.POFile:
     """Bring the catalog of `notebook_path` in step with it (module docstring) and save it. -> the catalog."""
     notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
@@ -58,7 +80,11 @@ def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "
     catalog = polib.pofile(str(catalog_path), wrapwidth=0) if Path(catalog_path).exists() else polib.POFile(wrapwidth=0)
     catalog.metadata = {"Project-Id-Version": "segedu", "Language": language, "MIME-Version": "1.0",
                         "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
-    previous = {entry.msgctxt: entry for entry in catalog if not entry.obsolete}
+    previous = {entry.msgctxt: entry for entry in catalog if not entry.obsolete and not _is_output(entry)}
+    old_outputs: dict[str, polib.POEntry] = {}
+    for entry in sorted((entry for entry in catalog if _is_output(entry)), key=lambda entry: bool(entry.msgstr)):
+        old_outputs[normalized(entry.msgid)] = entry  # a translated entry wins over one with the same key
+    kept_obsolete = [entry for entry in catalog if entry.obsolete and not _is_output(entry)]
     entries = []
     for cell_id, source in markdown_cells(notebook):
         context = _context(stem, cell_id)
@@ -71,18 +97,24 @@ def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "
             if entry.msgstr and "fuzzy" not in entry.flags:
                 entry.flags.append("fuzzy")
         entries.append(entry)
-    for entry in previous.values():  # cells that are gone: kept as obsolete, so no translation is lost
+    for text in output_templates(notebook):  # what its code prints and draws (segedu.course.output_translation)
+        entry = old_outputs.pop(text, None) or polib.POEntry(msgctxt=_context(stem, OUTPUT_CONTEXT), msgid=text,
+                                                             msgstr="")
+        entry.obsolete, entry.msgid = False, text
+        entries.append(entry)
+    for entry in [*previous.values(), *(e for e in old_outputs.values() if e.msgstr)]:  # gone: kept as obsolete
         entry.obsolete = True
         entries.append(entry)
-    catalog[:] = entries
+    catalog[:] = entries + kept_obsolete
     Path(catalog_path).parent.mkdir(parents=True, exist_ok=True)
     catalog.save(str(catalog_path))
     return catalog
 
 
 def untranslated(catalog: polib.POFile) -> list[str]:
-    """The contexts of the entries that are missing a translation or are fuzzy (obsolete ones aside)."""
-    return [entry.msgctxt for entry in catalog
+    """The contexts of the entries that are missing a translation or are fuzzy (obsolete ones aside); an output's
+    context names its English too."""
+    return [entry.msgctxt + (f" {entry.msgid[:60]!r}" if _is_output(entry) else "") for entry in catalog
             if not entry.obsolete and (not entry.msgstr or "fuzzy" in entry.flags)]
 
 
@@ -96,8 +128,11 @@ def _per_edition(cell: dict, stem: str, language: str) -> list[str] | None:
     return badges_source(f"notebooks/{language}/{stem}.ipynb").splitlines(keepends=True)
 
 
-def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, language: str = "ko") -> dict:
-    """A copy of `notebook` whose Markdown cells are the catalog's translations (code cells and outputs untouched).
+def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, language: str = "ko",
+                       executed: dict | None = None, outputs: dict[str, str] | None = None) -> dict:
+    """A copy of `notebook` whose Markdown cells are the catalog's translations and code cells the same, with the
+    outputs of `executed` (a run of this very code in `language`, matched by cell id) or else the English outputs
+    with their printed lines translated by `outputs` ({template: translation}, `output_translation.output_table`).
     ValueError names the first cell whose entry is missing, empty, fuzzy or written for other English."""
     entries = {entry.msgctxt: entry for entry in catalog if not entry.obsolete}
     translated = copy.deepcopy(notebook)
@@ -118,7 +153,34 @@ def translate_notebook(notebook: dict, catalog: polib.POFile, stem: str, *, lang
         lines = entry.msgstr.split("\n")
         cell["source"] = [line + "\n" for line in lines[:-1]] + [lines[-1]]
     translated.setdefault("metadata", {})["language"] = language
+    runs = executed_outputs(executed, notebook, language) if executed is not None else None
+    if runs is None:
+        translate_outputs(translated, outputs or {})
+    else:
+        for cell in translated["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"], timing = runs[cell["id"]]
+                cell["metadata"] = {key: value for key, value in cell["metadata"].items() if key != "execution"}
+                if timing is not None:  # nbclient's timestamps of that run
+                    cell["metadata"]["execution"] = timing
+        translated["metadata"][EXECUTED] = {"language": language, "code": code_hash(notebook)}
     return translated
+
+
+EXECUTED = "segedu_execution"  # a Korean notebook's metadata: it was executed in its language, for this code
+
+
+def executed_outputs(executed: dict, english: dict, language: str) -> dict | None:
+    """{cell id: (outputs, execution count, timestamps)} of `executed` when it is a run in `language` of
+    `english`'s code as it is now, else None."""
+    stamp = executed.get("metadata", {}).get(EXECUTED, {})
+    if stamp.get("language") != language or stamp.get("code") != code_hash(english):
+        return None
+    runs = {cell.get("id"): (cell.get("outputs", []), cell.get("execution_count"),
+                             cell.get("metadata", {}).get("execution"))
+            for cell in executed["cells"] if cell["cell_type"] == "code"}
+    wanted = [cell.get("id") for cell in english["cells"] if cell["cell_type"] == "code"]
+    return runs if all(cell_id in runs for cell_id in wanted) else None
 
 
 def _dump(notebook: dict) -> str:
@@ -136,7 +198,9 @@ def build(root: Path = ROOT, *, language: str = "ko", names: Iterable[str] | Non
         catalog = polib.pofile(str(root / "locale" / language / f"{path.stem}.po"), wrapwidth=0)
         notebook = json.loads(path.read_text(encoding="utf-8"))
         target = root / language / path.name
-        built[target] = _dump(translate_notebook(notebook, catalog, path.stem, language=language))
+        executed = json.loads(target.read_text(encoding="utf-8")) if target.exists() else None
+        built[target] = _dump(translate_notebook(notebook, catalog, path.stem, language=language, executed=executed,
+                                                 outputs=output_table(language, root)))
         if write:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(built[target], encoding="utf-8")
@@ -165,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in notebooks:
         catalog = polib.pofile(str(ROOT / "locale" / args.language / f"{path.stem}.po"), wrapwidth=0)
         problems += [f"{context}: missing or fuzzy" for context in untranslated(catalog)]
+    problems += conflicts(args.language, ROOT)
     for target, text in build(ROOT, language=args.language, names=args.only, write=False).items() if not problems else ():
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             problems.append(f"{target.relative_to(ROOT.parent)} is not built from the catalogs: run `build`")

@@ -122,9 +122,10 @@ def test_the_glossary_has_the_lectures_words_and_every_row_is_complete():
 
 
 def test_the_committed_korean_notebooks_are_the_english_code_with_translated_prose(capsys):
-    """notebooks/ko is what `build` makes of notebooks/ and the catalogs: every code cell and output is the English
-    one. So CI executes each notebook's code once with the data (the English edition) and once without (the Korean
-    one, `.ci/run`), and both editions are covered."""
+    """notebooks/ko is what `build` makes of notebooks/ and the catalogs: every code cell is the English one (its
+    outputs are a run in Korean of that very code, or the English outputs with the printed lines translated). So CI
+    executes each notebook's code once with the data (the English edition) and once without (the Korean one, in
+    Korean, `.ci/run`), and both editions are covered."""
     from pathlib import Path
 
     from segedu.course.translation import main
@@ -132,6 +133,6 @@ def test_the_committed_korean_notebooks_are_the_english_code_with_translated_pro
     assert main(["check"]) == 0, capsys.readouterr().out
     root = Path(__file__).resolve().parents[2] / "notebooks"
     for english in sorted(root.glob("[0-9][0-9]_*.ipynb")):
-        code = [[cell for cell in json.loads(path.read_text(encoding="utf-8"))["cells"] if cell["cell_type"] == "code"]
-                for path in (english, root / "ko" / english.name)]
+        code = [[(cell["id"], cell["source"]) for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+                 if cell["cell_type"] == "code"] for path in (english, root / "ko" / english.name)]
         assert code[0] == code[1], f"{english.name}: the Korean edition's code differs from the English"

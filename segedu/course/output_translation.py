@@ -1,0 +1,268 @@
+"""What a notebook's code prints and draws, in the learner's language: printed lines and the texts of figures
+(titles, axis labels, legends, annotations, category ticks), translated from the notebooks' own gettext catalogs.
+
+The notebooks' code is the same in both editions, so their outputs are translated as they appear, not in the code:
+
+* a **template** is an output text with each number replaced by a numbered placeholder
+  (``"FCN-8s: 54.9 mIoU after 3 epochs"`` -> ``"FCN-8s: {0} mIoU after {1} epochs"``; a digit inside a word, as in
+  FCN-8s, ResNet-50 or 3x3, is part of the word; a size's unit goes with its number, as in 12.8M), so one catalog
+  entry covers every run's numbers;
+* `segedu.course.translation update` collects the templates of each English notebook's stored outputs (its printed
+  lines, and the texts the figures carry in their output's metadata, `figure_texts`) into the notebook's catalog,
+  one entry per template with the context ``NN_name:output``;
+* in Korean (``SEGEDU_LANG=ko`` or `segedu.set_language("ko")`) `install_stdout` (installed in every kernel by
+  `import segedu.course`) translates each printed line, and `segedu.course.figures` each figure's texts before it
+  is drawn (`translate_figure`); a text without an entry stays English, never blank.
+
+The Korean notebooks are executed in Korean (``site notebooks --refresh``), so their stored figures are Korean; a
+Korean notebook not executed since its English code changed carries the English outputs with the printed lines
+translated (`translate_outputs`), and its figures stay English until the next refresh.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import polib
+
+from ..language import language
+from .messages import placeholders
+
+__all__ = ["template", "translations", "conflicts", "output_table", "translate", "translate_line", "translate_figure",
+           "figure_texts", "install_stdout", "output_templates", "translate_outputs", "OUTPUT_CONTEXT"]
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+OUTPUT_CONTEXT = "output"
+TEXTS_KEY = "texts"  # the key of a figure output's metadata that lists the figure's texts
+# A number: not part of a word (conv1, 3x3, FCN-8s, ResNet-50), its sign only where it starts a word, a unit of
+# size or of speed-up kept with it (12.8M parameters, 1.42x).
+_NUMBER = re.compile(r"(?<![\w.])(?<!\w[-−])[-+−]?\d+(?:\.\d+)?(?:[kMGB]|x(?!\d))?(?!\w|\.\d)")
+_WORDS = re.compile(r"[A-Za-z]{2}")
+
+
+_COLUMNS = re.compile(r"(?<=\S) {2,}(?=\S)")
+
+
+def normalized(key: str) -> str:
+    """A template with each run of spaces between words as two: a table row keeps its key when a wider number moves
+    its columns (the translation brings its own spacing)."""
+    return _COLUMNS.sub("  ", key)
+
+
+def template(text: str) -> tuple[str, list[str]]:
+    """(`text` with its numbers as {0}, {1}, ..., its braces doubled and its column gaps `normalized`, the numbers
+    in order)."""
+    numbers, parts, start = [], [], 0
+    for match in _NUMBER.finditer(text):
+        parts.append(text[start:match.start()].replace("{", "{{").replace("}", "}}") + "{" + str(len(numbers)) + "}")
+        numbers.append(match.group())
+        start = match.end()
+    parts.append(text[start:].replace("{", "{{").replace("}", "}}"))
+    return normalized("".join(parts)), numbers
+
+
+_MATH = re.compile(r"\$[^$]*\$")
+
+
+def worth_translating(text: str) -> bool:
+    """Whether `text` has words (two Latin letters in a row) outside math: a line of numbers alone, or a tick label
+    such as $10^{2}$, is the same in any language."""
+    return bool(_WORDS.search(_MATH.sub("", text)))
+
+
+def _is_output_entry(entry: polib.POEntry) -> bool:
+    return ((entry.msgctxt or "").endswith(":" + OUTPUT_CONTEXT) and bool(entry.msgstr) and not entry.obsolete
+            and "fuzzy" not in entry.flags and placeholders(entry.msgstr) <= placeholders(entry.msgid))
+
+
+def translations(code: str, root: Path = NOTEBOOKS) -> dict[str, dict[str, str]]:
+    """{template: {catalog name: translation}} of every notebook catalog of language `code` (translated, not
+    fuzzy): a template several notebooks share must be translated alike (`conflicts`)."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted((Path(root) / "locale" / code).glob("*.po")):
+        for entry in polib.pofile(str(path), wrapwidth=0):
+            if _is_output_entry(entry):
+                found.setdefault(normalized(entry.msgid), {})[path.stem] = entry.msgstr
+    return found
+
+
+def conflicts(code: str, root: Path = NOTEBOOKS) -> list[str]:
+    """The templates that two notebooks translate differently: one kernel runs any notebook, so it needs one."""
+    return [f"{template!r} is translated differently in " + ", ".join(f"{name} ({text!r})" for name, text in
+                                                                        by_catalog.items())
+            for template, by_catalog in translations(code, root).items() if len(set(by_catalog.values())) > 1]
+
+
+def output_table(code: str, root: Path = NOTEBOOKS) -> dict[str, str]:
+    """{template: translation} from every notebook catalog of language `code` (the first catalog's, by name, where
+    two disagree, which `translation check` refuses): the one table a Korean kernel (at run time) and `translation
+    build` (for the stored outputs) both translate with."""
+    return {template: next(iter(by_catalog.values())) for template, by_catalog in translations(code, root).items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _table(code: str) -> dict[str, str]:
+    return output_table(code)  # read once per kernel
+
+
+def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
+    """`text` in language `code` (the learner's by default) where the catalogs have its template, else unchanged; a
+    text of several lines without an entry of its own is translated line by line."""
+    code = code or language()
+    if code == "en" or not worth_translating(text):
+        return text
+    table = _table(code) if table is None else table
+    key, numbers = template(text)
+    if key in table:
+        return table[key].format(*numbers)
+    if "\n" in text:
+        return "\n".join(translate(line, code, table=table) for line in text.split("\n"))
+    return text
+
+
+def translate_line(line: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
+    """One printed line, its indentation and trailing spaces kept."""
+    stripped = line.strip()
+    if not stripped:
+        return line
+    start = line.index(stripped)
+    return line[:start] + translate(stripped, code, table=table) + line[start + len(stripped):]
+
+
+def _texts(figure):
+    from matplotlib.text import Text
+
+    return [artist for artist in figure.findobj(Text) if artist.get_visible() and worth_translating(artist.get_text())]
+
+
+def _label_formatters(figure):
+    """(formatter, setter) of each tick formatter that may write words (fixed labels, categories, functions): a
+    tick label is written again by its formatter whenever the figure is drawn, so the words are translated there."""
+    from matplotlib.category import StrCategoryFormatter
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    for axes in figure.axes:
+        for axis in (axes.xaxis, axes.yaxis):
+            for formatter, setter in ((axis.get_major_formatter(), axis.set_major_formatter),
+                                      (axis.get_minor_formatter(), axis.set_minor_formatter)):
+                if isinstance(formatter, (FixedFormatter, StrCategoryFormatter, FuncFormatter)) \
+                        and not getattr(formatter, "translated", False):
+                    yield formatter, setter
+
+
+def _formatter_words(formatter) -> list[str]:
+    """The words a formatter was given (fixed labels, categories, `set_ticklabels`'s labels)."""
+    import functools
+
+    from matplotlib.ticker import FixedFormatter
+
+    if isinstance(formatter, FixedFormatter):
+        words = formatter.seq
+    elif hasattr(formatter, "_units"):
+        words = list(formatter._units)
+    else:
+        function = getattr(formatter, "func", None)
+        given = function.args if isinstance(function, functools.partial) else ()
+        words = list(given[0].values()) if given and isinstance(given[0], dict) else []
+    return [str(word) for word in words if worth_translating(str(word))]
+
+
+def figure_texts(figure) -> list[str]:
+    """The templates of `figure`'s texts and tick labels, each once: what `translation update` collects."""
+    texts = [artist.get_text() for artist in _texts(figure)]
+    texts += [word for formatter, _ in _label_formatters(figure) for word in _formatter_words(formatter)]
+    return list(dict.fromkeys(template(text)[0] for text in texts))
+
+
+def translate_figure(figure, code: str | None = None) -> int:
+    """Translate `figure`'s texts and worded tick labels in place into language `code` (the learner's). -> how
+    many texts changed."""
+    from matplotlib.ticker import FuncFormatter
+
+    code = code or language()
+    if code == "en":
+        return 0
+    changed = 0
+    for artist in _texts(figure):
+        text = artist.get_text()
+        translated = translate(text, code)
+        if translated != text:
+            artist.set_text(translated)
+            changed += 1
+    for formatter, setter in list(_label_formatters(figure)):
+        translated = FuncFormatter(lambda value, position, words=formatter: translate(words(value, position), code))
+        translated.translated = True
+        setter(translated)
+    return changed
+
+
+class TranslatingStream:
+    """A text stream that passes each complete line to `stream` in the learner's language at the time of writing (a
+    partial line waits for its end or for `flush`, which the kernel calls after every cell); everything else is the
+    wrapped stream's."""
+
+    def __init__(self, stream):
+        self.stream, self._pending = stream, ""
+
+    def write(self, text: str) -> int:
+        code = language()
+        if code == "en" and not self._pending:
+            return self.stream.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        if lines:
+            self.stream.write("".join(translate_line(line, code) + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, ""
+            self.stream.write(translate_line(pending))
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def install_stdout() -> bool:
+    """Print in the learner's language from now on (`segedu.set_language` takes effect at the next line); False if
+    it is installed already."""
+    if isinstance(sys.stdout, TranslatingStream):
+        return False
+    sys.stdout = TranslatingStream(sys.stdout)
+    return True
+
+
+def _stdout_lines(output: dict) -> list[str]:
+    if output.get("output_type") != "stream" or output.get("name") != "stdout":
+        return []
+    text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+    return [line.strip() for line in text.split("\n") if worth_translating(line)]
+
+
+def output_templates(notebook: dict) -> list[str]:
+    """Every template of a notebook's stored outputs, in order, each once: its printed lines (stdout) and the texts
+    of its figures (their outputs' metadata, written by `segedu.course.figures`)."""
+    found = []
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            found += [template(line)[0] for line in _stdout_lines(output)]
+            for metadata in output.get("metadata", {}).values():
+                if isinstance(metadata, dict):
+                    found += [normalized(text) for text in metadata.get(TEXTS_KEY, []) if worth_translating(text)]
+    return list(dict.fromkeys(found))
+
+
+def translate_outputs(notebook: dict, table: dict[str, str]) -> dict:
+    """Translate the printed lines of `notebook`'s stored outputs in place with `table` ({template: translation})."""
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+                lines = [translate_line(line, "xx", table=table) for line in text.split("\n")]
+                joined = "\n".join(lines)
+                output["text"] = joined if isinstance(output["text"], str) else joined.splitlines(keepends=True)
+    return notebook

@@ -1,0 +1,232 @@
+"""What the notebooks' code prints and draws, in Korean (segedu.course.output_translation), collected into the
+notebooks' catalogs and carried into the Korean notebooks (segedu.course.translation)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import polib
+import pytest
+from matplotlib.figure import Figure
+
+from segedu.course import output_translation as outputs
+from segedu.language import set_language
+from segedu.course.translation import EXECUTED, build, code_hash, untranslated, update_catalog
+
+KOREAN = {"FCN-8s: {0} mIoU after {1} epochs": "FCN-8s: {1} 에포크 뒤 {0} mIoU",
+          "loss": "손실", "training step": "학습 스텝", "Accuracy: {0}%": "정확도: {0}%",
+          "the 3x3 kernel {{w}}": "3x3 커널 {{w}}"}
+
+
+@pytest.fixture
+def korean(monkeypatch):
+    monkeypatch.setenv("SEGEDU_LANG", "en")  # restored afterwards; set_language adds the Hangul font
+    set_language("ko")
+    monkeypatch.setattr(outputs, "_table", lambda code: KOREAN if code == "ko" else {})
+
+
+@pytest.mark.parametrize("text, key, numbers", [
+    ("FCN-8s: 54.9 mIoU after 3 epochs", "FCN-8s: {0} mIoU after {1} epochs", ["54.9", "3"]),
+    ("the 3x3 kernel {w}", "the 3x3 kernel {{w}}", []),  # a digit inside a word stays; braces are escaped
+    ("-0.3 [+1.2, −2.0] at 360x480 on Lite0", "{0} [{1}, {2}] at 360x480 on Lite0", ["-0.3", "+1.2", "−2.0"]),
+    ("conv1 of level 2", "conv1 of level {0}", ["2"]),
+    ("ResNet-50: 23.5M parameters, 1.42x faster, 54.9%.", "ResNet-50: {0} parameters, {1} faster, {2}%.",
+     ["23.5M", "1.42x", "54.9"]),
+    ("FCN-32s 12.0 and conv 3x3", "FCN-32s {0} and conv 3x3", ["12.0"]),
+])
+def test_a_template_replaces_each_number_and_nothing_else(text, key, numbers):
+    assert outputs.template(text) == (key, numbers)
+    assert key.format(*numbers) == text  # the template gives the text back
+
+
+def test_a_text_is_translated_with_its_own_numbers_and_an_unknown_one_stays_english(korean):
+    assert outputs.translate("FCN-8s: 47.5 mIoU after 12 epochs") == "FCN-8s: 12 에포크 뒤 47.5 mIoU"
+    assert outputs.translate("the 3x3 kernel {w}") == "3x3 커널 {w}"
+    assert outputs.translate("loss\ntraining step") == "손실\n학습 스텝"  # line by line when the whole has no entry
+    assert outputs.translate("something new") == "something new"
+    assert outputs.translate("loss", "en") == "loss"
+
+
+def test_printed_lines_are_translated_whole_even_when_written_in_pieces(korean):
+    sink = io.StringIO()
+    stream = outputs.TranslatingStream(sink)
+    stream.write("  Accuracy: ")
+    stream.write("91.2%\nlo")
+    assert sink.getvalue() == "  정확도: 91.2%\n"  # the indentation kept; the partial line waits
+    stream.write("ss")
+    stream.flush()
+    assert sink.getvalue() == "  정확도: 91.2%\n손실"
+
+
+def test_in_english_printing_passes_through_untouched(monkeypatch):
+    monkeypatch.setenv("SEGEDU_LANG", "en")
+    monkeypatch.setattr(outputs, "_table", lambda code: pytest.fail("English needs no catalog"))
+    sink = io.StringIO()
+    outputs.TranslatingStream(sink).write("Accuracy: 91.2%\npartial")
+    assert sink.getvalue() == "Accuracy: 91.2%\npartial"
+
+
+def figure():
+    drawn = Figure(figsize=(4, 3))
+    axis = drawn.subplots()
+    axis.plot([0, 1], [1, 0], label="loss")
+    axis.set_xlabel("training step")
+    axis.set_title("FCN-8s: 54.9 mIoU after 3 epochs")
+    axis.legend()
+    return drawn
+
+
+def test_a_figure_lists_its_texts_as_templates_and_is_drawn_in_korean(korean):
+    drawn = figure()
+    assert sorted(outputs.figure_texts(drawn)) == ["FCN-8s: {0} mIoU after {1} epochs", "loss", "training step"]
+    assert outputs.translate_figure(drawn) == 3
+    axis = drawn.axes[0]
+    assert (axis.get_title(), axis.get_xlabel(), axis.get_legend().get_texts()[0].get_text()) == (
+        "FCN-8s: 3 에포크 뒤 54.9 mIoU", "학습 스텝", "손실")
+
+
+def test_tick_labels_made_of_words_stay_translated_when_the_figure_is_drawn_again(korean):
+    """A tick label is rewritten by its formatter at every draw: fixed labels and categories are translated there."""
+    drawn = Figure()
+    bars, fixed = drawn.subplots(1, 2)
+    bars.bar(["loss", "training step"], [1, 2])  # categories
+    fixed.plot([0, 1], [0, 1])
+    fixed.set_xticks([0, 1], ["loss", "0.5"])  # fixed labels
+    assert {"loss", "training step"} <= set(outputs.figure_texts(drawn))
+    outputs.translate_figure(drawn)
+    drawn.canvas.draw()
+    assert [label.get_text() for label in bars.get_xticklabels()] == ["손실", "학습 스텝"]
+    assert [label.get_text() for label in fixed.get_xticklabels()] == ["손실", "0.5"]
+
+
+def test_the_display_formatter_draws_in_korean_and_records_the_english_templates(korean):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from segedu.course import figures
+
+    shell = InteractiveShell.instance()
+    try:
+        assert figures.install()
+        drawn = figure()
+        data, metadata = shell.display_formatter.format(drawn)
+        assert data["image/png"][:4] == b"\x89PNG"
+        assert "FCN-8s: {0} mIoU after {1} epochs" in metadata["image/png"]["texts"]
+        assert drawn.axes[0].get_xlabel() == "학습 스텝"  # what was drawn
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def notebook(code_source, printed, texts):
+    return {"cells": [
+        {"cell_type": "markdown", "id": "m", "metadata": {}, "source": ["# Results"]},
+        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, "source": [code_source],
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": printed},
+                     {"output_type": "display_data", "data": {"image/png": "iVBOR"},
+                      "metadata": {"image/png": {"texts": texts}}}]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def save(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def course(tmp_path):
+    root = tmp_path / "notebooks"
+    save(root / "00_basics.ipynb", notebook("report()", ["Accuracy: 91.2%\n", "0.5 0.25\n"], ["loss", "1e-3"]))
+    return root
+
+
+def translate_catalog(path, translations):
+    catalog = polib.pofile(str(path), wrapwidth=0)
+    for entry in catalog:
+        entry.msgstr = translations.get(entry.msgid, entry.msgstr)
+    catalog.save()
+
+
+def test_update_collects_printed_lines_and_figure_texts_and_build_translates_the_printed_lines(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    catalog = update_catalog(course / "00_basics.ipynb", po)
+    assert [(entry.msgctxt, entry.msgid) for entry in catalog] == [
+        ("00_basics:m", "# Results"), ("00_basics:output", "Accuracy: {0}%"), ("00_basics:output", "loss")]
+    assert len(untranslated(catalog)) == 3  # a line of numbers alone is not an entry
+    translate_catalog(po, {"# Results": "# 결과", "Accuracy: {0}%": "정확도: {0}%", "loss": "손실"})
+    korean = json.loads(next(iter(build(course).values())))
+    assert korean["cells"][1]["outputs"][0]["text"] == ["정확도: 91.2%\n", "0.5 0.25\n"]
+    assert korean["cells"][1]["outputs"][1]["data"] == {"image/png": "iVBOR"}  # not executed in Korean: as stored
+    assert EXECUTED not in korean["metadata"]
+
+
+def test_a_korean_run_of_the_same_code_is_kept_and_a_run_of_other_code_is_not(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate_catalog(po, {"# Results": "# 결과", "Accuracy: {0}%": "정확도: {0}%", "loss": "손실"})
+    target, = build(course)
+    run = json.loads(target.read_text(encoding="utf-8"))
+    run["cells"][1]["outputs"][1]["data"] = {"image/png": "KOREAN"}
+    run["metadata"][EXECUTED] = {"language": "ko", "code": code_hash(run)}
+    save(target, run)
+    assert json.loads(build(course)[target])["cells"][1]["outputs"][1]["data"] == {"image/png": "KOREAN"}
+    english = json.loads((course / "00_basics.ipynb").read_text(encoding="utf-8"))
+    english["cells"][1]["source"] = ["report(again=True)"]
+    save(course / "00_basics.ipynb", english)
+    rebuilt = json.loads(build(course)[target])
+    assert rebuilt["cells"][1]["outputs"][1]["data"] == {"image/png": "iVBOR"}  # that run was of other code
+    assert EXECUTED not in rebuilt["metadata"]
+
+
+def test_an_output_gone_from_the_english_becomes_obsolete_with_its_translation(course):
+    po = course / "locale" / "ko" / "00_basics.po"
+    update_catalog(course / "00_basics.ipynb", po)
+    translate_catalog(po, {"loss": "손실"})
+    save(course / "00_basics.ipynb", notebook("report()", ["Accuracy: 91.2%\n"], []))
+    catalog = update_catalog(course / "00_basics.ipynb", po)
+    gone, = [entry for entry in catalog if entry.obsolete]
+    assert (gone.msgid, gone.msgstr) == ("loss", "손실")
+    save(course / "00_basics.ipynb", notebook("report()", ["Accuracy: 91.2%\n"], ["loss"]))
+    back, = [entry for entry in update_catalog(course / "00_basics.ipynb", po) if entry.msgid == "loss"]
+    assert not back.obsolete and back.msgstr == "손실"
+
+
+@pytest.mark.slow
+def test_nbval_runs_a_korean_notebook_in_korean_and_an_english_one_in_english(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    check = "import os\nassert os.environ.get('SEGEDU_LANG', 'en') == {!r}, os.environ.get('SEGEDU_LANG')"
+    for folder, code in (("ko", "ko"), ("lesson", "en")):
+        save(tmp_path / folder / "00_check.ipynb", {
+            "cells": [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [],
+                       "source": [check.format(code)]}],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5})
+    environment = {key: value for key, value in os.environ.items() if key != "SEGEDU_LANG"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-current-env", "-p",
+                             "segedu.course.nbval_language", "-p", "no:cacheprovider", "ko", "lesson"],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_two_notebooks_translating_one_text_differently_is_a_conflict(course):
+    """One kernel runs every notebook, so a shared text ("plain") needs one translation."""
+    save(course / "01_more.ipynb", notebook("again()", [], ["loss"]))
+    for name, korean in (("00_basics", "손실"), ("01_more", "손실 함수")):
+        po = course / "locale" / "ko" / f"{name}.po"
+        update_catalog(course / f"{name}.ipynb", po)
+        translate_catalog(po, {"loss": korean})
+    found, = outputs.conflicts("ko", course)
+    assert "'loss'" in found and "00_basics ('손실')" in found and "01_more ('손실 함수')" in found
+    assert outputs.output_table("ko", course)["loss"] == "손실"  # the first catalog's meanwhile
+    translate_catalog(course / "locale" / "ko" / "01_more.po", {"loss": "손실"})
+    assert outputs.conflicts("ko", course) == []
+
+
+def test_a_table_row_keeps_its_entry_when_a_wider_number_moves_its_columns(korean):
+    """'Sky   93.5' and 'Sky  100.0' are one row of one table: one entry, whose own spacing is kept."""
+    assert outputs.template("Sky         93.5    loss")[0] == outputs.template("Sky        100.0   loss")[0] == \
+        "Sky  {0}  loss"
+    table = {"Accuracy:  {0}%": "정확도:    {0}%"}
+    assert outputs.translate("Accuracy:      91.2%", table=table) == "정확도:    91.2%"
