@@ -14,10 +14,12 @@ _BEFORE = "_segedu_language_before"
 
 
 def _edition(item) -> str | None:
+    """The language of a notebook's edition (its folder's, as in notebooks/ko/; English elsewhere), None for other
+    tests. Set either way, so that a language another test left in the environment never reaches a kernel."""
     path = getattr(item, "path", None)
-    if path is None or path.suffix != ".ipynb" or path.parent.name not in LANGUAGES:
+    if path is None or path.suffix != ".ipynb":
         return None
-    return path.parent.name
+    return path.parent.name if path.parent.name in LANGUAGES else "en"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -203,7 +203,7 @@ def test_nbval_runs_a_korean_notebook_in_korean_and_an_english_one_in_english(tm
                        "source": [check.format(code)]}],
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
             "nbformat": 4, "nbformat_minor": 5})
-    environment = {key: value for key, value in os.environ.items() if key != "SEGEDU_LANG"}
+    environment = {**os.environ, "SEGEDU_LANG": "ko"}  # left over by some other test: an English kernel ignores it
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-current-env", "-p",
                              "segedu.course.nbval_language", "-p", "no:cacheprovider", "ko", "lesson"],
                             cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
