@@ -155,8 +155,6 @@ def _label_formatters(figure):
 
 def _formatter_words(formatter) -> list[str]:
     """The words a formatter was given (fixed labels, categories, `set_ticklabels`'s labels)."""
-    import functools
-
     from matplotlib.ticker import FixedFormatter
 
     if isinstance(formatter, FixedFormatter):
@@ -236,11 +234,16 @@ def install_stdout() -> bool:
     return True
 
 
-def _stdout_lines(output: dict) -> list[str]:
+def _printed(output: dict) -> str | None:
+    """The text of a stored stdout output (nbformat keeps it as a string or a list of lines), None for others."""
     if output.get("output_type") != "stream" or output.get("name") != "stdout":
-        return []
-    text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
-    return [line.strip() for line in text.split("\n") if worth_translating(line)]
+        return None
+    return output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+
+
+def _stdout_lines(output: dict) -> list[str]:
+    text = _printed(output)
+    return [] if text is None else [line.strip() for line in text.split("\n") if worth_translating(line)]
 
 
 def output_templates(notebook: dict) -> list[str]:
@@ -260,8 +263,8 @@ def translate_outputs(notebook: dict, table: dict[str, str]) -> dict:
     """Translate the printed lines of `notebook`'s stored outputs in place with `table` ({template: translation})."""
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stdout":
-                text = output["text"] if isinstance(output["text"], str) else "".join(output["text"])
+            text = _printed(output)
+            if text is not None:
                 lines = [translate_line(line, "xx", table=table) for line in text.split("\n")]
                 joined = "\n".join(lines)
                 output["text"] = joined if isinstance(output["text"], str) else joined.splitlines(keepends=True)
