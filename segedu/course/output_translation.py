@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import polib
@@ -117,10 +118,52 @@ def translate(text: str, code: str | None = None, *, table: dict[str, str] | Non
     table = _table(code) if table is None else table
     key, numbers = template(text)
     if key in table:
-        return table[key].format(*numbers)
+        return _on_columns(table[key].format(*numbers), text)
     if "\n" in text:
         return "\n".join(translate(line, code, table=table) for line in text.split("\n"))
     return text
+
+
+def _width(text: str) -> int:
+    """The columns `text` takes in a monospaced font (a Hangul syllable or another wide character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in text)
+
+
+def _cells(line: str) -> list[tuple[int, int, str]]:
+    """[(first column, column after the end, text)] of the cells of a table row (texts parted by two spaces or
+    more), in display columns."""
+    cells, column, start = [], 0, 0
+    for match in _COLUMNS.finditer(line):
+        text = line[start:match.start()]
+        cells.append((column, column + _width(text), text))
+        column += _width(text) + len(match.group())
+        start = match.end()
+    cells.append((column, column + _width(line[start:]), line[start:]))
+    return cells
+
+
+def _on_columns(translated: str, original: str) -> str:
+    """`translated` with each cell it keeps word for word from `original`, a row of a table printed with padded
+    fields (a number, a model's name, "67 px"), back in that cell's column, two spaces at least after the cell
+    before it; a translated cell keeps the gap the translation put before it. The catalog holds one translation per
+    template, written with the spacing of one row's numbers, so without this a narrower or wider number would move
+    its row's columns. A text that is not a row of as many cells keeps the translation's spacing."""
+    if "\n" in original or "\n" in translated:
+        return translated
+    before, after = _cells(original), _cells(translated)
+    if len(before) < 2 or len(before) != len(after):
+        return translated
+    row, cursor, previous_end = "", 0, 0
+    for index, ((start, _, kept), (translated_start, translated_end, text)) in enumerate(zip(before, after)):
+        if index == 0:
+            column = translated_start
+        elif text == kept:
+            column = max(start, cursor + 2)
+        else:
+            column = cursor + translated_start - previous_end
+        row += " " * (column - cursor) + text
+        cursor, previous_end = column + _width(text), translated_end
+    return row
 
 
 def translate_line(line: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:

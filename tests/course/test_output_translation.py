@@ -224,9 +224,36 @@ def test_two_notebooks_translating_one_text_differently_is_a_conflict(course):
     assert outputs.conflicts("ko", course) == []
 
 
-def test_a_table_row_keeps_its_entry_when_a_wider_number_moves_its_columns(korean):
-    """'Sky   93.5' and 'Sky  100.0' are one row of one table: one entry, whose own spacing is kept."""
+def test_a_table_row_keeps_its_entry_and_its_numbers_stay_in_their_columns(korean):
+    """'Sky   93.5' and 'Sky  100.0' are rows of one table: one entry. A cell the translation keeps word for word (a
+    number) stays in the column it was printed in, whatever row's spacing the translation was written with; a
+    translated cell keeps the gap the translation puts before it."""
     assert outputs.template("Sky         93.5    loss")[0] == outputs.template("Sky        100.0   loss")[0] == \
         "Sky  {0}  loss"
-    table = {"Accuracy:  {0}%": "정확도:    {0}%"}
-    assert outputs.translate("Accuracy:      91.2%", table=table) == "정확도:    91.2%"
+    table = {"rate {0}  {1}  km": "팽창률 {0}  {1}    킬로미터"}  # spaced for a two-digit rate
+    rows = ["rate 6     292  km", "rate 12    484  km"]  # the numbers end in column 14 in both rows
+    assert [outputs.translate(row, table=table) for row in rows] == ["팽창률 6   292    킬로미터",
+                                                                     "팽창률 12  484    킬로미터"]
+    assert outputs.translate("rate 123456789  7  km", table=table) == "팽창률 123456789  7    킬로미터"  # pushed
+    assert outputs.translate("Accuracy:      91.2%", table={"Accuracy:  {0}%": "정확도:  {0}%"}) == \
+        "정확도:        91.2%"
+    assert outputs.translate("rate 6     292  km", table={"rate {0}  {1}  km": "팽창률 {0}: {1} km"}) == \
+        "팽창률 6: 292 km"  # not a row of as many cells: the translation as written
+
+
+def test_each_korean_notebook_stores_what_its_kernel_prints_in_the_checked_cells():
+    """nbval compares a Korean notebook's checked cells (NBVAL_CHECK_OUTPUT: the same numbers in every run) with
+    what a Korean kernel prints, which is the English printout translated line by line."""
+    stale = []
+    for english_path in sorted(outputs.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        english = json.loads(english_path.read_text())
+        korean = json.loads((outputs.NOTEBOOKS / "ko" / english_path.name).read_text())
+        for index, (cell, korean_cell) in enumerate(zip(english["cells"], korean["cells"])):
+            if cell["cell_type"] != "code" or "NBVAL_CHECK_OUTPUT" not in "".join(cell["source"]):
+                continue
+            printed = "".join(outputs._printed(output) or "" for output in cell.get("outputs", []))
+            stored = "".join(outputs._printed(output) or "" for output in korean_cell.get("outputs", []))
+            expected = "\n".join(outputs.translate_line(line, "ko") for line in printed.split("\n"))
+            if stored != expected:
+                stale.append(f"{english_path.name} cell {index}: {stored!r} != {expected!r}")
+    assert not stale, "\n".join(stale)
