@@ -1,4 +1,7 @@
-"""The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option."""
+"""The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option.
+
+What it prints and its help are in the learner's language (``SEGEDU_LANG=ko``: `segedu.language.tr`); the lab's
+subcommands (bench, claims) and the library's error messages are in English."""
 
 from __future__ import annotations
 
@@ -10,96 +13,98 @@ import sys
 from pathlib import Path
 
 from .arguments import device, image_size, non_negative_int, parse_options, positive_float, positive_int
+from .language import tr
 
 __all__ = ["main", "build_parser"]
-
-DATA_HELP = ("shapes, camvid, isbi2012, their synthetic stand-ins streets and membranes, or the path of a folder with "
-             "classes.txt, images/ and masks/")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .models import MODELS
 
-    parser = argparse.ArgumentParser(prog="python -m segedu", description="segedu: semantic segmentation course tools")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parser = argparse.ArgumentParser(prog="python -m segedu", description=tr("segedu: semantic segmentation course tools"))
+    parser.add_argument("--debug", action="store_true", help=tr("show the full traceback of an error"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,data,info,bench,claims}")
 
-    train = commands.add_parser("train", help="train a model and write checkpoints",
-                                description="Train a model; sizes default to the run profile (fast on CPU, full on GPU).")
+    train = commands.add_parser("train", help=tr("train a model and write checkpoints"),
+                                description=tr("Train a model; sizes default to the run profile (fast on CPU, full on GPU)."))
     from .recipes import RECIPES
 
     train.add_argument("--recipe", choices=sorted(RECIPES),
-                       help="a whole training's settings, each explained in segedu/recipes.py (camvid-cpu: the "
-                            "course's CamVid flagship, within an hour on a 2-core CPU; isbi-cpu: U-Net on ISBI 2012, "
-                            "20 minutes; camvid-heads --model NAME: any architecture's head on the frozen encoder); "
-                            "options given beside it still win")
-    train.add_argument("--model", choices=sorted(MODELS), help="architecture to build (required without --recipe)")
-    train.add_argument("--data", help=DATA_HELP + " (required without --recipe)")
-    train.add_argument("--epochs", type=positive_int, help="number of epochs (default: the profile's)")
+                       help=tr("a whole training's settings, each explained in segedu/recipes.py (camvid-cpu: the "
+                               "course's CamVid flagship, within an hour on a 2-core CPU; isbi-cpu: U-Net on ISBI "
+                               "2012, 20 minutes; camvid-heads --model NAME: any architecture's head on the frozen "
+                               "encoder); options given beside it still win"))
+    train.add_argument("--model", choices=sorted(MODELS), help=tr("architecture to build (required without --recipe)"))
+    train.add_argument("--data", help=tr("shapes, camvid, isbi2012, their synthetic stand-ins "
+                                                  "streets and membranes, or the path of a folder with classes.txt, "
+                                                  "images/ and masks/ (required without --recipe)"))
+    train.add_argument("--epochs", type=positive_int, help=tr("number of epochs (default: the profile's)"))
     start = train.add_mutually_exclusive_group()
     start.add_argument("--resume", type=Path, metavar="CKPT",
-                       help="continue the stopped run that wrote CKPT, exactly; every setting must be the same")
+                       help=tr("continue the stopped run that wrote CKPT, exactly; every setting must be the same"))
     start.add_argument("--init-from", metavar="CKPT",
-                       help="a new run (new schedule, --epochs from 1) from the model weights of CKPT: a run's last.pt, "
-                            "an exported checkpoint, or a shipped model (unet_camvid, unet_lite0_isbi2012, deeplabv3plus_camvid); the "
-                            "same model and classes")
-    train.add_argument("--output", type=Path, help="folder for checkpoints (default: runs/MODEL-DATA)")
-    train.add_argument("--batch-size", type=positive_int, help="global batch size (default: the profile's)")
-    train.add_argument("--lr", type=positive_float, help="peak learning rate (default: 0.001)")
-    train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help="optimizer (default: %(default)s)")
-    train.add_argument("--image-size", type=image_size, metavar="HxW", help="training crop size (default: the profile's)")
-    train.add_argument("--width", type=positive_float, help="channel multiplier of the model (default: the profile's; 1 with "
-                                                   "--pretrained)")
-    train.add_argument("--backbone", help="encoder of models that take one: vgg16, vgg16_bn, resnet10, resnet18, "
-                                          "resnet26, resnet50, resnet101, mobilenet_v3_large, efficientnet_lite0, "
-                                          "efficientnet_lite1, efficientnet_lite2")
+                       help=tr("a new run (new schedule, --epochs from 1) from the model weights of CKPT: a run's "
+                               "last.pt, an exported checkpoint, or a shipped model (unet_camvid, unet_lite0_isbi2012, "
+                               "deeplabv3plus_camvid); the same model and classes"))
+    train.add_argument("--output", type=Path, help=tr("folder for checkpoints (default: runs/MODEL-DATA)"))
+    train.add_argument("--batch-size", type=positive_int, help=tr("global batch size (default: the profile's)"))
+    train.add_argument("--lr", type=positive_float, help=tr("peak learning rate (default: 0.001)"))
+    train.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw", help=tr("optimizer (default: %(default)s)"))
+    train.add_argument("--image-size", type=image_size, metavar="HxW", help=tr("training crop size (default: the profile's)"))
+    train.add_argument("--width", type=positive_float, help=tr("channel multiplier of the model (default: the "
+                                                                         "profile's; 1 with --pretrained)"))
+    train.add_argument("--backbone", help=tr("encoder of models that take one: vgg16, vgg16_bn, resnet10, "
+                                             "resnet18, resnet26, resnet50, resnet101, mobilenet_v3_large, "
+                                             "efficientnet_lite0, efficientnet_lite1, efficientnet_lite2"))
     train.add_argument("--pretrained", action="store_true",
-                       help="start the encoder from ImageNet weights (efficientnet_lite0, 1 and 2 work offline)")
+                       help=tr("start the encoder from ImageNet weights (efficientnet_lite0, 1 and 2 work offline)"))
     train.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="another keyword of the model's builder, e.g. --option batch_norm=False --option "
-                            "padding=False (repeatable; values read as Python literals)")
+                       help=tr("another keyword of the model's builder, e.g. --option batch_norm=False --option "
+                               "padding=False (repeatable; values read as Python literals)"))
     train.add_argument("--subset", type=non_negative_int, metavar="N",
-                       help="train on N evenly spaced samples, 0 for all (default: the profile's)")
-    train.add_argument("--profile", choices=("fast", "full"), help="run profile (default: $SEGEDU_PROFILE, else by device)")
-    train.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    train.add_argument("--num-workers", type=non_negative_int, help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+                       help=tr("train on N evenly spaced samples, 0 for all (default: the profile's)"))
+    train.add_argument("--profile", choices=("fast", "full"), help=tr("run profile (default: $SEGEDU_PROFILE, else by device)"))
+    train.add_argument("--device", type=device, default="auto", help=tr("auto, cpu, cuda, cuda:N or mps (default: %(default)s)"))
+    train.add_argument("--num-workers", type=non_negative_int, help=tr("DataLoader workers (default: 0 on CPU, up to 8 on CUDA)"))
+    train.add_argument("--seed", type=int, default=0, help=tr("random seed (default: %(default)s)"))
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                       help="auto: bf16 autocast where the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or "
-                            "AMX), fp32 elsewhere; fp32 or bf16 to compare (default: auto)")
+                       help=tr("auto: bf16 autocast where the device computes bf16 natively (CUDA; CPUs with AVX-512 "
+                               "BF16 or AMX), fp32 elsewhere; fp32 or bf16 to compare (default: auto)"))
     train.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                       help="channels_last memory format (default: the runtime's choice for the device)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+                       help=tr("channels_last memory format (default: the runtime's choice for the device)"))
+    train.add_argument("--no-progress", action="store_true", help=tr("no progress bars"))
 
-    evaluate = commands.add_parser("evaluate", help="score a checkpoint and draw its predictions",
-                                   description="Print per-class IoU, mIoU and pixel accuracy; write a figure of "
-                                               "predictions and a metrics JSON beside the checkpoint.")
-    evaluate.add_argument("--checkpoint", required=True, type=Path, help="checkpoint written by train")
-    evaluate.add_argument("--data", help=f"{DATA_HELP} (default: the data the checkpoint was trained on)")
-    evaluate.add_argument("--split", default="test", help="split to score (default: %(default)s)")
-    evaluate.add_argument("--subset", type=positive_int, metavar="N", help="score N evenly spaced samples (default: all)")
-    evaluate.add_argument("--batch-size", type=positive_int, default=4, help="batch size (default: %(default)s)")
-    evaluate.add_argument("--device", type=device, default="auto", help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
-    evaluate.add_argument("--samples", type=non_negative_int, default=3, help="samples drawn in the figure, 0 for no figure (default: %(default)s)")
+    evaluate = commands.add_parser("evaluate", help=tr("score a checkpoint and draw its predictions"),
+                                   description=tr("Print per-class IoU, mIoU and pixel accuracy; write a figure "
+                                                  "of predictions and a metrics JSON beside the checkpoint."))
+    evaluate.add_argument("--checkpoint", required=True, type=Path, help=tr("checkpoint written by train"))
+    evaluate.add_argument("--data", help=tr("shapes, camvid, isbi2012, their synthetic stand-ins streets and "
+                                               "membranes, or the path of a folder with classes.txt, images/ and "
+                                               "masks/ (default: the data the checkpoint was trained on)"))
+    evaluate.add_argument("--split", default="test", help=tr("split to score (default: %(default)s)"))
+    evaluate.add_argument("--subset", type=positive_int, metavar="N", help=tr("score N evenly spaced samples (default: all)"))
+    evaluate.add_argument("--batch-size", type=positive_int, default=4, help=tr("batch size (default: %(default)s)"))
+    evaluate.add_argument("--device", type=device, default="auto", help=tr("auto, cpu, cuda, cuda:N or mps (default: %(default)s)"))
+    evaluate.add_argument("--samples", type=non_negative_int, default=3, help=tr("samples drawn in the figure, 0 for no figure (default: %(default)s)"))
 
-    data = commands.add_parser("data", help="download or verify the course's data sets")
+    data = commands.add_parser("data", help=tr("download or verify the course's data sets"))
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="{download,verify,fetch-missing}")
     missing = data_commands.add_parser(
-        "fetch-missing", help="download CamVid and ISBI 2012 where they are missing (make lab and make test run this)",
-        description="Download each course data set that is missing, stating its size first. Never fails: offline, or "
-                    "with SEGEDU_NO_DOWNLOAD=1, it says in one line per data set that the notebooks use a synthetic "
-                    "stand-in and how to fetch the data later.")
-    missing.add_argument("--root", type=Path, help="folder that holds the data sets (default: $SEGEDU_DATA or datasets/)")
-    for name, text in (("download", "fetch a data set from its public source and verify every file"),
-                       ("verify", "check every file of a local copy against segedu's SHA-256 manifest")):
+        "fetch-missing", help=tr("download CamVid and ISBI 2012 where they are missing (make lab and make test run this)"),
+        description=tr("Download each course data set that is missing, stating its size first. Never fails: "
+                       "offline, or with SEGEDU_NO_DOWNLOAD=1, it says in one line per data set that the notebooks use "
+                       "a synthetic stand-in and how to fetch the data later."))
+    missing.add_argument("--root", type=Path, help=tr("folder that holds the data sets (default: $SEGEDU_DATA or datasets/)"))
+    for name, text in (("download", tr("fetch a data set from its public source and verify every file")),
+                       ("verify", tr("check every file of a local copy against segedu's SHA-256 manifest"))):
         sub = data_commands.add_parser(name, help=text, description=text)
-        sub.add_argument("name", choices=("camvid", "isbi2012"), help="data set")
-        sub.add_argument("--root", type=Path, help="folder that holds the data sets (default: $SEGEDU_DATA or datasets/)")
+        sub.add_argument("name", choices=("camvid", "isbi2012"), help=tr("data set"))
+        sub.add_argument("--root", type=Path, help=tr("folder that holds the data sets (default: $SEGEDU_DATA or datasets/)"))
         if name == "download":
-            sub.add_argument("--url", help="download from this mirror instead of the upstream archive")
-            sub.add_argument("--force", action="store_true", help="replace an existing copy that does not verify")
+            sub.add_argument("--url", help=tr("download from this mirror instead of the upstream archive"))
+            sub.add_argument("--force", action="store_true", help=tr("replace an existing copy that does not verify"))
 
-    commands.add_parser("info", help="print the profile, device, data root and the data sets found")
+    commands.add_parser("info", help=tr("print the profile, device, data root and the data sets found"))
 
     from .lab import bench, claims
 
@@ -122,7 +127,7 @@ def _train(args: argparse.Namespace) -> int:
                 setattr(args, key, value)
     if args.model is None or args.data is None:
         from .errors import InputError
-        raise InputError("train needs --model and --data, or a --recipe (" + ", ".join(RECIPES) + ")")
+        raise InputError(tr("train needs --model and --data, or a --recipe ({recipes})", recipes=", ".join(RECIPES)))
     args.lr = args.lr or 1e-3
     chosen = profile(args.profile)
     if args.image_size:
@@ -160,10 +165,13 @@ def _train(args: argparse.Namespace) -> int:
                                                     resume=args.resume, say=print if main_process else None)
         data_info["recipe"] = recipe.name
     if main_process:
-        validation = f"{len(val_data)} validation samples" if val_data is not None else "no validation split"
-        print(f"profile {chosen.name}: {args.model} (width {width}, {model.num_parameters() / 1e6:.2f}M parameters) on "
-              f"{args.data} at {size[0]}x{size[1]}, {len(train_data)} training samples, {validation}\n"
-              f"runtime {config.runtime().describe()}", flush=True)
+        validation = (tr("{count} validation samples", count=len(val_data)) if val_data is not None
+                      else tr("no validation split"))
+        print(tr("profile {profile}: {model} (width {width}, {parameters:.2f}M parameters) on {data} at {size}, "
+                 "{count} training samples, {validation}", profile=chosen.name, model=args.model, width=width,
+                 parameters=model.num_parameters() / 1e6, data=args.data, size=f"{size[0]}x{size[1]}",
+                 count=len(train_data), validation=validation), flush=True)
+        print(tr("runtime {runtime}", runtime=config.runtime().describe()), flush=True)
     history = fit(model, train_data, val_data, config, loss=loss, resume=args.resume, init_from=args.init_from,
                   data_info=data_info, callbacks=callbacks)
     if scored is not None and not history.interrupted and main_process:
@@ -171,7 +179,8 @@ def _train(args: argparse.Namespace) -> int:
     if history.interrupted:  # fit said in one line why it stopped and what --resume continues
         return _stopped_status(history)
     if history.checkpoint is not None and main_process:
-        print(f"checkpoint: {history.checkpoint}\nevaluate:   python -m segedu evaluate --checkpoint {history.checkpoint}")
+        print(tr("checkpoint: {checkpoint}\nevaluate:   python -m segedu evaluate --checkpoint {checkpoint}",
+                 checkpoint=history.checkpoint))
     return 0
 
 
@@ -203,24 +212,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     info = state.get("data") or {}
     name = args.data or info.get("name")
     if not name:
-        raise ValueError(f"checkpoint {args.checkpoint} does not record its data set; pass --data")
+        raise ValueError(tr("checkpoint {checkpoint} does not record its data set; pass --data",
+                            checkpoint=args.checkpoint))
     trained_size = tuple(info["image_size"]) if info.get("image_size") else None
     native = None if name != "shapes" else trained_size  # real data is scored at the labels' own resolution
     data = build_dataset(name, args.split, image_size=native, subset=args.subset)
     if data.num_classes != model.num_classes:
-        raise ValueError(f"data set {name!r} has {data.num_classes} classes but checkpoint {args.checkpoint} "
-                         f"predicts {model.num_classes}")
+        raise ValueError(tr("data set {name!r} has {count} classes but checkpoint {checkpoint} predicts {predicted}",
+                            name=name, count=data.num_classes, checkpoint=args.checkpoint,
+                            predicted=model.num_classes))
     runtime = Runtime.resolve(args.device)  # the model, its inputs and the figure's predictions: one device
     matrix = evaluate(model, data, batch_size=args.batch_size, runtime=runtime, input_size=trained_size, progress=True)
-    print(f"{model.build_spec['name']} on {name} {args.split} ({len(data)} samples, model input "
-          f"{'native' if trained_size is None else 'x'.join(map(str, trained_size))}; {runtime.describe()}):")
+    print(tr("{model} on {data} {split} ({count} samples, model input {size}; {runtime}):",
+             model=model.build_spec["name"], data=name, split=args.split, count=len(data),
+             size=tr("native") if trained_size is None else "x".join(map(str, trained_size)),
+             runtime=runtime.describe()))
     print(matrix.table(data.class_names))
     stem = f"{Path(str(name)).name}-{args.split}"
     metrics_path = args.checkpoint.with_name(f"metrics-{stem}.json")
     metrics_path.write_text(json.dumps({**matrix.summary(), "iou": matrix.iou().tolist(),
                                         "class_names": list(data.class_names), "samples": len(data)}, indent=2))
     if args.samples == 0:  # --samples 0: the scores only, no figure
-        print(f"metrics: {metrics_path}")
+        print(tr("metrics: {path}", path=metrics_path))
         return 0
     picks = torch.linspace(0, len(data) - 1, min(args.samples, len(data))).round().long().tolist()
     images, masks = zip(*(data[i] for i in picks))  # one at a time: the images of a folder may differ in size
@@ -228,9 +241,10 @@ def _evaluate(args: argparse.Namespace) -> int:
                            runtime=runtime)[0].argmax(0).cpu() for image, mask in zip(images, masks)]
     figure_path = args.checkpoint.with_name(f"predictions-{stem}.png")
     show_predictions(images, masks, predictions, class_names=data.class_names, palette=data.palette,
-                     title=f"{model.build_spec['name']} on {name} {args.split}: mIoU {100 * matrix.miou():.1f}%",
+                     title=tr("{model} on {data} {split}: mIoU {miou:.1f}%", model=model.build_spec["name"],
+                              data=name, split=args.split, miou=100 * matrix.miou()),
                      path=figure_path)
-    print(f"figure:  {figure_path}\nmetrics: {metrics_path}")
+    print(tr("figure:  {figure}\nmetrics: {metrics}", figure=figure_path, metrics=metrics_path))
     return 0
 
 
@@ -243,9 +257,9 @@ def _check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise SegeduError(f"evaluate writes its metrics and figure beside the checkpoint, and the folder {folder} is "
-                          f"not writable ({error.strerror or error}); copy the checkpoint into a writable folder and "
-                          f"evaluate it there") from error
+        raise SegeduError(tr("evaluate writes its metrics and figure beside the checkpoint, and the folder {folder} "
+                             "is not writable ({reason}); copy the checkpoint into a writable folder and evaluate it "
+                             "there", folder=folder, reason=error.strerror or error)) from error
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -257,12 +271,14 @@ def _data(args: argparse.Namespace) -> int:
         return 0
     if args.data_command == "download":
         source = SOURCES[args.name]
-        print(f"{args.name}: {source.url if not args.url else args.url}\nterms: {source.licence}")
+        print(tr("{name}: {url}\nterms: {licence}", name=args.name, url=args.url or source.url,
+                 licence=source.licence))
         target = download(args.name, root, url=args.url, force=args.force)
-        print(f"{args.name} is ready in {target}")
+        print(tr("{name} is ready in {folder}", name=args.name, folder=target))
     else:
         verify(root / args.name, SOURCES[args.name].manifest)
-        print(f"{root / args.name}: every file matches {SOURCES[args.name].manifest.name}")
+        print(tr("{folder}: every file matches {manifest}", folder=root / args.name,
+                 manifest=SOURCES[args.name].manifest.name))
     return 0
 
 
@@ -274,12 +290,13 @@ def _info(args: argparse.Namespace) -> int:
     from .runtime import Runtime
 
     root = data_root()
-    print(f"segedu profile: {profile().name}\nruntime: {Runtime.resolve().describe()}  (torch {torch.__version__})\n"
-          f"data root: {root}")
+    print(tr("segedu profile: {profile}\nruntime: {runtime}  (torch {torch})\ndata root: {root}",
+             profile=profile().name, runtime=Runtime.resolve().describe(), torch=torch.__version__, root=root))
     for name, standin in STANDINS.items():
         reason = missing_reason(name, root)
-        print(f"  {name}: " + ("found" if reason is None else f"missing: {reason}; notebooks use the stand-in "
-                                                             f"{standin!r} (python -m segedu data download {name})"))
+        print(tr("  {name}: found", name=name) if reason is None else
+              tr("  {name}: missing: {reason}; notebooks use the stand-in {standin!r} (python -m segedu data download "
+                 "{name})", name=name, reason=reason, standin=standin))
     return 0
 
 
@@ -305,12 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SegeduError, ValueError, FileNotFoundError) as error:
         if args.debug:
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(tr("error: {error}", error=error), file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001: anything else is one line too; --debug shows where it came from
         if args.debug:
             raise
-        print(f"error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        print(tr("error: {kind}: {error} (run with --debug for the traceback)", kind=type(error).__name__,
+                 error=error), file=sys.stderr)
         return 2
 
 

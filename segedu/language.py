@@ -2,6 +2,13 @@
 
     segedu.set_language("ko")      # or SEGEDU_LANG=ko before starting Jupyter
     segedu.language()              # "ko"
+    tr("{name} is ready", name="camvid")   # "camvid 준비 완료" in Korean, the English elsewhere
+
+What the course says to the learner outside the notebooks' prose (the command line's output and help, the checks'
+verdicts and hints) goes through `tr`: the English message is the key of a gettext catalog,
+``segedu/locale/<language>/messages.po``, kept in step with the code by ``python -m segedu.course.messages update``
+and required complete by its ``check``. A message missing from the catalog, or fuzzy, is said in English: the
+learner never gets a blank. The catalog is inside the package, so an installed wheel speaks Korean too.
 
 Korean switches matplotlib to a font that has Hangul: NanumGothic, shipped by the PyPI package
 `koreanize-matplotlib` (installed with the course). It is added as a *fallback* after the default font, so Latin
@@ -12,10 +19,13 @@ back glyph by glyph since 3.6). Without it, matplotlib draws each Hangul syllabl
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "language", "set_language", "korean_font"]
+__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "catalog_path"]
+
+LOCALE = Path(__file__).resolve().parent / "locale"
 
 LANGUAGES = ("en", "ko")
 KOREAN_FONT = "NanumGothic"
@@ -27,6 +37,29 @@ def language() -> str:
     if chosen not in LANGUAGES:
         raise ValueError(f"SEGEDU_LANG={os.environ['SEGEDU_LANG']!r}: the course speaks {', '.join(LANGUAGES)}")
     return chosen
+
+
+def catalog_path(code: str) -> Path:
+    """The catalog of the messages `tr` says, in language `code`."""
+    return LOCALE / code / "messages.po"
+
+
+@functools.lru_cache(maxsize=None)
+def _translations(code: str) -> dict[str, str]:
+    import polib
+
+    path = catalog_path(code)
+    if not path.exists():
+        return {}
+    return {entry.msgid: entry.msgstr for entry in polib.pofile(str(path), wrapwidth=0)
+            if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags}
+
+
+def tr(message: str, /, **values) -> str:
+    """`message` (English; a template when `values` are given) in the learner's language, formatted with `values`."""
+    code = language()
+    template = _translations(code).get(message, message) if code != "en" else message
+    return template.format(**values) if values else template
 
 
 def korean_font() -> Path:

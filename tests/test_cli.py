@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 from segedu.__main__ import build_parser, main
+
+HANGUL = re.compile("[가-힣]")
 
 
 def test_help_documents_every_option(capsys):
@@ -107,3 +110,23 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypat
     assert capsys.readouterr().err.strip() == "error: KeyError: 'momentum' (run with --debug for the traceback)"
     with pytest.raises(KeyError):
         cli.main(["--debug", "info"])
+
+
+def test_the_command_line_speaks_korean_when_asked_and_english_otherwise(monkeypatch, capsys, tmp_path):
+    """SEGEDU_LANG=ko: every option's help, what a command prints and the error line are Korean."""
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for command in ("train", "evaluate", "data", "info"):
+        for action in commands[command]._actions:
+            if action.option_strings and action.dest != "help":  # -h is argparse's own
+                assert HANGUL.search(action.help), f"{command} {action.option_strings[0]}: {action.help!r}"
+    assert main(["info"]) == 0
+    printed = capsys.readouterr().out
+    assert HANGUL.search(printed.splitlines()[0]) and HANGUL.search(printed.splitlines()[-1])
+    missing = tmp_path / "nope.pt"
+    assert main(["evaluate", "--checkpoint", str(missing)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert HANGUL.search(error.split(":")[0]) and str(missing) in error
+    monkeypatch.setenv("SEGEDU_LANG", "en")
+    assert main(["info"]) == 0
+    assert not HANGUL.search(capsys.readouterr().out)

@@ -1,25 +1,19 @@
-"""What the course says to the learner outside the notebooks' prose (the checks' verdicts, their hints, the concept
-checks' explanations) in the learner's language, from a gettext catalog like the notebooks'.
-
-The English message is the key: `tr("✓ {name} matches the reference on {count} cases", name=..., count=...)` looks
-the template up in ``segedu/course/locale/<language>/messages.po`` when `segedu.language.language()` is not English
-(``SEGEDU_LANG=ko``, or `segedu.set_language("ko")`), and formats it. A message missing from the catalog, or fuzzy,
-is said in English: the learner never gets a blank. The catalog lives inside the package, so an installed wheel
-speaks Korean too.
+"""The messages the course says to the learner outside the notebooks' prose, and their gettext catalog
+(``segedu/locale/<language>/messages.po``, read by `segedu.language.tr`).
 
     python -m segedu.course.messages update   # the catalog follows the code: new messages in, removed ones obsolete
     python -m segedu.course.messages check    # every message translated, not fuzzy, with the same placeholders
 
-Which messages: every literal first argument of a `tr(...)` call in `segedu/course`, every hint given to a check
-(`hint=` of `compare`, and `HINTS`) and every explanation of `checks.concepts.CONCEPTS`. `messages()` finds them by
-reading the code (ast), so a test can require each one translated.
+Which messages: every literal first argument of a `tr(...)` call in the package (the command line's output and
+help, the checks' verdicts), every hint given to a check (`hint=` of `compare`, and `HINTS`) and every explanation
+of `checks.concepts.CONCEPTS`. `messages()` finds them by reading the code (ast), so a test can require each one
+translated.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import functools
 import re
 import string
 import sys
@@ -27,32 +21,12 @@ from pathlib import Path
 
 import polib
 
-from ..language import LANGUAGES, language
+from ..language import LANGUAGES, _translations, catalog_path, tr
 
 COURSE = Path(__file__).resolve().parent
-LOCALE = COURSE / "locale"
+PACKAGE = COURSE.parent
 
 __all__ = ["tr", "messages", "catalog_path", "update_catalog", "problems", "placeholders"]
-
-
-def catalog_path(code: str) -> Path:
-    return LOCALE / code / "messages.po"
-
-
-@functools.lru_cache(maxsize=None)
-def _translations(code: str) -> dict[str, str]:
-    path = catalog_path(code)
-    if not path.exists():
-        return {}
-    return {entry.msgid: entry.msgstr for entry in polib.pofile(str(path), wrapwidth=0)
-            if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags}
-
-
-def tr(message: str, /, **values) -> str:
-    """`message` (English; a template when `values` are given) in the learner's language, formatted with `values`."""
-    code = language()
-    template = _translations(code).get(message, message) if code != "en" else message
-    return template.format(**values) if values else template
 
 
 def placeholders(text: str) -> set[str]:
@@ -72,7 +46,7 @@ def _strings(node: ast.AST) -> list[str]:
 def messages() -> list[str]:
     """Every message the course can say through `tr`, in a stable order (file by file, as written)."""
     found: list[str] = []
-    for path in sorted(COURSE.rglob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):

@@ -1,5 +1,5 @@
 """The checks speak the learner's language: every message they can say has a Korean translation in
-segedu/course/locale/ko/messages.po, and with SEGEDU_LANG=ko a check's verdict, its hint and a concept check's
+segedu/locale/ko/messages.po, and with SEGEDU_LANG=ko a check's verdict, its hint and a concept check's
 explanation come out in Korean (in English otherwise)."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def test_the_messages_found_include_hints_explanations_and_templates():
     assert "✓ {name} matches the reference on {count} cases" in found       # a template of the harness
     assert CONCEPTS["majority_class"].explanations["b"] in found             # a concept check's explanation
     assert any("NotImplementedError" in text for text in found)
+    assert "error: {error}" in found and "train a model and write checkpoints" in found  # the command line's
     assert len(found) == len(set(found))
 
 
