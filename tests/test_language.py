@@ -3,6 +3,7 @@ Latin text keeps the default font."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import matplotlib
@@ -14,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from segedu.language import language, set_language  # noqa: E402
 
 HANGUL = "의미적 분할: 전이 학습, 미세 조정, 리셉티브 필드"
+LANGUAGE_AT_START = os.environ.get("SEGEDU_LANG")
 
 
 def missing_glyph_warnings(text):
@@ -29,7 +31,9 @@ def missing_glyph_warnings(text):
 
 @pytest.fixture
 def restored(monkeypatch):
-    monkeypatch.delenv("SEGEDU_LANG", raising=False)
+    # setenv first: delenv of an unset variable records nothing, and set_language("ko") would outlive the test
+    monkeypatch.setenv("SEGEDU_LANG", "en")
+    monkeypatch.delenv("SEGEDU_LANG")
     with matplotlib.rc_context():
         yield
 
@@ -49,9 +53,16 @@ def test_korean_draws_every_hangul_glyph_and_keeps_the_default_font_first(restor
     assert matplotlib.rcParams["font.family"] == [first, "NanumGothic"]
 
 
+def test_the_language_the_test_before_set_is_gone():
+    """Runs after the Korean test (pytest keeps a file's order): nbval's kernels inherit the environment, so a
+    language left behind would translate the English notebooks' outputs."""
+    assert os.environ.get("SEGEDU_LANG") == LANGUAGE_AT_START
+
+
 def test_an_unknown_language_is_refused_with_the_choices(restored, monkeypatch):
     with pytest.raises(ValueError, match="en, ko"):
         set_language("fr")
     monkeypatch.setenv("SEGEDU_LANG", "ja_JP")
     with pytest.raises(ValueError, match="SEGEDU_LANG='ja_JP'"):
         language()
+
