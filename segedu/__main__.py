@@ -1,7 +1,7 @@
 """The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option.
 
 What it prints and its help are in the learner's language (``SEGEDU_LANG=ko``: `segedu.language.tr`); the lab's
-subcommands (bench, claims) and the library's error messages are in English."""
+subcommands (bench, claims) and most of the library's error messages are in English."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
+from .language import tr
 from .leftovers import process_alive
 
 __all__ = ["FORMAT", "save_checkpoint", "prepare_checkpoint_folder", "export_checkpoint", "load_checkpoint", "load_model", "encoder_digest", "pretrained_prefix", "check_compatible", "upgrade_state_dict", "LEGACY_NAMES", "rng_state",
@@ -98,7 +99,7 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     if path.is_dir():
         raise CheckpointError(f"checkpoint {path} is a folder; give the checkpoint file in it (e.g. {path / 'last.pt'})")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(tr("checkpoint {path} does not exist", path=path))
     _verify_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -127,6 +127,7 @@ def test_the_command_line_speaks_korean_when_asked_and_english_otherwise(monkeyp
     assert main(["evaluate", "--checkpoint", str(missing)]) == 2
     error = capsys.readouterr().err.strip()
     assert HANGUL.search(error.split(":")[0]) and str(missing) in error
+    assert HANGUL.search(error.split(str(missing))[-1])  # the library's own message too
     monkeypatch.setenv("SEGEDU_LANG", "en")
     assert main(["info"]) == 0
     assert not HANGUL.search(capsys.readouterr().out)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import DataError, DownloadError
+from ..language import tr
 from .download import SOURCES, download
 from .root import data_root
 
@@ -37,7 +38,7 @@ def missing_reason(name: str, root: Path | str | None = None) -> str | None:
 
     folder = Path(root if root is not None else data_root()) / name
     if not folder.is_dir():
-        return f"{DISPLAY_NAMES[name]} is not in {folder}"
+        return tr("{name} is not in {folder}", name=DISPLAY_NAMES[name], folder=folder)
     try:
         (CamVid if name == "camvid" else ISBI2012)(folder, "train")
     except DataError as error:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..language import tr
 from .base import IGNORE_INDEX, FilePairDataset, Transforms
 from .classes import CAMVID_CLASSES, CAMVID_PALETTE
 from .io import list_files
@@ -49,9 +50,9 @@ class CamVid(FilePairDataset):
     def _pairs(self) -> list[tuple[Path, Path]]:
         image_dir, mask_dir = self.root / self.split, self.root / f"{self.split}annot"
         if not self.root.is_dir():
-            raise DataError(f"CamVid is not in {self.root}: fetch it (187 MB) with `python -m segedu data download "
-                            f"camvid`, or set SEGEDU_DATA to a folder holding camvid/ (its synthetic stand-in: "
-                            f"--data streets)")
+            raise DataError(tr("CamVid is not in {folder}: fetch it (187 MB) with `python -m segedu data download "
+                               "camvid`, or set SEGEDU_DATA to a folder holding camvid/ (its synthetic stand-in: "
+                               "--data streets)", folder=self.root))
         listing = self.root / f"{self.split}.txt"
         if listing.is_file():
             names = [line.split()[0].rsplit("/", 1)[-1] for line in listing.read_text().splitlines() if line.strip()]

@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageSequence
 
 from ..errors import DataError
+from ..language import tr
 from .base import IGNORE_INDEX, SegmentationDataset, Transforms, evenly_spaced
 from .classes import ISBI_CLASSES, ISBI_PALETTE
 from .io import read_image, read_mask
@@ -88,9 +89,9 @@ class ISBI2012(SegmentationDataset):
             return "tiff"
         if (self.root / "train" / "image").is_dir() or (self.root / "test").is_dir():
             return "png"
-        raise DataError(f"ISBI 2012 is not in {self.root} (neither train/image/*.png nor train-volume.tif): fetch it "
-                        f"(13 MB) with `python -m segedu data download isbi2012`, or set SEGEDU_DATA to a folder "
-                        f"holding isbi2012/ (its synthetic stand-in: --data membranes)")
+        raise DataError(tr("ISBI 2012 is not in {folder} (neither train/image/*.png nor train-volume.tif): fetch it "
+                           "(13 MB) with `python -m segedu data download isbi2012`, or set SEGEDU_DATA to a folder "
+                           "holding isbi2012/ (its synthetic stand-in: --data membranes)", folder=self.root))
 
     def __len__(self) -> int:
         return len(self._files) if self._files is not None else len(self._slices)
