@@ -70,6 +70,7 @@ def _heading(path: Path) -> str:
 def _execute(notebook, path: Path, timeout: int):
     from nbclient import NotebookClient
 
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures stored, whatever the caller's
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
@@ -84,7 +85,6 @@ def refresh_notebooks(source: Path | str, *, only: list[str] | None = None, time
     import nbformat
 
     os.environ.setdefault("SEGEDU_PROFILE", "fast")
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     seconds = {}
     for path, _ in _lessons(Path(source)):
         if only and path.name[:2] not in only:

@@ -257,3 +257,19 @@ def test_each_korean_notebook_stores_what_its_kernel_prints_in_the_checked_cells
             if stored != expected:
                 stale.append(f"{english_path.name} cell {index}: {stored!r} != {expected!r}")
     assert not stale, "\n".join(stale)
+
+
+def test_each_korean_notebook_stores_the_figures_its_english_one_stores():
+    """A Korean execution with a non-inline matplotlib backend (MPLBACKEND=Agg in the caller's shell) runs every cell
+    and stores no figure at all."""
+    def figures(cell):
+        return sum(any(kind.startswith("image/") for kind in output.get("data", {})) for output in cell.get("outputs", []))
+
+    missing = []
+    for english_path in sorted(outputs.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        english = json.loads(english_path.read_text())
+        korean = json.loads((outputs.NOTEBOOKS / "ko" / english_path.name).read_text())
+        missing += [f"{english_path.name} cell {index}: {figures(cell)} figures in English, {figures(other)} in Korean"
+                    for index, (cell, other) in enumerate(zip(english["cells"], korean["cells"]))
+                    if figures(cell) != figures(other)]
+    assert not missing, "\n".join(missing)
