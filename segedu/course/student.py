@@ -28,8 +28,8 @@ def exercise_cells(notebook) -> list[int]:
 
 
 def exercise_table(source: Path) -> str:
-    """The README's exercise table, read from the notebooks: per notebook the functions the learner writes and the
-    concept check (a markdown table; `tests/course/test_exercises.py` keeps the README equal to it)."""
+    """notebooks/README.md's exercise table, read from the notebooks: per notebook the functions the learner
+    writes and the concept check (a markdown table; `tests/course/test_exercises.py` keeps that file equal to it)."""
     import re
 
     rows = ["| notebook | exercises: the function you write | concept check |", "|---|---|---|"]

@@ -101,10 +101,10 @@ def test_nbval_fails_on_the_untouched_student_notebook(tmp_path):
     assert "ExerciseFailed" in result.stdout and "not implemented yet" in result.stdout, result.stdout[-3000:]
 
 
-def test_the_readme_exercise_table_is_the_notebooks():
+def test_the_notebooks_readme_exercise_table_is_the_notebooks():
     from segedu.course.student import exercise_table
 
-    readme = (NOTEBOOKS[0].parent.parent / "README.md").read_text()
+    readme = (NOTEBOOKS[0].parent / "README.md").read_text()
     start = readme.index("<!-- exercise table")
     table = readme[readme.index("\n", start) + 1: readme.index("<!-- end of the exercise table -->")]
     assert table == exercise_table(NOTEBOOKS[0].parent)
