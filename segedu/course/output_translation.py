@@ -10,6 +10,8 @@ The notebooks' code is the same in both editions, so their outputs are translate
 * `segedu.course.translation update` collects the templates of each English notebook's stored outputs (its printed
   lines, and the texts the figures carry in their output's metadata, `figure_texts`) into the notebook's catalog,
   one entry per template with the context ``NN_name:output``;
+* a printed line that ends in a verdict (holds, contradicted, inconclusive) brings the versions with the other two
+  verdicts (`verdict_versions`): the learner's run, or one on the stand-in data, may reach another one;
 * in Korean (``SEGEDU_LANG=ko`` or `segedu.set_language("ko")`) `install_stdout` (installed in every kernel by
   `import segedu.course`) translates each printed line, and `segedu.course.figures` each figure's texts before it
   is drawn (`translate_figure`); a text without an entry stays English, never blank.
@@ -33,7 +35,8 @@ from ..language import language
 from .messages import placeholders
 
 __all__ = ["template", "translations", "conflicts", "output_table", "translate", "translate_line", "translate_figure",
-           "figure_texts", "install_stdout", "output_templates", "translate_outputs", "OUTPUT_CONTEXT"]
+           "figure_texts", "install_stdout", "output_templates", "translate_outputs", "verdict_versions", "OUTPUT_CONTEXT",
+           "VERDICT_REASONS"]
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 OUTPUT_CONTEXT = "output"
@@ -45,6 +48,14 @@ _WORDS = re.compile(r"[A-Za-z]{2}")
 
 
 _COLUMNS = re.compile(r"(?<=\S) {2,}(?=\S)")
+# A judged line ends in its verdict, alone or with the rule's reason (`segedu.lab.seeds.said` and `reported`), and
+# another run (the learner's, or one on the stand-in data) may reach another verdict: the catalog holds all three
+# versions of such a line (`verdict_versions`). {} is the reason's number, as a template's placeholder.
+VERDICT_REASONS = {"holds": "the whole interval is above {}",
+                   "contradicted": "the whole interval is below {}, the least gain that counts",
+                   "inconclusive": "the interval reaches both sides of that"}
+_JUDGED = re.compile(r": (holds|contradicted|inconclusive)(?: \((?:{})\))?$".format(
+    "|".join(re.escape(reason).replace(r"\{\}", r"\{\d+\}") for reason in VERDICT_REASONS.values())))
 
 
 def normalized(key: str) -> str:
@@ -66,6 +77,19 @@ def template(text: str) -> tuple[str, list[str]]:
 
 
 _MATH = re.compile(r"\$[^$]*\$")
+
+
+def verdict_versions(key: str) -> list[str]:
+    """A template and, if it ends in a verdict (": holds", or ": holds (the whole interval is above {3})"), its
+    versions with the other two verdicts, the template first."""
+    match = _JUDGED.search(key)
+    if match is None:
+        return [key]
+    head, reasoned = key[:match.start()], match.group(0) != f": {match.group(1)}"
+    number = "{%d}" % len(placeholders(head))
+    versions = [f"{head}: {verdict}" + (f" ({reason.replace('{}', number)})" if reasoned else "")
+                for verdict, reason in VERDICT_REASONS.items()]
+    return [key, *(version for version in versions if version != key)]
 
 
 def worth_translating(text: str) -> bool:
@@ -295,7 +319,7 @@ def output_templates(notebook: dict) -> list[str]:
     found = []
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
-            found += [template(line)[0] for line in _stdout_lines(output)]
+            found += [version for line in _stdout_lines(output) for version in verdict_versions(template(line)[0])]
             for metadata in output.get("metadata", {}).values():
                 if isinstance(metadata, dict):
                     found += [normalized(text) for text in metadata.get(TEXTS_KEY, []) if worth_translating(text)]

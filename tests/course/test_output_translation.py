@@ -190,6 +190,38 @@ def test_an_output_gone_from_the_english_becomes_obsolete_with_its_translation(c
     assert not back.obsolete and back.msgstr == "손실"
 
 
+def test_a_stored_verdict_line_brings_the_other_two_verdicts_into_the_catalog(course):
+    judged = "concatenated - summed: +0.1 points [-0.4, +0.5]: inconclusive (the interval reaches both sides of that)"
+    save(course / "00_basics.ipynb", notebook("report()", [judged + "\n", "more class-specific: holds\n"], []))
+    catalog = update_catalog(course / "00_basics.ipynb", course / "locale" / "ko" / "00_basics.po")
+    assert [entry.msgid for entry in catalog if entry.msgctxt.endswith(":output")] == [
+        "concatenated - summed: {0} points [{1}, {2}]: inconclusive (the interval reaches both sides of that)",
+        "concatenated - summed: {0} points [{1}, {2}]: holds (the whole interval is above {3})",
+        "concatenated - summed: {0} points [{1}, {2}]: contradicted (the whole interval is below {3}, the least gain "
+        "that counts)",
+        "more class-specific: holds", "more class-specific: contradicted", "more class-specific: inconclusive"]
+
+
+@pytest.mark.parametrize("verdict, interval", [("holds", (0.012, 0.03)), ("contradicted", (-0.02, 0.005)),
+                                               ("inconclusive", (-0.004, 0.012))])
+def test_each_verdict_the_lab_prints_is_one_the_catalog_knows(verdict, interval):
+    from segedu.lab.seeds import said
+
+    line = said("A - B", {"interval": interval, "effect": sum(interval) / 2, "verdict": verdict,
+                          "rule": {"test": "better", "margin": 0.01}})
+    versions = outputs.verdict_versions(outputs.template(line)[0])
+    assert len(versions) == 3 and f": {verdict} (" in versions[0], line
+
+
+def test_a_learner_whose_run_reaches_another_verdict_reads_it_in_korean():
+    from segedu.course.output_translation import output_table
+
+    line = "concatenated - summed: +1.4 points [+0.6, +2.1]: holds (the whole interval is above 0)"
+    assert output_table("ko")["concatenated - summed: {0} points [{1}, {2}]: holds (the whole "
+                                               "interval is above {3})"]  # notebook 04 stores an inconclusive run
+    assert outputs.translate_line(line, "ko").startswith("연결 - 합산: +1.4포인트")
+
+
 @pytest.mark.slow
 def test_nbval_runs_a_korean_notebook_in_korean_and_an_english_one_in_english(tmp_path):
     import os
