@@ -37,12 +37,15 @@ def connected_components(foreground: torch.Tensor, *, connectivity: int = 8) -> 
                          f"{tuple(foreground.shape)}")
     maps = foreground if foreground.dim() == 3 else foreground[None]
     count, height, width = maps.shape
-    # float32 holds every integer label exactly up to 2**24 pixels in the whole batch
-    numbers = torch.arange(1, count * height * width + 1, dtype=torch.float64 if count * height * width > 2 ** 24
-                           else torch.float32).view(count, height, width)
-    labels = torch.where(maps, numbers, 0.0)
+    numbers = torch.arange(1, count * height * width + 1).view(count, height, width)  # each pixel's own number
+    labels = torch.where(maps, numbers, 0)
+    zero = torch.zeros(1, dtype=labels.dtype)
     while True:  # every pixel takes its neighbourhood's largest label until nothing changes
-        grown = _neighbourhood_max(labels, connectivity) * maps
+        grown = torch.where(maps, _neighbourhood_max(labels, connectivity), 0)
+        # A label is the number of a pixel of the same component; taking that pixel's label as well (pointer
+        # jumping; background's 0 points at 0) carries the largest label along a long, winding component in far
+        # fewer rounds.
+        grown = torch.maximum(grown, torch.cat([zero, grown.flatten()])[grown])
         if torch.equal(grown, labels):
             break
         labels = grown
@@ -56,13 +59,21 @@ def connected_components(foreground: torch.Tensor, *, connectivity: int = 8) -> 
 
 def _neighbourhood_max(labels: torch.Tensor, connectivity: int) -> torch.Tensor:
     """(N, H, W) -> (N, H, W): each pixel's largest value over itself and its 8 (a 3x3 square) or 4 (a cross)
-    neighbours."""
-    batch = labels[:, None]
+    neighbours, by shifted maxima (integer labels, no pooling)."""
+    vertical = _largest_of_three(labels, 1)  # the pixel, the one above and the one below
     if connectivity == 8:
-        return F.max_pool2d(batch, 3, stride=1, padding=1)[:, 0]
-    vertical = F.max_pool2d(batch, (3, 1), stride=1, padding=(1, 0))  # the pixel, the one above and the one below
-    horizontal = F.max_pool2d(batch, (1, 3), stride=1, padding=(0, 1))  # the pixel and its left and right neighbours
-    return torch.maximum(vertical, horizontal)[:, 0]
+        return _largest_of_three(vertical, 2)
+    return torch.maximum(vertical, _largest_of_three(labels, 2))  # or the pixel and its left and right neighbours
+
+
+def _largest_of_three(values: torch.Tensor, dim: int) -> torch.Tensor:
+    """Each entry's largest value over itself and its two neighbours along `dim` (one at either end)."""
+    largest, length = values.clone(), values.shape[dim]
+    if length > 1:
+        before, after = values.narrow(dim, 0, length - 1), values.narrow(dim, 1, length - 1)
+        largest.narrow(dim, 1, length - 1).copy_(torch.maximum(largest.narrow(dim, 1, length - 1), before))
+        largest.narrow(dim, 0, length - 1).copy_(torch.maximum(largest.narrow(dim, 0, length - 1), after))
+    return largest
 
 
 def border_weight_map(mask: torch.Tensor, *, foreground: int = 1, w0: float = 10.0, sigma: float = 5.0,
