@@ -98,10 +98,10 @@ def box_hypercolumns(cache, objects: ObjectBoxes, *, batch_size: int = 64) -> to
     """(B, C, size, size) float16: the hypercolumn of every position of every object's box: the cached levels 3-5
     of its frame upsampled bilinearly to level 3 and stacked (C = 40 + 112 + 320 on EfficientNet-Lite0), then cut
     by RoIAlign to the box's size x size grid. The encoder is frozen, so each object's are computed once."""
-    size, cuts = objects.figures.shape[-1], []
+    size, finest = objects.figures.shape[-1], cache.features[LEVELS[-1]].shape[-2:]
+    cuts = [torch.zeros(0, sum(cache.features[level].shape[1] for level in LEVELS), size, size, dtype=torch.half)]
     for chosen in torch.arange(len(objects)).split(batch_size):
         frames, place = torch.unique(objects.frames[chosen], return_inverse=True)
-        finest = cache.features[LEVELS[-1]].shape[-2:]
         stacked = torch.cat([F.interpolate(cache.features[level][frames].float(), size=finest, mode="bilinear",
                                            align_corners=False) for level in LEVELS], 1)
         rois = torch.cat([place.float()[:, None], objects.boxes[chosen]], 1)
@@ -137,7 +137,7 @@ def train_box_classifier(hypercolumns: torch.Tensor, objects: ObjectBoxes, grid:
     """A `BoxClassifier` trained with AdamW and binary cross-entropy on the `box_hypercolumns` of `objects`,
     `steps` batches of objects drawn epoch by epoch in a seeded order. The defaults (and the 12 x 12 grid of
     `object_boxes`) were chosen on CamVid's training frames alone, the last 30% of the learner's 120 held out:
-    100 to 400 steps, rates 1e-3 and 3e-3 and 12 or 16 positions all put the K = 5 grid 6 to 13 points ahead of
+    100 to 400 steps, rates 1e-3 and 3e-3 and 12 or 16 positions all put the K = 5 grid 6 to 12 points ahead of
     K = 1; the fewest steps that reach that cost a notebook the least."""
     torch.manual_seed(seed)
     model = BoxClassifier(hypercolumns.shape[1], len(objects.kinds), grid, size=hypercolumns.shape[-1])
@@ -160,8 +160,8 @@ def train_box_classifier(hypercolumns: torch.Tensor, objects: ObjectBoxes, grid:
 @torch.inference_mode()
 def box_figures(model: BoxClassifier, hypercolumns: torch.Tensor, objects: ObjectBoxes) -> torch.Tensor:
     """(B, size, size) bool: each object's figure by a `BoxClassifier`: the positions of its box scored above 0."""
-    return torch.cat([model(chunk.float(), classes) > 0 for chunk, classes in
-                      zip(hypercolumns.split(64), objects.classes.split(64))])
+    return torch.cat([torch.zeros(0, *hypercolumns.shape[-2:], dtype=torch.bool)] + [
+        model(chunk.float(), classes) > 0 for chunk, classes in zip(hypercolumns.split(64), objects.classes.split(64))])
 
 
 @torch.inference_mode()

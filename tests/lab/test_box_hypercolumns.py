@@ -106,3 +106,12 @@ def test_per_frame_counts_give_the_mean_over_objects():
     counts = per_frame(torch.tensor([0.5, 1.0, 0.0], dtype=torch.float64), objects, 3)
     assert counts.tolist() == [[1.5, 2.0], [0.0, 0.0], [0.0, 1.0]]
     assert mean_over_objects(counts.sum(0, keepdim=True)).item() == pytest.approx(0.5)
+
+
+def test_frames_without_objects_give_empty_results_not_an_error():
+    cache = types.SimpleNamespace(features={level: torch.zeros(1, channels, 4, 6) for level, channels in
+                                            (("level3", 2), ("level4", 3), ("level5", 5))}, image_size=(32, 48))
+    objects = object_boxes(torch.zeros(1, 32, 48, dtype=torch.uint8), [3], size=4)
+    columns = box_hypercolumns(cache, objects)
+    assert len(objects) == 0 and columns.shape == (0, 10, 4, 4)
+    assert box_figures(BoxClassifier(10, 1, 2, size=4), columns, objects).shape == (0, 4, 4)
