@@ -94,6 +94,13 @@ def grid_weights(grid: int, size: int) -> torch.Tensor:
     return F.interpolate(basis, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
 
 
+def _frames_and_rois(objects: ObjectBoxes, chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the frames of the `chosen` objects, each once; their rois (B, 5) for RoIAlign, the frame given as its place
+    among those frames)."""
+    frames, place = torch.unique(objects.frames[chosen], return_inverse=True)
+    return frames, torch.cat([place.float()[:, None], objects.boxes[chosen]], 1)
+
+
 def box_hypercolumns(cache, objects: ObjectBoxes, *, batch_size: int = 64) -> torch.Tensor:
     """(B, C, size, size) float16: the hypercolumn of every position of every object's box: the cached levels 3-5
     of its frame upsampled bilinearly to level 3 and stacked (C = 40 + 112 + 320 on EfficientNet-Lite0), then cut
@@ -101,10 +108,9 @@ def box_hypercolumns(cache, objects: ObjectBoxes, *, batch_size: int = 64) -> to
     size, finest = objects.figures.shape[-1], cache.features[LEVELS[-1]].shape[-2:]
     cuts = [torch.zeros(0, sum(cache.features[level].shape[1] for level in LEVELS), size, size, dtype=torch.half)]
     for chosen in torch.arange(len(objects)).split(batch_size):
-        frames, place = torch.unique(objects.frames[chosen], return_inverse=True)
+        frames, rois = _frames_and_rois(objects, chosen)
         stacked = torch.cat([F.interpolate(cache.features[level][frames].float(), size=finest, mode="bilinear",
                                            align_corners=False) for level in LEVELS], 1)
-        rois = torch.cat([place.float()[:, None], objects.boxes[chosen]], 1)
         cuts.append(roi_align(stacked, rois, output_size=size, spatial_scale=finest[0] / cache.image_size[0],
                               sampling_ratio=2, aligned=True).half())
     return torch.cat(cuts)
@@ -170,9 +176,8 @@ def pixel_figures(head: nn.Module, cache, objects: ObjectBoxes, *, batch_size: i
     logits, `segedu.lab.frozen.Head`): the positions of its box the head gives the object's class."""
     size, found = objects.figures.shape[-1], []
     for chosen in torch.arange(len(objects)).split(batch_size):
-        frames, place = torch.unique(objects.frames[chosen], return_inverse=True)
+        frames, rois = _frames_and_rois(objects, chosen)
         logits = head({level: cache.features[level][frames].float() for level in head.levels})
-        rois = torch.cat([place.float()[:, None], objects.boxes[chosen]], 1)
         cut = roi_align(logits, rois, output_size=size, spatial_scale=logits.shape[-2] / cache.image_size[0],
                         sampling_ratio=2, aligned=True)
         found.append(cut.argmax(1) == torch.tensor(objects.kinds)[objects.classes[chosen]][:, None, None])
