@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+from .language import tr
 
 __all__ = ["image_size", "positive_int", "non_negative_int", "positive_float", "device", "parse_options",
            "format_bytes", "MAX_IMAGE_SIDE"]
@@ -33,14 +34,19 @@ def image_size(text: str) -> tuple[int, int]:
     if len(parts) == 1:
         parts *= 2
     if len(parts) != 2 or min(parts) < 16:
-        raise argparse.ArgumentTypeError(f"image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}")
+        raise argparse.ArgumentTypeError(tr("image size must be HEIGHTxWIDTH or one side, each at least 16: {text!r}",
+                                            text=text))
     if max(parts) > MAX_IMAGE_SIDE:  # refused here, not by the allocator after the data set is read
         pixels = parts[0] * parts[1]
         raise argparse.ArgumentTypeError(
-            f"image size {parts[0]}x{parts[1]} is too large: each side may be at most {MAX_IMAGE_SIDE} pixels; one "
-            f"float32 RGB image of that size alone takes {format_bytes(12 * pixels)}, and training on it roughly "
-            f"{format_bytes(TRAINING_BYTES_PER_PIXEL * pixels)} per image (U-Net's activations, about "
-            f"{TRAINING_BYTES_PER_PIXEL / 1000:.0f} KB per pixel)")
+            tr("image size {parts_0}x{parts_1} is too large: each side may be at most {MAX_IMAGE_SIDE} pixels; one "
+               "float32 RGB image of that size alone takes {image_bytes}, and training on it roughly "
+               "{training_bytes} per image (U-Net's activations, about "
+               "{kilobytes_per_pixel:.0f} KB per pixel)",
+               parts_0=parts[0], parts_1=parts[1], MAX_IMAGE_SIDE=MAX_IMAGE_SIDE,
+               image_bytes=format_bytes(12 * pixels),
+               training_bytes=format_bytes(TRAINING_BYTES_PER_PIXEL * pixels),
+               kilobytes_per_pixel=TRAINING_BYTES_PER_PIXEL / 1000))
     return parts[0], parts[1]
 
 
@@ -52,7 +58,8 @@ def _whole_number(minimum: int):
         except ValueError:
             value = minimum - 1
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(tr("must be a whole number of at least {minimum}, got {text!r}",
+                                                minimum=minimum, text=text))
         return value
     return parse
 
@@ -67,7 +74,7 @@ def positive_float(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+        raise argparse.ArgumentTypeError(tr("must be a finite number above 0, got {text!r}", text=text))
     return value
 
 
@@ -75,7 +82,7 @@ def device(text: str) -> str:
     """argparse type: auto, cpu, cuda, cuda:N or mps; whether it exists is checked when the runtime is resolved."""
     if text in ("auto", "cpu", "cuda", "mps") or (text.startswith("cuda:") and text[5:].isdigit()):
         return text
-    raise argparse.ArgumentTypeError(f"must be auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    raise argparse.ArgumentTypeError(tr("must be auto, cpu, cuda, cuda:N or mps, got {text!r}", text=text))
 
 
 def parse_options(pairs: list[str], *, option: str = "--option", example: str = "batch_norm=False") -> dict:
@@ -84,7 +91,8 @@ def parse_options(pairs: list[str], *, option: str = "--option", example: str = 
     for pair in pairs:
         key, separator, value = pair.partition("=")
         if not separator or not key.isidentifier():
-            raise ValueError(f"{option} {pair!r}: write KEY=VALUE, e.g. {option} {example}")
+            raise ValueError(tr("{option} {pair!r}: write KEY=VALUE, e.g. {option} {example}",
+                                option=option, pair=pair, example=example))
         try:
             options[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

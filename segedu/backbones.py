@@ -32,6 +32,7 @@ from torchvision.models import resnet
 
 from .layers import scaled
 from .efficientnet_lite import EfficientNetLite, load_efficientnet_lite_weights
+from .language import tr
 
 __all__ = ["BACKBONES", "Backbone", "build_backbone", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -81,7 +82,7 @@ class Backbone(nn.Module):
 def _dilations(output_stride: int) -> list[bool]:
     """Which of levels 3, 4, 5 trade their stride for dilation to reach `output_stride`."""
     if output_stride not in (8, 16, 32):
-        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        raise ValueError(tr("output_stride must be 8, 16 or 32, got {output_stride}", output_stride=output_stride))
     return {32: [False, False, False], 16: [False, False, True], 8: [False, True, True]}[output_stride]
 
 
@@ -183,7 +184,8 @@ def _resnet(name: str, *, width: float, output_stride: int, pretrained: bool) ->
 def _mobilenet_v3_large(*, width: float, output_stride: int, pretrained: bool) -> tuple[list[nn.Module], list[int]]:
     """MobileNetV3-Large (Howard et al. 2019), split where its blocks halve the resolution; output stride 16 or 32."""
     if output_stride not in (16, 32):
-        raise ValueError(f"mobilenet_v3_large supports output_stride 16 or 32, got {output_stride}")
+        raise ValueError(tr("mobilenet_v3_large supports output_stride 16 or 32, got {output_stride}",
+                            output_stride=output_stride))
     network = torchvision.models.mobilenet_v3_large(weights="DEFAULT" if pretrained else None, width_mult=width,
                                                     dilated=output_stride == 16)
     features = list(network.features)
@@ -201,9 +203,11 @@ def build_backbone(name: str, *, in_channels: int = 3, output_stride: int = 32, 
                    pretrained: bool = False) -> Backbone:
     """Build backbone `name` (see BACKBONES); keyword-only options as described in the module docstring."""
     if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+        raise ValueError(tr("unknown backbone {name!r}; choose one of: {join_backbones}",
+                            name=name, join_backbones=', '.join(BACKBONES)))
     if pretrained and width != 1.0:
-        raise ValueError(f"pretrained weights exist for width 1 only, got width={width} for backbone {name!r}")
+        raise ValueError(tr("pretrained weights exist for width 1 only, got width={width} for backbone {name!r}",
+                            width=width, name=name))
     if name.startswith("vgg16"):
         levels, channels = _vgg16(batch_norm=name == "vgg16_bn", width=width, output_stride=output_stride,
                                   pretrained=pretrained)

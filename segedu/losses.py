@@ -19,6 +19,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from .language import tr
 
 __all__ = ["connected_components", "border_weight_map", "weighted_cross_entropy", "BorderWeightedLoss"]
 
@@ -31,10 +32,11 @@ def connected_components(foreground: torch.Tensor, *, connectivity: int = 8) -> 
     right, so two cells touching at a corner stay two (as the ISBI 2012 challenge labels cells).
     """
     if connectivity not in (4, 8):
-        raise ValueError(f"connectivity must be 4 or 8 (neighbours of a pixel), got {connectivity!r}")
+        raise ValueError(tr("connectivity must be 4 or 8 (neighbours of a pixel), got {connectivity!r}",
+                            connectivity=connectivity))
     if foreground.dim() not in (2, 3):
-        raise ValueError(f"connected_components takes an (H, W) map or a batch (N, H, W), got shape "
-                         f"{tuple(foreground.shape)}")
+        raise ValueError(tr("connected_components takes an (H, W) map or a batch (N, H, W), got shape "
+                            "{foreground_shape}", foreground_shape=tuple(foreground.shape)))
     maps = foreground if foreground.dim() == 3 else foreground[None]
     count, height, width = maps.shape
     numbers = torch.arange(1, count * height * width + 1).view(count, height, width)  # each pixel's own number
@@ -290,7 +292,8 @@ class BorderWeightedLoss:
 
     def __init__(self, *, foreground: int = 1, w0: float = 10.0, sigma: float = 5.0, ignore_index: int = 255):
         if sigma <= 0 or w0 < 0:
-            raise ValueError(f"BorderWeightedLoss needs sigma > 0 and w0 >= 0, got sigma={sigma}, w0={w0}")
+            raise ValueError(tr("BorderWeightedLoss needs sigma > 0 and w0 >= 0, got sigma={sigma}, w0={w0}",
+                                sigma=sigma, w0=w0))
         self.foreground, self.w0, self.sigma, self.ignore_index = foreground, w0, sigma, ignore_index
 
     def weights(self, masks: torch.Tensor) -> torch.Tensor:

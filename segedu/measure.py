@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+from .language import tr
 
 __all__ = ["num_parameters", "count_flops", "saved_activation_bytes", "latency", "Cost", "measure", "measured_receptive_field",
            "FieldGeometry", "field_geometry", "measured_field_span", "network_receptive_field"]
@@ -157,8 +158,10 @@ def field_geometry(kernel_sizes: Sequence[int], strides: Sequence[int], paddings
     The Distill article writes a dilated kernel as its effective size d (k - 1) + 1; the same thing."""
     dilations = [1] * len(kernel_sizes) if dilations is None else dilations
     if not len(kernel_sizes) == len(strides) == len(paddings) == len(dilations):
-        raise ValueError(f"one kernel size, stride, padding and dilation per layer: got {len(kernel_sizes)}, "
-                         f"{len(strides)}, {len(paddings)} and {len(dilations)}")
+        raise ValueError(tr("one kernel size, stride, padding and dilation per layer: got {number_of_kernel_sizes}, "
+                            "{number_of_strides}, {number_of_paddings} and {number_of_dilations}",
+                            number_of_kernel_sizes=len(kernel_sizes), number_of_strides=len(strides),
+                            number_of_paddings=len(paddings), number_of_dilations=len(dilations)))
     size, padding, jump = 1, 0, 1
     for kernel_size, stride, pad, dilation in zip(kernel_sizes, strides, paddings, dilations):
         size += dilation * (kernel_size - 1) * jump
@@ -176,8 +179,9 @@ def measured_field_span(kernel_sizes: Sequence[int], strides: Sequence[int], pad
     inputs = torch.ones(1, 1, 1, length, requires_grad=True)
     output = _ones_stack(kernel_sizes, strides, paddings, dilations)(inputs)  # (1, 1, 1, W')
     if not 0 <= index < output.shape[-1]:
-        raise ValueError(f"output index {index} is outside the stack's {output.shape[-1]} outputs for an input of "
-                         f"{length} pixels")
+        raise ValueError(tr("output index {index} is outside the stack's {output_shape} outputs for an input of "
+                            "{length} pixels",
+                            index=index, output_shape=output.shape[-1], length=length))
     output[0, 0, 0, index].backward()
     touched = inputs.grad[0, 0, 0].nonzero().flatten()
     return int(touched.min()), int(touched.max())
@@ -204,6 +208,6 @@ def network_receptive_field(network: nn.Module, *, in_channels: int = 3, height:
     touched = gradient[0].abs().sum((0, 1)).nonzero().flatten()
     first, last = int(touched.min()), int(touched.max())
     if first == 0 or last == width - 1:
-        raise ValueError(f"the receptive field reaches the edge of the {width}-pixel-wide input: measure it on a wider "
-                         "input")
+        raise ValueError(tr("the receptive field reaches the edge of the {width}-pixel-wide input: measure it on a "
+                            "wider input", width=width))
     return last - first + 1

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import InputError
+from .language import tr
 
 __all__ = ["ConfusionMatrix", "boundary_band", "frame_confusions"]
 
@@ -53,7 +54,8 @@ class ConfusionMatrix:
 
     def __init__(self, num_classes: int, ignore_index: int = 255, device: torch.device | str | None = None):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a whole number of at least 1, got {num_classes!r}")
+            raise ValueError(tr("num_classes must be a whole number of at least 1, got {num_classes!r}",
+                                num_classes=num_classes))
         needed = 2 * 8 * num_classes ** 2  # the int64 matrix, and as much again for each update's bincount
         available = _memory_bytes(torch.device(device) if device is not None else torch.device("cpu"))
         if available is not None and needed > available:
@@ -70,7 +72,8 @@ class ConfusionMatrix:
     def from_matrix(cls, matrix: torch.Tensor, ignore_index: int = 255) -> ConfusionMatrix:
         """Wrap counts computed elsewhere: (K, K), rows = truth, columns = prediction."""
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"a confusion matrix is square, got shape {tuple(matrix.shape)}")
+            raise ValueError(tr("a confusion matrix is square, got shape {matrix_shape}",
+                                matrix_shape=tuple(matrix.shape)))
         confusion = cls(matrix.shape[0], ignore_index=ignore_index, device=matrix.device)
         confusion.matrix = matrix.to(torch.int64).clone()
         return confusion
@@ -79,24 +82,26 @@ class ConfusionMatrix:
     def update(self, predictions: torch.Tensor, targets: torch.Tensor) -> ConfusionMatrix:
         """Add a batch: predictions and targets are class indices of the same shape, e.g. (N, H, W)."""
         if predictions.shape != targets.shape:
-            raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ in shape; "
-                             f"take argmax over the class dimension of logits first")
+            raise ValueError(tr("predictions {predictions_shape} and targets {targets_shape} differ in shape; take "
+                                "argmax over the class dimension of logits first",
+                                predictions_shape=tuple(predictions.shape), targets_shape=tuple(targets.shape)))
         if predictions.is_floating_point() or predictions.is_complex():
-            raise ValueError("predictions must be class indices (an integer tensor), not logits or probabilities")
+            raise ValueError(tr("predictions must be class indices (an integer tensor), not logits or probabilities"))
         if predictions.dtype == torch.bool:
-            raise InputError("predictions must be class indices (an integer tensor), got a bool tensor: a comparison "
-                             "such as logits > 0 or predictions == targets would be counted as classes 0 and 1; "
-                             "convert an intended binary prediction with .long()")
+            raise InputError(tr("predictions must be class indices (an integer tensor), got a bool tensor: a "
+                                "comparison such as logits > 0 or predictions == targets would be counted as classes "
+                                "0 and 1; convert an intended binary prediction with .long()"))
         if targets.is_floating_point():
-            raise ValueError("targets must be class indices (an integer tensor); a float mask would be truncated "
-                             "(1.7 counted as class 1): convert it with .long() after checking its values")
+            raise ValueError(tr("targets must be class indices (an integer tensor); a float mask would be truncated "
+                                "(1.7 counted as class 1): convert it with .long() after checking its values"))
         if self.matrix.device != targets.device:
             self.matrix = self.matrix.to(targets.device)
         valid = targets != self.ignore_index
         targets, predictions = targets[valid].long(), predictions[valid].long()
         out_of_range = (targets < 0) | (targets >= self.num_classes) | (predictions < 0) | (predictions >= self.num_classes)
         if out_of_range.any():
-            raise ValueError(f"labels must lie in 0..{self.num_classes - 1} or be the ignore index {self.ignore_index}")
+            raise ValueError(tr("labels must lie in 0..{last_label} or be the ignore index {ignore_index}",
+                                last_label=self.num_classes - 1, ignore_index=self.ignore_index))
         codes = targets * self.num_classes + predictions
         self.matrix += torch.bincount(codes, minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
         return self
@@ -158,7 +163,9 @@ class ConfusionMatrix:
         """A plain-text table of per-class IoU, Dice and accuracy, then the means."""
         names = list(class_names) if class_names is not None else [str(i) for i in range(self.num_classes)]
         if len(names) != self.num_classes:
-            raise ValueError(f"table() needs one name per class: {self.num_classes} classes, {len(names)} names given")
+            raise ValueError(tr("table() needs one name per class: {num_classes} classes, {number_of_names} names "
+                                "given",
+                                num_classes=self.num_classes, number_of_names=len(names)))
         width = max(12, *(len(name) for name in names))
         rows = [f"{'class':<{width}}  {'IoU':>6}  {'Dice':>6}  {'acc':>6}"]
         for name, iou, dice, accuracy in zip(names, self.iou().tolist(), self.dice().tolist(), self.class_accuracy().tolist()):
@@ -175,8 +182,9 @@ def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_class
     """(F, H, W) predictions and targets -> (F, K, K) one confusion matrix per frame (rows: truth), for resampling
     frames (`segedu.lab.statistics.paired_bootstrap`). Summed over frames it equals `ConfusionMatrix`'s matrix."""
     if predictions.shape != targets.shape or predictions.ndim != 3:
-        raise ValueError(f"predictions and targets must both be (F, H, W), got {tuple(predictions.shape)} and "
-                         f"{tuple(targets.shape)}")
+        raise ValueError(tr("predictions and targets must both be (F, H, W), got {predictions_shape} and "
+                            "{targets_shape}",
+                            predictions_shape=tuple(predictions.shape), targets_shape=tuple(targets.shape)))
     frames = predictions.shape[0]
     valid = targets != ignore_index
     frame = torch.arange(frames, device=targets.device).view(-1, 1, 1).expand_as(targets)[valid]
@@ -189,7 +197,7 @@ def boundary_band(targets: torch.Tensor, *, width: int = 3, ignore_index: int = 
     pixel of another labelled class. The "trimap" band of DeepLab v1 (Chen et al. 2015, figure 5), where accuracy
     measures how well boundaries are placed; void pixels neither count nor make a boundary."""
     if width < 1:
-        raise ValueError(f"the band's width must be at least 1 pixel, got {width}")
+        raise ValueError(tr("the band's width must be at least 1 pixel, got {width}", width=width))
     labels = targets.float()[:, None]
     void = labels == ignore_index
     window = dict(kernel_size=2 * width + 1, stride=1, padding=width)

@@ -17,6 +17,7 @@ paper. Tested equal to torchmetrics' `PanopticQuality`.
 from __future__ import annotations
 
 import torch
+from .language import tr
 
 __all__ = ["panoptic_quality"]
 
@@ -37,16 +38,22 @@ def panoptic_quality(predictions: torch.Tensor, targets: torch.Tensor, *, things
 
     Classes outside `things | stuffs` in a prediction are an error; in the truth they must be `void`."""
     if predictions.shape != targets.shape or predictions.ndim != 4 or predictions.shape[-1] != 2:
-        raise ValueError(f"panoptic_quality needs two (N, H, W, 2) maps of one shape, got {tuple(predictions.shape)} "
-                         f"and {tuple(targets.shape)}")
+        raise ValueError(tr("panoptic_quality needs two (N, H, W, 2) maps of one shape, got {predictions_shape} and "
+                            "{targets_shape}",
+                            predictions_shape=tuple(predictions.shape), targets_shape=tuple(targets.shape)))
     known = set(things) | set(stuffs)
     if set(things) & set(stuffs):
-        raise ValueError(f"classes {sorted(set(things) & set(stuffs))} are both things and stuffs")
+        raise ValueError(tr("classes {both} are both things and stuffs",
+                            both=sorted(set(things) & set(stuffs))))
     for name, maps, allowed in (("predictions", predictions, known), ("targets", targets, known | {void})):
         unknown = set(maps[..., 0].unique().tolist()) - allowed
         if unknown:
-            raise ValueError(f"{name} hold classes {sorted(unknown)} that are neither things {sorted(things)} nor "
-                             f"stuffs {sorted(stuffs)}" + ("" if name == "predictions" else f" nor void ({void})"))
+            values = dict(name=name, unknown=sorted(unknown), things=sorted(things), stuffs=sorted(stuffs), void=void)
+            if name == "predictions":
+                raise ValueError(tr("{name} hold classes {unknown} that are neither things {things} nor stuffs "
+                                    "{stuffs}", **values))
+            raise ValueError(tr("{name} hold classes {unknown} that are neither things {things} nor stuffs {stuffs} "
+                                "nor void ({void})", **values))
     totals = {c: [0.0, 0, 0, 0] for c in known}  # class -> [sum of matched IoU, TP, FP, FN]
     for prediction, target in zip(predictions, targets):
         valid = target[..., 0] != void

@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 
 import torch
+from .language import tr
 
 __all__ = ["PermutohedralLattice"]
 
@@ -44,10 +45,11 @@ class PermutohedralLattice:
 
     def __init__(self, features: torch.Tensor):
         if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
-            raise ValueError(f"PermutohedralLattice needs features of shape (N, d) with N, d > 0, got "
-                             f"{tuple(features.shape)}")
+            raise ValueError(tr("PermutohedralLattice needs features of shape (N, d) with N, d > 0, got "
+                                "{features_shape}",
+                                features_shape=tuple(features.shape)))
         if not torch.isfinite(features).all():
-            raise ValueError("PermutohedralLattice: the features hold NaN or infinite values")
+            raise ValueError(tr("PermutohedralLattice: the features hold NaN or infinite values"))
         count, d = features.shape
         device = features.device
         self.count, self.dimensions = count, d
@@ -86,7 +88,8 @@ class PermutohedralLattice:
         self._base = int(corners.min()) - (d + 1) - 2
         self._span = int(corners.max()) + (d + 1) - self._base + 3  # room for the neighbours' +-1 and +-d steps
         if self._span ** d >= 2 ** 62:
-            raise ValueError(f"the features span too large a range for a {d}-dimensional lattice; scale them down")
+            raise ValueError(tr("the features span too large a range for a {d}-dimensional lattice; scale them down",
+                                d=d))
         ranks = rank[:, :d] @ (d + 1) ** torch.arange(d, device=device)  # the first d ranks in base d+1 (the last is implied)
         steps = torch.div(corners, d + 1, rounding_mode="floor")  # the corner in lattice steps
         low = int(steps.min())
@@ -159,8 +162,9 @@ class PermutohedralLattice:
     def filter(self, values: torch.Tensor) -> torch.Tensor:
         """(N, C) -> (N, C): approximately sum_j exp(-|f_i - f_j|^2 / 2) values_j for every i, self included."""
         if values.ndim != 2 or values.shape[0] != self.count:
-            raise ValueError(f"the lattice was built for {self.count} points; values must be ({self.count}, C), "
-                             f"got {tuple(values.shape)}")
+            raise ValueError(tr("the lattice was built for {count} points; values must be ({count}, C), got "
+                                "{values_shape}",
+                                count=self.count, values_shape=tuple(values.shape)))
         values = values.float()
         sums = self._gather @ values  # ((d+1) S, C): per simplex and remainder, the weighted sum of its pixels
         lattice = torch.cat([self._scatter @ sums, values.new_zeros(1, values.shape[1])])  # splat; a last row of 0

@@ -11,6 +11,7 @@ import dataclasses
 import os
 
 import torch
+from .language import tr
 
 __all__ = ["Profile", "PROFILES", "profile"]
 
@@ -54,6 +55,6 @@ def profile(name: str | None = None) -> Profile:
     """Return the run profile: `name` if given, else ``$SEGEDU_PROFILE``, else "full" on CUDA and "fast" otherwise."""
     chosen = name or os.environ.get("SEGEDU_PROFILE") or ("full" if torch.cuda.is_available() else "fast")
     if chosen not in PROFILES:
-        raise ValueError(f"unknown profile {chosen!r} (from SEGEDU_PROFILE or the name argument); "
-                         f"choose one of {sorted(PROFILES)}")
+        raise ValueError(tr("unknown profile {chosen!r} (from SEGEDU_PROFILE or the name argument); choose one of "
+                            "{PROFILES}", chosen=chosen, PROFILES=sorted(PROFILES)))
     return PROFILES[chosen]

@@ -58,6 +58,7 @@ from typing import Any
 import torch
 
 from .leftovers import write_text_atomically
+from .language import tr
 
 __all__ = ["Recipe", "RECIPES", "median_frequency_weights", "TimedEvaluation", "recipe_training", "ship"]
 
@@ -113,7 +114,7 @@ class Recipe:
         from .losses import BorderWeightedLoss
 
         if self.loss not in ("cross_entropy", "border_weighted"):
-            raise ValueError(f"recipe {self.name}: unknown loss {self.loss!r}")
+            raise ValueError(tr("recipe {name}: unknown loss {loss!r}", name=self.name, loss=self.loss))
         return BorderWeightedLoss(w0=10.0, sigma=5.0) if self.loss == "border_weighted" else None
 
 

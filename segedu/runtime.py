@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from .language import tr
 
 __all__ = ["Runtime", "resolve_device", "cpu_has_native_bf16", "cpu_name", "bf16_unsafe_convolutions",
            "keep_in_float32"]
@@ -57,13 +58,16 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     try:
         chosen = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or mps") from error
+        raise ValueError(tr("device {device!r} is not a device name: use auto, cpu, cuda, cuda:N or mps",
+                            device=device)) from error
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'")
+        raise ValueError(tr("device {device!r} was asked for but CUDA is not available; use device='auto' or 'cpu'",
+                            device=device))
     if chosen.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} was asked for but Apple's MPS is not available; use 'auto' or 'cpu'")
+        raise ValueError(tr("device {device!r} was asked for but Apple's MPS is not available; use 'auto' or 'cpu'",
+                            device=device))
     if chosen.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device {device!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+        raise ValueError(tr("device {device!r} is not supported: use auto, cpu, cuda, cuda:N or mps", device=device))
     return chosen
 
 
@@ -106,7 +110,9 @@ def keep_in_float32(model: nn.Module, names: list[str]) -> nn.Module:
     for name in names:
         module = model.get_submodule(name)
         if type(module) is not nn.Conv2d:
-            raise TypeError(f"{name} is a {type(module).__name__}; only plain nn.Conv2d layers can be kept in fp32")
+            raise TypeError(tr("{name} is a {module_type}; only plain nn.Conv2d layers can be kept in "
+                               "fp32",
+                               name=name, module_type=type(module).__name__))
         module.__class__ = Float32Conv2d
     return model
 
@@ -138,9 +144,9 @@ class Runtime:
         chosen = resolve_device(device)
         on_cuda, on_cpu = chosen.type == "cuda", chosen.type == "cpu"
         if compile and not on_cuda and not _compiler_present():
-            raise ValueError("torch.compile on the CPU needs a C++ compiler (g++ or clang++) and none was found")
+            raise ValueError(tr("torch.compile on the CPU needs a C++ compiler (g++ or clang++) and none was found"))
         if workers is not None and workers < 0:
-            raise ValueError(f"the number of DataLoader workers must be 0 or more, got {workers}")
+            raise ValueError(tr("the number of DataLoader workers must be 0 or more, got {workers}", workers=workers))
         return cls(device=chosen,
                    bf16=(on_cuda or (on_cpu and cpu_has_native_bf16())) if bf16 is None else bf16,
                    channels_last=on_cuda if channels_last is None else channels_last,

@@ -43,7 +43,7 @@ def test_build_model_refuses_options_it_would_build_nonsense_from(name, options,
     ("width=-1", "error: model 'unet': option width must be a finite number above 0 (the channel multiplier), got -1"),
     ("width=oops", "error: model 'unet': option width must be a finite number above 0 (the channel multiplier), "
                    "got 'oops'"),
-    ("num_classes=3", "error: model 'unet': num_classes is set by the data set"),
+    ("num_classes=3", "error: model 'unet': the data set (or build_model's own arguments) sets num_classes"),
 ])
 def test_cli_checks_every_option_it_forwards_to_the_model_before_reading_data(option, message, monkeypatch, capsys):
     """--width 0 was refused by the parser but --option width=-1 built a model; --option num_classes=3 ended as a

@@ -4,7 +4,7 @@
     python -m segedu.course.messages update   # the catalog follows the code: new messages in, removed ones obsolete
     python -m segedu.course.messages check    # every message translated, not fuzzy, with the same placeholders
 
-Which messages: every literal first argument of a `tr(...)` call in the package (the command line's output and
+Which messages: every literal first argument of a `tr(...)` or `said_later(...)` call in the package (the command line's output and
 help, the checks' verdicts), every hint given to a check (`hint=` of `compare`, and `HINTS`) and every explanation
 of `checks.concepts.CONCEPTS`. `messages()` finds them by reading the code (ast), so a test can require each one
 translated.
@@ -51,7 +51,7 @@ def messages() -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-                if called == "tr" and node.args:
+                if called in ("tr", "said_later") and node.args:
                     found += _strings(node.args[0])
                 found += [text for keyword in node.keywords if keyword.arg == "hint" for text in _strings(keyword.value)]
     from .checks.concepts import CONCEPTS

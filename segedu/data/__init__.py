@@ -28,6 +28,7 @@ from .root import data_root
 from .shapes import Shapes, render_scene
 from .standins import SyntheticMembranes, SyntheticStreets
 from .torchvision_sets import OxfordIIITPet, VOCSegmentation
+from ..language import tr
 
 __all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Repeated", "Shapes", "CamVid", "ISBI2012",
            "SegmentationFolder", "VOCSegmentation", "OxfordIIITPet", "SyntheticStreets", "SyntheticMembranes",
@@ -47,20 +48,26 @@ def read_class_names(classes_file: Path) -> list[str]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        found = (" (it is UTF-16: it starts with a UTF-16 byte-order mark)"
-                 if data[:2] in (b"\xff\xfe", b"\xfe\xff") else f" (byte {error.start}: {data[error.start]:#04x})")
-        raise DataError(f"{classes_file} is not UTF-8 text{found}; save it as UTF-8, one name per line") from None
+        found = (tr(" (it is UTF-16: it starts with a UTF-16 byte-order mark)")
+                 if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+                 else tr(" (byte {position}: {value:#04x})", position=error.start, value=data[error.start]))
+        raise DataError(tr("{classes_file} is not UTF-8 text{found}; save it as UTF-8, one name per line",
+                           classes_file=classes_file, found=found)) from None
     class_names = [line.strip() for line in text.splitlines() if line.strip()]
     if not class_names:
-        raise DataError(f"{classes_file} names no class: write one class name per line (line 1 = label 0)")
+        raise DataError(tr("{classes_file} names no class: write one class name per line (line 1 = label 0)",
+                           classes_file=classes_file))
     if len(class_names) > IGNORE_INDEX:
-        raise DataError(f"{classes_file} names {len(class_names)} classes; at most {IGNORE_INDEX} fit (labels "
-                        f"0..{IGNORE_INDEX - 1}: {IGNORE_INDEX} is the ignore index and 8-bit masks hold no more)")
+        raise DataError(tr("{classes_file} names {number_of_class_names} classes; at most {IGNORE_INDEX} fit (labels "
+                           "0..{ignore_index_1}: {IGNORE_INDEX} is the ignore index and 8-bit masks hold no more)",
+                           classes_file=classes_file, number_of_class_names=len(class_names),
+                           IGNORE_INDEX=IGNORE_INDEX, ignore_index_1=IGNORE_INDEX - 1))
     seen: dict[str, int] = {}
     for number, name in enumerate(class_names):
         if name in seen:
-            raise DataError(f"{classes_file} names class {name!r} twice (labels {seen[name]} and {number}); "
-                            f"each class needs its own name")
+            raise DataError(tr("{classes_file} names class {name!r} twice (labels {seen} and {number}); each class "
+                               "needs its own name",
+                               classes_file=classes_file, name=name, seen=seen[name], number=number))
         seen[name] = number
     return class_names
 
@@ -72,19 +79,22 @@ def _folder_dataset(path: Path, split: str, transforms, subset: int | None) -> S
     """
     classes_file = path / "classes.txt"
     if not classes_file.is_file():
-        raise DataError(f"data folder {path} needs a classes.txt naming one class per line "
-                        f"(line 1 = label 0), beside images/ and masks/")
+        raise DataError(tr("data folder {path} needs a classes.txt naming one class per line (line 1 = label 0), "
+                           "beside images/ and masks/", path=path))
     class_names = read_class_names(classes_file)
     split_folder = path / split
     if split_folder.is_dir():
         return SegmentationFolder(split_folder / "images", split_folder / "masks", class_names=class_names,
                                   transforms=transforms, subset=subset)
     if split not in ("train", "val"):
-        raise DataError(f"data folder {path} has no {split}/ folder; without split folders only 'train' and 'val' exist")
+        raise DataError(tr("data folder {path} has no {split}/ folder; without split folders only 'train' and 'val' "
+                           "exist", path=path, split=split))
     dataset = SegmentationFolder(path / "images", path / "masks", class_names=class_names, transforms=transforms)
     keep = [pair for i, pair in enumerate(dataset.pairs) if (i % 5 == 4) == (split == "val")]
     if not keep:
-        raise DataError(f"data folder {path} holds too few samples for a {split} split ({len(dataset.pairs)} in all)")
+        raise DataError(tr("data folder {path} holds too few samples for a {split} split ({number_of_pairs} "
+                           "in all)",
+                           path=path, split=split, number_of_pairs=len(dataset.pairs)))
     dataset.pairs = [keep[i] for i in evenly_spaced(len(keep), subset)]
     return dataset
 
@@ -120,4 +130,5 @@ def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, 
     path = Path(name)
     if path.is_dir():
         return _folder_dataset(path, split, transforms, subset)
-    raise DataError(f"unknown data set {name!r}: use one of {DATASET_NAMES} or the path of an existing folder")
+    raise DataError(tr("unknown data set {name!r}: use one of {DATASET_NAMES} or the path of an existing folder",
+                       name=name, DATASET_NAMES=DATASET_NAMES))

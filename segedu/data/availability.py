@@ -63,7 +63,7 @@ def choose(name: str, *, root: Path | str | None = None, say: Callable[[str], No
     present and `SyntheticStreets` when it is not.
     """
     if name not in STANDINS:
-        raise ValueError(f"choose() knows {sorted(STANDINS)}, got {name!r}")
+        raise ValueError(tr("choose() knows {STANDINS}, got {name!r}", STANDINS=sorted(STANDINS), name=name))
     reason = missing_reason(name, root)
     if reason is None:
         return name

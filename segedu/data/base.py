@@ -21,6 +21,7 @@ from torchvision import tv_tensors
 
 from ..errors import DataError
 from .io import image_size, read_image, read_mask
+from ..language import tr
 
 __all__ = ["IGNORE_INDEX", "SegmentationDataset", "FilePairDataset", "Repeated", "evenly_spaced", "invalid_labels"]
 
@@ -33,7 +34,7 @@ def evenly_spaced(length: int, count: int | None) -> list[int]:
     if count is None or count >= length:
         return list(range(length))
     if count < 1:
-        raise ValueError(f"subset must be at least 1, got {count}")
+        raise ValueError(tr("subset must be at least 1, got {count}", count=count))
     return sorted(set(np.linspace(0, length - 1, count).round().astype(int).tolist()))
 
 
@@ -98,7 +99,8 @@ class SegmentationDataset(Dataset):
     def check_sample(self, image_array: np.ndarray, mask: torch.Tensor, name: str) -> None:
         """Raise DataError if the mask's size differs from the image's or it holds an invalid label."""
         if image_array.shape[:2] != tuple(mask.shape):
-            raise DataError(f"mask of {name} is {tuple(mask.shape)} (H, W) but its image is {image_array.shape[:2]}")
+            raise DataError(tr("mask of {name} is {mask_shape} (H, W) but its image is {image_array_shape}",
+                               name=name, mask_shape=tuple(mask.shape), image_array_shape=image_array.shape[:2]))
         self.check_labels(mask, name)
 
     def check_labels(self, mask: torch.Tensor, name: str) -> None:
@@ -107,8 +109,10 @@ class SegmentationDataset(Dataset):
         if bad.any():
             values = sorted(set(mask[bad].unique().tolist()))[:8]
             row, column = (int(v) for v in bad.nonzero()[0])
-            raise DataError(f"mask of {name} holds label(s) {values} (first at row {row}, column {column}); "
-                            f"valid labels are 0..{self.num_classes - 1} and the ignore index {self.ignore_index}")
+            raise DataError(tr("mask of {name} holds label(s) {values} (first at row {row}, column {column}); valid "
+                               "labels are 0..{last_label} and the ignore index {ignore_index}",
+                               name=name, values=values, row=row, column=column,
+                               last_label=self.num_classes - 1, ignore_index=self.ignore_index))
 
     def validate(self) -> None:
         """Check every sample's labels and sizes before training starts (subclasses may do it faster)."""
@@ -148,7 +152,8 @@ class FilePairDataset(SegmentationDataset):
             mask = self.load_mask(index)
             size = image_size(image_path, decode=True)
             if size != tuple(mask.shape):
-                raise DataError(f"mask {mask_path} is {tuple(mask.shape)} (H, W) but image {image_path} is {size}")
+                raise DataError(tr("mask {mask_path} is {mask_shape} (H, W) but image {image_path} is {size}",
+                                   mask_path=mask_path, mask_shape=tuple(mask.shape), image_path=image_path, size=size))
             self.check_labels(mask, str(mask_path))
 
 
@@ -160,7 +165,7 @@ class Repeated(Dataset):
 
     def __init__(self, dataset: Dataset, times: int):
         if times < 1:
-            raise ValueError(f"Repeated needs times >= 1, got {times}")
+            raise ValueError(tr("Repeated needs times >= 1, got {times}", times=times))
         self.dataset, self.times = dataset, int(times)
 
     def __len__(self) -> int:
@@ -168,7 +173,8 @@ class Repeated(Dataset):
 
     def __getitem__(self, index: int):
         if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
+            raise IndexError(tr("index {index} out of range for {length} samples",
+                                index=index, length=len(self)))
         return self.dataset[index % len(self.dataset)]
 
     def load_mask(self, index: int) -> torch.Tensor:

@@ -42,7 +42,7 @@ class CamVid(FilePairDataset):
     def __init__(self, root: Path | str | None = None, split: str = "train", *,
                  transforms: Transforms | None = None, subset: int | None = None):
         if split not in self.splits:
-            raise ValueError(f"CamVid split must be one of {self.splits}, got {split!r}")
+            raise ValueError(tr("CamVid split must be one of {splits}, got {split!r}", splits=self.splits, split=split))
         self.root = Path(root) if root is not None else data_root() / "camvid"
         self.split = split
         super().__init__(self._pairs(), transforms=transforms, subset=subset)
@@ -57,14 +57,16 @@ class CamVid(FilePairDataset):
         if listing.is_file():
             names = [line.split()[0].rsplit("/", 1)[-1] for line in listing.read_text().splitlines() if line.strip()]
             if not names:
-                raise DataError(f"CamVid list {listing} is empty")
+                raise DataError(tr("CamVid list {listing} is empty", listing=listing))
         else:
-            names = [path.name for path in list_files(image_dir, what="CamVid image")]
+            names = [path.name for path in list_files(image_dir, what=tr("CamVid image"))]
         pairs = [(image_dir / name, mask_dir / name) for name in names]
         missing = [str(path) for pair in pairs for path in pair if not path.is_file()]
         if missing:
-            raise DataError(f"CamVid {self.split}: {len(missing)} file(s) listed in {listing.name} are missing, "
-                            f"first {missing[0]}")
+            raise DataError(tr("CamVid {split}: {number_of_missing} file(s) listed in {listing_name} are missing, "
+                               "first {missing_0}",
+                               split=self.split, number_of_missing=len(missing), listing_name=listing.name,
+                               missing_0=missing[0]))
         return pairs
 
     def encode_mask(self, raw: np.ndarray, path: Path) -> torch.Tensor:

@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import DownloadError
 from ..leftovers import process_alive
 from .root import data_root
+from ..language import tr
 
 __all__ = ["Source", "SOURCES", "download", "verify", "read_manifest"]
 
@@ -93,9 +94,11 @@ def verify(folder: Path, manifest: Path) -> None:
     for name, expected in read_manifest(manifest).items():
         path = Path(folder) / name
         if not path.is_file():
-            raise DownloadError(f"{path} is missing (listed in {Path(manifest).name})")
+            raise DownloadError(tr("{path} is missing (listed in {path_manifest_name})",
+                                   path=path, path_manifest_name=Path(manifest).name))
         if _sha256(path) != expected:
-            raise DownloadError(f"{path} does not match its SHA-256 in {Path(manifest).name}: corrupt or altered")
+            raise DownloadError(tr("{path} does not match its SHA-256 in {path_manifest_name}: corrupt or altered",
+                                   path=path, path_manifest_name=Path(manifest).name))
 
 
 STALL_SECONDS = 60  # a download that brings fewer than STALL_BYTES in this long is given up
@@ -143,39 +146,46 @@ def _fetch(url: str, destination: Path, *, progress: bool, stall_seconds: float 
         with urllib.request.urlopen(url, timeout=min(30.0, stall_seconds)) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             if total is not None and total > cap:
-                raise DownloadError(f"cannot download {url}: the server announces {_size(total)}, more than the "
-                                    f"{_size(cap)} this archive may take; refusing it (wrong address or mirror?)")
+                raise DownloadError(tr("cannot download {url}: the server announces {size_total}, more than the "
+                                       "{size_cap} this archive may take; refusing it (wrong address or mirror?)",
+                                       url=url, size_total=_size(total), size_cap=_size(cap)))
             with open(destination, "wb") as handle, \
                     tqdm(total=total, unit="B", unit_scale=True, desc=f"download {url.rsplit('/', 1)[-1]}",
                          disable=not progress) as bar:
                 while block := response.read1(1 << 16):  # what has arrived, without waiting for a full block
                     received += len(block)
                     if received > cap:
-                        raise DownloadError(f"cannot download {url}: more than {_size(cap)} arrived, the most this "
-                                            f"archive may take; stopped (wrong address or mirror?)")
+                        raise DownloadError(tr("cannot download {url}: more than {size_cap} arrived, the most this "
+                                               "archive may take; stopped (wrong address or mirror?)",
+                                               url=url, size_cap=_size(cap)))
                     handle.write(block)
                     bar.update(len(block))
                     now, window_bytes = time.monotonic(), window_bytes + len(block)
                     if now - started > deadline_seconds:
-                        raise DownloadError(f"cannot download {url}: not finished after {deadline_seconds:.0f} s "
-                                            f"({bar.n} bytes so far); try again later or use a mirror (--url)")
+                        raise DownloadError(tr("cannot download {url}: not finished after {deadline_seconds:.0f} s "
+                                               "({bar_n} bytes so far); try again later or use a mirror (--url)",
+                                               url=url, deadline_seconds=deadline_seconds, bar_n=bar.n))
                     if now - window_start >= stall_seconds:
                         if window_bytes < STALL_BYTES:
-                            raise DownloadError(f"cannot download {url}: the server stalled ({window_bytes} bytes in "
-                                                f"the last {now - window_start:.0f} s); try again later or use a "
-                                                f"mirror (--url)")
+                            raise DownloadError(tr("cannot download {url}: the server stalled ({window_bytes} bytes "
+                                                   "in the last {now_window_start:.0f} s); try again later or use a "
+                                                   "mirror (--url)",
+                                                   url=url, window_bytes=window_bytes,
+                                                   now_window_start=now - window_start))
                         window_start, window_bytes = now, 0
             if total is not None and received < total:
-                raise DownloadError(f"cannot download {url}: the download was short, {received} of the {total} bytes "
-                                    f"announced arrived (the connection closed early); try again or use a mirror "
-                                    f"(--url)")
+                raise DownloadError(tr("cannot download {url}: the download was short, {received} of the {total} "
+                                       "bytes announced arrived (the connection closed early); try again or use a "
+                                       "mirror (--url)",
+                                       url=url, received=received, total=total))
     except OSError as error:  # URLError, HTTPError and socket errors (timeouts too) are all OSErrors
         if error.errno == errno.ENOSPC:
             raise _no_space(destination.parent, f"downloading {url}", error) from None
-        raise DownloadError(f"cannot download {url}: {error}") from error
+        raise DownloadError(tr("cannot download {url}: {error}", url=url, error=error)) from error
     except http.client.HTTPException as error:  # IncompleteRead of a chunked reply cut short, a garbled reply
-        raise DownloadError(f"cannot download {url}: the reply was cut short or garbled ({error!r}, {received} bytes "
-                            f"received); try again or use a mirror (--url)") from error
+        raise DownloadError(tr("cannot download {url}: the reply was cut short or garbled ({error!r}, {received} "
+                               "bytes received); try again or use a mirror (--url)",
+                               url=url, error=error, received=received)) from error
     return received
 
 
@@ -191,7 +201,8 @@ def _safe_relative(member: str, prefix: str) -> str | None:
     """The member's path below `prefix`, or None if it lies outside it; DownloadError if the path is unsafe."""
     path = PurePosixPath(member.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
-        raise DownloadError(f"archive member {member!r} has an unsafe path; refusing to extract the archive")
+        raise DownloadError(tr("archive member {member!r} has an unsafe path; refusing to extract the archive",
+                               member=member))
     try:
         return str(path.relative_to(prefix))
     except ValueError:
@@ -207,7 +218,7 @@ def _write(source, target: Path, allowed: int) -> int:
         while block := source.read(1 << 20):
             written += len(block)
             if written > allowed:
-                raise _TooBig(f"stopped while writing {target.name}")
+                raise _TooBig(tr("stopped while writing {target_name}", target_name=target.name))
             handle.write(block)
     return written
 
@@ -222,12 +233,15 @@ def _extract(archive: Path, prefix: str, wanted: set[str], destination: Path, li
     try:
         _extract_members(archive, prefix, wanted, destination, limit)
     except _TooBig as error:
-        raise DownloadError(f"{archive.name} ({_size(archive.stat().st_size)}) would unpack to more than "
-                            f"{_size(limit)}, the most the data set's files may take ({error}); refusing it as a zip "
-                            f"bomb or the wrong archive") from None
+        raise DownloadError(tr("{archive_name} ({size}) would unpack to more than {size_limit}, "
+                               "the most the data set's files may take ({error}); refusing it as a zip bomb or the "
+                               "wrong archive",
+                               archive_name=archive.name, size=_size(archive.stat().st_size),
+                               size_limit=_size(limit), error=error)) from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise DownloadError(f"{archive} ({_size(archive.stat().st_size)}) is a corrupt or truncated archive "
-                            f"({error}); download it again") from error
+        raise DownloadError(tr("{archive} ({size}) is a corrupt or truncated archive ({error}); "
+                               "download it again",
+                               archive=archive, size=_size(archive.stat().st_size), error=error)) from error
 
 
 def _extract_members(archive: Path, prefix: str, wanted: set[str], destination: Path, limit: int) -> None:
@@ -240,11 +254,12 @@ def _extract_members(archive: Path, prefix: str, wanted: set[str], destination: 
                 if relative is None or info.is_dir():
                     continue
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise DownloadError(f"archive member {info.filename!r} is a symbolic link; refusing to extract")
+                    raise DownloadError(tr("archive member {info_filename!r} is a symbolic link; refusing to extract",
+                                           info_filename=info.filename))
                 if relative in wanted:
                     chosen.append((info, relative))
             if (announced := sum(info.file_size for info, _ in chosen)) > limit:
-                raise _TooBig(f"its headers announce {_size(announced)}")
+                raise _TooBig(tr("its headers announce {size_announced}", size_announced=_size(announced)))
             for info, relative in chosen:
                 with bundle.open(info) as source:
                     left -= _write(source, destination / relative, left)
@@ -257,17 +272,19 @@ def _extract_members(archive: Path, prefix: str, wanted: set[str], destination: 
                 if relative is None or member.isdir():
                     continue
                 if not member.isfile():
-                    raise DownloadError(f"archive member {member.name!r} is not a regular file; refusing to extract")
+                    raise DownloadError(tr("archive member {member_name!r} is not a regular file; refusing to extract",
+                                           member_name=member.name))
                 if relative in wanted:
                     chosen.append((member, relative))
             if (announced := sum(member.size for member, _ in chosen)) > limit:
-                raise _TooBig(f"its headers announce {_size(announced)}")
+                raise _TooBig(tr("its headers announce {size_announced}", size_announced=_size(announced)))
             for member, relative in chosen:
                 with bundle.extractfile(member) as source:
                     left -= _write(source, destination / relative, left)
     except tarfile.TarError as error:
-        raise DownloadError(f"{archive} ({_size(archive.stat().st_size)}) is neither a zip nor a tar archive, or it is "
-                            f"truncated ({error})") from error
+        raise DownloadError(tr("{archive} ({size}) is neither a zip nor a tar archive, or it is "
+                               "truncated ({error})",
+                               archive=archive, size=_size(archive.stat().st_size), error=error)) from error
 
 
 def download(name: str, root: Path | str | None = None, *, url: str | None = None, source: Source | None = None,
@@ -279,7 +296,8 @@ def download(name: str, root: Path | str | None = None, *, url: str | None = Non
     """
     if source is None:
         if name not in SOURCES:
-            raise ValueError(f"unknown data set {name!r} to download; choose one of {sorted(SOURCES)}")
+            raise ValueError(tr("unknown data set {name!r} to download; choose one of {SOURCES}",
+                                name=name, SOURCES=sorted(SOURCES)))
         source = SOURCES[name]
     root = Path(root) if root is not None else data_root()
     target = root / source.name
@@ -288,8 +306,9 @@ def download(name: str, root: Path | str | None = None, *, url: str | None = Non
             verify(target, source.manifest)
             return target
         except DownloadError as error:
-            raise DownloadError(f"{target} exists but does not verify ({error}); move it away or pass force=True "
-                                f"(--force) to replace it") from error
+            raise DownloadError(tr("{target} exists but does not verify ({error}); move it away or pass force=True "
+                                   "(--force) to replace it",
+                                   target=target, error=error)) from error
     root.mkdir(parents=True, exist_ok=True)
     wanted = set(read_manifest(source.manifest))
     _remove_stale_scratch(root, source.name)

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+from ..language import tr
 
 __all__ = ["GRID", "DISPLACEMENT_PIXELS", "coarse_displacements", "displacement_field", "warp",
            "elastic_deformation", "ElasticDeformation"]
@@ -116,26 +117,31 @@ class ElasticDeformation(v2.Transform):
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         if int(grid) != grid or grid < 1:
-            raise ValueError(f"grid must be a positive integer, got {grid!r}")
+            raise ValueError(tr("grid must be a positive integer, got {grid!r}", grid=grid))
         if not standard_deviation >= 0:
-            raise ValueError(f"standard_deviation must be >= 0 pixels, got {standard_deviation!r}")
+            raise ValueError(tr("standard_deviation must be >= 0 pixels, got {standard_deviation!r}",
+                                standard_deviation=standard_deviation))
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+            raise ValueError(tr("p must be a probability in [0, 1], got {p!r}", p=p))
         self.grid, self.standard_deviation, self.p = int(grid), float(standard_deviation), float(p)
         self.generator = generator
 
     def check_inputs(self, flat_inputs: list[Any]) -> None:
         for inpt in flat_inputs:
             if isinstance(inpt, PIL.Image.Image):
-                raise TypeError(f"{type(self).__name__} moves tensors; convert PIL images with v2.ToImage() first")
+                raise TypeError(tr("{self_type} moves tensors; convert PIL images with v2.ToImage() first",
+                                   self_type=type(self).__name__))
             if isinstance(inpt, tv_tensors.TVTensor) and not isinstance(
                     inpt, (tv_tensors.Image, tv_tensors.Video, tv_tensors.Mask)):
-                raise TypeError(f"{type(self).__name__} moves images and masks only, not {type(inpt).__name__}")
+                raise TypeError(tr("{self_type} moves images and masks only, not {inpt_type}",
+                                   self_type=type(self).__name__,
+                                   inpt_type=type(inpt).__name__))
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         sizes = {tuple(v2.functional.get_size(inpt)) for inpt in flat_inputs}
         if len(sizes) != 1:
-            raise ValueError(f"{type(self).__name__} needs inputs of one size (H, W), got {sorted(sizes)}")
+            raise ValueError(tr("{self_type} needs inputs of one size (H, W), got {sizes}",
+                                self_type=type(self).__name__, sizes=sorted(sizes)))
         if self.p < 1.0 and torch.rand(1, generator=self.generator).item() >= self.p:
             return dict(field=None)
         (size,) = sizes

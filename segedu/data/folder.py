@@ -16,6 +16,7 @@ import torch
 from ..errors import DataError
 from .base import IGNORE_INDEX, FilePairDataset, Transforms
 from .io import list_files
+from ..language import tr
 
 __all__ = ["SegmentationFolder", "default_palette"]
 
@@ -46,14 +47,17 @@ class SegmentationFolder(FilePairDataset):
                  void_colours: Sequence[tuple[int, int, int]] = (), in_channels: int = 3,
                  transforms: Transforms | None = None, subset: int | None = None):
         if len(class_names) < 1:
-            raise ValueError("class_names must name at least one class")
+            raise ValueError(tr("class_names must name at least one class"))
         if len(class_names) > IGNORE_INDEX:
-            raise DataError(f"class_names names {len(class_names)} classes; at most {IGNORE_INDEX} fit (labels "
-                            f"0..{IGNORE_INDEX - 1}: {IGNORE_INDEX} is the ignore index)")
+            raise DataError(tr("class_names names {number_of_class_names} classes; at most {IGNORE_INDEX} fit "
+                               "(labels 0..{ignore_index_1}: {IGNORE_INDEX} is the ignore index)",
+                               number_of_class_names=len(class_names), IGNORE_INDEX=IGNORE_INDEX,
+                               ignore_index_1=IGNORE_INDEX - 1))
         self.class_names = tuple(class_names)
         self.palette = tuple(tuple(c) for c in palette) if palette is not None else default_palette(len(class_names))
         if len(self.palette) != len(self.class_names):
-            raise ValueError(f"palette has {len(self.palette)} colours for {len(self.class_names)} classes")
+            raise ValueError(tr("palette has {number_of_palette} colours for {number_of_class_names} classes",
+                                number_of_palette=len(self.palette), number_of_class_names=len(self.class_names)))
         self.rgb_masks, self.in_channels = rgb_masks, in_channels
         self._colour_to_index = {self._key(c): i for i, c in enumerate(self.palette)}
         self._colour_to_index.update({self._key(c): IGNORE_INDEX for c in void_colours})
@@ -66,12 +70,14 @@ class SegmentationFolder(FilePairDataset):
 
     @staticmethod
     def _pair_by_stem(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
-        images = list_files(images_dir, what="image")
-        masks = {path.stem: path for path in list_files(masks_dir, what="mask")}
+        images = list_files(images_dir, what=tr("image"))
+        masks = {path.stem: path for path in list_files(masks_dir, what=tr("mask"))}
         unmatched = [path.name for path in images if path.stem not in masks]
         if unmatched:
-            raise DataError(f"{len(unmatched)} image(s) in {images_dir} have no mask of the same name in {masks_dir}, "
-                            f"first {unmatched[0]}")
+            raise DataError(tr("{number_of_unmatched} image(s) in {images_dir} have no mask of the same name in "
+                               "{masks_dir}, first {unmatched_0}",
+                               number_of_unmatched=len(unmatched), images_dir=images_dir, masks_dir=masks_dir,
+                               unmatched_0=unmatched[0]))
         return [(path, masks[path.stem]) for path in images]
 
     def encode_mask(self, raw: np.ndarray, path: Path) -> torch.Tensor:
@@ -83,7 +89,8 @@ class SegmentationFolder(FilePairDataset):
         if unknown:
             colour = ((unknown[0] >> 16) & 255, (unknown[0] >> 8) & 255, unknown[0] & 255)
             row, column = (int(v[0]) for v in np.nonzero(keys == unknown[0]))
-            raise DataError(f"mask {path} holds colour {colour} (first at row {row}, column {column}) that is "
-                            f"not in the palette; add it to the palette, or to void_colours to ignore it")
+            raise DataError(tr("mask {path} holds colour {colour} (first at row {row}, column {column}) that is not "
+                               "in the palette; add it to the palette, or to void_colours to ignore it",
+                               path=path, colour=colour, row=row, column=column))
         lookup = np.array([self._colour_to_index[int(k)] for k in unique], dtype=np.int64)
         return torch.from_numpy(lookup[inverse].reshape(keys.shape))

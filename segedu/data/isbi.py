@@ -38,7 +38,7 @@ def _read_stack(path: Path) -> list[np.ndarray]:
         with Image.open(path) as stack:
             return [np.asarray(page.convert("L"), dtype=np.uint8).copy() for page in ImageSequence.Iterator(stack)]
     except (OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"cannot read TIFF stack {path}: {error}") from error
+        raise DataError(tr("cannot read TIFF stack {path}: {error}", path=path, error=error)) from error
 
 
 class ISBI2012(SegmentationDataset):
@@ -52,9 +52,11 @@ class ISBI2012(SegmentationDataset):
     def __init__(self, root: Path | str | None = None, split: str = "train", *, holdout: int = 5,
                  transforms: Transforms | None = None, subset: int | None = None):
         if split not in self.splits:
-            raise ValueError(f"ISBI2012 split must be one of {self.splits}, got {split!r}")
+            raise ValueError(tr("ISBI2012 split must be one of {splits}, got {split!r}",
+                                splits=self.splits, split=split))
         if not 0 < holdout < _SLICES:
-            raise ValueError(f"holdout must be between 1 and {_SLICES - 1}, got {holdout}")
+            raise ValueError(tr("holdout must be between 1 and {slices_1}, got {holdout}",
+                                slices_1=_SLICES - 1, holdout=holdout))
         super().__init__(transforms=transforms)
         self.root = Path(root) if root is not None else data_root() / "isbi2012"
         self.split = split
@@ -66,8 +68,10 @@ class ISBI2012(SegmentationDataset):
             volume = _read_stack(self.root / ("train-volume.tif" if labelled else "test-volume.tif"))
             labels = _read_stack(self.root / "train-labels.tif") if labelled else None
             if labelled and (len(volume) != _SLICES or len(labels) != _SLICES):
-                raise DataError(f"ISBI2012 stacks in {self.root} hold {len(volume)} images and {len(labels)} labels, "
-                                f"expected {_SLICES} of each")
+                raise DataError(tr("ISBI2012 stacks in {root} hold {number_of_volume} images and {number_of_labels} "
+                                   "labels, expected {_SLICES} of each",
+                                   root=self.root, number_of_volume=len(volume), number_of_labels=len(labels),
+                                   _SLICES=_SLICES))
             indices = indices if labelled else range(len(volume))
             self._slices = [(volume[i], labels[i] if labels else None, f"slice {i}") for i in indices]
             self._files = None
@@ -77,7 +81,8 @@ class ISBI2012(SegmentationDataset):
                            else (folder / f"{i}.png", None) for i in indices]
             missing = [str(path) for pair in self._files for path in pair if path is not None and not path.is_file()]
             if missing:
-                raise DataError(f"ISBI2012 {split}: {len(missing)} file(s) missing, first {missing[0]}")
+                raise DataError(tr("ISBI2012 {split}: {number_of_missing} file(s) missing, first {missing_0}",
+                                   split=split, number_of_missing=len(missing), missing_0=missing[0]))
         keep = evenly_spaced(len(indices), subset)
         if self._files is not None:
             self._files = [self._files[i] for i in keep]

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .base import SegmentationDataset, Transforms
+from ..language import tr
 
 __all__ = ["Shapes", "render_scene"]
 
@@ -90,9 +91,10 @@ class Shapes(SegmentationDataset):
     def __init__(self, split: str = "train", *, size: int = 64, length: int | None = None, seed: int = 0,
                  transforms: Transforms | None = None):
         if split not in _SPLIT_OFFSET:
-            raise ValueError(f"Shapes split must be one of {tuple(_SPLIT_OFFSET)}, got {split!r}")
+            raise ValueError(tr("Shapes split must be one of {_SPLIT_OFFSET}, got {split!r}",
+                                _SPLIT_OFFSET=tuple(_SPLIT_OFFSET), split=split))
         if size < 16:
-            raise ValueError(f"Shapes size must be at least 16 pixels, got {size}")
+            raise ValueError(tr("Shapes size must be at least 16 pixels, got {size}", size=size))
         super().__init__(transforms=transforms)
         self.split, self.size, self.seed = split, size, seed
         self.length = _LENGTH[split] if length is None else length
@@ -102,7 +104,8 @@ class Shapes(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
         if not 0 <= index < self.length:
-            raise IndexError(f"Shapes index {index} out of range for length {self.length}")
+            raise IndexError(tr("Shapes index {index} out of range for length {length}",
+                                index=index, length=self.length))
         generator = torch.Generator().manual_seed(self.seed * 10_000_019 + _SPLIT_OFFSET[self.split] + index)
         image, mask = render_scene(generator, self.size)
         image_uint8 = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, 3)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from .base import IGNORE_INDEX, SegmentationDataset, Transforms, evenly_spaced
 from .classes import CAMVID_CLASSES, CAMVID_PALETTE, ISBI_CLASSES, ISBI_PALETTE
+from ..language import tr
 
 __all__ = ["SyntheticStreets", "SyntheticMembranes"]
 
@@ -263,7 +264,9 @@ class _Synthetic(SegmentationDataset):
 
     def __init__(self, split: str, *, seed: int, transforms: Transforms | None, subset: int | None):
         if split not in self.split_numbers:
-            raise ValueError(f"{type(self).__name__} split must be one of {tuple(self.split_numbers)}, got {split!r}")
+            raise ValueError(tr("{self_type} split must be one of {split_numbers}, got {split!r}",
+                                self_type=type(self).__name__, split_numbers=tuple(self.split_numbers),
+                                split=split))
         super().__init__(transforms=transforms)
         self.split, self.seed = split, seed
         first, length = self.split_numbers[split]
@@ -277,7 +280,8 @@ class _Synthetic(SegmentationDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
         if not 0 <= index < len(self):
-            raise IndexError(f"{type(self).__name__} index {index} out of range for length {len(self)}")
+            raise IndexError(tr("{self_type} index {index} out of range for length {length}",
+                                self_type=type(self).__name__, index=index, length=len(self)))
         number = self.numbers[index]
         image, mask = self.render(torch.Generator().manual_seed(self.seed * 10_000_019 + number))
         image_uint8 = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()  # (H, W, C)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..runtime import Runtime
+from ..language import tr
 
 __all__ = ["TrainConfig", "History", "Loss", "capped", "seed_everything"]
 
@@ -33,7 +34,7 @@ def _environment_cap() -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"SEGEDU_MAX_STEPS must be a positive whole number, got {value!r}")
+        raise ValueError(tr("SEGEDU_MAX_STEPS must be a positive whole number, got {value!r}", value=value))
     return int(value)
 
 
@@ -77,11 +78,12 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(f"epochs, batch_size and lr must be positive (got {self.epochs}, {self.batch_size}, {self.lr})")
+            raise ValueError(tr("epochs, batch_size and lr must be positive (got {epochs}, {batch_size}, {lr})",
+                                epochs=self.epochs, batch_size=self.batch_size, lr=self.lr))
         if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+            raise ValueError(tr("optimizer must be 'adamw' or 'sgd', got {optimizer!r}", optimizer=self.optimizer))
         if self.scheduler not in ("poly", "constant"):
-            raise ValueError(f"scheduler must be 'poly' or 'constant', got {self.scheduler!r}")
+            raise ValueError(tr("scheduler must be 'poly' or 'constant', got {scheduler!r}", scheduler=self.scheduler))
 
 
 @dataclasses.dataclass

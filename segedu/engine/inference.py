@@ -14,6 +14,7 @@ from ..metrics import ConfusionMatrix
 from ..runtime import Runtime
 from .config import _environment_cap
 from .step import model_outputs, unwrapped
+from ..language import tr
 
 __all__ = ["predict", "evaluate", "stack_by_size"]
 
@@ -38,7 +39,7 @@ def predict(model: nn.Module, images: torch.Tensor, *, input_size: tuple[int, in
     """
     scales = tuple(float(scale) for scale in scales)
     if not scales or min(scales) <= 0:
-        raise ValueError(f"predict's scales must be positive numbers, got {scales}")
+        raise ValueError(tr("predict's scales must be positive numbers, got {scales}", scales=scales))
     runtime = runtime or Runtime(device=images.device)
     output_size = tuple(output_size or images.shape[-2:])
     base = tuple(input_size or images.shape[-2:])
@@ -92,7 +93,8 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: st
     inner = unwrapped(model)
     num_classes = num_classes or getattr(inner, "num_classes", None) or getattr(data, "num_classes", None)
     if not num_classes:
-        raise ValueError("evaluate needs num_classes: the model and the data set do not say how many classes there are")
+        raise ValueError(tr("evaluate needs num_classes: the model and the data set do not say how many classes "
+                            "there are"))
     runtime.place(inner)
     matrix = ConfusionMatrix(num_classes, ignore_index=ignore_index, device=runtime.device)
     loader = runtime.loader(data, batch_size, collate_fn=stack_by_size)

@@ -17,6 +17,7 @@ from ..checkpoint import check_compatible, load_checkpoint, load_model, set_rng_
 from ..errors import CheckpointError
 from .config import History, TrainConfig
 from .processes import _Distributed, _Partial
+from ..language import tr
 
 __all__ = ["SCHEDULE_KEYS", "RUNTIME_KEYS"]
 
@@ -78,9 +79,10 @@ def _resumable(path, model, train_samples: int, config: TrainConfig, data_info: 
     """The checkpoint `path`, if this run can continue it exactly; CheckpointError naming what differs otherwise."""
     state = load_checkpoint(path)
     if "optimizer" not in state or "rng" not in state:
-        raise CheckpointError(f"{path} holds weights only (an exported or shipped checkpoint): it cannot be resumed. "
-                              f"Resume from a run's last.pt or interrupted.pt, or start a new run from these weights "
-                              f"with --init-from {path} (in Python: fit(..., init_from=...))")
+        raise CheckpointError(tr("{path} holds weights only (an exported or shipped checkpoint): it cannot be "
+                                 "resumed. Resume from a run's last.pt or interrupted.pt, or start a new run from "
+                                 "these weights with --init-from {path} (in Python: fit(..., init_from=...))",
+                                 path=path))
     processes = state.get("world_size", 1)
     if processes != distributed.world_size:
         raise CheckpointError(f"{path} was written by a run of {processes} process(es) and this run has "
@@ -89,9 +91,10 @@ def _resumable(path, model, train_samples: int, config: TrainConfig, data_info: 
                               if processes > 1 else f"{path} was written by one process: resume it without torchrun")
     changed = _setting_differences(state, model, train_samples, config, data_info)
     if changed:
-        raise CheckpointError(f"cannot resume {path} with other training settings: {', '.join(changed)}. A resumed run "
-                              f"continues exactly the run that was stopped: give the same settings, or start a new "
-                              f"run from its weights with --init-from {path} (in Python: fit(..., init_from=...))")
+        raise CheckpointError(tr("cannot resume {path} with other training settings: {join_changed}. A resumed run "
+                                 "continues exactly the run that was stopped: give the same settings, or start a new "
+                                 "run from its weights with --init-from {path} (in Python: fit(..., init_from=...))",
+                                 path=path, join_changed=', '.join(changed)))
     check_compatible(state, model, path)  # every weight's shape
     return state
 
@@ -119,8 +122,9 @@ def _initial_weights(model: nn.Module, source: Path | str) -> Path:
     if not path.exists() and str(source) in CHECKPOINTS:
         path = checkpoint_path(str(source))
     elif not path.exists():
-        raise CheckpointError(f"--init-from {source}: no such checkpoint file, nor the name of a shipped model "
-                              f"({', '.join(CHECKPOINTS)})")
+        raise CheckpointError(tr("--init-from {source}: no such checkpoint file, nor the name of a shipped model "
+                                 "({join_checkpoints})",
+                                 source=source, join_checkpoints=', '.join(CHECKPOINTS)))
     state = load_checkpoint(path)
     if state.get("encoder"):  # a head stored without its pretrained encoder: take the encoder from its package
         state = {**state, "model": load_model(path)[0].state_dict()}
@@ -133,6 +137,7 @@ def _initial_weights(model: nn.Module, source: Path | str) -> Path:
                    for key in sorted(set(then) | set(now)) if then.get(key, "not given") != now.get(key, "not given")]
         same_kind = (state.get("model_spec") or {}).get("name") == (getattr(model, "build_spec", None) or {}).get("name")
         hint = f"; its model options: {', '.join(options)}" if options and same_kind else ""
-        raise CheckpointError(f"--init-from {source}: {error}{hint}. A new run from a checkpoint's weights needs "
-                              f"the same model (--model, --width, --backbone, --option) and classes") from error
+        raise CheckpointError(tr("--init-from {source}: {error}{hint}. A new run from a checkpoint's weights needs "
+                                 "the same model (--model, --width, --backbone, --option) and classes",
+                                 source=source, error=error, hint=hint)) from error
     return path

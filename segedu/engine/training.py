@@ -31,6 +31,7 @@ from .inference import evaluate
 from .processes import _Distributed, _Partial, _SkippingSampler, _Stopped, _StopRequest
 from .resume import SCHEDULE_KEYS, _initial_weights, _resumable, _resume
 from .step import cross_entropy, segmentation_objective, train_steps
+from ..language import tr
 
 __all__ = ["fit", "SCHEDULE_KEYS"]
 
@@ -39,19 +40,21 @@ def _check_batch_labels(masks: torch.Tensor, num_classes: int, ignore_index: int
     bad = invalid_labels(masks, num_classes, ignore_index)
     if bad.any():
         values = sorted(set(masks[bad].unique().tolist()))[:8]
-        raise DataError(f"{where}: mask labels {values} are outside 0..{num_classes - 1} and are not the ignore "
-                        f"index {ignore_index}; check the data set's masks (dataset.validate() names the file)")
+        raise DataError(tr("{where}: mask labels {values} are outside 0..{num_classes_1} and are not the ignore "
+                           "index {ignore_index}; check the data set's masks (dataset.validate() names the file)",
+                           where=where, values=values, num_classes_1=num_classes - 1, ignore_index=ignore_index))
 
 
 def _check_data(model: nn.Module, data: Dataset, config: TrainConfig, role: str) -> int:
     """Validate `data` against `model` before training; return the number of classes."""
     if len(data) == 0:
-        raise DataError(f"the {role} data set is empty")
+        raise DataError(tr("the {role} data set is empty", role=role))
     num_classes = getattr(model, "num_classes", None) or getattr(data, "num_classes", None)
     data_classes = getattr(data, "num_classes", None)
     if data_classes and num_classes and data_classes != num_classes:
-        raise DataError(f"the {role} data set has {data_classes} classes but the model predicts {num_classes}; "
-                        f"build the model with num_classes={data_classes}")
+        raise DataError(tr("the {role} data set has {data_classes} classes but the model predicts {num_classes}; "
+                           "build the model with num_classes={data_classes}",
+                           role=role, data_classes=data_classes, num_classes=num_classes))
     if config.check_labels and hasattr(data, "validate"):
         data.validate()
     return num_classes
@@ -61,7 +64,7 @@ def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch
     """AdamW or SGD (with momentum) over the trainable parameters."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
-        raise ValueError("the model has no trainable parameters (is everything frozen?)")
+        raise ValueError(tr("the model has no trainable parameters (is everything frozen?)"))
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     return runtime.optimizer(config.optimizer, parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
@@ -110,7 +113,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
 def _prepare_model(model: nn.Module, config: TrainConfig) -> None:
     if config.freeze_encoder:
         if not isinstance(model, SegmentationModel):
-            raise ValueError(f"freeze_encoder needs a segedu model (with an encoder); got {type(model).__name__}")
+            raise ValueError(tr("freeze_encoder needs a segedu model (with an encoder); got {model_type}",
+                                model_type=type(model).__name__))
         model.freeze_encoder(None if config.freeze_encoder is True else config.freeze_encoder)
 
 
@@ -118,7 +122,9 @@ def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distr
     """One shuffle for any number of processes: rank r takes every world_size-th index of the same permutation,
     so at each step the processes together hold exactly the batch one process would."""
     if config.batch_size % distributed.world_size:
-        raise ValueError(f"batch_size {config.batch_size} must be divisible by the {distributed.world_size} processes")
+        raise ValueError(tr("batch_size {config_batch_size} must be divisible by the {distributed_world_size} "
+                            "processes",
+                            config_batch_size=config.batch_size, distributed_world_size=distributed.world_size))
     return torch.utils.data.distributed.DistributedSampler(
         train_data, num_replicas=distributed.world_size, rank=distributed.rank, shuffle=True, seed=config.seed,
         drop_last=distributed.world_size > 1)
@@ -127,8 +133,9 @@ def _train_sampler(train_data: Dataset, config: TrainConfig, distributed: _Distr
 def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume, callbacks, data_info,
          init_from=None) -> History:
     if resume is not None and init_from is not None:
-        raise ValueError(f"give resume= (continue the stopped run {resume}) or init_from= (a new run from the weights "
-                         f"of {init_from}), not both")
+        raise ValueError(tr("give resume= (continue the stopped run {resume}) or init_from= (a new run from the "
+                            "weights of {init_from}), not both",
+                            resume=resume, init_from=init_from))
     # a resume that cannot continue the run exactly is refused before anything is checked, loaded or trained
     resumed = _resumable(resume, model, len(train_data), config, data_info, distributed) if resume is not None else None
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
@@ -359,9 +366,11 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
 def _check_finite(value: torch.Tensor, mean: torch.Tensor, epoch: int, step: int, scheduler) -> None:
     if not math.isfinite(value.item()) or not math.isfinite(mean.item()):
         raise FloatingPointError(
-            f"the loss became {value.item()} at epoch {epoch + 1}, batch {step} (lr {scheduler.get_last_lr()[0]:.2e}); "
-            f"training stopped. Lower the learning rate (TrainConfig.lr / --lr), set max_grad_norm, "
-            f"or look for broken images in the data")
+            tr("the loss became {value_item} at epoch {epoch_1}, batch {step} (lr {rate:.2e}); "
+               "training stopped. Lower the learning rate (TrainConfig.lr / --lr), set max_grad_norm, or look for "
+               "broken images in the data",
+               value_item=value.item(), epoch_1=epoch + 1, step=step,
+               rate=scheduler.get_last_lr()[0]))
 
 
 def _report(record: dict[str, float], config: TrainConfig) -> None:

@@ -22,6 +22,7 @@ from .frrn import FRRN, frrn
 from .pspnet import PSPNet, pspnet
 from .segnet import SegNet, segnet
 from .unet import UNet, unet
+from ..language import tr
 
 __all__ = ["MODELS", "model_class", "build_model", "rebuild_model", "model_options", "check_model_options", "SegmentationModel", "pad_to_multiple", "convolutionalize", "FCN", "FCNResNet",
            "SegNet", "DeconvNet", "UNet", "FRRN", "DeepContextualNet", "PSPNet", "DeepLabV1", "DeepLabV2", "DeepLabV3", "DeepLabV3Plus"]
@@ -36,7 +37,8 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {  # the one registry: nam
 def model_class(name: str) -> type[SegmentationModel]:
     """The class that model `name`'s builder returns (FCN for fcn8s), read from the builder's return annotation."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+        raise ValueError(tr("unknown model {name!r}; choose one of: {join_models}",
+                            name=name, join_models=', '.join(MODELS)))
     return typing.get_type_hints(MODELS[name])["return"]
 
 
@@ -55,16 +57,19 @@ def check_model_options(name: str, options: dict) -> None:
     option, num_classes or in_channels among the options, or a value out of range (``width=0``, ``depth=-1``,
     ``width="oops"``). What the command line forwards to a model is checked here before any data is read."""
     if name not in MODELS:
-        raise InputError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+        raise InputError(tr("unknown model {name!r}; choose one of: {join_models}",
+                            name=name, join_models=', '.join(MODELS)))
     reserved = sorted({"num_classes", "in_channels"} & set(options))
     if reserved:
-        raise InputError(f"model {name!r}: {' and '.join(reserved)} {'is' if len(reserved) == 1 else 'are'} set by the "
-                         f"data set (or build_model's own arguments), not by an option")
+        raise InputError(tr("model {name!r}: the data set (or build_model's own arguments) sets {options}, "
+                            "not an option",
+                            name=name, options=' and '.join(reserved)))
     accepted = model_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        raise InputError(f"model {name!r} does not take the option(s) {unknown}; it takes: "
-                         + ", ".join(f"{key}={value!r}" for key, value in accepted.items()))
+        raise InputError(tr("model {name!r} does not take the option(s) {unknown}; it takes: {accepted}",
+                            name=name, unknown=unknown,
+                            accepted=", ".join(f"{key}={value!r}" for key, value in accepted.items())))
     check_options(name, options)
 
 

@@ -41,6 +41,7 @@ from torch import nn
 
 from .. import measure
 from ..errors import InputError
+from ..language import said_later, tr
 
 __all__ = ["SegmentationModel", "OnLevel", "pad_to_multiple", "resize", "fit_to_size", "option_problem", "check_options"]
 
@@ -64,18 +65,19 @@ def _whole(value) -> bool:
 
 # what each option of the course's models takes: (test, the requirement in words)
 OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "width": (lambda v: _real(v) and v > 0, "a finite number above 0 (the channel multiplier)"),
-    "dropout": (lambda v: _real(v) and 0 <= v <= 1, "a probability from 0 to 1"),
-    "depth": (lambda v: _whole(v) and v >= 1, "a whole number of at least 1"),
-    "fc6_dilation": (lambda v: _whole(v) and v >= 1, "a whole number of at least 1"),
-    "output_stride": (lambda v: _whole(v) and v in (8, 16, 32), "8, 16 or 32"),
-    "stride": (lambda v: _whole(v) and v in (8, 16, 32), "8, 16 or 32"),
+    "width": (lambda v: _real(v) and v > 0, said_later("a finite number above 0 (the channel multiplier)")),
+    "dropout": (lambda v: _real(v) and 0 <= v <= 1, said_later("a probability from 0 to 1")),
+    "depth": (lambda v: _whole(v) and v >= 1, said_later("a whole number of at least 1")),
+    "fc6_dilation": (lambda v: _whole(v) and v >= 1, said_later("a whole number of at least 1")),
+    "output_stride": (lambda v: _whole(v) and v in (8, 16, 32), said_later("8, 16 or 32")),
+    "stride": (lambda v: _whole(v) and v in (8, 16, 32), said_later("8, 16 or 32")),
     "bins": (lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(_whole(b) and b >= 1 for b in v),
-             "a non-empty tuple of whole numbers of at least 1, e.g. (1, 2, 3, 6)"),
+             said_later("a non-empty tuple of whole numbers of at least 1, e.g. (1, 2, 3, 6)")),
     "rates": (lambda v: isinstance(v, (tuple, list)) and len(v) > 0 and all(_whole(r) and r >= 1 for r in v),
-              "a non-empty tuple of whole numbers of at least 1, e.g. (6, 12, 18, 24)"),
-    **{key: (lambda v: isinstance(v, bool), "True or False") for key in ("pretrained", "auxiliary", "batch_norm", "padding")},
-    **{key: (lambda v: isinstance(v, str), "a name (a string)") for key in ("backbone", "bottleneck")},
+              said_later("a non-empty tuple of whole numbers of at least 1, e.g. (6, 12, 18, 24)")),
+    **{key: (lambda v: isinstance(v, bool), said_later("True or False"))
+       for key in ("pretrained", "auxiliary", "batch_norm", "padding")},
+    **{key: (lambda v: isinstance(v, str), said_later("a name (a string)")) for key in ("backbone", "bottleneck")},
 }
 
 
@@ -89,7 +91,7 @@ def option_problem(key: str, value: Any) -> str | None:
         fine = bool(test(value))
     except TypeError:  # e.g. a NaN check on something that is not a number
         fine = False
-    return None if fine else f"must be {requirement}, got {value!r}"
+    return None if fine else tr("must be {requirement}, got {value!r}", requirement=tr(requirement), value=value)
 
 
 def check_options(model: str, options: dict[str, Any]) -> None:
@@ -98,7 +100,7 @@ def check_options(model: str, options: dict[str, Any]) -> None:
     for key, value in options.items():
         problem = option_problem(key, value)
         if problem:
-            raise InputError(f"model {model!r}: option {key} {problem}")
+            raise InputError(tr("model {model!r}: option {key} {problem}", model=model, key=key, problem=problem))
 
 
 
@@ -162,7 +164,8 @@ class SegmentationModel(nn.Module):
         @functools.wraps(constructor)
         def recording_init(self, *args, **options):
             if args:
-                raise TypeError(f"{cls.__name__} takes keyword arguments only (got {len(args)} positional)")
+                raise TypeError(tr("{class_name} takes keyword arguments only (got {number_of_args} positional)",
+                                   class_name=cls.__name__, number_of_args=len(args)))
             if type(self) is cls:  # the outermost constructor: refuse width=0 and the like before building anything
                 check_options(cls.__name__, {k: v for k, v in options.items() if k not in ("num_classes", "in_channels")})
             constructor(self, **options)
@@ -176,9 +179,9 @@ class SegmentationModel(nn.Module):
     def __init__(self, *, num_classes: int, in_channels: int):
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+            raise ValueError(tr("num_classes must be a positive integer, got {num_classes!r}", num_classes=num_classes))
         if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+            raise ValueError(tr("in_channels must be a positive integer, got {in_channels!r}", in_channels=in_channels))
         self.num_classes, self.in_channels = num_classes, in_channels
         self.encoder: nn.Module = nn.Identity()
         self.decoder: nn.Module = nn.Identity()
@@ -189,10 +192,14 @@ class SegmentationModel(nn.Module):
     def check_input(self, images: torch.Tensor) -> None:
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != self.in_channels:
             shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"{type(self).__name__} expects images of shape (N, {self.in_channels}, H, W), got {shape}")
+            raise ValueError(tr("{self_type} expects images of shape (N, {in_channels}, H, W), got "
+                                "{shape}",
+                                self_type=type(self).__name__, in_channels=self.in_channels, shape=shape))
         if min(images.shape[-2:]) < self.minimum_size:
-            raise ValueError(f"{type(self).__name__} needs images of at least {self.minimum_size}x{self.minimum_size} "
-                             f"pixels, got {images.shape[-2]}x{images.shape[-1]}")
+            raise ValueError(tr("{self_type} needs images of at least {minimum_size}x{minimum_size} "
+                                "pixels, got {images_shape}x{images_shape_2}",
+                                self_type=type(self).__name__, minimum_size=self.minimum_size,
+                                images_shape=images.shape[-2], images_shape_2=images.shape[-1]))
         if self.training and images.shape[0] == 1 and not self.__dict__.get("_probing", False):
             self._check_batch_of_one(int(images.shape[-2]), int(images.shape[-1]))
 
@@ -250,12 +257,16 @@ class SegmentationModel(nn.Module):
             cache[modes] = self.smallest_trainable_size()
         smallest = cache[modes]
         if smallest is None:
-            raise InputError(f"{self._label()} cannot train on a batch of one image, at any size ({height}x{width} "
-                             f"given): one of its batch norm layers follows a global pooling and would see a single "
-                             f"value per channel; train with batches of at least 2 images (or call .eval() to predict)")
-        raise InputError(f"{self._label()} cannot train on a batch of one {height}x{width} image: one of its batch norm "
-                         f"layers would see a single value per channel; the smallest input it trains on with a batch of "
-                         f"one is {smallest}x{smallest} pixels (or train with batches of at least 2 images)")
+            raise InputError(tr("{self_label} cannot train on a batch of one image, at any size ({height}x{width} "
+                                "given): one of its batch norm layers follows a global pooling and would see a "
+                                "single value per channel; train with batches of at least 2 images (or call .eval() "
+                                "to predict)",
+                                self_label=self._label(), height=height, width=width))
+        raise InputError(tr("{self_label} cannot train on a batch of one {height}x{width} image: one of its batch "
+                            "norm layers would see a single value per channel; the smallest input it trains on with "
+                            "a batch of one is {smallest}x{smallest} pixels (or train with batches of at least 2 "
+                            "images)",
+                            self_label=self._label(), height=height, width=width, smallest=smallest))
 
     def core(self, images: torch.Tensor) -> torch.Tensor:
         """The sentence on an input whose size the encoder takes as it is: head(decoder(encoder(images)))."""
@@ -291,7 +302,8 @@ class SegmentationModel(nn.Module):
         levels = getattr(self.encoder, "levels", None)
         if not isinstance(levels, nn.ModuleDict) or through not in levels:
             known = ", ".join(levels) if isinstance(levels, nn.ModuleDict) else "none: it has no named levels"
-            raise ValueError(f"{self._label()}: cannot freeze the encoder through {through!r}; its levels are {known}")
+            raise ValueError(tr("{self_label}: cannot freeze the encoder through {through!r}; its levels are {known}",
+                                self_label=self._label(), through=through, known=known))
         names = list(levels)
         return [levels[name] for name in names[:names.index(through) + 1]]
 

@@ -24,6 +24,7 @@ from torch import nn
 from ..layers import scaled
 from .base import SegmentationModel
 from .unpooling import IndexedVGGEncoder, UnpoolingDecoder
+from ..language import tr
 
 __all__ = ["DeconvNet", "deconvnet"]
 
@@ -35,9 +36,11 @@ class DeconvNetDecoder(nn.Module):
     def __init__(self, channels: int, *, width: float, bottleneck: str = "padded", fc_channels: int | None = None):
         super().__init__()
         if bottleneck not in ("padded", "paper"):
-            raise ValueError(f'DeconvNet bottleneck must be "padded" or "paper", got {bottleneck!r}')
+            raise ValueError(tr("DeconvNet bottleneck must be \"padded\" or \"paper\", got {bottleneck!r}",
+                                bottleneck=bottleneck))
         if fc_channels is not None and fc_channels < 1:
-            raise ValueError(f"DeconvNet fc_channels must be a positive number of channels, got {fc_channels!r}")
+            raise ValueError(tr("DeconvNet fc_channels must be a positive number of channels, got {fc_channels!r}",
+                                fc_channels=fc_channels))
         hidden, pad = fc_channels or scaled(4096, width), 3 if bottleneck == "padded" else 0
         self.paper_bottleneck = bottleneck == "paper"
         self.bottleneck = nn.Sequential(  # padded: (N, 512, h, w) -> (N, 4096, h, w) -> (N, 512, h, w)
@@ -52,9 +55,12 @@ class DeconvNetDecoder(nn.Module):
         features, switches = encoded
         if self.paper_bottleneck and tuple(features.shape[-2:]) != (7, 7):
             size = tuple(32 * side for side in features.shape[-2:])
-            raise ValueError(f'DeconvNet(bottleneck="paper") takes 224x224 inputs, the paper\'s proposals: its fc6 '
-                             f"shrinks a 7x7 pool5 map to 1x1, and this input (padded to {size[0]}x{size[1]}) gives "
-                             f'{features.shape[-2]}x{features.shape[-1]}. Use bottleneck="padded" for whole images')
+            raise ValueError(tr("DeconvNet(bottleneck=\"paper\") takes 224x224 inputs, the paper's proposals: its "
+                                "fc6 shrinks a 7x7 pool5 map to 1x1, and this input (padded to {size_0}x{size_1}) "
+                                "gives {features_shape}x{features_shape_2}. Use bottleneck=\"padded\" for whole "
+                                "images",
+                                size_0=size[0], size_1=size[1], features_shape=features.shape[-2],
+                                features_shape_2=features.shape[-1]))
         return self.unpooling((self.bottleneck(features), switches))
 
 

@@ -24,13 +24,15 @@ from torch import nn
 from ..backbones import build_backbone
 from ..layers import ASPP, ConvBNReLU, DepthwiseSeparableConv2d, scaled
 from .base import OnLevel, SegmentationModel, resize
+from ..language import tr
 
 __all__ = ["DeepLabV3", "DeepLabV3Plus", "deeplabv3", "deeplabv3plus"]
 
 
 def _rates(output_stride: int) -> tuple[int, int, int]:
     if output_stride not in (8, 16):
-        raise ValueError(f"DeepLab v3 runs at output_stride 8 or 16, got {output_stride}")
+        raise ValueError(tr("DeepLab v3 runs at output_stride 8 or 16, got {output_stride}",
+                            output_stride=output_stride))
     return (6, 12, 18) if output_stride == 16 else (12, 24, 36)
 
 

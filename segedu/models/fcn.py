@@ -30,6 +30,7 @@ from torch import nn
 from ..backbones import build_backbone
 from ..layers import ConvBNReLU, bilinear_kernel, scaled
 from .base import OnLevel, SegmentationModel
+from ..language import tr
 
 __all__ = ["FCN", "FCNResNet", "convolutionalize", "fcn32s", "fcn16s", "fcn8s", "fcn"]
 
@@ -43,7 +44,9 @@ def convolutionalize(linear: nn.Linear, in_channels: int) -> nn.Conv2d:
     window = linear.in_features // in_channels
     kernel_size = round(window ** 0.5)
     if in_channels * kernel_size ** 2 != linear.in_features:
-        raise ValueError(f"a Linear with {linear.in_features} inputs is not a square window over {in_channels} channels")
+        raise ValueError(tr("a Linear with {linear_in_features} inputs is not a square window over {in_channels} "
+                            "channels",
+                            linear_in_features=linear.in_features, in_channels=in_channels))
     conv = nn.Conv2d(in_channels, linear.out_features, kernel_size, padding=kernel_size // 2)
     with torch.no_grad():
         conv.weight.copy_(linear.weight.view(linear.out_features, in_channels, kernel_size, kernel_size))
@@ -142,7 +145,7 @@ class FCN(SegmentationModel):
                  width: float = 1.0, pretrained: bool = False, dropout: float = 0.5):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         if stride not in (32, 16, 8):
-            raise ValueError(f"FCN stride must be 32, 16 or 8, got {stride}")
+            raise ValueError(tr("FCN stride must be 32, 16 or 8, got {stride}", stride=stride))
         self.name, self.stride = f"fcn{stride}s", stride
         self.encoder = FCNEncoder(backbone=backbone, in_channels=in_channels, width=width, pretrained=pretrained,
                                   dropout=dropout)

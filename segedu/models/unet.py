@@ -34,6 +34,7 @@ from ..backbones import build_backbone
 from ..layers import ConvBNReLU, scaled
 from .base import SegmentationModel
 from .unet_backbone import DECODER_WIDTHS, BackboneDecoder
+from ..language import tr
 
 __all__ = ["UNet", "unet", "mirror_pad"]
 
@@ -118,8 +119,8 @@ class UNet(SegmentationModel):
                               pretrained=pretrained, decoder_widths=decoder_widths)
             return
         if decoder_widths is not None:
-            raise ValueError("decoder_widths belongs to U-Net on a backbone (backbone='efficientnet_lite0'); the "
-                             "paper's own expanding path mirrors its contracting path")
+            raise ValueError(tr("decoder_widths belongs to U-Net on a backbone (backbone='efficientnet_lite0'); the "
+                                "paper's own expanding path mirrors its contracting path"))
         channels = [scaled(64, width) * 2 ** level for level in range(depth + 1)]  # 64, 128, 256, 512, 1024
         options = {"batch_norm": batch_norm, "padding": padding}
         self.encoder = UNetEncoder(channels, in_channels, **options)
@@ -132,12 +133,13 @@ class UNet(SegmentationModel):
                      pretrained: bool, decoder_widths: tuple[int, ...] | None = None) -> None:
         """The contracting path is `backbone`'s five levels (stride 32), the expanding path `BackboneDecoder`."""
         if backbone is None:
-            raise ValueError("UNet(pretrained=True) needs a backbone (e.g. backbone='efficientnet_lite0'): the "
-                             "paper's own contracting path has no pretrained weights")
+            raise ValueError(tr("UNet(pretrained=True) needs a backbone (e.g. backbone='efficientnet_lite0'): the "
+                                "paper's own contracting path has no pretrained weights"))
         if depth != 4 or not padding or not batch_norm:
-            raise ValueError(f"UNet on backbone {backbone!r}: depth, padding and batch_norm belong to the paper's own "
-                             f"contracting path; leave them at their defaults (got depth={depth}, padding={padding}, "
-                             f"batch_norm={batch_norm})")
+            raise ValueError(tr("UNet on backbone {backbone!r}: depth, padding and batch_norm belong to the paper's "
+                                "own contracting path; leave them at their defaults (got depth={depth}, "
+                                "padding={padding}, batch_norm={batch_norm})",
+                                backbone=backbone, depth=depth, padding=padding, batch_norm=batch_norm))
         self.encoder = build_backbone(backbone, in_channels=self.in_channels, width=width, pretrained=pretrained)
         widths = tuple(decoder_widths or DECODER_WIDTHS)
         if len(widths) == 5:  # the last step's skip is the input itself

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvBNReLU
+from ..language import tr
 
 __all__ = ["BackboneDecoder", "DECODER_WIDTHS"]
 
@@ -41,8 +42,9 @@ class BackboneDecoder(nn.Module):
     def __init__(self, channels: dict[str, int], widths: tuple[int, ...] = DECODER_WIDTHS):
         super().__init__()
         if len(widths) not in (3, 4, 5) or min(widths) < 1:
-            raise ValueError(f"decoder widths: three (down to stride 4), four (stride 2) or five (the input's "
-                             f"resolution) positive channel counts, got {tuple(widths)}")
+            raise ValueError(tr("decoder widths: three (down to stride 4), four (stride 2) or five (the input's "
+                                "resolution) positive channel counts, got {widths}",
+                                widths=tuple(widths)))
         self.skips = SKIPS[:len(widths)]
         incoming = [channels["level5"], *widths[:-1]]
         self.steps = nn.ModuleList(ConvBNReLU(previous + channels[level], width)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from torch import nn
+from ..language import tr
 
 __all__ = ["CAMVID_MODEL", "CHECKPOINTS", "checkpoint_path", "load_pretrained"]
 
@@ -49,7 +50,8 @@ CHECKPOINTS = {
 
 def checkpoint_path(name: str) -> Path:
     if name not in CHECKPOINTS:
-        raise ValueError(f"unknown pretrained checkpoint {name!r}; choose one of: {', '.join(CHECKPOINTS)}")
+        raise ValueError(tr("unknown pretrained checkpoint {name!r}; choose one of: {join_checkpoints}",
+                            name=name, join_checkpoints=', '.join(CHECKPOINTS)))
     return FOLDER / f"{name}.pt"
 
 

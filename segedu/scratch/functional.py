@@ -12,6 +12,7 @@ d (dilation).
 from __future__ import annotations
 
 import torch
+from ..language import tr
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d_with_indices", "max_unpool2d", "interpolate_bilinear",
            "conv_output_size", "conv_transpose_output_size"]
@@ -22,7 +23,7 @@ IntPair = int | tuple[int, int]
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        raise ValueError(tr("{name} must be an int or a pair of ints, got {value!r}", name=name, value=value))
     return pair  # type: ignore[return-value]
 
 
@@ -50,7 +51,8 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
     batch, in_channels, height, width = input.shape
     out_channels, group_channels, kh, kw = weight.shape
     if in_channels != group_channels * groups:
-        raise ValueError(f"input has {in_channels} channels but weight expects {group_channels} x {groups} groups")
+        raise ValueError(tr("input has {in_channels} channels but weight expects {group_channels} x {groups} groups",
+                            in_channels=in_channels, group_channels=group_channels, groups=groups))
     out_h, out_w = conv_output_size(height, kh, sh, ph, dh), conv_output_size(width, kw, sw, pw, dw)
     padded = torch.nn.functional.pad(input, (pw, pw, ph, ph))  # zeros around the border
     # Split the channels into groups: (N, G, C_in/G, H+2p, W+2p) and (G, C_out/G, C_in/G, kH, kW).
@@ -79,11 +81,13 @@ def conv_transpose2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
     oph, opw = _pair(output_padding, "output_padding")
     if oph >= max(sh, dh) or opw >= max(sw, dw):
-        raise ValueError(f"output_padding {output_padding} must be smaller than stride or dilation")
+        raise ValueError(tr("output_padding {output_padding} must be smaller than stride or dilation",
+                            output_padding=output_padding))
     batch, in_channels, height, width = input.shape
     weight_in, group_out, kh, kw = weight.shape
     if in_channels != weight_in:
-        raise ValueError(f"input has {in_channels} channels but weight expects {weight_in}")
+        raise ValueError(tr("input has {in_channels} channels but weight expects {weight_in}",
+                            in_channels=in_channels, weight_in=weight_in))
     out_channels = group_out * groups
     grouped_input = input.view(batch, groups, in_channels // groups, height, width)
     grouped_weight = weight.view(groups, in_channels // groups, group_out, kh, kw)
@@ -113,7 +117,8 @@ def max_pool2d_with_indices(input: torch.Tensor, kernel_size: IntPair, stride: I
     (sh, sw) = _pair(kernel_size if stride is None else stride, "stride")
     (ph, pw) = _pair(padding, "padding")
     if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"padding {padding} must be at most half the kernel size {kernel_size}")
+        raise ValueError(tr("padding {padding} must be at most half the kernel size {kernel_size}",
+                            padding=padding, kernel_size=kernel_size))
     batch, channels, height, width = input.shape
     out_h, out_w = conv_output_size(height, kh, sh, ph), conv_output_size(width, kw, sw, pw)
     padded = torch.nn.functional.pad(input, (pw, pw, ph, ph), value=float("-inf"))
@@ -142,14 +147,16 @@ def max_unpool2d(input: torch.Tensor, indices: torch.Tensor, kernel_size: IntPai
     (ph, pw) = _pair(padding, "padding")
     batch, channels, height, width = input.shape
     if indices.shape != input.shape:
-        raise ValueError(f"indices {tuple(indices.shape)} must have the shape of the input {tuple(input.shape)}")
+        raise ValueError(tr("indices {indices_shape} must have the shape of the input {input_shape}",
+                            indices_shape=tuple(indices.shape), input_shape=tuple(input.shape)))
     if output_size is None:
         out_h, out_w = (height - 1) * sh - 2 * ph + kh, (width - 1) * sw - 2 * pw + kw
     else:
         out_h, out_w = (int(v) for v in tuple(output_size)[-2:])
     if indices.numel() and (indices.min() < 0 or indices.max() >= out_h * out_w):
-        raise ValueError(f"indices must lie in [0, {out_h * out_w}) for an output of {out_h}x{out_w}; "
-                         "pass output_size if the pooled input had an odd size")
+        raise ValueError(tr("indices must lie in [0, {out_h_out_w}) for an output of {out_h}x{out_w}; pass "
+                            "output_size if the pooled input had an odd size",
+                            out_h_out_w=out_h * out_w, out_h=out_h, out_w=out_w))
     output = input.new_zeros(batch, channels, out_h * out_w)
     # One plane at a time: output[n, c, indices[n, c, y, x]] = input[n, c, y, x]
     output = output.scatter(2, indices.reshape(batch, channels, -1), input.reshape(batch, channels, -1))

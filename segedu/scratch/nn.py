@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from . import functional as F
+from ..language import tr
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "UpsamplingBilinear2d"]
 
@@ -19,7 +20,10 @@ __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d", "UpsamplingB
 def _supported(module: nn.Module, **settings) -> None:
     for name, (value, supported) in settings.items():
         if value != supported:
-            raise ValueError(f"scratch.nn.{type(module).__name__} supports only {name}={supported!r}, got {value!r}")
+            raise ValueError(tr("scratch.nn.{module_type} supports only {name}={supported!r}, got "
+                                "{value!r}",
+                                module_type=type(module).__name__, name=name, supported=supported,
+                                value=value))
 
 
 class Conv2d(nn.Conv2d):
@@ -73,7 +77,7 @@ class UpsamplingBilinear2d(nn.Module):
                  align_corners: bool = False):
         super().__init__()
         if (size is None) == (scale_factor is None):
-            raise ValueError("give exactly one of size and scale_factor")
+            raise ValueError(tr("give exactly one of size and scale_factor"))
         self.size, self.scale_factor, self.align_corners = size, scale_factor, align_corners
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:

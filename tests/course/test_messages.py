@@ -91,3 +91,50 @@ def test_a_widget_draws_and_labels_in_korean_with_every_glyph(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     caption, label = result.stdout.splitlines()[-2:]
     assert HANGUL.search(caption) and HANGUL.search(label), result.stdout
+
+
+def _untranslated_raises() -> list[str]:
+    """Each `raise Error("literal" or f"...")` of the library (segedu/ outside the lab and the course machinery,
+    and outside segedu/language.py, whose errors are about choosing the language) whose message skips `tr`."""
+    import ast
+    from pathlib import Path
+
+    import segedu
+
+    package = Path(segedu.__file__).resolve().parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] in ("lab", "course") or relative.name == "language.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                message = node.exc.args[0]
+                formatted = isinstance(message, (ast.JoinedStr, ast.BinOp))  # f"..." or "..." + ...
+                plain = (isinstance(message, ast.Constant) and isinstance(message.value, str)
+                         and message.value != "unreachable")  # an assertion for the reader, never said
+                if formatted or plain:
+                    found.append(f"{relative}:{node.lineno}")
+    return found
+
+
+def test_every_error_the_library_raises_goes_through_the_catalog():
+    assert _untranslated_raises() == []
+
+
+def test_a_library_error_speaks_korean_when_asked_and_english_otherwise(monkeypatch):
+    """The learner's mistake (an unknown data set, a wrong CRF setting) is explained in Korean with the value
+    that was wrong in it, and in the same English words as before when Korean is off."""
+    from segedu.crf import CRFConfig
+    from segedu.data import build_dataset
+
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    with pytest.raises(ValueError, match="[가-힣]") as korean:
+        CRFConfig(iterations=0)
+    assert "CRFConfig.iterations" in str(korean.value) and "0" in str(korean.value)
+    with pytest.raises(Exception, match="[가-힣]") as unknown:
+        build_dataset("no-such-set", "train", image_size=None)
+    assert "'no-such-set'" in str(unknown.value)
+    monkeypatch.setenv("SEGEDU_LANG", "en")
+    with pytest.raises(ValueError, match=r"^CRFConfig.iterations must be a whole number of at least 1, got 0$"):
+        CRFConfig(iterations=0)
