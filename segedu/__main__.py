@@ -1,7 +1,7 @@
 """The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option.
 
-What it prints and its help are in the learner's language (``SEGEDU_LANG=ko``: `segedu.language.tr`); the lab's
-subcommands (bench, claims) and most of the library's error messages are in English."""
+What it prints, its help, argparse's own words and the library's errors are in the learner's language
+(``SEGEDU_LANG=ko``: `segedu.language.tr`); the lab's subcommands (bench, claims) speak English."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from .arguments import device, image_size, non_negative_int, parse_options, positive_float, positive_int
+from .arguments import (device, image_size, in_learners_language, non_negative_int, parse_options, positive_float,
+                        positive_int)
 from .language import tr
 
 __all__ = ["main", "build_parser"]
@@ -315,7 +316,8 @@ def _claims(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .errors import SegeduError
 
-    args = build_parser().parse_args(argv)
+    with in_learners_language():
+        args = build_parser().parse_args(argv)
     try:
         return {"train": _train, "evaluate": _evaluate, "data": _data, "info": _info, "bench": _bench,
                 "claims": _claims}[args.command](args)

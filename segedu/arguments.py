@@ -1,20 +1,51 @@
 """Argument types shared by the command line's subcommands: sizes, counts, rates, devices and KEY=VALUE options.
 
 Each turns bad text into an argparse error that names the value (``--epochs 0`` is refused, not read as "the default").
+`in_learners_language` has argparse say its own words (usage, options, its errors) in the learner's language too.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import math
-from .language import tr
+
+from .language import said_later, tr
 
 __all__ = ["image_size", "positive_int", "non_negative_int", "positive_float", "device", "parse_options",
-           "format_bytes", "MAX_IMAGE_SIDE"]
+           "format_bytes", "in_learners_language", "MAX_IMAGE_SIDE"]
 
 MAX_IMAGE_SIDE = 8192  # pixels; CamVid is 360x480, Cityscapes 1024x2048: beyond this no device trains a model
 TRAINING_BYTES_PER_PIXEL = 5248  # activations U-Net keeps for the backward, per input pixel (width 1, measured)
+
+
+# argparse's own words that a learner meets (Python 3.11's argparse.py; %-templates, which argparse formats itself)
+ARGPARSE_WORDS = frozenset((
+    said_later("usage: "), said_later("options"), said_later("positional arguments"),
+    said_later("show this help message and exit"), said_later("%(prog)s: error: %(message)s\n"),
+    said_later("argument %(argument_name)s: %(message)s"),
+    said_later("invalid choice: %(value)r (choose from %(choices)s)"),
+    said_later("the following arguments are required: %s"), said_later("unrecognized arguments: %s"),
+    said_later("expected one argument"), said_later("expected at least one argument"),
+    said_later("expected at most one argument"), said_later("invalid %(type)s value: %(value)r"),
+    said_later("ambiguous option: %(option)s could match %(matches)s"),
+    said_later("one of the arguments %s is required"), said_later("not allowed with argument %s"),
+    said_later("ignored explicit argument %r"), said_later("unknown parser %(parser_name)r (choices: %(choices)s)"),
+))
+
+
+@contextlib.contextmanager
+def in_learners_language():
+    """While inside, argparse's usage, headings and errors come out in the learner's language: argparse looks each
+    of its words up through its module's gettext function `_` when it prints, so that function is replaced here
+    (and put back after, even when parsing ends in SystemExit)."""
+    original = argparse._
+    argparse._ = lambda text: tr(text) if text in ARGPARSE_WORDS else original(text)
+    try:
+        yield
+    finally:
+        argparse._ = original
 
 
 def format_bytes(count: float) -> str:

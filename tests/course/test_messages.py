@@ -138,3 +138,34 @@ def test_a_library_error_speaks_korean_when_asked_and_english_otherwise(monkeypa
     monkeypatch.setenv("SEGEDU_LANG", "en")
     with pytest.raises(ValueError, match=r"^CRFConfig.iterations must be a whole number of at least 1, got 0$"):
         CRFConfig(iterations=0)
+
+
+def test_argparse_says_its_own_words_in_korean_inside_the_command_line_only(monkeypatch, capsys):
+    """`python -m segedu --help` and a wrong choice: argparse's headings and its error in Korean, with the
+    value the learner typed; after the command line, argparse speaks English again."""
+    import argparse
+
+    from segedu.__main__ import main
+
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    said = capsys.readouterr().out
+    assert said.startswith("사용법: python -m segedu") and "위치 인수" in said and "usage:" not in said, said[:300]
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "nope"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "오류" in error and "잘못된 선택: 'nope'" in error and "invalid choice" not in error, error
+    assert argparse.ArgumentParser(prog="x").format_usage().startswith("usage: x")
+
+
+def test_argparse_words_keep_their_percent_placeholders_in_korean():
+    """argparse formats its words itself with %: a Korean entry that lost %(message)s would crash every error."""
+    from segedu.arguments import ARGPARSE_WORDS
+    from segedu.language import _translations
+
+    korean = _translations("ko")
+    percent = re.compile(r"%\(\w+\)[sr]|%[sr]")
+    for word in ARGPARSE_WORDS:
+        assert word in korean, word
+        assert sorted(percent.findall(korean[word])) == sorted(percent.findall(word)), word
