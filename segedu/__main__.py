@@ -1,7 +1,8 @@
 """The command line: ``python -m segedu train | evaluate | data | info | bench | claims``. Run with ``--help`` for every option.
 
-What it prints, its help, argparse's own words and the library's errors are in the learner's language
-(``SEGEDU_LANG=ko``: `segedu.language.tr`); the lab's subcommands (bench, claims) speak English."""
+What it prints, its help (the lab's subcommands' too), argparse's own words and the library's errors are in the
+learner's language (``SEGEDU_LANG=ko``: `segedu.language.tr`); the tables and reports of the lab's subcommands
+(bench, claims) are written in English, like docs/."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .lab import bench, claims
 
     for name, module in (("bench", bench), ("claims", claims)):  # the lab's subcommands declare their own options
-        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.DESCRIPTION))
+        module.add_arguments(commands.add_parser(name, help=tr(module.HELP), description=tr(module.DESCRIPTION)))
     return parser
 
 

@@ -156,6 +156,10 @@ def test_argparse_says_its_own_words_in_korean_inside_the_command_line_only(monk
         main(["train", "--model", "nope"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "오류" in error and "잘못된 선택: 'nope'" in error and "invalid choice" not in error, error
+    with pytest.raises(SystemExit):
+        main(["claims", "--help"])  # a subcommand of the lab: its description and options in Korean too
+    said = capsys.readouterr().out
+    assert "강의의 각 주장" in said and "list the claims" not in said, said[:400]
     assert argparse.ArgumentParser(prog="x").format_usage().startswith("usage: x")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ...language import said_later, tr
 from ...arguments import image_size, non_negative_int, positive_float, positive_int
 from ...runtime import cpu_name, resolve_device
 from .crf import crf_benchmark
@@ -19,32 +20,38 @@ from .throughput import (BenchConfig, format_agreement, format_table, mode_plan,
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "main"]
 
-HELP = "training throughput of every model against torchvision's"
-DESCRIPTION = ("Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
-               "ratios for fp32/bf16, channels_last and torch.compile.")
+HELP = said_later("training throughput of every model against torchvision's")
+DESCRIPTION = said_later("Training throughput (images/s), peak GPU memory, MFU and ours/torchvision "
+                         "ratios for fp32/bf16, channels_last and torch.compile.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `python -m segedu bench`, read by `main`."""
-    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    parser.add_argument("--quick", action="store_true", help="small sizes on the CPU, the comparison pairs only (a few "
-                                                          "minutes)")
-    parser.add_argument("--models", help="comma-separated entries (default: all; see segedu.lab.bench.entries()), or "
-                                        "models with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]")
-    parser.add_argument("--modes", help="comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile (default: "
-                                       "those the device runs natively; named ones run even where bf16 is emulated)")
-    parser.add_argument("--image-size", type=image_size, metavar="HxW", help="input size (default 368x480)")
-    parser.add_argument("--batch-size", type=positive_int, help="batch size (default 8)")
-    parser.add_argument("--steps", type=positive_int, help="timed training steps per setting (default 20)")
-    parser.add_argument("--warmup", type=non_negative_int, help="untimed steps first (default 5)")
-    parser.add_argument("--peak-tflops", type=positive_float, help="the device's peak TFLOP/s for MFU (default: known GPUs)")
-    parser.add_argument("--repeat", type=positive_int, default=1, help="run the whole benchmark N times and print how far the "
-                                                            "ours/torchvision ratios move between runs (default 1)")
-    parser.add_argument("--data", action="store_true", help="also measure the CamVid data pipeline's images/s, and the "
-                                                         "fastest setting fed by it: images/s and time waiting for data")
-    parser.add_argument("--crf", action="store_true", help="instead: the dense CRF's seconds per 360x480 frame, segedu's "
-                                                          "lattice against pydensecrf (the authors' C++) when installed")
-    parser.add_argument("--output", type=Path, help="write every figure as JSON")
+    parser.add_argument("--device", help=tr("auto (default), cpu, cuda, cuda:1"))
+    parser.add_argument("--quick", action="store_true",
+                        help=tr("small sizes on the CPU, the comparison pairs only (a few minutes)"))
+    parser.add_argument("--models",
+                        help=tr("comma-separated entries (default: all; see segedu.lab.bench.entries()), or models "
+                                "with options, e.g. unet[width=0.25],pspnet[backbone=efficientnet_lite0]"))
+    parser.add_argument("--modes",
+                        help=tr("comma-separated settings, e.g. fp32,bf16,bf16+channels_last+compile (default: those "
+                                "the device runs natively; named ones run even where bf16 is emulated)"))
+    parser.add_argument("--image-size", type=image_size, metavar="HxW", help=tr("input size (default 368x480)"))
+    parser.add_argument("--batch-size", type=positive_int, help=tr("batch size (default 8)"))
+    parser.add_argument("--steps", type=positive_int, help=tr("timed training steps per setting (default 20)"))
+    parser.add_argument("--warmup", type=non_negative_int, help=tr("untimed steps first (default 5)"))
+    parser.add_argument("--peak-tflops", type=positive_float,
+                        help=tr("the device's peak TFLOP/s for MFU (default: known GPUs)"))
+    parser.add_argument("--repeat", type=positive_int, default=1,
+                        help=tr("run the whole benchmark N times and print how far the ours/torchvision ratios move "
+                                "between runs (default 1)"))
+    parser.add_argument("--data", action="store_true",
+                        help=tr("also measure the CamVid data pipeline's images/s, and the fastest setting fed by it: "
+                                "images/s and time waiting for data"))
+    parser.add_argument("--crf", action="store_true",
+                        help=tr("instead: the dense CRF's seconds per 360x480 frame, segedu's lattice against "
+                                "pydensecrf (the authors' C++) when installed"))
+    parser.add_argument("--output", type=Path, help=tr("write every figure as JSON"))
 
 
 def main(arguments) -> int:

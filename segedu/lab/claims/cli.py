@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ...language import said_later, tr
 from . import registry
 from .framework import VERDICTS
 from .lab import Lab
@@ -14,28 +15,28 @@ from .report import run_claims, write_report
 
 __all__ = ["HELP", "DESCRIPTION", "add_arguments", "main"]
 
-HELP = "run the lecture's claims as experiments and write a report"
-DESCRIPTION = ("Each claim of the lecture as an experiment: its effect, 95% interval and "
-               "verdict; exits 1 when a claim that ran does not hold. Trained claims need "
-               "CamVid and take minutes; --fast runs the seconds-long ones.")
+HELP = said_later("run the lecture's claims as experiments and write a report")
+DESCRIPTION = said_later("Each claim of the lecture as an experiment: its effect, 95% interval and "
+                         "verdict; exits 1 when a claim that ran does not hold. Trained claims need "
+                         "CamVid and take minutes; --fast runs the seconds-long ones.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `python -m segedu claims`, read by `main`."""
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="these claims only (see --list)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help=tr("these claims only (see --list)"))
     parser.add_argument("--seed", type=int, action="append", metavar="S",
-                        help="train with seed S (repeat for several; default: seeds 0-9 for heads on cached "
-                             "features, 0-4 for networks trained end to end)")
-    parser.add_argument("--fast", action="store_true", help="only the claims that take seconds and need no data")
-    parser.add_argument("--list", action="store_true", help="list the claims and exit")
+                        help=tr("train with seed S (repeat for several; default: seeds 0-9 for heads on cached "
+                                "features, 0-4 for networks trained end to end)"))
+    parser.add_argument("--fast", action="store_true", help=tr("only the claims that take seconds and need no data"))
+    parser.add_argument("--list", action="store_true", help=tr("list the claims and exit"))
     parser.add_argument("--out", type=Path, default=Path("runs/claims"),
-                        help="folder for claims.md and claims.json (default runs/claims)")
+                        help=tr("folder for claims.md and claims.json (default runs/claims)"))
     parser.add_argument("--models", type=Path, metavar="DIR",
-                        help="keep the networks that claims train end to end in DIR and reuse them when a later run "
-                             "asks for the same network, seed and training settings (default: keep nothing)")
+                        help=tr("keep the networks that claims train end to end in DIR and reuse them when a later run "
+                                "asks for the same network, seed and training settings (default: keep nothing)"))
     parser.add_argument("--merge", action="store_true",
-                        help="keep the other claims already in --out's report and replace only those that ran "
-                             "(to re-measure one claim of the committed report: --only NAME --merge)")
+                        help=tr("keep the other claims already in --out's report and replace only those that ran "
+                                "(to re-measure one claim of the committed report: --only NAME --merge)"))
 
 
 def main(arguments) -> int:
@@ -46,8 +47,8 @@ def main(arguments) -> int:
               if (not arguments.only or c.name in arguments.only) and (not arguments.fast or c.fast)]
     unknown = set(arguments.only or ()) - {c.name for c in claims + unmeasured}
     if unknown:
-        print(f"unknown claim(s) {', '.join(sorted(unknown))}; choose from: {', '.join(c.name for c in claims)}",
-              file=sys.stderr)
+        print(tr("unknown claim(s) {unknown}; choose from: {known}", unknown=", ".join(sorted(unknown)),
+                 known=", ".join(c.name for c in claims)), file=sys.stderr)
         return 2
     if arguments.list:
         for claim in chosen:
