@@ -173,3 +173,19 @@ def test_argparse_words_keep_their_percent_placeholders_in_korean():
     for word in ARGPARSE_WORDS:
         assert word in korean, word
         assert sorted(percent.findall(korean[word])) == sorted(percent.findall(word)), word
+
+
+def test_an_out_of_memory_verdict_describes_the_limit_in_korean(monkeypatch):
+    """The whole verdict, the limit's size included, not an English phrase inside a Korean sentence."""
+    from segedu.course.checks import compare, harness
+
+    def numpy_style(x):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (1024, 1024, 1024)")
+
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    monkeypatch.setattr(harness, "MEMORY_LIMIT", 64 * 2**20)
+    with pytest.raises(ExerciseFailed) as failure:
+        compare("double", numpy_style, lambda x: x * 2, [("x", (torch.ones(2),), {})])
+    verdict = str(failure.value).splitlines()[0]
+    assert "8.00 GiB" in verdict and "64 MiB" in verdict and HANGUL.search(verdict), verdict
+    assert not re.search(r"\b(about|more|ran out)\b", verdict), verdict

@@ -156,7 +156,7 @@ def _allocation_failure(error: BaseException) -> str | None:
         return None
     found = _ALLOCATION.search(message)
     if not found:
-        return "an unknown size"
+        return tr("an unknown size")
     size = found.group(1).strip()
     if size.isdigit() or size.endswith("bytes"):
         count = int(size.split()[0].split(".")[0])
@@ -168,7 +168,7 @@ def _allocation_failure(error: BaseException) -> str | None:
 
 def _describe_limit() -> str:
     budget = _budget()
-    return f"about {budget / 2**20:.0f} MiB more" if budget else "the memory the machine has"
+    return tr("about {size} MiB more", size=f"{budget / 2**20:.0f}") if budget else tr("the memory the machine has")
 
 
 def _exit_call(code: Any) -> str:
