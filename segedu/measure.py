@@ -2,8 +2,8 @@
 
 Used by the notebooks (input-size trade-off, depthwise separable convolution, the model zoo) and
 by the benchmark. FLOPs come from torch.utils.flop_counter (a multiply-add counts as 2 FLOPs);
-activation memory is the bytes of the tensors autograd saves for the backward pass, which is what
-grows with the input size when training, and is measurable on a CPU as on a GPU.
+activation memory is the bytes of the tensors autograd saves for the backward pass, the parameters it also keeps
+left out: what grows with the input size when training, measurable on a CPU as on a GPU.
 """
 
 from __future__ import annotations
@@ -82,13 +82,14 @@ class Cost:
 
 def measure(model: nn.Module, input_size: tuple[int, int], *, in_channels: int = 3, batch_size: int = 1,
             device: str | torch.device = "cpu", repeats: int = 3) -> Cost:
-    """Parameters, GFLOPs, saved activation MB (training mode) and median inference latency in ms."""
+    """Parameters, GFLOPs, saved activation MB (training mode, parameters left out) and median inference latency
+    in ms."""
     inputs = torch.randn(batch_size, in_channels, *input_size, device=device)
     was_training = model.training
     buffers = {name: buffer.clone() for name, buffer in model.named_buffers()}  # batch-norm statistics
     try:
         model.train()
-        activation = saved_activation_bytes(model, inputs)
+        activation = saved_activation_bytes(model, inputs, weights=False)  # the parameters do not grow with the input
         model.eval()
         flops = count_flops(model, inputs)
         seconds = latency(model, inputs, repeats=repeats)

@@ -169,3 +169,11 @@ def test_activation_memory_grows_with_the_input_and_measure_keeps_batch_norm_sta
     cost = measure.measure(model, (16, 16))
     assert cost.parameters == 3 * 8 * 9 + 8 + 16 and cost.gflops > 0 and cost.milliseconds > 0
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
+
+
+def test_measure_counts_the_activations_without_the_parameters():
+    """A 1x1 convolution keeps its input and its weight for the backward; measure's activation memory is the input's
+    bytes alone (float32, 4 bytes an element), computed by hand, though the weight is the larger here."""
+    convolution = nn.Conv2d(3, 64, 1, bias=False)
+    cost = measure.measure(convolution, (4, 5), batch_size=2, repeats=1)
+    assert cost.activation_megabytes * 2**20 == 2 * 3 * 4 * 5 * 4
