@@ -113,15 +113,3 @@ def test_the_linear_probe_claim_ranks_the_equal_resolution_probes(order, verdict
     assert list(steps) == ["probe5 - probe4", "probe4 - probe3"]
     assert outcome.verdict == verdict and all(s["verdict"] == verdict for s in steps.values())
     assert all((s["seeds"], s["blocks"]) == (2, 4) for s in steps.values())
-
-
-def test_the_input_size_claim_counts_activations_without_the_parameters():
-    """`input_size_trained` judges how activation memory grows with the input; the parameters autograd keeps for the
-    backward do not grow, so they are left out. A 1x1 convolution keeps its input and its weight: per image, only the
-    input's bytes count, here computed by hand (float32, 4 bytes an element)."""
-    from segedu.lab.claims.transfer_input_size import activation_megabytes_per_image
-
-    convolution = torch.nn.Conv2d(3, 64, 1, bias=False)  # a weight of 64 x 3 floats, larger than one image here
-    per_image = activation_megabytes_per_image(convolution, (4, 5), batch_size=2)
-    assert per_image * 2**20 == pytest.approx(3 * 4 * 5 * 4)
-    assert activation_megabytes_per_image(convolution, (8, 10), batch_size=2) == pytest.approx(4 * per_image)

@@ -16,16 +16,6 @@ claims = Registry()
 INPUT_SIZES = ((90, 120), (180, 240), (360, 480))  # the input-size claim: a quarter, half and all of CamVid's pixels
 
 
-def activation_megabytes_per_image(network: torch.nn.Module, size: tuple[int, int], *, batch_size: int = 2) -> float:
-    """MiB of the activations one forward pass of `network` (in the mode it is in) on a batch of
-    (batch_size, 3, *size) keeps for the backward, per image, without the parameters autograd also keeps: those are
-    the same at every input size, and counting them (about 8 MiB per image for FCN-8s on EfficientNet-Lite0 at
-    batch 2) hides how the activations grow."""
-    from ...measure import saved_activation_bytes
-
-    return saved_activation_bytes(network, torch.randn(batch_size, 3, *size), weights=False) / 2**20 / batch_size
-
-
 @claims.claim("input_size_trained", "the input size matters as much as the model: a larger input sees more detail "
               "and needs more memory in training and in inference", "11_transfer_learning", "Which input size?",
               "test mIoU scored at 360x480 for heads trained at 90x120, 180x240, 360x480, 10 seeds pooled; activation "
@@ -38,8 +28,8 @@ def input_size_trained(lab: Lab) -> Outcome:
     of the same 367 frames resized to 90x120, 180x240 and 360x480 (same epochs, steps and seeds), and every
     prediction is upsampled to 360x480 and scored against the same labels. Cost: the whole network (EfficientNet-Lite0
     encoder and FCN-8s decoder, `build_model("fcn8s", backbone="efficientnet_lite0")`) per image at each size:
-    the activations a training step keeps (`activation_megabytes_per_image`: the parameters autograd also keeps are
-    left out, as they do not grow with the input), and CPU latency. Each step up in size is judged by
+    the activations a training step keeps (`segedu.measure.measure`: the parameters autograd also keeps are left
+    out, as they do not grow with the input), and CPU latency. Each step up in size is judged by
     `preregistration.RULES` on the two-level interval of its mIoU gain (seeds, then blocks of test frames), the
     claim by `combined`; the memory is an exact condition: activations growing less than 3x per doubling of the side
     contradict the claim."""
@@ -61,8 +51,8 @@ def input_size_trained(lab: Lab) -> Outcome:
             difference, thin_effect=thin_difference.effect, thin_interval=[thin_difference.low, thin_difference.high])
     torch.manual_seed(0)
     network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
-    memory = {name(size): activation_megabytes_per_image(network.train(), size) for size in sizes}  # training mode
     costs = {name(size): measure(network, size, batch_size=2, repeats=3) for size in sizes}
+    memory = {key: cost.activation_megabytes / 2 for key, cost in costs.items()}  # the parameters left out
     latency = {key: cost.milliseconds / 2 for key, cost in costs.items()}
     growth = [memory[name(larger)] / memory[name(smaller)] for smaller, larger in zip(sizes, sizes[1:])]
     verdict = combined([s["verdict"] for s in steps.values()]) if min(growth) >= 3 else "contradicted"
