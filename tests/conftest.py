@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# CI's second pass (without the data) reruns only the tests that look for it: tests/data_dependence.py
+pytest_plugins = ["tests.data_dependence"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
