@@ -119,7 +119,9 @@ class Recipe:
 
 
 HEAD_EPOCHS = 10  # each architecture's head on the frozen encoder: minutes, not hours (docs/claims.md)
-SCRATCH_EPOCHS = 50  # SegNet at quarter width, 367 frames an epoch: measured at 8.5 images/s on a 2-core CPU
+# SegNet at quarter width, 367 frames an epoch: its shipped run trained at 11.1 images/s (27.5 minutes); a 2-core AMD
+# EPYC with AVX-512 BF16 trains it at 4.8 (about 64 minutes): the minutes depend on the processor
+SCRATCH_EPOCHS = 50
 ISBI_EPOCHS = 36  # 400 tiles an epoch: measured to end within 20 minutes of training on a 2-core CPU
 RECIPES: dict[str, Recipe] = {
     "camvid-cpu": Recipe(
@@ -136,13 +138,13 @@ RECIPES: dict[str, Recipe] = {
     # available offline: a quarter-width network trained from scratch, SegNet-Basic's size (about 1.8M parameters)
     "camvid-segnet": Recipe(
         "camvid-segnet", "SegNet (VGG16-BN at quarter width, its pooling switches) trained from scratch on CamVid at "
-                         "360x480, as SegNet-Basic was (about 40 minutes on a 2-core CPU)",
+                         "360x480, as SegNet-Basic was (28 to 64 minutes on 2-core CPUs)",
         model="segnet", data="camvid", options={}, image_size=(360, 480), epochs=SCRATCH_EPOCHS, batch_size=4,
         width=0.25),
     "camvid-deconvnet": Recipe(
         "camvid-deconvnet", "DeconvNet (VGG16-BN at quarter width, fc6/fc7 of 128 channels, unpooling and "
                             "transposed convolutions) trained from scratch on whole CamVid frames at 360x480 "
-                            "(about 40 minutes on a 2-core CPU)",
+                            "(24 to 69 minutes on 2-core CPUs)",
         model="deconvnet", data="camvid", options={"fc_channels": 128}, image_size=(360, 480),
         epochs=SCRATCH_EPOCHS - 5, batch_size=4, width=0.25),
     "isbi-cpu": Recipe(
