@@ -123,6 +123,7 @@ def _train(args: argparse.Namespace) -> int:
     from .recipes import RECIPES, recipe_training
 
     recipe = RECIPES[args.recipe] if args.recipe else None
+    budget = recipe.minutes if recipe is not None and args.epochs is None else None  # --epochs given: exactly those
     if recipe is not None:
         for key, value in recipe.arguments().items():  # what the command line left unset
             if getattr(args, key) in (None, False):
@@ -157,7 +158,7 @@ def _train(args: argparse.Namespace) -> int:
                          optimizer=args.optimizer, device=args.device, num_workers=args.num_workers, seed=args.seed,
                          checkpoint_dir=str(output), progress=not args.no_progress,
                          bf16=None if args.precision == "auto" else args.precision == "bf16",
-                         channels_last=args.channels_last)
+                         channels_last=args.channels_last, minutes=budget)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun, only rank 0 speaks
     data_info = {"name": args.data, "image_size": list(size), "subset": subset,
                  "class_names": list(train_data.class_names), "palette": [list(c) for c in train_data.palette]}

@@ -21,6 +21,11 @@ gives the minutes and the processor it was measured on):
 The test frames are scored after 15, 30 and 60 minutes of training (`TimedEvaluation`), a curve saved with the
 checkpoint; the training minutes count only training, not these scorings.
 
+A recipe's epochs were sized on one processor, and 2-core CPUs differ by more than 2x (docs/known-issues.md). So a
+recipe with a budget (`Recipe.minutes`: an hour for the CamVid trainings, 20 minutes for ISBI 2012) times its first
+epoch and trains only as many of its epochs as fit (`TrainConfig.minutes`), the learning rate's decay shortened to
+end with them; it prints how many. `--epochs` given on the command line is taken as it is.
+
 ``camvid-heads`` gives every architecture the course shows a working CamVid checkpoint in minutes: the same
 frozen ImageNet encoder for all (no gradients, no batch-norm updates, no backward pass through it), only the
 architecture's own decoder and head trained (`--model fcn32s`, `fcn8s`, `pspnet`, `deeplabv3`, ...), with the
@@ -87,6 +92,7 @@ class Recipe:
     loss: str = "cross_entropy"  # or "border_weighted": U-Net's weight map (equation 2)
     score: str = "miou"  # or "membranes": Dice, with the ISBI challenge's Rand and information scores beside it
     test_time_rotations: bool = False  # score the average over the 8 symmetries of the square (U-Net, section 4)
+    minutes: float | None = None  # the training's budget: fewer epochs where this processor cannot fit them all
 
     def arguments(self) -> dict[str, Any]:
         """The `train` command's defaults this recipe sets (an option given on the command line still wins)."""
@@ -128,7 +134,7 @@ RECIPES: dict[str, Recipe] = {
         "camvid-cpu", "U-Net on the ImageNet EfficientNet-Lite0, levels 1-3 frozen, CamVid at 360x480, 18 epochs "
                       "(well within an hour on a 2-core CPU)",
         model="unet", data="camvid", options={"backbone": "efficientnet_lite0", "pretrained": True},
-        image_size=(360, 480), epochs=18, freeze_through="level3"),
+        image_size=(360, 480), epochs=18, freeze_through="level3", minutes=60.0),
     "camvid-heads": Recipe(
         "camvid-heads", "any architecture's decoder and head (--model fcn8s, pspnet, deeplabv3, ...) on the frozen "
                         "ImageNet EfficientNet-Lite0, CamVid at 360x480: the course's checkpoint of each architecture",
@@ -138,15 +144,15 @@ RECIPES: dict[str, Recipe] = {
     # available offline: a quarter-width network trained from scratch, SegNet-Basic's size (about 1.8M parameters)
     "camvid-segnet": Recipe(
         "camvid-segnet", "SegNet (VGG16-BN at quarter width, its pooling switches) trained from scratch on CamVid at "
-                         "360x480, as SegNet-Basic was (28 to 64 minutes on 2-core CPUs)",
+                         "360x480, as SegNet-Basic was (50 epochs, fewer where they do not fit in an hour)",
         model="segnet", data="camvid", options={}, image_size=(360, 480), epochs=SCRATCH_EPOCHS, batch_size=4,
-        width=0.25),
+        width=0.25, minutes=60.0),
     "camvid-deconvnet": Recipe(
         "camvid-deconvnet", "DeconvNet (VGG16-BN at quarter width, fc6/fc7 of 128 channels, unpooling and "
                             "transposed convolutions) trained from scratch on whole CamVid frames at 360x480 "
-                            "(24 to 69 minutes on 2-core CPUs)",
+                            "(45 epochs, fewer where they do not fit in an hour)",
         model="deconvnet", data="camvid", options={"fc_channels": 128}, image_size=(360, 480),
-        epochs=SCRATCH_EPOCHS - 5, batch_size=4, width=0.25),
+        epochs=SCRATCH_EPOCHS - 5, batch_size=4, width=0.25, minutes=60.0),
     "isbi-cpu": Recipe(
         "isbi-cpu", "U-Net on the ImageNet EfficientNet-Lite0 down to full resolution, ISBI 2012 slices 0-24 as 256x256 tiles "
                     "with U-Net's elastic deformation and border weights (20 minutes on a 2-core CPU)",
@@ -154,7 +160,7 @@ RECIPES: dict[str, Recipe] = {
         options={"backbone": "efficientnet_lite0", "pretrained": True, "decoder_widths": (128, 64, 48, 32, 16)},
         image_size=(512, 512), epochs=ISBI_EPOCHS, class_weighting=None, score_split="val",
         score_minutes=(5.0, 10.0, 15.0, 20.0), tile=256, tiles_per_image=16, loss="border_weighted",
-        score="membranes", test_time_rotations=True),
+        score="membranes", test_time_rotations=True, minutes=20.0),
 }
 
 
@@ -258,6 +264,9 @@ class TimedEvaluation:
         if not reached and self.epoch < self.epochs:
             return
         self.marks = [mark for mark in self.marks if mark not in reached]
+        self._score(minutes)
+
+    def _score(self, minutes: float) -> None:
         started = time.perf_counter()
         scores = SCORES[self.score](self.model, self.data, input_size=self.input_size, rotations=self.rotations)
         self.model.train()
@@ -275,6 +284,8 @@ class TimedEvaluation:
         """After the last epoch: the curve into the run's last checkpoint, and the last point's per-class IoU."""
         from .checkpoint import load_checkpoint, save_checkpoint
 
+        if self.epoch and (not self.curve or self.curve[-1]["epoch"] != self.epoch):  # a budget ended it early
+            self._score(self.trained_seconds / 60)
         if checkpoint is not None and self.curve:
             state = load_checkpoint(checkpoint)
             state["curve"] = self.curve

@@ -28,6 +28,16 @@ def config(tmp_path=None, **changes):
                           "checkpoint_dir": str(tmp_path) if tmp_path else None, **changes})
 
 
+class Crash(Exception):
+    pass
+
+
+def crash_after_epoch_two(record):
+    """A callback: the run dies after its second epoch is saved."""
+    if record["epoch"] == 2:
+        raise Crash
+
+
 def test_training_beats_the_majority_baseline():
     torch.manual_seed(0)
     model = build_model("unet", num_classes=5, width=0.125, depth=3)
@@ -44,18 +54,49 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     whole = small_model()
     fit(whole, TRAIN, VAL, config(tmp_path / "whole"))
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_epoch_two(record):
-        if record["epoch"] == 2:
-            raise Crash
-
     with pytest.raises(Crash):
         fit(small_model(), TRAIN, VAL, config(tmp_path / "split"), callbacks=[crash_after_epoch_two])
     assert load_checkpoint(tmp_path / "split" / "last.pt")["epoch"] == 2
     resumed = small_model(seed=99)  # different initial weights: everything must come from the checkpoint
     history = fit(resumed, TRAIN, VAL, config(tmp_path / "split"), resume=tmp_path / "split" / "last.pt")
+    assert len(history) == 3
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_epochs_within_a_budget():
+    from segedu.engine.config import epochs_within
+
+    assert epochs_within(60, 77, 50) == 46  # SegNet's recipe on a 2-core AMD EPYC: 46 x 77 s = 59 min
+    assert epochs_within(60, 33, 50) == 50  # a faster processor fits them all, and never more
+    assert epochs_within(0.001, 100, 5) == 1  # at least the epoch that was measured
+    with pytest.raises(ValueError, match="minutes must be positive"):
+        TrainConfig(minutes=0)
+
+
+def test_a_budget_trims_the_epochs_and_ends_the_decay_with_them(tmp_path, capsys):
+    history = fit(small_model(), TRAIN, None, config(tmp_path, epochs=4, minutes=1e-6))
+    assert len(history) == 1
+    assert "1 of the 4 epochs fit in 1e-06 minutes" in capsys.readouterr().out
+    state = load_checkpoint(tmp_path / "last.pt")
+    assert state["config"]["epochs"] == 1  # what a resume continues
+    assert state["scheduler"]["lr_lambdas"] == [{"total_steps": 6}]  # the decay ends with the epoch: 48 / 8 steps
+    roomy = fit(small_model(), TRAIN, None, config(epochs=2, minutes=1000.0))
+    assert len(roomy) == 2 and roomy.records[-1]["lr"] == 0.0
+
+
+def test_a_run_its_budget_shortened_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr("segedu.engine.training.epochs_within", lambda minutes, seconds, epochs: 3)
+    whole = small_model()
+    assert len(fit(whole, TRAIN, None, config(tmp_path / "whole", epochs=5, minutes=10.0))) == 3
+
+    with pytest.raises(Crash):
+        fit(small_model(), TRAIN, None, config(tmp_path / "split", epochs=5, minutes=10.0),
+            callbacks=[crash_after_epoch_two])
+    monkeypatch.setattr("segedu.engine.training.epochs_within", lambda minutes, seconds, epochs: epochs)
+    resumed = small_model(seed=99)  # the same command as the stopped run: 5 epochs asked, the budget chose 3
+    history = fit(resumed, TRAIN, None, config(tmp_path / "split", epochs=5, minutes=10.0),
+                  resume=tmp_path / "split" / "last.pt")
     assert len(history) == 3
     for name, value in whole.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name

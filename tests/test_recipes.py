@@ -23,6 +23,19 @@ class Masks:
         return torch.zeros(3, *self.masks[index].shape), self.masks[index]
 
 
+class Matrix:
+    """What `engine.evaluate` returns, with fixed scores."""
+
+    def miou(self):
+        return 0.5
+
+    def pixel_accuracy(self):
+        return 0.9
+
+    def iou(self):
+        return torch.tensor([0.4, 0.6])
+
+
 def test_median_frequency_weights_follow_eigen_and_fergus_by_hand():
     # frame 1: 6 pixels of class 0, 2 of class 1; frame 2: 4 of class 0, 2 of class 2, 2 ignored
     data = Masks([[[0, 0, 0, 0], [0, 0, 1, 1]], [[0, 0, 0, 0], [2, 2, 255, 255]]])
@@ -37,16 +50,6 @@ def test_timed_evaluation_scores_once_per_mark_and_after_the_last_epoch(monkeypa
 
     calls = []
 
-    class Matrix:
-        def miou(self):
-            return 0.5
-
-        def pixel_accuracy(self):
-            return 0.9
-
-        def iou(self):
-            return torch.tensor([0.4, 0.6])
-
     monkeypatch.setattr(engine, "evaluate", lambda model, data, **options: calls.append(options) or Matrix())
     said = []
     scorer = TimedEvaluation(torch.nn.Conv2d(3, 2, 1), Masks([[[0]]]), minutes=(15, 30, 60), epochs=8,
@@ -60,6 +63,36 @@ def test_timed_evaluation_scores_once_per_mark_and_after_the_last_epoch(monkeypa
                               folder=tmp_path, resume_from={"history": [{"seconds": 1200}, {"seconds": 1200}]})
     assert resumed.epoch == 2 and resumed.trained_seconds == 2400 and resumed.marks == [60]
     assert resumed.curve == scorer.curve  # read back from curve.json
+
+
+def test_a_run_its_budget_ended_early_is_scored_at_its_last_epoch(tmp_path, monkeypatch):
+    from segedu import engine
+
+    monkeypatch.setattr(engine, "evaluate", lambda model, data, **options: Matrix())
+    scorer = TimedEvaluation(torch.nn.Conv2d(3, 2, 1), Masks([[[0]]]), minutes=(15, 30, 60), epochs=8,
+                             folder=tmp_path, say=lambda text: None)
+    for seconds in (400, 400, 400, 400):  # 4 of the 8 epochs trained: 26.7 minutes, one mark (15) reached
+        scorer({"seconds": seconds})
+    assert [point["epoch"] for point in scorer.curve] == [3]
+    scorer.finish(None)
+    assert [point["epoch"] for point in scorer.curve] == [3, 4]  # the last epoch trained is scored
+    scorer.finish(None)
+    assert len(scorer.curve) == 2  # once
+
+
+def test_every_cpu_recipe_of_a_whole_training_has_a_budget_and_explicit_epochs_override_it(tmp_path, monkeypatch):
+    from segedu import __main__ as cli
+
+    assert {name: recipe.minutes for name, recipe in RECIPES.items() if recipe.minutes} == {
+        "camvid-cpu": 60.0, "camvid-segnet": 60.0, "camvid-deconvnet": 60.0, "isbi-cpu": 20.0}
+    seen = []
+    monkeypatch.setattr("segedu.engine.fit", lambda model, train, val, config, **kwargs: seen.append(config) or
+                        (_ for _ in ()).throw(SystemExit(0)))
+    for extra in ([], ["--epochs", "2"]):
+        with pytest.raises(SystemExit):
+            cli.main(["train", "--recipe", "camvid-segnet", "--data", "streets", "--subset", "4", "--image-size",
+                      "64x96", "--output", str(tmp_path / "run"), "--no-progress", *extra])
+    assert [(config.epochs, config.minutes) for config in seen] == [(50, 60.0), (2, None)]
 
 
 def test_train_needs_a_model_and_data_or_a_recipe(capsys):

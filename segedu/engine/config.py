@@ -16,7 +16,7 @@ import torch
 from ..runtime import Runtime
 from ..language import tr
 
-__all__ = ["TrainConfig", "History", "Loss", "capped", "seed_everything"]
+__all__ = ["TrainConfig", "History", "Loss", "capped", "seed_everything", "epochs_within"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits (N, K, H, W), masks (N, H, W)) -> scalar
 
@@ -36,6 +36,12 @@ def _environment_cap() -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(tr("SEGEDU_MAX_STEPS must be a positive whole number, got {value!r}", value=value))
     return int(value)
+
+
+def epochs_within(minutes: float, seconds_per_epoch: float, epochs: int) -> int:
+    """How many of `epochs` epochs fit in `minutes` of training at `seconds_per_epoch` each: at least 1, at most
+    `epochs` (a budget trims a run, it never lengthens one)."""
+    return max(1, min(epochs, math.floor(minutes * 60 / max(seconds_per_epoch, 1e-9))))
 
 
 @dataclasses.dataclass
@@ -66,6 +72,8 @@ class TrainConfig:
     check_labels: bool = True
     freeze_encoder: bool | str = False  # transfer learning: model.freeze_encoder() before training; a level
                                         # ("level3") freezes the encoder only up to it (model.freeze_encoder(level))
+    minutes: float | None = None        # a budget of training minutes: after the first epoch, fit trains only as many
+                                        # of `epochs` as fit in it on this processor (`epochs_within`); None: all
 
     def runtime(self) -> Runtime:
         """The device, precision, memory format, workers, fused updates and compilation this config asks for. On the
@@ -80,6 +88,8 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(tr("epochs, batch_size and lr must be positive (got {epochs}, {batch_size}, {lr})",
                                 epochs=self.epochs, batch_size=self.batch_size, lr=self.lr))
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(tr("minutes must be positive or None (got {minutes})", minutes=self.minutes))
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(tr("optimizer must be 'adamw' or 'sgd', got {optimizer!r}", optimizer=self.optimizer))
         if self.scheduler not in ("poly", "constant"):

@@ -19,7 +19,7 @@ from .config import History, TrainConfig
 from .processes import _Distributed, _Partial
 from ..language import tr
 
-__all__ = ["SCHEDULE_KEYS", "RUNTIME_KEYS"]
+__all__ = ["SCHEDULE_KEYS", "RUNTIME_KEYS", "budgeted_epochs"]
 
 
 # where and how fast a run computes, where it writes and what it shows: a resumed run may change these (resume a CPU
@@ -46,12 +46,27 @@ def _same(saved: Any, current: Any) -> bool:
     return normal(saved) == normal(current)
 
 
+def _budget_shortened(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether the stopped run had the same budget of minutes (`TrainConfig.minutes`) and trained fewer epochs than
+    `config` asks for because of it: resuming it continues its own number of epochs."""
+    return (config.minutes is not None and _same(saved.get("minutes"), config.minutes)
+            and isinstance(saved.get("epochs"), int) and saved["epochs"] <= config.epochs)
+
+
+def budgeted_epochs(state: dict[str, Any], config: TrainConfig) -> TrainConfig:
+    """`config` with the epochs of the run `state` continues, when its budget chose them."""
+    saved = state.get("config") or {}
+    return dataclasses.replace(config, epochs=saved["epochs"]) if _budget_shortened(saved, config) else config
+
+
 def _setting_differences(state: dict[str, Any], model: nn.Module, train_samples: int, config: TrainConfig,
                          data_info: dict[str, Any]) -> list[str]:
     """Every recorded setting of the stopped run that this run changes, as 'setting now (the checkpoint: then)'."""
     changed = []
     saved = state.get("config") or {}
     for key in SCHEDULE_KEYS:
+        if key == "epochs" and _budget_shortened(saved, config):
+            continue  # the run's budget chose its epochs after the first: `budgeted_epochs`
         if key in saved and not _same(saved[key], getattr(config, key)):
             changed.append(f"{key} {getattr(config, key)!r} (the checkpoint: {saved[key]!r})")
     recorded = state.get("data") or {}

@@ -26,10 +26,10 @@ from ..errors import DataError
 from ..models.base import SegmentationModel
 from ..runtime import Runtime
 from .autotune import LayoutChoice, choose_layout, recorded_layout
-from .config import History, Loss, TrainConfig, seed_everything, _seed_worker
+from .config import History, Loss, TrainConfig, epochs_within, seed_everything, _seed_worker
 from .inference import evaluate
 from .processes import _Distributed, _Partial, _SkippingSampler, _Stopped, _StopRequest
-from .resume import SCHEDULE_KEYS, _initial_weights, _resumable, _resume
+from .resume import SCHEDULE_KEYS, _initial_weights, _resumable, _resume, budgeted_epochs
 from .step import cross_entropy, segmentation_objective, train_steps
 from ..language import tr
 
@@ -69,10 +69,37 @@ def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch
     return runtime.optimizer(config.optimizer, parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
 
+class _PolyDecay:
+    """DeepLab's poly schedule, (1 - step / total_steps) ** 0.9, as an object: LambdaLR saves its `total_steps` in
+    the scheduler's state, so a run whose budget shortened it (`TrainConfig.minutes`) resumes on the same decay."""
+
+    def __init__(self, total_steps: int):
+        self.total_steps = total_steps
+
+    def __call__(self, step: int) -> float:
+        return (1 - min(step, self.total_steps) / self.total_steps) ** 0.9
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
     if config.scheduler == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1 - min(step, total_steps) / total_steps) ** 0.9)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _PolyDecay(total_steps))
+
+
+def _within_budget(config: TrainConfig, record: dict[str, float], steps_per_epoch: int, scheduler) -> TrainConfig:
+    """After a new run's first epoch: `config` with only the epochs that fit in `config.minutes` (`epochs_within`,
+    at this epoch's pace: its seconds over its steps, the slowest process's under torchrun), the schedule's decay
+    shortened to match. Unchanged without a budget, or when every epoch fits."""
+    seconds = torch.tensor(record["seconds"] / max(record["steps"], 1))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(seconds, op=torch.distributed.ReduceOp.MAX)
+    epochs = epochs_within(config.minutes, seconds.item() * steps_per_epoch, config.epochs)
+    if epochs == config.epochs:
+        return config
+    for decay in scheduler.lr_lambdas:
+        if isinstance(decay, _PolyDecay):
+            decay.total_steps = epochs * steps_per_epoch
+    return dataclasses.replace(config, epochs=epochs)
 
 
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, config: TrainConfig | None = None, *,
@@ -138,6 +165,8 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                             resume=resume, init_from=init_from))
     # a resume that cannot continue the run exactly is refused before anything is checked, loaded or trained
     resumed = _resumable(resume, model, len(train_data), config, data_info, distributed) if resume is not None else None
+    if resumed is not None:
+        config = budgeted_epochs(resumed, config)
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if checkpoint_dir is not None and distributed.main:
         prepare_checkpoint_folder(checkpoint_dir)  # writable, and no stale temporary files of a killed run
@@ -206,7 +235,9 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
     epoch = start_epoch
     with _StopRequest(distributed) as stop:
         try:
-            for epoch in range(start_epoch, config.epochs):
+            for epoch in itertools.count(start_epoch):
+                if epoch >= config.epochs:  # (a budget may shorten the run after its first epoch)
+                    break
                 done = sum(record.get("steps", 0) for record in history.records) + (partial.step if partial else 0)
                 remaining = None if config.max_steps is None else config.max_steps - done
                 if remaining is not None and remaining <= 0:
@@ -218,6 +249,11 @@ def _fit(model, train_data, val_data, config, loss, runtime, distributed, resume
                                           num_classes, epoch, distributed.main, remaining, stop=stop, partial=partial,
                                           exact=exact)
                 partial = None
+                if epoch == 0 and config.minutes is not None:
+                    planned, config = config.epochs, _within_budget(config, record, len(train_loader), scheduler)
+                    if config.epochs < planned:
+                        say(f"the first epoch took {record['seconds']:.0f} s: {config.epochs} of the {planned} "
+                            f"epochs fit in {config.minutes:g} minutes of training on this processor")
                 if val_data is not None:
                     matrix = evaluate(evaluated, distributed.shard(val_data), batch_size=local_batch, runtime=runtime,
                                       num_classes=num_classes, ignore_index=config.ignore_index,
