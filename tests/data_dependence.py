@@ -85,6 +85,8 @@ class Recorder:
 class RecordPlugin:
     def __init__(self, path: Path):
         self.path, self.recorder = path, Recorder()
+        self.items: dict[str, pytest.Item] = {}  # the collected tests, notebooks left out
+        self.blind: list[str] = []
         self.recorder.install()
 
     @pytest.hookimpl(wrapper=True)
@@ -105,22 +107,22 @@ class RecordPlugin:
             return (yield)
 
     def pytest_runtest_logreport(self, report):
-        item = getattr(self, "_items", {}).get(report.nodeid)
+        item = self.items.get(report.nodeid)
         if report.when == "call" and report.passed and item is not None:
             self.recorder.passed[report.nodeid] = item
         elif report.failed or report.skipped:
             self.recorder.passed.pop(report.nodeid, None)
 
     def pytest_collection_modifyitems(self, items):
-        self._items = {item.nodeid: item for item in items if not str(item.path).endswith(".ipynb")}
+        self.items = {item.nodeid: item for item in items if not str(item.path).endswith(".ipynb")}
 
     def pytest_sessionfinish(self, session):
         self.recorder.uninstall()
-        blind = self.recorder.blind()
-        self.path.write_text(json.dumps({"blind": blind}, indent=0) + "\n")
+        self.blind = self.recorder.blind()
+        self.path.write_text(json.dumps({"blind": self.blind}, indent=0) + "\n")
 
     def pytest_terminal_summary(self, terminalreporter):
-        terminalreporter.write_line(f"{self.path}: {len(self.recorder.blind())} passed tests never looked for the "
+        terminalreporter.write_line(f"{self.path}: {len(self.blind)} passed tests never looked for the "
                                     f"data ({RECORD})")
 
 
