@@ -31,6 +31,7 @@ from pathlib import Path
 
 import polib
 
+from ..data.availability import STANDINS, display_name
 from ..language import language
 from .messages import placeholders
 
@@ -56,6 +57,8 @@ VERDICT_REASONS = {"holds": "the whole interval is above {}",
                    "inconclusive": "the interval reaches both sides of that"}
 _JUDGED = re.compile(r": (holds|contradicted|inconclusive)(?: \((?:{})\))?$".format(
     "|".join(re.escape(reason).replace(r"\{\}", r"\{\d+\}") for reason in VERDICT_REASONS.values())))
+# A rule other than "better" gives its own words as the reason, the same whatever the verdict.
+_RULED = re.compile(r": (holds|contradicted|inconclusive)( \(the rule: [^()]*\))$")
 
 
 def normalized(key: str) -> str:
@@ -80,8 +83,12 @@ _MATH = re.compile(r"\$[^$]*\$")
 
 
 def verdict_versions(key: str) -> list[str]:
-    """A template and, if it ends in a verdict (": holds", or ": holds (the whole interval is above {3})"), its
-    versions with the other two verdicts, the template first."""
+    """A template and, if it ends in a verdict (": holds", ": holds (the whole interval is above {3})", or ": holds
+    (the rule: A - B above {3})"), its versions with the other two verdicts, the template first."""
+    ruled = _RULED.search(key)
+    if ruled is not None:
+        head = key[:ruled.start()]
+        return [key, *(f"{head}: {verdict}{ruled.group(2)}" for verdict in VERDICT_REASONS if verdict != ruled.group(1))]
     match = _JUDGED.search(key)
     if match is None:
         return [key]
@@ -133,9 +140,16 @@ def _table(code: str) -> dict[str, str]:
     return output_table(code)  # read once per kernel
 
 
+# On the stand-ins a text names "the CamVid stand-in" where the English notebook's stored run, on the data, named
+# "CamVid" (`data.display_name`): the catalog's entry for the data's text serves, the stand-in named in the language.
+STANDIN_WORDS = {"ko": "{data} 대용 데이터셋"}
+_STANDIN_NAMES = tuple((display_name(data), display_name(standin)) for data, standin in STANDINS.items())
+
+
 def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
     """`text` in language `code` (the learner's by default) where the catalogs have its template, else unchanged; a
-    text of several lines without an entry of its own is translated line by line."""
+    text that names a stand-in ("the CamVid stand-in") as the data's text ("CamVid"), with the stand-in named in
+    `STANDIN_WORDS`; a text of several lines without an entry of its own line by line."""
     code = code or language()
     if code == "en" or not worth_translating(text):
         return text
@@ -143,6 +157,12 @@ def translate(text: str, code: str | None = None, *, table: dict[str, str] | Non
     key, numbers = template(text)
     if key in table:
         return _on_columns(table[key].format(*numbers), text)
+    for data, standin in _STANDIN_NAMES:
+        if standin in text and code in STANDIN_WORDS:  # translated as the data's text, the stand-in named after
+            as_data = text.replace(standin, data)
+            translated = translate(as_data, code, table=table)
+            if translated != as_data:
+                return translated.replace(data, STANDIN_WORDS[code].format(data=data))
     if "\n" in text:
         return "\n".join(translate(line, code, table=table) for line in text.split("\n"))
     return text

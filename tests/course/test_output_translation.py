@@ -202,15 +202,17 @@ def test_a_stored_verdict_line_brings_the_other_two_verdicts_into_the_catalog(co
         "more class-specific: holds", "more class-specific: contradicted", "more class-specific: inconclusive"]
 
 
-@pytest.mark.parametrize("verdict, interval", [("holds", (0.012, 0.03)), ("contradicted", (-0.02, 0.005)),
+@pytest.mark.parametrize("rule", [{"test": "better", "margin": 0.01}, {"test": "not worse", "margin": 0.02}])
+@pytest.mark.parametrize("verdict, interval", [("holds", (0.012, 0.03)), ("contradicted", (-0.03, -0.025)),
                                                ("inconclusive", (-0.004, 0.012))])
-def test_each_verdict_the_lab_prints_is_one_the_catalog_knows(verdict, interval):
+def test_each_verdict_the_lab_prints_is_one_the_catalog_knows(verdict, interval, rule):
     from segedu.lab.seeds import said
 
-    line = said("A - B", {"interval": interval, "effect": sum(interval) / 2, "verdict": verdict,
-                          "rule": {"test": "better", "margin": 0.01}})
-    versions = outputs.verdict_versions(outputs.template(line)[0])
-    assert len(versions) == 3 and f": {verdict} (" in versions[0], line
+    lines = {other: outputs.template(said("A - B", {"interval": interval, "effect": sum(interval) / 2,
+                                                    "verdict": other, "rule": rule}))[0]
+             for other in ("holds", "contradicted", "inconclusive")}  # each verdict as the lab prints it
+    versions = outputs.verdict_versions(lines[verdict])
+    assert versions[0] == lines[verdict] and sorted(versions) == sorted(lines.values()), versions
 
 
 def test_a_learner_whose_run_reaches_another_verdict_reads_it_in_korean():
@@ -305,3 +307,14 @@ def test_each_korean_notebook_stores_the_figures_its_english_one_stores():
                     for index, (cell, other) in enumerate(zip(english["cells"], korean["cells"]))
                     if figures(cell) != figures(other)]
     assert not missing, "\n".join(missing)
+
+
+def test_a_text_on_the_stand_in_is_translated_as_the_datas_with_the_stand_in_named_in_korean():
+    table = {"Three losses on ISBI {0}: a dot per run": "ISBI {0}에서 손실 세 가지: 실행마다 점 하나",
+             "Two decoders on CamVid": "CamVid에서 두 디코더"}
+    assert outputs.translate("Three losses on the ISBI 2012 stand-in: a dot per run", "ko", table=table) == \
+        "ISBI 2012 대용 데이터셋에서 손실 세 가지: 실행마다 점 하나"
+    assert outputs.translate("Two decoders on the CamVid stand-in", "ko", table=table) == "CamVid 대용 데이터셋에서 두 디코더"
+    # a stand-in's text with no entry for the data's stays English, as any text without an entry
+    assert outputs.translate("One decoder on the CamVid stand-in", "ko", table=table) == \
+        "One decoder on the CamVid stand-in"
