@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import build_backbone
 from ..engine import train_steps
 from ..losses import border_weight_map, weighted_cross_entropy
 from .endtoend import class_balance_map, separation_counts, tile
+from .frozen import FeatureCache
 
 __all__ = ["ARMS", "LEVELS", "MembraneTiles", "MembraneHead", "membrane_tiles", "train_membrane_head",
            "predict_membranes", "weight_map_runs"]
@@ -62,18 +62,6 @@ class MembraneTiles:
         return torch.arange(len(self)) // self.per_slice
 
 
-@torch.inference_mode()
-def _features(images: torch.Tensor, batch_size: int = 40) -> dict[str, torch.Tensor]:
-    """images (T, 1, S, S) -> {level: (T, C, h, w) float16}: the frozen pretrained EfficientNet-Lite0's levels 1-3."""
-    encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=32).eval()
-    parts = {level: [] for level in LEVELS}
-    for batch in images.split(batch_size):
-        features = encoder(batch.repeat(1, 3, 1, 1))
-        for level in LEVELS:
-            parts[level].append(features[level].half())
-    return {level: torch.cat(chunks) for level, chunks in parts.items()}
-
-
 def membrane_tiles(data: str, split: str, *, size: int = 128, weights: bool = True) -> MembraneTiles:
     """`data`'s slices of `split` ("isbi2012" or its stand-in "membranes"; "train" or "val") cut into `size` x
     `size` tiles, with the frozen encoder's features and, with `weights`, each arm's weight map per tile."""
@@ -88,7 +76,9 @@ def membrane_tiles(data: str, split: str, *, size: int = 128, weights: bool = Tr
     if weights:
         arms["class balance"] = torch.stack([class_balance_map(mask) for mask in masks])
         arms["weight map"] = torch.stack([border_weight_map(mask, foreground=1, w0=10.0, sigma=5.0) for mask in masks])
-    return MembraneTiles(images, masks, _features(images), arms, per_slice=len(images) // len(slices))
+    encoded = FeatureCache.of_images(images.repeat(1, 3, 1, 1), masks, name=f"{data} {split} tiles", levels=LEVELS,
+                                     batch_size=40)  # the frozen ImageNet EfficientNet-Lite0, grey as RGB
+    return MembraneTiles(images, masks, encoded.features, arms, per_slice=len(images) // len(slices))
 
 
 class MembraneHead(nn.Module):
