@@ -51,10 +51,10 @@ _WORDS = re.compile(r"[A-Za-z]{2}")
 _COLUMNS = re.compile(r"(?<=\S) {2,}(?=\S)")
 # A judged line ends in its verdict, alone or with the rule's reason (`segedu.lab.seeds.said` and `reported`), and
 # another run (the learner's, or one on the stand-in data) may reach another verdict: the catalog holds all three
-# versions of such a line (`verdict_versions`). {} is the reason's number, as a template's placeholder.
+# versions of such a line (`verdict_versions`). Each {} is one of the reason's numbers, as a template's placeholder.
 VERDICT_REASONS = {"holds": "the whole interval is above {}",
                    "contradicted": "the whole interval is below {}, the least gain that counts",
-                   "inconclusive": "the interval reaches both sides of that"}
+                   "inconclusive": "the interval covers all of {} to {}"}
 _JUDGED = re.compile(r": (holds|contradicted|inconclusive)(?: \((?:{})\))?$".format(
     "|".join(re.escape(reason).replace(r"\{\}", r"\{\d+\}") for reason in VERDICT_REASONS.values())))
 # A rule other than "better" gives its own words as the reason, the same whatever the verdict.
@@ -93,10 +93,16 @@ def verdict_versions(key: str) -> list[str]:
     if match is None:
         return [key]
     head, reasoned = key[:match.start()], match.group(0) != f": {match.group(1)}"
-    number = "{%d}" % len(placeholders(head))
-    versions = [f"{head}: {verdict}" + (f" ({reason.replace('{}', number)})" if reasoned else "")
+    first = len(placeholders(head))
+    versions = [f"{head}: {verdict}" + (f" ({_numbered(reason, first)})" if reasoned else "")
                 for verdict, reason in VERDICT_REASONS.items()]
     return [key, *(version for version in versions if version != key)]
+
+
+def _numbered(reason: str, first: int) -> str:
+    """`reason` with its {} numbered from `first` on: "above {}", 3 -> "above {3}"."""
+    pieces = reason.split("{}")
+    return pieces[0] + "".join("{%d}%s" % (first + index, piece) for index, piece in enumerate(pieces[1:]))
 
 
 def worth_translating(text: str) -> bool:

@@ -47,9 +47,11 @@ def said(name: str, step: dict) -> str:
     low, high = (100 * bound for bound in step["interval"])
     rule = Rule(**step["rule"])
     if rule.test == "better":
+        least = f"+{100 * rule.margin:.0f}"
         because = {"holds": "the whole interval is above 0",
-                   "contradicted": f"the whole interval is below +{100 * rule.margin:.0f}, the least gain that counts",
-                   "inconclusive": "the interval reaches both sides of that"}[step["verdict"]]
+                   "contradicted": f"the whole interval is below {least}, the least gain that counts",
+                   "inconclusive": f"the interval covers all of 0 to {least}" if low <= 0 and high >= 100 * rule.margin
+                   else "one run cannot be judged"}[step["verdict"]]
     else:
         because = f"the rule: {rule.words()}"
     return f"{name}: {100 * step['effect']:+.1f} points [{low:+.1f}, {high:+.1f}]: {step['verdict']} ({because})"

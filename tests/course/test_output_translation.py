@@ -191,26 +191,28 @@ def test_an_output_gone_from_the_english_becomes_obsolete_with_its_translation(c
 
 
 def test_a_stored_verdict_line_brings_the_other_two_verdicts_into_the_catalog(course):
-    judged = "concatenated - summed: +0.1 points [-0.4, +0.5]: inconclusive (the interval reaches both sides of that)"
+    judged = "concatenated - summed: +0.5 points [-0.4, +1.2]: inconclusive (the interval covers all of 0 to +1)"
     save(course / "00_basics.ipynb", notebook("report()", [judged + "\n", "more class-specific: holds\n"], []))
     catalog = update_catalog(course / "00_basics.ipynb", course / "locale" / "ko" / "00_basics.po")
     assert [entry.msgid for entry in catalog if entry.msgctxt.endswith(":output")] == [
-        "concatenated - summed: {0} points [{1}, {2}]: inconclusive (the interval reaches both sides of that)",
+        "concatenated - summed: {0} points [{1}, {2}]: inconclusive (the interval covers all of {3} to {4})",
         "concatenated - summed: {0} points [{1}, {2}]: holds (the whole interval is above {3})",
         "concatenated - summed: {0} points [{1}, {2}]: contradicted (the whole interval is below {3}, the least gain "
         "that counts)",
         "more class-specific: holds", "more class-specific: contradicted", "more class-specific: inconclusive"]
 
 
+INTERVALS = {"holds": (0.012, 0.03), "contradicted": (-0.03, -0.025), "inconclusive": (-0.004, 0.012)}
+
+
 @pytest.mark.parametrize("rule", [{"test": "better", "margin": 0.01}, {"test": "not worse", "margin": 0.02}])
-@pytest.mark.parametrize("verdict, interval", [("holds", (0.012, 0.03)), ("contradicted", (-0.03, -0.025)),
-                                               ("inconclusive", (-0.004, 0.012))])
-def test_each_verdict_the_lab_prints_is_one_the_catalog_knows(verdict, interval, rule):
+@pytest.mark.parametrize("verdict", list(INTERVALS))
+def test_each_verdict_the_lab_prints_is_one_the_catalog_knows(verdict, rule):
     from segedu.lab.seeds import said
 
     lines = {other: outputs.template(said("A - B", {"interval": interval, "effect": sum(interval) / 2,
                                                     "verdict": other, "rule": rule}))[0]
-             for other in ("holds", "contradicted", "inconclusive")}  # each verdict as the lab prints it
+             for other, interval in INTERVALS.items()}  # each verdict as the lab prints it
     versions = outputs.verdict_versions(lines[verdict])
     assert versions[0] == lines[verdict] and sorted(versions) == sorted(lines.values()), versions
 

@@ -51,12 +51,18 @@ def test_a_learner_s_lab_keeps_its_frames_and_its_disk_cache_at_every_input_size
 @pytest.mark.parametrize("verdict, interval, words", [
     ("holds", (0.021, 0.08), "+5.0 points [+2.1, +8.0]: holds (the whole interval is above 0)"),
     ("contradicted", (-0.04, 0.004), "-1.5 points [-4.0, +0.4]: contradicted (the whole interval is below +1"),
-    ("inconclusive", (-0.01, 0.03), "+1.0 points [-1.0, +3.0]: inconclusive (the interval reaches both sides"),
+    ("inconclusive", (-0.01, 0.03), "+1.0 points [-1.0, +3.0]: inconclusive (the interval covers all of 0 to +1)"),
 ])
 def test_a_difference_is_said_with_its_interval_and_the_rule_s_reason(verdict, interval, words):
     effect = {"holds": 0.05, "contradicted": -0.015, "inconclusive": 0.01}[verdict]
     step = {"effect": effect, "interval": interval, "verdict": verdict, "rule": {"test": "better", "margin": 0.01}}
     assert said("A - B", step).startswith(f"A - B: {words}")
+
+
+def test_an_inconclusive_verdict_whose_interval_misses_0_or_the_margin_is_not_said_to_cover_them():
+    step = {"effect": 0.02, "interval": (0.01, 0.03), "verdict": "inconclusive",  # one run: judge() says inconclusive
+            "rule": {"test": "better", "margin": 0.01}}
+    assert said("A - B", step).endswith(": inconclusive (one run cannot be judged)")
 
 
 def test_each_arm_is_drawn_with_a_dot_per_run_and_its_mean():
