@@ -22,7 +22,17 @@ import torch.nn.functional as F
 from .errors import InputError
 from .language import tr
 
-__all__ = ["ConfusionMatrix", "boundary_band", "frame_confusions"]
+__all__ = ["ConfusionMatrix", "boundary_band", "frame_confusions", "predicted_classes"]
+
+
+def predicted_classes(logits: torch.Tensor) -> torch.Tensor:
+    """(N, K, H, W) class scores -> (N, H, W) long: each pixel's highest-scoring class, the first of several that
+    tie, exactly as ``logits.argmax(1)``. Computed as ``logits.max(1).indices``, which PyTorch's CPU kernels reduce
+    over the channels of an (N, K, H, W) map 4 to 40 times faster than ``argmax(1)`` (docs/performance.md); every
+    evaluation does it on every pixel."""
+    if logits.ndim < 2:
+        raise ValueError(tr("class scores must be (N, K, ...), got shape {shape}", shape=tuple(logits.shape)))
+    return logits.max(1).indices
 
 
 def _format_bytes(count: float) -> str:

@@ -68,3 +68,16 @@ def test_rejects_logits_and_mismatched_shapes():
         ConfusionMatrix(3).update(torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"0\.\.2"):
         ConfusionMatrix(3).update(torch.tensor([0]), torch.tensor([7]))
+
+
+def test_predicted_classes_are_argmax_over_the_channels_with_ties_to_the_first_class():
+    from segedu.metrics import predicted_classes
+
+    logits = torch.randn(3, 11, 17, 23)
+    assert torch.equal(predicted_classes(logits), logits.argmax(1))
+    tied = torch.zeros(2, 4, 5, 6)
+    tied[:, 1] = tied[:, 3] = 1.0  # classes 1 and 3 tie everywhere: the first of them, as argmax says
+    assert torch.equal(predicted_classes(tied), torch.ones(2, 5, 6, dtype=torch.long))
+    assert predicted_classes(tied).dtype == torch.long
+    with pytest.raises(ValueError, match=r"\(N, K, \.\.\.\), got shape \(5,\)"):
+        predicted_classes(torch.zeros(5))

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..metrics import ConfusionMatrix
+from ..metrics import ConfusionMatrix, predicted_classes
 from ..runtime import Runtime
 from .config import _environment_cap
 from .step import model_outputs, unwrapped
@@ -106,7 +106,7 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 8, device: st
             masks = runtime.masks(masks)
             logits = predict(model, runtime.images(images), input_size=input_size, output_size=masks.shape[-2:],
                              runtime=runtime, scales=scales, flip=flip, rotations=rotations)
-            matrix.update(logits.argmax(1), masks)
+            matrix.update(predicted_classes(logits), masks)
     return matrix
 
 

@@ -33,6 +33,7 @@ from ..data.classes import CAMVID_THINGS
 from ..engine import predict as predict_logits
 from ..engine import segmentation_objective, train_steps
 from ..losses import border_weight_map, connected_components, weighted_cross_entropy
+from ..metrics import predicted_classes
 from .deformation import elastic_deformation
 from .frozen import Head
 from .scoring import Scores, score_frames
@@ -317,7 +318,7 @@ def train(model: nn.Module, groups: list[dict] | None, frames: Frames, config: T
 def predict(model: nn.Module, images: torch.Tensor, *, batch_size: int = 16) -> torch.Tensor:
     """(N, C, H, W) -> class indices (N, H, W): `segedu.engine.predict` on chunks of `batch_size` frames."""
     model.eval()
-    return torch.cat([predict_logits(model, chunk).argmax(1) for chunk in images.split(batch_size)])
+    return torch.cat([predicted_classes(predict_logits(model, chunk)) for chunk in images.split(batch_size)])
 
 
 def _overlaps(prediction: torch.Tensor, mask: torch.Tensor, cell: int) -> torch.Tensor:

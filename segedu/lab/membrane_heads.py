@@ -32,6 +32,7 @@ from torch import nn
 
 from ..engine import train_steps
 from ..losses import border_weight_map, weighted_cross_entropy
+from ..metrics import predicted_classes
 from .endtoend import class_balance_map, separation_counts, tile
 from .frozen import FeatureCache
 
@@ -135,8 +136,8 @@ def train_membrane_head(tiles: MembraneTiles, arm: str, *, seed: int, epochs: in
 @torch.inference_mode()
 def predict_membranes(head: MembraneHead, tiles: MembraneTiles, *, batch_size: int = 40) -> torch.Tensor:
     """(T, S, S) long: the head's class at every pixel of every tile (0 membrane, 1 cell)."""
-    return torch.cat([head({level: tiles.features[level][start:start + batch_size] for level in LEVELS},
-                           tiles.images[start:start + batch_size]).argmax(1)
+    return torch.cat([predicted_classes(head({level: tiles.features[level][start:start + batch_size]
+                                              for level in LEVELS}, tiles.images[start:start + batch_size]))
                       for start in range(0, len(tiles), batch_size)])
 
 

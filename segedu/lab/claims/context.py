@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.classes import CAMVID_CLASSES
+from ...metrics import predicted_classes
 from ..statistics import accuracy_of, class_iou_of
 from .framework import Outcome, Registry
 from .lab import Lab
@@ -109,7 +110,7 @@ def crf_on_largefov(lab: Lab) -> Outcome:
         return torch.stack(images), torch.stack(masks).long()
 
     def refine(images, logits, config):
-        return torch.cat([dense_crf(images[i:i + 8], logits[i:i + 8], config).argmax(1)
+        return torch.cat([predicted_classes(dense_crf(images[i:i + 8], logits[i:i + 8], config))
                           for i in range(0, len(images), 8)])
 
     seed0 = lab.head("largefov", lab.config.seeds[0])
@@ -125,7 +126,7 @@ def crf_on_largefov(lab: Lab) -> Outcome:
     before, after = [], []  # per seed: the plain predictions' counts and the refined ones'
     for seed in lab.config.seeds:
         logits = predict_head(lab.head("largefov", seed), lab.stride8["test"], size=size)
-        before.append(score_frames(logits.argmax(1), test_masks))
+        before.append(score_frames(predicted_classes(logits), test_masks))
         after.append(score_frames(refine(test_images, logits, chosen), test_masks))
     blocks = lab.test_blocks()
     boundary = judged(paired(after, before, band, accuracy_of, blocks=blocks), RULES["crf_largefov"])

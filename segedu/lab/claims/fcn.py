@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ...data.classes import CAMVID_THIN, CAMVID_THINGS
+from ...metrics import predicted_classes
 from .framework import Outcome, Registry
 from .lab import Lab
 from .preregistration import RULES
@@ -222,7 +223,7 @@ def fcn_object_sizes(lab: Lab) -> Outcome:
     for kind in FIELD_HEADS:
         per_kind[kind] = []
         for seed in lab.config.seeds:
-            predictions = predict_head(lab.head(kind, seed), test).argmax(1)
+            predictions = predicted_classes(predict_head(lab.head(kind, seed), test))
             statistics, regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, bounds=bounds,
                                                     regions=regions)
             per_kind[kind].append(statistics)  # (F, 3 bins, 3)

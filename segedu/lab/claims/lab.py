@@ -16,6 +16,7 @@ from typing import Callable, TypeVar
 import torch
 from torch import nn
 
+from ...metrics import predicted_classes
 from .verdict import pooled
 
 __all__ = ["Lab", "LABEL_SIZE"]
@@ -137,7 +138,7 @@ class Lab:
 
         if (kind, seed) not in self._scores:
             test = self.caches(kind)["test"]
-            predictions = predict_head(self.head(kind, seed), test).argmax(1)
+            predictions = predicted_classes(predict_head(self.head(kind, seed), test))
             self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width)
         return self._scores[kind, seed]
 
@@ -170,7 +171,7 @@ class Lab:
             caches = self.at_size(size)
             head = train_head(kind, caches["train"], self.config, seed=seed)
             labels = self.at_size(LABEL_SIZE)["test"].masks.long()
-            predictions = torch.cat([chunk.argmax(1) for chunk in
+            predictions = torch.cat([predicted_classes(chunk) for chunk in
                                      predict_head(head, caches["test"], size=LABEL_SIZE).split(32)])
             self._scores[key] = score_frames(predictions, labels, band_width=self.config.band_width)
         return self._scores[key]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...metrics import predicted_classes
 from ..statistics import accuracy_of
 from .framework import Outcome, Registry
 from .lab import LABEL_SIZE, Lab
@@ -173,7 +174,7 @@ def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
         probability = {name: probabilities(lab.head(name, seed), test) for name in ("deconvnet", "fcn8s")}
         probability["ensemble"] = (probability["deconvnet"] + probability["fcn8s"]) / 2
         for name, p in probability.items():
-            scores[name].append(score_frames(p.argmax(1), masks, band_width=lab.config.band_width))
+            scores[name].append(score_frames(predicted_classes(p), masks, band_width=lab.config.band_width))
     blocks, rule = lab.test_blocks(), RULES["deconvnet_fcn_ensemble"]  # the whole CamVid test split, in order
     steps = {f"ensemble - {single}": judged(paired(scores["ensemble"], scores[single], blocks=blocks), rule)
              for single in ("deconvnet", "fcn8s")}
@@ -246,7 +247,7 @@ def instance_wise(head: nn.Module, frames, proposals: dict, *, size: tuple[int, 
                 maximum[row][window] = torch.maximum(maximum[row][window], probability)
                 total[row][window] += probability
         for name, combined_ in (("whole frame", whole), ("proposals, max", maximum), ("proposals, sum", total)):
-            predictions[name].append(combined_.argmax(1).to(torch.uint8))
+            predictions[name].append(predicted_classes(combined_).to(torch.uint8))
     return {name: torch.cat(maps) for name, maps in predictions.items()}
 
 
@@ -347,7 +348,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     for name, heads in networks.items():
         for head in heads:
             for cache, kept in ((test, scores), (small, fitted)):
-                kept[name].append(score_frames(predict_head(head, cache).argmax(1), cache.masks.long(),
+                kept[name].append(score_frames(predicted_classes(predict_head(head, cache)), cache.masks.long(),
                                                band_width=lab.config.band_width))
     difference = judged(paired(scores["two stages"], scores["one stage"], blocks=lab.test_blocks()),
                         RULES["deconvnet_two_stage"])
