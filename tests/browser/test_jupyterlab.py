@@ -145,7 +145,7 @@ def test_feature_map_explorer_slider_and_layer_dropdown(lab, page):
 
 def test_transposed_convolution_stepper_advances(lab, page):
     open_clean(lab, page, "02_transposed_convolution.ipynb")
-    assert_clean_run(page, restart_and_run(page))
+    assert_clean_run(page, restart_and_run(page, up_to="widgets.TransposedConvStepper("))
     output = output_of(page, "widgets.TransposedConvStepper(")
     step = output.locator(".widget-slider").first
     assert "pixels painted" in step.inner_text()
@@ -156,7 +156,7 @@ def test_transposed_convolution_stepper_advances(lab, page):
 
 def test_receptive_field_viewer(lab, page):
     open_clean(lab, page, "05_atrous_convolution.ipynb")
-    assert_clean_run(page, restart_and_run(page))
+    assert_clean_run(page, restart_and_run(page, up_to="widgets.ReceptiveFieldViewer("))
     output = output_of(page, "widgets.ReceptiveFieldViewer(")
     caption = output.locator(".widget-html")
     before = caption.inner_text()
