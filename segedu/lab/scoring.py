@@ -27,8 +27,13 @@ class Scores:
 
 
 def score_frames(predictions: torch.Tensor, masks: torch.Tensor, *, num_classes: int = 11,
-                 band_width: int = 3) -> Scores:
-    """predictions, masks: (F, H, W) class indices (255 = void) -> per-frame confusion and boundary-band counts."""
-    band = boundary_band(masks, width=band_width)
+                 band_width: int = 3, band: torch.Tensor | None = None) -> Scores:
+    """predictions, masks: (F, H, W) class indices (255 = void) -> per-frame confusion and boundary-band counts.
+    `band`: the masks' boundary band, `boundary_band(masks, width=band_width)`, where the caller keeps it for the
+    many heads it scores on the same frames (`claims.Lab.scores`); computed here otherwise."""
+    if band is None:
+        band = boundary_band(masks, width=band_width)
+    elif band.shape != masks.shape:
+        raise ValueError(f"score_frames: the band is {tuple(band.shape)}, the masks {tuple(masks.shape)}")
     correct = ((predictions == masks) & band).flatten(1).sum(1)
     return Scores(frame_confusions(predictions, masks, num_classes), torch.stack([correct, band.flatten(1).sum(1)], 1))

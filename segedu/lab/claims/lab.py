@@ -46,6 +46,7 @@ class Lab:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
         self._scores: dict[tuple, object] = {}
+        self._bands: dict[int, tuple[object, torch.Tensor]] = {}  # id(test cache): (the cache, its masks' band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
@@ -139,8 +140,18 @@ class Lab:
         if (kind, seed) not in self._scores:
             test = self.caches(kind)["test"]
             predictions = predicted_classes(predict_head(self.head(kind, seed), test))
-            self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width)
+            self._scores[kind, seed] = score_frames(predictions, test.masks.long(), band_width=self.config.band_width,
+                                                    band=self.band(test))
         return self._scores[kind, seed]
+
+    def band(self, test) -> torch.Tensor:
+        """(F, H, W) bool: the boundary band of the masks of `test` (a cache), computed once: every head scored on
+        those frames shares it."""
+        from ...metrics import boundary_band
+
+        if id(test) not in self._bands:  # the cache is kept with its band, so its id is never reused meanwhile
+            self._bands[id(test)] = (test, boundary_band(test.masks.long(), width=self.config.band_width))
+        return self._bands[id(test)][1]
 
     def at_size(self, size: tuple[int, int]):
         """Train and test features at output stride 32 for frames resized to `size` (the configured size is
@@ -170,10 +181,11 @@ class Lab:
         if key not in self._scores:
             caches = self.at_size(size)
             head = train_head(kind, caches["train"], self.config, seed=seed)
-            labels = self.at_size(LABEL_SIZE)["test"].masks.long()
+            labelled = self.at_size(LABEL_SIZE)["test"]
             predictions = torch.cat([predicted_classes(chunk) for chunk in
                                      predict_head(head, caches["test"], size=LABEL_SIZE).split(32)])
-            self._scores[key] = score_frames(predictions, labels, band_width=self.config.band_width)
+            self._scores[key] = score_frames(predictions, labelled.masks.long(), band_width=self.config.band_width,
+                                             band=self.band(labelled))
         return self._scores[key]
 
     def runs(self, kind: str) -> list:
