@@ -17,10 +17,10 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     monkeypatch.setattr(segnet_deconvnet, "LABEL_SIZE", (64, 96))  # score at the heads' own size, quickly
     monkeypatch.setattr(segnet_deconvnet, "SMALL_FRAMES", 8)
     monkeypatch.setattr(segnet_deconvnet, "OBJECT_PIXELS", 16)
-    lab = claims.Lab(seeds=(0, 1), data="streets")
+    lab = claims.Lab(seeds=(0, 1), data="streets", subset={"train": 96, "test": 24})
     lab.config = dataclasses.replace(lab.config, image_size=(64, 96), epochs=1, hidden=8)
     steps = segnet_deconvnet.head_steps(lab)
-    assert steps == 46  # one epoch of 367 frames in batches of 8
+    assert steps == 12  # one epoch of the 96 frames in batches of 8
 
     segnet = claims.segnet_vs_fcn(lab)
     assert set(segnet.numbers["miou"]) == {"segnet", "fcn8s"} and len(segnet.numbers["miou_step"]["per_seed"]) == 2
