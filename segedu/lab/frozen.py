@@ -55,6 +55,7 @@ from torch import nn
 
 from ..backbones import build_backbone
 from ..engine import segmentation_objective, train_steps
+from ..language import tr
 from ..layers import ASPP, ConvBNReLU, PyramidPooling
 from .settings import LabSettings
 from .unpooling import LEVELS as UNPOOLING_LEVELS, UNPOOLING_HEADS, UnpoolingHead
@@ -112,7 +113,8 @@ class FeatureCache:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, total=math.ceil(len(frames) / batch_size), unit="batch",
-                           desc=f"{data} {split}: the frozen encoder's features, once on this machine")
+                           desc=tr("{data} {split}: the frozen encoder's features, once on this machine", data=data,
+                                   split=split))
         self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
                      levels=levels, encoder=encoder)
 
