@@ -150,6 +150,13 @@ def _table(code: str) -> dict[str, str]:
 # "CamVid" (`data.display_name`): the catalog's entry for the data's text serves, the stand-in named in the language.
 STANDIN_WORDS = {"ko": "{data} 대용 데이터셋"}
 _STANDIN_NAMES = tuple((display_name(data), display_name(standin)) for data, standin in STANDINS.items())
+# A line measured on a stand-in says so where the data's line says nothing (`experiments.published_line`, notebook
+# 10's published CRF gain): the data's entry translates the rest, the caveat goes first in the language ({0}: the
+# stand-in's name as the line gives it, quotes included).
+STANDIN_CAVEATS = {re.compile(r" on the synthetic stand-in ('[^']+') \(not comparable\)"):
+                   {"ko": "(합성 대용 데이터셋 {0}에서 잰 값이라 비교할 수 없습니다) "},
+                   re.compile(r"^\(measured on the stand-in, not comparable\) "):
+                   {"ko": "(대용 데이터셋에서 잰 값이라 비교할 수 없습니다) "}}
 
 
 def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
@@ -169,6 +176,13 @@ def translate(text: str, code: str | None = None, *, table: dict[str, str] | Non
             translated = translate(as_data, code, table=table)
             if translated != as_data:
                 return translated.replace(data, STANDIN_WORDS[code].format(data=data))
+    for caveat, words in STANDIN_CAVEATS.items():
+        found = caveat.search(text)
+        if found is not None and code in words:  # the line as on the data, the caveat first
+            as_data = text[:found.start()] + text[found.end():]
+            translated = translate(as_data, code, table=table)
+            if translated != as_data:
+                return words[code].format(*found.groups()) + translated
     if "\n" in text:
         return "\n".join(translate(line, code, table=table) for line in text.split("\n"))
     return text

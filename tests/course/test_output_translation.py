@@ -320,3 +320,20 @@ def test_a_text_on_the_stand_in_is_translated_as_the_datas_with_the_stand_in_nam
     # a stand-in's text with no entry for the data's stays English, as any text without an entry
     assert outputs.translate("One decoder on the CamVid stand-in", "ko", table=table) == \
         "One decoder on the CamVid stand-in"
+
+
+def test_a_line_measured_on_a_stand_in_is_translated_as_the_datas_with_the_caveat_first():
+    from segedu.course.experiments import published_line
+
+    table = {outputs.template(published_line("unet", 0.884))[0]: "unet: 여러분 {0} Dice | 목표 {1} Dice",
+             "published: DeepLab-LargeFOV {0} -> {1} mIoU": "발표 수치: DeepLab-LargeFOV {0} -> {1} mIoU"}
+    on_standin = published_line("unet", 0.925, data="membranes")
+    assert "stand-in 'membranes'" in on_standin  # the line the learner without the data sees
+    assert outputs.translate(on_standin, "ko", table=table) == \
+        "(합성 대용 데이터셋 'membranes'에서 잰 값이라 비교할 수 없습니다) unet: 여러분 0.925 Dice | 목표 0.89 Dice"
+    assert outputs.translate("(measured on the stand-in, not comparable) published: DeepLab-LargeFOV 62.3 -> 67.6 mIoU",
+                             "ko", table=table) == \
+        "(대용 데이터셋에서 잰 값이라 비교할 수 없습니다) 발표 수치: DeepLab-LargeFOV 62.3 -> 67.6 mIoU"
+    # without an entry for the data's line it stays English, caveat and all
+    assert outputs.translate("(measured on the stand-in, not comparable) published: FCN 1.0", "ko", table=table) == \
+        "(measured on the stand-in, not comparable) published: FCN 1.0"
