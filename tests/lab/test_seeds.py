@@ -16,6 +16,13 @@ from segedu.lab.frozen import feature_cache_folder  # noqa: E402
 from segedu.metrics import ConfusionMatrix  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path, monkeypatch):
+    """Each test counts the feature caches it kept in a folder of its own: other tests of the session (the claims'
+    stand-in runs) keep caches of the same stand-in at the same size."""
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+
+
 def test_the_learner_s_lab_is_three_seeds_on_a_subset_in_the_fast_profile_and_every_frame_in_the_full_one():
     fast, full = Lab.for_learner("streets", "fast"), Lab.for_learner("streets", "full")
     assert fast.config.seeds == full.config.seeds == (0, 1, 2)
