@@ -156,7 +156,7 @@ _STANDIN_NAMES = tuple((display_name(data), display_name(standin)) for data, sta
 STANDIN_CAVEATS = {re.compile(r" on the synthetic stand-in ('[^']+') \(not comparable\)"):
                    {"ko": "(합성 대용 데이터셋 {0}에서 잰 값이라 비교할 수 없습니다) "},
                    re.compile(r"^\(measured on the stand-in, not comparable\) "):
-                   {"ko": "(대용 데이터셋에서 잰 값이라 비교할 수 없습니다) "}}
+                   {"ko": "(이 노트북의 값은 대용 데이터셋에서 잰 것이라 발표 수치와 비교할 수 없습니다) "}}
 
 
 def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:

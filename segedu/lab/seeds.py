@@ -50,8 +50,8 @@ def said(name: str, step: dict) -> str:
         least = f"+{100 * rule.margin:.0f}"
         because = {"holds": "the whole interval is above 0",
                    "contradicted": f"the whole interval is below {least}, the least gain that counts",
-                   "inconclusive": f"the interval covers all of 0 to {least}" if low <= 0 and high >= 100 * rule.margin
-                   else "one run cannot be judged"}[step["verdict"]]
+                   "inconclusive": "one run cannot be judged" if step.get("seeds", 2) < 2
+                   else f"the interval covers all of 0 to {least}"}[step["verdict"]]
     else:
         because = f"the rule: {rule.words()}"
     return f"{name}: {100 * step['effect']:+.1f} points [{low:+.1f}, {high:+.1f}]: {step['verdict']} ({because})"

@@ -333,7 +333,7 @@ def test_a_line_measured_on_a_stand_in_is_translated_as_the_datas_with_the_cavea
         "(합성 대용 데이터셋 'membranes'에서 잰 값이라 비교할 수 없습니다) unet: 여러분 0.925 Dice | 목표 0.89 Dice"
     assert outputs.translate("(measured on the stand-in, not comparable) published: DeepLab-LargeFOV 62.3 -> 67.6 mIoU",
                              "ko", table=table) == \
-        "(대용 데이터셋에서 잰 값이라 비교할 수 없습니다) 발표 수치: DeepLab-LargeFOV 62.3 -> 67.6 mIoU"
+        "(이 노트북의 값은 대용 데이터셋에서 잰 것이라 발표 수치와 비교할 수 없습니다) 발표 수치: DeepLab-LargeFOV 62.3 -> 67.6 mIoU"
     # without an entry for the data's line it stays English, caveat and all
     assert outputs.translate("(measured on the stand-in, not comparable) published: FCN 1.0", "ko", table=table) == \
         "(measured on the stand-in, not comparable) published: FCN 1.0"

@@ -8,7 +8,7 @@ import torch
 from segedu.lab.bench import classes
 
 
-def test_both_ways_are_timed_on_the_same_scores():
+def test_each_way_gets_a_time():
     reference, ours = classes.compare((2, 3, 8, 8), repeats=3)
     assert reference > 0 and ours > 0
 

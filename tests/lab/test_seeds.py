@@ -66,9 +66,9 @@ def test_a_difference_is_said_with_its_interval_and_the_rule_s_reason(verdict, i
     assert said("A - B", step).startswith(f"A - B: {words}")
 
 
-def test_an_inconclusive_verdict_whose_interval_misses_0_or_the_margin_is_not_said_to_cover_them():
-    step = {"effect": 0.02, "interval": (0.01, 0.03), "verdict": "inconclusive",  # one run: judge() says inconclusive
-            "rule": {"test": "better", "margin": 0.01}}
+def test_a_one_run_verdict_is_said_to_be_one_run_not_to_cover_0_and_the_margin():
+    step = {"effect": 0.005, "interval": (-0.01, 0.02), "verdict": "inconclusive", "seeds": 1,  # judge(): one run
+            "rule": {"test": "better", "margin": 0.01}}  # is inconclusive, whatever its interval covers
     assert said("A - B", step).endswith(": inconclusive (one run cannot be judged)")
 
 

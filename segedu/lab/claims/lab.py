@@ -46,7 +46,7 @@ class Lab:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
         self._scores: dict[tuple, object] = {}
-        self._bands: dict[int, tuple[object, torch.Tensor]] = {}  # id(test cache): (the cache, its masks' band)
+        self._bands: dict[tuple[int, int], tuple[object, torch.Tensor]] = {}  # (id(cache), width): (cache, band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
@@ -149,9 +149,10 @@ class Lab:
         those frames shares it."""
         from ...metrics import boundary_band
 
-        if id(test) not in self._bands:  # the cache is kept with its band, so its id is never reused meanwhile
-            self._bands[id(test)] = (test, boundary_band(test.masks.long(), width=self.config.band_width))
-        return self._bands[id(test)][1]
+        key = (id(test), self.config.band_width)  # the cache is kept with its band: its id is not reused meanwhile
+        if key not in self._bands:
+            self._bands[key] = (test, boundary_band(test.masks.long(), width=self.config.band_width))
+        return self._bands[key][1]
 
     def at_size(self, size: tuple[int, int]):
         """Train and test features at output stride 32 for frames resized to `size` (the configured size is
