@@ -174,7 +174,8 @@ def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
         probability = {name: probabilities(lab.head(name, seed), test) for name in ("deconvnet", "fcn8s")}
         probability["ensemble"] = (probability["deconvnet"] + probability["fcn8s"]) / 2
         for name, p in probability.items():
-            scores[name].append(score_frames(predicted_classes(p), masks, band_width=lab.config.band_width))
+            scores[name].append(score_frames(predicted_classes(p), masks, band_width=lab.config.band_width,
+                                             band=lab.band(test)))
     blocks, rule = lab.test_blocks(), RULES["deconvnet_fcn_ensemble"]  # the whole CamVid test split, in order
     steps = {f"ensemble - {single}": judged(paired(scores["ensemble"], scores[single], blocks=blocks), rule)
              for single in ("deconvnet", "fcn8s")}
@@ -349,7 +350,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
         for head in heads:
             for cache, kept in ((test, scores), (small, fitted)):
                 kept[name].append(score_frames(predicted_classes(predict_head(head, cache)), cache.masks.long(),
-                                               band_width=lab.config.band_width))
+                                               band_width=lab.config.band_width, band=lab.band(cache)))
     difference = judged(paired(scores["two stages"], scores["one stage"], blocks=lab.test_blocks()),
                         RULES["deconvnet_two_stage"])
     test_miou = {name: pooled_score(s) for name, s in scores.items()}
