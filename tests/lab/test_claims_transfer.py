@@ -113,3 +113,50 @@ def test_the_linear_probe_claim_ranks_the_equal_resolution_probes(order, verdict
     assert list(steps) == ["probe5 - probe4", "probe4 - probe3"]
     assert outcome.verdict == verdict and all(s["verdict"] == verdict for s in steps.values())
     assert all((s["seeds"], s["blocks"]) == (2, 4) for s in steps.values())
+
+
+def _small_classes_missed(masks: torch.Tensor, every: int) -> "object":
+    """Per-frame Scores of predictions equal to `masks` but for every `every`-th pixel of the small classes (Pole,
+    SignSymbol, Pedestrian), given to Road instead (every 1: all of them missed)."""
+    from segedu.data.classes import CAMVID_THIN
+    from segedu.lab.scoring import score_frames
+
+    predictions = masks.clone()
+    small = torch.isin(masks, torch.tensor(CAMVID_THIN)).flatten().nonzero().flatten()
+    predictions.view(-1)[small[::every]] = 3
+    return score_frames(predictions, masks)
+
+
+@pytest.mark.parametrize("large_misses, compromise_misses, large_cost, verdict", [
+    (1000, 2, 2.2, "holds"),          # the large input finds the small classes the compromise misses, and costs more
+    (2, 1000, 2.2, "contradicted"),   # the large input misses them instead
+    (1000, 2, 1.2, "contradicted"),   # better, but not costlier: the cost condition fails whatever the interval
+])
+def test_the_small_objects_input_size_claim_judges_the_small_classes_and_the_cost(
+        monkeypatch, large_misses, compromise_misses, large_cost, verdict):
+    from types import SimpleNamespace
+
+    import segedu.measure
+    import segedu.models
+    from segedu.lab.claims import transfer_input_size
+
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.randint(0, 11, (12, 16, 16), generator=generator)
+    misses = dict(zip(transfer_input_size.LECTURE_SIZES, (compromise_misses, large_misses)))
+    asked = []
+    lab = SimpleNamespace(scores_at_size=lambda kind, seed, size: asked.append((kind, size))
+                          or _small_classes_missed(masks, misses[size]),
+                          test_blocks=lambda: torch.arange(12) // 3, config=SimpleNamespace(seeds=(0, 1)))
+    monkeypatch.setattr(segedu.models, "build_model", lambda *arguments, **options: None)
+    monkeypatch.setattr(segedu.measure, "measure", lambda network, size, **options: SimpleNamespace(
+        activation_megabytes=2.0 * (large_cost if size == (540, 720) else 1.0),
+        milliseconds=20.0 * (large_cost if size == (540, 720) else 1.0)))
+    outcome = claims.input_size_small_objects(lab)
+    assert {size for _, size in asked} == {(360, 480), (540, 720)} and {kind for kind, _ in asked} == {"fcn8s"}
+    assert outcome.verdict == verdict
+    small = outcome.numbers["steps"]["small classes"]
+    # half the small classes' pixels missed: about half their IoU, a far smaller share of all 11 classes' mean
+    assert (small["effect"] > 0.4) is (compromise_misses == 2)
+    assert abs(outcome.numbers["steps"]["mIoU"]["effect"]) < 0.3
+    assert (small["seeds"], small["blocks"]) == (2, 4)
+    assert outcome.numbers["cost_ratios"] == {"memory": pytest.approx(large_cost), "latency": pytest.approx(large_cost)}

@@ -36,7 +36,7 @@ from .segnet_deconvnet import (deconvnet_fcn_ensemble, deconvnet_instance_wise, 
 from .skip_connections import hypercolumn_levels, skip_concat_vs_sum
 from .transfer import linear_probe_depth, transfer_learning
 from .transfer_backbones import backbones_accuracy, truncated_resnets
-from .transfer_input_size import input_size_cost, input_size_trained
+from .transfer_input_size import input_size_cost, input_size_small_objects, input_size_trained
 from .unet import border_weights, unet_elastic_few_slices, unet_momentum_one_tile, unet_weight_map_training
 
 __all__ = [
@@ -56,6 +56,6 @@ __all__ = [
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",
     "context_pyramid", "context_aspp", "context_large_regions", "crf_on_largefov", "separable_aspp_cost",
     "pyramid_bins_collapse", "pspnet_auxiliary_loss",
-    "linear_probe_depth", "transfer_learning", "input_size_trained", "input_size_cost", "backbones_accuracy",
-    "truncated_resnets",
+    "linear_probe_depth", "transfer_learning", "input_size_trained", "input_size_small_objects", "input_size_cost",
+    "backbones_accuracy", "truncated_resnets",
 ]

@@ -50,6 +50,7 @@ KIND: dict[str, str] = {
     "crf_largefov": "faithful",
     # notebook 11: transfer learning
     "input_size_trained": "faithful",
+    "input_size_small_objects": "faithful",
     "transfer_learning": "faithful",
     # notebooks 08 and 09: trained end to end
     "segnet_vs_fcn": "faithful",
@@ -115,6 +116,9 @@ PUBLISHED: dict[str, str] = {
     "input_size_trained":
         "no segmentation figure in the followed papers; Howard et al. 2017 (MobileNets), Table 7: input 224 vs 128 px "
         "gives 70.6 vs 64.4% ImageNet accuracy at 569M vs 186M mult-adds",
+    "input_size_small_objects":
+        "no published comparison of 400 and 600 px inputs in the followed papers: Zhao et al. 2017 (PSPNet) train on "
+        "473x473 crops (713x713 on Cityscapes), Chen et al. 2018 (DeepLab v3+) on 513x513",
     "transfer_learning":
         "Long et al. 2015, Table 2: training only the classifier on frozen VGG16 (FCN-32s-fixed) 45.4 vs fine-tuning "
         "all layers 59.4 mean IU (VOC 2011 val subset); the 2x2 regime advice has no paper table",
