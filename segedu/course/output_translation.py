@@ -12,6 +12,8 @@ The notebooks' code is the same in both editions, so their outputs are translate
   one entry per template with the context ``NN_name:output``;
 * a printed line that ends in a verdict (holds, contradicted, inconclusive) brings the versions with the other two
   verdicts (`verdict_versions`): the learner's run, or one on the stand-in data, may reach another one;
+* a line that names other classes or verdicts than the stored run's (a run on the stand-ins, or the learner's)
+  is translated by the entry for the stored line, its class names and verdicts filled in as values (`valued`);
 * in Korean (``SEGEDU_LANG=ko`` or `segedu.set_language("ko")`) `install_stdout` (installed in every kernel by
   `import segedu.course`) translates each printed line, and `segedu.course.figures` each figure's texts before it
   is drawn (`translate_figure`); a text without an entry stays English, never blank.
@@ -34,6 +36,7 @@ import polib
 from ..data.availability import STANDINS, display_name
 from ..language import language
 from .messages import placeholders
+from .output_values import valued, valued_table
 
 __all__ = ["template", "translations", "conflicts", "output_table", "translate", "translate_line", "translate_figure",
            "figure_texts", "install_stdout", "output_templates", "translate_outputs", "verdict_versions", "OUTPUT_CONTEXT",
@@ -161,7 +164,8 @@ STANDIN_CAVEATS = {re.compile(r" on the synthetic stand-in ('[^']+') \(not compa
 
 def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
     """`text` in language `code` (the learner's by default) where the catalogs have its template, else unchanged; a
-    text that names a stand-in ("the CamVid stand-in") as the data's text ("CamVid"), with the stand-in named in
+    text that names other classes or verdicts (`valued`) than the catalog's entry for it with its own; a text that
+    names a stand-in ("the CamVid stand-in") as the data's text ("CamVid"), with the stand-in named in
     `STANDIN_WORDS`; a text of several lines without an entry of its own line by line."""
     code = code or language()
     if code == "en" or not worth_translating(text):
@@ -170,6 +174,12 @@ def translate(text: str, code: str | None = None, *, table: dict[str, str] | Non
     key, numbers = template(text)
     if key in table:
         return _on_columns(table[key].format(*numbers), text)
+    valued_key, values = valued(key)
+    if values:
+        by_values = valued_table(table)
+        if valued_key in by_values:
+            filled = by_values[valued_key].format(*numbers, **{f"v{index}": value for index, value in enumerate(values)})
+            return _on_columns(filled, text)
     for data, standin in _STANDIN_NAMES:
         if standin in text and code in STANDIN_WORDS:  # translated as the data's text, the stand-in named after
             as_data = text.replace(standin, data)

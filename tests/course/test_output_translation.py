@@ -11,6 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from segedu.course import output_translation as outputs
+from segedu.course.output_values import VERDICTS
 from segedu.language import set_language
 from segedu.course.translation import EXECUTED, build, code_hash, untranslated, update_catalog
 
@@ -337,3 +338,33 @@ def test_a_line_measured_on_a_stand_in_is_translated_as_the_datas_with_the_cavea
     # without an entry for the data's line it stays English, caveat and all
     assert outputs.translate("(measured on the stand-in, not comparable) published: FCN 1.0", "ko", table=table) == \
         "(measured on the stand-in, not comparable) published: FCN 1.0"
+
+
+def test_a_line_naming_other_classes_or_verdicts_than_the_stored_run_is_translated_with_its_own():
+    # the catalog holds the stored run's lines; a run on the stand-in, or the learner's, names other classes
+    table = {"classes in this frame: ['Sky', 'Road', 'Car']": "이 프레임의 클래스: ['Sky', 'Road', 'Car']",
+             "instance {0}: {1} pixels, class Car": "인스턴스 {0}: {1}픽셀, 클래스 Car",
+             "Verdict. A: inconclusive. B: holds. C: inconclusive for A, inconclusive for B.":
+                 "판정. A: inconclusive. B는 holds이며, C: A에서 inconclusive, B에서 inconclusive입니다.",
+             "the cell class: holds": "세포 클래스: holds"}
+    assert outputs.translate("classes in this frame: ['Pole', 'Fence']", "ko", table=table) == \
+        "이 프레임의 클래스: ['Pole', 'Fence']"  # a list is one value, whatever its length
+    assert outputs.translate("instance 3: 12 pixels, class SignSymbol", "ko", table=table) == \
+        "인스턴스 3: 12픽셀, 클래스 SignSymbol"
+    # each verdict keeps its place, the same word three times included, a Korean particle after it
+    assert outputs.translate("Verdict. A: holds. B: contradicted. C: inconclusive for A, holds for B.", "ko",
+                             table=table) == "판정. A: holds. B는 contradicted이며, C: A에서 inconclusive, B에서 holds입니다."
+    # a word that is not a value stays a word: an entry for another text is not borrowed
+    assert outputs.translate("the membrane class: holds", "ko", table=table) == "the membrane class: holds"
+    assert outputs.translate("instance 3: 12 pixels, class Cars", "ko", table=table) == \
+        "instance 3: 12 pixels, class Cars"
+
+
+def test_a_translation_that_translates_a_value_word_is_not_filled_with_another():
+    # "Road" translated as 도로: the entry cannot carry another class's name, so the line stays English
+    table = {"the {0} largest classes: Road, Sky": "가장 큰 클래스 {0}개: 도로, Sky"}
+    assert outputs.translate("the 2 largest classes: Tree, Sky", "ko", table=table) == \
+        "the 2 largest classes: Tree, Sky"
+    assert outputs.translate("the 2 largest classes: Road, Sky", "ko", table=table) == "가장 큰 클래스 2개: 도로, Sky"
+    assert outputs.valued("instance {0}: {1} pixels, class Car") == ("instance {0}: {1} pixels, class {v0}", ["Car"])
+    assert set(VERDICTS) == set(outputs.VERDICT_REASONS)  # every verdict a line may end in is a value
