@@ -20,8 +20,9 @@ MODULES = (fcn, skip_connections, context, segnet_deconvnet, unet, transfer, tra
 REPORT_ORDER = (
     "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "linear_probe_depth",
     "hypercolumn_levels", "context_pyramid", "context_aspp", "context_large_regions", "crf_largefov",
-    "input_size_trained", "transfer_learning", "segnet_vs_fcn", "unet_weight_map_training",
-    "unet_elastic_few_slices", "unet_momentum_one_tile", "backbones_accuracy", "truncated_resnets",
+    "input_size_trained", "input_size_small_objects", "transfer_learning", "segnet_vs_fcn",
+    "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "backbones_accuracy",
+    "truncated_resnets",
     "separable_cost", "dilation_field", "output_stride_cost", "segnet_switches", "input_size_cost",
     "skip_concat_vs_sum", "one_by_one_per_pixel", "fully_connected_as_convolution",
     "bilinear_transposed_convolution", "transposed_is_adjoint", "unpooling_keeps_positions", "segnet_parameters",
