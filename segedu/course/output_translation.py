@@ -164,7 +164,8 @@ STANDIN_CAVEATS = {re.compile(r" on the synthetic stand-in ('[^']+') \(not compa
 
 def translate(text: str, code: str | None = None, *, table: dict[str, str] | None = None) -> str:
     """`text` in language `code` (the learner's by default) where the catalogs have its template, else unchanged; a
-    text that names other classes or verdicts (`valued`) than the catalog's entry for it with its own; a text that
+    text that names other classes or verdicts (`valued`), or is spaced otherwise, than the catalog's entry for it
+    with its own; a text that
     names a stand-in ("the CamVid stand-in") as the data's text ("CamVid"), with the stand-in named in
     `STANDIN_WORDS`; a text of several lines without an entry of its own line by line."""
     code = code or language()
@@ -174,12 +175,11 @@ def translate(text: str, code: str | None = None, *, table: dict[str, str] | Non
     key, numbers = template(text)
     if key in table:
         return _on_columns(table[key].format(*numbers), text)
-    valued_key, values = valued(key)
-    if values:
-        by_values = valued_table(table)
-        if valued_key in by_values:
-            filled = by_values[valued_key].format(*numbers, **{f"v{index}": value for index, value in enumerate(values)})
-            return _on_columns(filled, text)
+    valued_key, values = valued(key)  # other class names, verdicts or spacing than the stored line's
+    by_values = valued_table(table)
+    if valued_key in by_values:
+        filled = by_values[valued_key].format(*numbers, **{f"v{index}": value for index, value in enumerate(values)})
+        return _on_columns(filled, text)
     for data, standin in _STANDIN_NAMES:
         if standin in text and code in STANDIN_WORDS:  # translated as the data's text, the stand-in named after
             as_data = text.replace(standin, data)

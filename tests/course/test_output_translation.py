@@ -360,6 +360,16 @@ def test_a_line_naming_other_classes_or_verdicts_than_the_stored_run_is_translat
         "instance 3: 12 pixels, class Cars"
 
 
+def test_a_row_whose_padded_number_moved_its_spaces_keeps_its_entry():
+    # a number printed in a padded field: " 5.01" in the stored run, "20.16" in another, one space fewer before it
+    table = {"Pole  {0}% of labelled pixels  median-frequency weight  {1}":
+             "Pole  라벨이 있는 픽셀의 {0}%  중앙값 빈도 가중치  {1}"}
+    assert outputs.translate("Pole         0.31% of labelled pixels   median-frequency weight 20.16", "ko",
+                             table=table).split() == "Pole 라벨이 있는 픽셀의 0.31% 중앙값 빈도 가중치 20.16".split()
+    assert outputs.translate("Fence  1.2% of labelled pixels  median-frequency weight 9.0", "ko", table=table) \
+        .startswith("Fence")  # another class, and other spacing, at once
+
+
 def test_a_translation_that_translates_a_value_word_is_not_filled_with_another():
     # "Road" translated as 도로: the entry cannot carry another class's name, so the line stays English
     table = {"the {0} largest classes: Road, Sky": "가장 큰 클래스 {0}개: 도로, Sky"}
