@@ -33,9 +33,6 @@ def input_size_trained(lab: Lab) -> Outcome:
     `preregistration.RULES` on the two-level interval of its mIoU gain (seeds, then blocks of test frames), the
     claim by `combined`; the memory is an exact condition: activations growing less than 3x per doubling of the side
     contradict the claim."""
-    from ...measure import measure
-    from ...models import build_model
-
     sizes = INPUT_SIZES
     runs = {size: [lab.scores_at_size("fcn8s", seed, size) for seed in lab.config.seeds] for size in sizes}
     name = lambda size: f"{size[0]}x{size[1]}"  # noqa: E731
@@ -49,11 +46,7 @@ def input_size_trained(lab: Lab) -> Outcome:
         thin_difference = interval(runs[larger], runs[smaller], *thin_miou, blocks=blocks)
         steps[f"{name(larger)} - {name(smaller)}"] = dict(
             difference, thin_effect=thin_difference.effect, thin_interval=[thin_difference.low, thin_difference.high])
-    torch.manual_seed(0)
-    network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
-    costs = {name(size): measure(network, size, batch_size=2, repeats=3) for size in sizes}
-    memory = {key: cost.activation_megabytes / 2 for key, cost in costs.items()}  # the parameters left out
-    latency = {key: cost.milliseconds / 2 for key, cost in costs.items()}
+    memory, latency = _costs_per_image(sizes)
     growth = [memory[name(larger)] / memory[name(smaller)] for smaller, larger in zip(sizes, sizes[1:])]
     verdict = combined([s["verdict"] for s in steps.values()]) if min(growth) >= 3 else "contradicted"
     first = steps[f"{name(sizes[-1])} - {name(sizes[-2])}"]
@@ -72,6 +65,20 @@ def input_size_trained(lab: Lab) -> Outcome:
                    first["effect"], tuple(first["interval"]), "points",
                    {"miou": miou, "thin_miou": thin, "steps": steps, "activation_megabytes": memory,
                     "latency_milliseconds": latency, "memory_growth": growth}, lab.config.seeds)
+
+
+def _costs_per_image(sizes) -> tuple[dict[str, float], dict[str, float]]:
+    """({"HxW": activation MB a training step keeps per image, parameters left out}, {"HxW": CPU inference ms per
+    image}) of the whole FCN-8s network on EfficientNet-Lite0 at each size, measured on a batch of 2."""
+    from ...measure import measure
+    from ...models import build_model
+
+    torch.manual_seed(0)
+    network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
+    costs = {f"{height}x{width}": measure(network, (height, width), batch_size=2, repeats=3)
+             for height, width in sizes}
+    return ({key: cost.activation_megabytes / 2 for key, cost in costs.items()},  # the parameters left out
+            {key: cost.milliseconds / 2 for key, cost in costs.items()})
 
 
 # The lecture's two sizes for small objects: 600x600 where they matter, 400x400 as the compromise. CamVid's 360x480
@@ -104,9 +111,6 @@ def input_size_small_objects(lab: Lab) -> Outcome:
     gain, judged by `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames); the
     cost is an exact condition, as in `input_size_trained`: the large input must cost at least 1.5x the activation
     memory and the latency of the compromise (it has 2.25x the pixels). The mIoU gain is reported beside it."""
-    from ...measure import measure
-    from ...models import build_model
-
     compromise, large = LECTURE_SIZES
     runs = {size: [lab.scores_at_size("fcn8s", seed, size) for seed in lab.config.seeds] for size in LECTURE_SIZES}
     name = lambda size: f"{size[0]}x{size[1]}"  # noqa: E731
@@ -116,11 +120,7 @@ def input_size_small_objects(lab: Lab) -> Outcome:
     overall = paired(runs[large], runs[compromise], blocks=blocks)
     miou = {name(size): pooled_score(runs[size]) for size in LECTURE_SIZES}
     thin = {name(size): pooled_score(runs[size], *small) for size in LECTURE_SIZES}
-    torch.manual_seed(0)
-    network = build_model("fcn8s", num_classes=11, backbone="efficientnet_lite0")
-    costs = {name(size): measure(network, size, batch_size=2, repeats=3) for size in LECTURE_SIZES}
-    memory = {key: cost.activation_megabytes / 2 for key, cost in costs.items()}  # the parameters left out
-    latency = {key: cost.milliseconds / 2 for key, cost in costs.items()}
+    memory, latency = _costs_per_image(LECTURE_SIZES)
     ratios = {"memory": memory[name(large)] / memory[name(compromise)],
               "latency": latency[name(large)] / latency[name(compromise)]}
     verdict = gain["verdict"] if min(ratios.values()) >= 1.5 else "contradicted"
