@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 import torch
 
 from segedu.lab import claims
@@ -43,3 +44,59 @@ def test_pspnet_auxiliary_loss_trains_both_arms_from_the_same_weights_on_stand_i
     assert rates[0] == [(config_rate * config.fine_tune_factor, True), (config_rate, False)]  # the encoder fine-tuned
     assert all(pretrained)  # every arm starts from the ImageNet encoder
     assert set(outcome.numbers["miou"]) == {"with", "without"} and len(outcome.numbers["step"]["per_seed"]) == 2
+
+
+def _missed(masks: torch.Tensor, classes: tuple[int, ...], every: int):
+    """Per-frame counts of predictions that give every `every`-th pixel of `classes` to Fence (class 7, neither a
+    small-object class nor one of the large regions below); every 1: all of them missed, 0: none."""
+    from segedu.lab.scoring import score_frames
+
+    predictions = masks.clone()
+    if every:
+        chosen = torch.isin(masks, torch.tensor(classes)).flatten().nonzero().flatten()
+        predictions.view(-1)[chosen[::every]] = 7
+    return score_frames(predictions, masks)
+
+
+LARGE = (3, 0, 1, 5)  # Road, Sky, Building, Tree: the most training pixels in the stand-in below
+
+
+@pytest.mark.parametrize("missed_by_fcn32s, verdict", [
+    ((2, 6, 9), "holds"),  # FCN-32s loses the small objects U-Net and PSPNet find: their gain is on the small ones
+    (LARGE, "contradicted"),  # FCN-32s loses parts of the large regions instead: the gain is on the large ones
+])
+def test_the_unet_pspnet_claim_judges_the_gain_on_small_objects_against_the_large_regions(
+        monkeypatch, missed_by_fcn32s, verdict):
+    from types import SimpleNamespace
+
+    import segedu.measure
+    import segedu.models
+    from segedu.lab.claims.verdict import pooled
+
+    generator = torch.Generator().manual_seed(0)
+    masks = torch.randint(0, 11, (12, 16, 16), generator=generator)
+    train = torch.cat([torch.full((40 - 5 * rank,), c) for rank, c in enumerate(LARGE)] + [torch.arange(11)])
+    runs = {"fcn32s": _missed(masks, missed_by_fcn32s, 2), "concat_fusion": _missed(masks, (), 0),
+            "pyramid": _missed(masks, (), 0)}
+    asked = []
+
+    def lab_runs(kind):
+        asked.append(kind)
+        return [runs[kind], runs[kind]]
+
+    lab = SimpleNamespace(runs=lab_runs, pooled=lambda kind: pooled(lab_runs(kind)),
+                          stride8={"train": SimpleNamespace(masks=train)}, test_blocks=lambda: torch.arange(12) // 3,
+                          config=SimpleNamespace(seeds=(0, 1)))
+    built = []
+    monkeypatch.setattr(segedu.models, "build_model", lambda name, **options: built.append(name) or torch.nn.Identity())
+    monkeypatch.setattr(segedu.measure, "saved_activation_bytes", lambda network, inputs, **options: 2 ** 20 * len(built) * len(inputs))
+    outcome = claims.unet_pspnet_small_objects(lab)
+    assert set(asked) == {"fcn32s", "concat_fusion", "pyramid"} and built == ["fcn32s", "unet", "pspnet"]
+    assert outcome.numbers["large"] == list(LARGE) and outcome.numbers["small"] == [2, 6, 9]
+    assert outcome.verdict == verdict
+    gains = outcome.numbers["gains"]
+    # half of a class's pixels given to Fence: about a third of its IoU lost (1/2 of it kept, 1/2 wrong elsewhere)
+    shared = "small" if verdict == "holds" else "large"
+    assert gains["U-Net"][shared] > 0.3 and gains["PSPNet"][shared] > 0.3
+    assert abs(gains["U-Net"]["small" if shared == "large" else "large"]) < 1e-9
+    assert outcome.numbers["activation_megabytes"] == {"FCN-32s": 1.0, "U-Net": 2.0, "PSPNet": 3.0}

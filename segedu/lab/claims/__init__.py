@@ -24,7 +24,7 @@ from .building_blocks import (bilinear_transposed_convolution, dilation_field, o
                               unpooling_keeps_positions)
 from .cli import DESCRIPTION, HELP, add_arguments, main
 from .context import (context_aspp, context_large_regions, context_pyramid, crf_on_largefov, pspnet_auxiliary_loss,
-                      pyramid_bins_collapse, separable_aspp_cost)
+                      pyramid_bins_collapse, separable_aspp_cost, unet_pspnet_small_objects)
 from .fcn import (fcn_object_sizes, fcn_skips_boundary, fcn_skips_miou, fcn_skips_thin, fully_connected_as_convolution,
                   object_statistics)
 from .framework import Claim, Outcome
@@ -55,7 +55,7 @@ __all__ = [
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",
     "context_pyramid", "context_aspp", "context_large_regions", "crf_on_largefov", "separable_aspp_cost",
-    "pyramid_bins_collapse", "pspnet_auxiliary_loss",
+    "pyramid_bins_collapse", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",
     "linear_probe_depth", "transfer_learning", "input_size_trained", "input_size_small_objects", "input_size_cost",
     "backbones_accuracy", "truncated_resnets",
 ]

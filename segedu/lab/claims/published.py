@@ -48,6 +48,7 @@ KIND: dict[str, str] = {
     "context_aspp": "faithful",
     "context_large_regions": "faithful",
     "crf_largefov": "faithful",
+    "unet_pspnet_small_objects": "faithful",
     # notebook 11: transfer learning
     "input_size_trained": "faithful",
     "input_size_small_objects": "faithful",
@@ -110,6 +111,10 @@ PUBLISHED: dict[str, str] = {
     "context_large_regions":
         "no published figure: Zhao et al. 2017 (PSPNet), Sec. 3.1 and Fig. 2 argue context helps both small "
         "inconspicuous things and big stuff exceeding FCN's receptive field; no breakdown by region size",
+    "unet_pspnet_small_objects":
+        "no published comparison by object size: Ronneberger et al. 2015 (U-Net) and Zhao et al. 2017 (PSPNet, Sec. "
+        "3.1, Fig. 2: small inconspicuous things) each argue for their own design; neither measures gains on small "
+        "objects against large regions beside a plain FCN",
     "crf_largefov":
         "Chen et al. 2015 (DeepLab v1; Table 1 of the 2018 PAMI version): the dense CRF lifts DeepLab-LargeFOV from "
         "62.25 to 67.64 mean IOU, PASCAL VOC 2012 val; 3-5 points for every variant",
