@@ -99,4 +99,5 @@ def test_the_unet_pspnet_claim_judges_the_gain_on_small_objects_against_the_larg
     shared = "small" if verdict == "holds" else "large"
     assert gains["U-Net"][shared] > 0.3 and gains["PSPNet"][shared] > 0.3
     assert abs(gains["U-Net"]["small" if shared == "large" else "large"]) < 1e-9
+    assert outcome.numbers["per_seed_gains"]["PSPNet"][shared] == [pytest.approx(gains["PSPNet"][shared])] * 2
     assert outcome.numbers["activation_megabytes"] == {"FCN-32s": 1.0, "U-Net": 2.0, "PSPNet": 3.0}

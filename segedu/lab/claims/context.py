@@ -95,7 +95,7 @@ def largest_classes(lab: Lab, count: int = 4) -> list[int]:
 
 
 @claims.claim("unet_pspnet_small_objects", "U-Net and PSPNet suit data of many small objects; on a few large objects "
-              "they are more network than needed", "12_model_zoo", "What to take away",
+              "they are more network than needed", "12_model_zoo", "U-Net and PSPNet: for which data?",
               "IoU gain of U-Net's skip fusion and of PSPNet's pyramid over FCN-32s's head, all on the same frozen "
               "encoder, on the small-object classes (Pole, SignSymbol, Pedestrian) vs the 4 largest classes, 10 "
               "seeds; activation memory of the three whole networks",
@@ -112,7 +112,8 @@ def unet_pspnet_small_objects(lab: Lab) -> Outcome:
     the lab's ten seeds. The verdict: the two architectures' IoU gain over FCN-32s on the small classes minus their
     gain on the large ones (the two stacked as one arm against FCN-32s twice, as `context_large_regions` stacks
     them), by `preregistration.RULES`. Each architecture's own gains, and the activation memory a training step of
-    each whole network keeps per 360x480 image (parameters left out), are reported beside it."""
+    each whole network keeps per 360x480 image (parameters left out), are reported beside it, the gains also seed by
+    seed (`per_seed_gains`: each seed's head against FCN-32s's head of the same seed)."""
     from ...measure import saved_activation_bytes
     from ...models import build_model
 
@@ -129,11 +130,15 @@ def unet_pspnet_small_objects(lab: Lab) -> Outcome:
     blocks = lab.test_blocks()
     difference = judged(paired(both, simple, counts, small_minus_large, blocks=blocks),
                         RULES["unet_pspnet_small_objects"])
-    base = class_iou_of(lab.pooled("fcn32s").confusions.sum(0).double())
-    gains = {}
+    iou = lambda run: class_iou_of(run.confusions.sum(0).double())  # noqa: E731
+    base, base_runs = iou(lab.pooled("fcn32s")), [iou(run) for run in lab.runs("fcn32s")]
+    gains, per_seed = {}, {}
     for name, kind in arms.items():
-        gain = class_iou_of(lab.pooled(kind).confusions.sum(0).double()) - base
+        gain = iou(lab.pooled(kind)) - base
         gains[name] = {"small": float(gain[small].nanmean()), "large": float(gain[large].nanmean())}
+        seeds = [iou(run) - plain for run, plain in zip(lab.runs(kind), base_runs)]
+        per_seed[name] = {group: [float(g[classes].nanmean()) for g in seeds]
+                          for group, classes in (("small", small), ("large", large))}
     memory = {}
     for name, model in (("FCN-32s", "fcn32s"), ("U-Net", "unet"), ("PSPNet", "pspnet")):
         torch.manual_seed(0)
@@ -149,7 +154,8 @@ def unet_pspnet_small_objects(lab: Lab) -> Outcome:
                    + " points, 95% two-level bootstrap; activation memory per 360x480 image, whole networks: "
                    + ", ".join(f"{name} {megabytes:.0f} MB" for name, megabytes in memory.items()),
                    difference["effect"], tuple(difference["interval"]), "points",
-                   {"small": small, "large": large, "gains": gains, "activation_megabytes": memory,
+                   {"small": small, "large": large, "gains": gains, "per_seed_gains": per_seed,
+                    "activation_megabytes": memory,
                     "step": difference}, lab.config.seeds)
 
 
