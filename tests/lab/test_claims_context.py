@@ -100,4 +100,6 @@ def test_the_unet_pspnet_claim_judges_the_gain_on_small_objects_against_the_larg
     assert gains["U-Net"][shared] > 0.3 and gains["PSPNet"][shared] > 0.3
     assert abs(gains["U-Net"]["small" if shared == "large" else "large"]) < 1e-9
     assert outcome.numbers["per_seed_gains"]["PSPNet"][shared] == [pytest.approx(gains["PSPNet"][shared])] * 2
+    scores = outcome.numbers["iou"]
+    assert scores["U-Net"][shared] - scores["FCN-32s"][shared] == pytest.approx(gains["U-Net"][shared])
     assert outcome.numbers["activation_megabytes"] == {"FCN-32s": 1.0, "U-Net": 2.0, "PSPNet": 3.0}

@@ -27,7 +27,7 @@ REPORT_ORDER = (
     "skip_concat_vs_sum", "one_by_one_per_pixel", "fully_connected_as_convolution",
     "bilinear_transposed_convolution", "transposed_is_adjoint", "unpooling_keeps_positions", "segnet_parameters",
     "separable_aspp_cost", "border_weights", "pyramid_bins_collapse", "deconvnet_fcn_ensemble",
-    "deconvnet_instance_wise", "deconvnet_two_stage", "pspnet_auxiliary_loss",
+    "deconvnet_instance_wise", "deconvnet_two_stage", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",
 )
 
 
