@@ -9,5 +9,6 @@ from . import figures as _figures, output_translation as _output_translation
 
 if _figures.install():  # in IPython: what the code prints follows the learner's language too
     _output_translation.install_stdout()
+    _output_translation.install_progress()
 if _language() == "ko":
     _set_language("ko")

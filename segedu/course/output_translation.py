@@ -15,8 +15,9 @@ The notebooks' code is the same in both editions, so their outputs are translate
 * a line that names other classes or verdicts than the stored run's (a run on the stand-ins, or the learner's)
   is translated by the entry for the stored line, its class names and verdicts filled in as values (`valued`);
 * in Korean (``SEGEDU_LANG=ko`` or `segedu.set_language("ko")`) `install_stdout` (installed in every kernel by
-  `import segedu.course`) translates each printed line, and `segedu.course.figures` each figure's texts before it
-  is drawn (`translate_figure`); a text without an entry stays English, never blank.
+  `import segedu.course`) translates each printed line, `install_progress` the descriptions of the progress bars the
+  notebooks' code starts, and `segedu.course.figures` each figure's texts before it is drawn (`translate_figure`);
+  a text without an entry stays English, never blank.
 
 The Korean notebooks are executed in Korean (``site notebooks --refresh``), so their stored figures are Korean; a
 Korean notebook not executed since its English code changed carries the English outputs with the printed lines
@@ -39,8 +40,8 @@ from .messages import placeholders
 from .output_values import valued, valued_table
 
 __all__ = ["template", "translations", "conflicts", "output_table", "translate", "translate_line", "translate_figure",
-           "figure_texts", "install_stdout", "output_templates", "translate_outputs", "verdict_versions", "OUTPUT_CONTEXT",
-           "VERDICT_REASONS"]
+           "figure_texts", "install_stdout", "install_progress", "progress_descriptions", "output_templates",
+           "translate_outputs", "verdict_versions", "OUTPUT_CONTEXT", "VERDICT_REASONS"]
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 OUTPUT_CONTEXT = "output"
@@ -351,6 +352,39 @@ def install_stdout() -> bool:
     return True
 
 
+def install_progress() -> bool:
+    """Describe the progress bars that the notebooks' own code starts (``tqdm(..., desc="training FCN-8s")``) in the
+    learner's language from now on, looked up as `translate` looks up a printed line; False if installed already.
+    The committed notebooks drop progress bars, so their descriptions come to the catalogs from the code itself
+    (`progress_descriptions`)."""
+    from tqdm import std
+
+    if getattr(std.tqdm.__init__, "translates_description", False):
+        return False
+    original = std.tqdm.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **options):
+        if isinstance(options.get("desc"), str):
+            options["desc"] = translate(options["desc"])
+        elif len(args) > 1 and isinstance(args[1], str):  # tqdm(iterable, desc, ...)
+            args = (args[0], translate(args[1]), *args[2:])
+        original(self, *args, **options)
+
+    __init__.translates_description = True
+    std.tqdm.__init__ = __init__
+    return True
+
+
+_DESCRIPTION = re.compile(r"\bdesc=(?P<quote>[\"'])(?P<text>[^\"'\n]+)(?P=quote)")
+
+
+def progress_descriptions(notebook: dict) -> list[str]:
+    """The templates of the progress bars' descriptions written in a notebook's code cells (``desc="..."``)."""
+    return [template(match.group("text"))[0] for cell in notebook["cells"] if cell["cell_type"] == "code"
+            for match in _DESCRIPTION.finditer("".join(cell["source"]))]
+
+
 def _printed(output: dict) -> str | None:
     """The text of a stored stdout output (nbformat keeps it as a string or a list of lines), None for others."""
     if output.get("output_type") != "stream" or output.get("name") != "stdout":
@@ -365,7 +399,8 @@ def _stdout_lines(output: dict) -> list[str]:
 
 def output_templates(notebook: dict) -> list[str]:
     """Every template of a notebook's stored outputs, in order, each once: its printed lines (stdout) and the texts
-    of its figures (their outputs' metadata, written by `segedu.course.figures`)."""
+    of its figures (their outputs' metadata, written by `segedu.course.figures`), then its progress bars'
+    descriptions (`progress_descriptions`)."""
     found = []
     for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
@@ -373,7 +408,7 @@ def output_templates(notebook: dict) -> list[str]:
             for metadata in output.get("metadata", {}).values():
                 if isinstance(metadata, dict):
                     found += [normalized(text) for text in metadata.get(TEXTS_KEY, []) if worth_translating(text)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(found + progress_descriptions(notebook)))
 
 
 def translate_outputs(notebook: dict, table: dict[str, str]) -> dict:

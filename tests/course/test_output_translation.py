@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import polib
 import pytest
@@ -378,3 +379,32 @@ def test_a_translation_that_translates_a_value_word_is_not_filled_with_another()
     assert outputs.translate("the 2 largest classes: Road, Sky", "ko", table=table) == "가장 큰 클래스 2개: 도로, Sky"
     assert outputs.valued("instance {0}: {1} pixels, class Car") == ("instance {0}: {1} pixels, class {v0}", ["Car"])
     assert set(VERDICTS) == set(outputs.VERDICT_REASONS)  # every verdict a line may end in is a value
+
+
+def test_a_progress_bar_the_notebook_code_describes_is_described_in_korean(korean, monkeypatch):
+    from tqdm import std
+
+    monkeypatch.setattr(std.tqdm, "__init__", std.tqdm.__init__)  # the original back after the test
+    KOREAN_BARS = {**KOREAN, "training FCN-32s/16s/8s": "FCN-32s/16s/8s 학습"}
+    monkeypatch.setattr(outputs, "_table", lambda code: KOREAN_BARS if code == "ko" else {})
+    assert outputs.install_progress() and not outputs.install_progress()  # once
+    sink = io.StringIO()
+    assert std.tqdm(range(2), desc="training FCN-32s/16s/8s", file=sink).desc == "FCN-32s/16s/8s 학습"
+    assert std.tqdm(range(2), "training FCN-32s/16s/8s", file=sink).desc == "FCN-32s/16s/8s 학습"  # positional
+    assert std.tqdm(range(2), desc="something new", file=sink).desc == "something new"
+    set_language("en")
+    assert std.tqdm(range(2), desc="training FCN-32s/16s/8s", file=sink).desc == "training FCN-32s/16s/8s"
+
+
+def test_the_catalogs_hold_every_progress_bar_description_the_notebooks_code_writes():
+    """Every notebook's `desc="..."` has a translated entry: the committed notebooks drop their progress bars, so the
+    descriptions come from the code, not from the stored outputs."""
+    from segedu.course.output_translation import NOTEBOOKS, output_table
+
+    code = {path.stem: "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
+                               if cell["cell_type"] == "code") for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))}
+    written = [text for source in code.values() for text in re.findall(r'desc="([^"]+)"', source)]
+    assert "training the classifier" in written  # notebook 01's loop
+    table = output_table("ko")
+    for text in written:
+        assert table.get(outputs.template(text)[0]), text
