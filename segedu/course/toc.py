@@ -89,8 +89,9 @@ COURSE: tuple[Lesson, ...] = (
            "sizes", ("10",), 45, 73),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
-           "trace; the shipped CamVid models' speed against accuracy",
-           ("07", "08", "09", "10", "11"), 40, 24),
+           "trace; the shipped CamVid models' speed against accuracy; U-Net and PSPNet on small objects and on large "
+           "regions",
+           ("07", "08", "09", "10", "11"), 45, 65),
 )
 
 
