@@ -125,9 +125,11 @@ class Recipe:
 
 
 HEAD_EPOCHS = 10  # each architecture's head on the frozen encoder: minutes, not hours (docs/claims.md)
-# SegNet at quarter width, 367 frames an epoch: its shipped run trained at 11.1 images/s (27.5 minutes); a 2-core AMD
-# EPYC with AVX-512 BF16 trains it at 4.8 (about 64 minutes): the minutes depend on the processor
-SCRATCH_EPOCHS = 50
+# SegNet at quarter width, 367 frames an epoch: its shipped run trained 90 epochs at 10.7-10.9 images/s (56.7
+# minutes); another 2-core AMD EPYC with AVX-512 BF16 trains it at 4.8, where the budget keeps about 44 of them: the
+# minutes depend on the processor
+SEGNET_EPOCHS = 90
+SCRATCH_EPOCHS = 50  # DeconvNet: 5 fewer
 ISBI_EPOCHS = 36  # 400 tiles an epoch: measured to end within 20 minutes of training on a 2-core CPU
 RECIPES: dict[str, Recipe] = {
     "camvid-cpu": Recipe(
@@ -144,8 +146,8 @@ RECIPES: dict[str, Recipe] = {
     # available offline: a quarter-width network trained from scratch, SegNet-Basic's size (about 1.8M parameters)
     "camvid-segnet": Recipe(
         "camvid-segnet", "SegNet (VGG16-BN at quarter width, its pooling switches) trained from scratch on CamVid at "
-                         "360x480, as SegNet-Basic was (50 epochs, fewer where they do not fit in an hour)",
-        model="segnet", data="camvid", options={}, image_size=(360, 480), epochs=SCRATCH_EPOCHS, batch_size=4,
+                         "360x480, as SegNet-Basic was (90 epochs, fewer where they do not fit in an hour)",
+        model="segnet", data="camvid", options={}, image_size=(360, 480), epochs=SEGNET_EPOCHS, batch_size=4,
         width=0.25, minutes=60.0),
     "camvid-deconvnet": Recipe(
         "camvid-deconvnet", "DeconvNet (VGG16-BN at quarter width, fc6/fc7 of 128 channels, unpooling and "

@@ -92,7 +92,7 @@ def test_every_cpu_recipe_of_a_whole_training_has_a_budget_and_explicit_epochs_o
         with pytest.raises(SystemExit):
             cli.main(["train", "--recipe", "camvid-segnet", "--data", "streets", "--subset", "4", "--image-size",
                       "64x96", "--output", str(tmp_path / "run"), "--no-progress", *extra])
-    assert [(config.epochs, config.minutes) for config in seen] == [(50, 60.0), (2, None)]
+    assert [(config.epochs, config.minutes) for config in seen] == [(90, 60.0), (2, None)]  # SegNet: 90 epochs
 
 
 def test_train_needs_a_model_and_data_or_a_recipe(capsys):
