@@ -139,12 +139,13 @@ def unet_pspnet_small_objects(lab: Lab) -> Outcome:
                         RULES["unet_pspnet_small_objects"])
     iou = lambda run: class_iou_of(run.confusions.sum(0).double())  # noqa: E731
     base, base_runs = iou(lab.pooled("fcn32s")), [iou(run) for run in lab.runs("fcn32s")]
-    means = lambda values: {"small": float(values[small].nanmean()), "large": float(values[large].nanmean())}  # noqa: E731
+    def means(values):  # (11,) per-class values -> their means over the small and the large classes
+        return {"small": float(values[small].nanmean()), "large": float(values[large].nanmean())}
+
     gains, per_seed, scores = {}, {}, {"FCN-32s": means(base)}
     for name, kind in arms.items():
-        scores[name] = means(iou(lab.pooled(kind)))
-        gain = iou(lab.pooled(kind)) - base
-        gains[name] = {"small": float(gain[small].nanmean()), "large": float(gain[large].nanmean())}
+        pooled_iou = iou(lab.pooled(kind))
+        scores[name], gains[name] = means(pooled_iou), means(pooled_iou - base)
         seeds = [iou(run) - plain for run, plain in zip(lab.runs(kind), base_runs)]
         per_seed[name] = {group: [float(g[classes].nanmean()) for g in seeds]
                           for group, classes in (("small", small), ("large", large))}
