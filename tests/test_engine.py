@@ -269,3 +269,15 @@ def test_predict_averages_the_softmax_over_scales_and_flips():
                           atol=1e-6)
     with pytest.raises(ValueError, match="scales must be positive"):
         predict(model, images, scales=(0.0, 1.0))
+
+
+def test_fit_reports_its_epochs_in_the_learners_language(monkeypatch, capsys):
+    """The epoch line (stdout) and the live bar's description and loss (stderr) go through the messages' catalog."""
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    torch.manual_seed(0)
+    fit(build_model("unet", num_classes=5, width=0.0625), Shapes(size=32, length=8), None,
+        TrainConfig(epochs=1, batch_size=4, progress=True))
+    printed, bar = capsys.readouterr()
+    assert "에포크 1/1" in printed and "손실 " in printed and "데이터 대기" in printed
+    assert "epoch" not in printed and "waiting" not in printed
+    assert "에포크 1/1" in bar and "손실=" in bar and "loss=" not in bar

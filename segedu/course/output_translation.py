@@ -353,8 +353,8 @@ def install_stdout() -> bool:
 
 
 def install_progress() -> bool:
-    """Describe the progress bars that the notebooks' own code starts (``tqdm(..., desc="training FCN-8s")``) in the
-    learner's language from now on, looked up as `translate` looks up a printed line; False if installed already.
+    """Describe the progress bars that the notebooks' own code starts (``tqdm(..., desc="training FCN-8s")``), and
+    name the values they show (``bar.set_postfix(loss=...)``), in the learner's language from now on, looked up as `translate` looks up a printed line; False if installed already.
     The committed notebooks drop progress bars, so their descriptions come to the catalogs from the code itself
     (`progress_descriptions`)."""
     from tqdm import std
@@ -371,18 +371,32 @@ def install_progress() -> bool:
             args = (args[0], translate(args[1]), *args[2:])
         original(self, *args, **options)
 
+    @functools.wraps(original_postfix := std.tqdm.set_postfix)
+    def set_postfix(self, ordered_dict=None, refresh=True, **values):  # bar.set_postfix(loss="0.512")
+        if ordered_dict is not None:
+            ordered_dict = {translate(str(key)): value for key, value in dict(ordered_dict).items()}
+        original_postfix(self, ordered_dict, refresh, **{translate(key): value for key, value in values.items()})
+
     __init__.translates_description = True
-    std.tqdm.__init__ = __init__
+    std.tqdm.__init__, std.tqdm.set_postfix = __init__, set_postfix
     return True
 
 
 _DESCRIPTION = re.compile(r"\bdesc=(?P<quote>[\"'])(?P<text>[^\"'\n]+)(?P=quote)")
+_POSTFIX = re.compile(r"\.set_postfix\((?P<arguments>[^\n]*)")  # its names: the words before "=" on its line
 
 
 def progress_descriptions(notebook: dict) -> list[str]:
-    """The templates of the progress bars' descriptions written in a notebook's code cells (``desc="..."``)."""
-    return [template(match.group("text"))[0] for cell in notebook["cells"] if cell["cell_type"] == "code"
-            for match in _DESCRIPTION.finditer("".join(cell["source"]))]
+    """The templates of the progress bars' descriptions written in a notebook's code cells (``desc="..."``), and the
+    names of the values they show (``bar.set_postfix(loss=...)``)."""
+    found = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"])
+            found += [template(match.group("text"))[0] for match in _DESCRIPTION.finditer(source)]
+            found += [name for match in _POSTFIX.finditer(source)
+                      for name in re.findall(r"(?:^|,)\s*(\w+)=", match["arguments"])]
+    return found
 
 
 def _printed(output: dict) -> str | None:

@@ -348,7 +348,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
     started, seen, waited = time.perf_counter() - partial.seconds, partial.seen, partial.waited
     loss_sum, loss_count = torch.tensor(partial.loss_sum, device=runtime.device), partial.loss_count
     total = partial.step + len(loader)  # the loader holds the batches after the skipped ones
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not (config.progress and main),
+    bar = tqdm(loader, desc=tr("epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=config.epochs), leave=False, disable=not (config.progress and main),
                dynamic_ncols=True, total=total, initial=partial.step)
     loaded, current = iter(bar), [partial.step]
 
@@ -384,7 +384,7 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
         step = current[0]
         if runtime.device.type != "cuda" or step % 25 == 0 or step == total - 1:  # a host sync; rare on the GPU
             _check_finite(value, loss_sum / loss_count, epoch, step, scheduler)
-            bar.set_postfix(loss=f"{loss_sum.item() / loss_count:.4f}")
+            bar.set_postfix({tr("loss"): f"{loss_sum.item() / loss_count:.4f}"})
 
     train_steps(model, optimizer, batches(), objective, scheduler=scheduler, max_grad_norm=config.max_grad_norm,
                 runtime=runtime, after_step=after_step)
@@ -413,9 +413,12 @@ def _report(record: dict[str, float], config: TrainConfig) -> None:
     """One line per epoch, with or without progress bars (tqdm.write keeps a live bar intact)."""
     from tqdm.auto import tqdm
 
-    parts = [f"epoch {record['epoch']}/{config.epochs}", f"loss {record['train_loss']:.4f}"]
+    parts = [tr("epoch {epoch}/{epochs}", epoch=record["epoch"], epochs=config.epochs),
+             tr("loss {loss}", loss=f"{record['train_loss']:.4f}")]
     if "val_miou" in record:
-        parts += [f"val mIoU {100 * record['val_miou']:.1f}%", f"acc {100 * record['val_pixel_accuracy']:.1f}%"]
-    parts.append(f"{record['seconds']:.1f} s ({record['images_per_second']:.1f} img/s, "
-                 f"{100 * record.get('data_wait_fraction', 0.0):.0f}% waiting for data)")
+        parts += [tr("val mIoU {miou}%", miou=f"{100 * record['val_miou']:.1f}"),
+                  tr("acc {accuracy}%", accuracy=f"{100 * record['val_pixel_accuracy']:.1f}")]
+    parts.append(tr("{seconds} s ({speed} img/s, {waiting}% waiting for data)", seconds=f"{record['seconds']:.1f}",
+                    speed=f"{record['images_per_second']:.1f}",
+                    waiting=f"{100 * record.get('data_wait_fraction', 0.0):.0f}"))
     tqdm.write("  ".join(parts))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 
 import polib
 import pytest
@@ -384,27 +383,40 @@ def test_a_translation_that_translates_a_value_word_is_not_filled_with_another()
 def test_a_progress_bar_the_notebook_code_describes_is_described_in_korean(korean, monkeypatch):
     from tqdm import std
 
-    monkeypatch.setattr(std.tqdm, "__init__", std.tqdm.__init__)  # the original back after the test
-    KOREAN_BARS = {**KOREAN, "training FCN-32s/16s/8s": "FCN-32s/16s/8s 학습"}
+    monkeypatch.setattr(std.tqdm, "__init__", std.tqdm.__init__)  # the originals back after the test
+    monkeypatch.setattr(std.tqdm, "set_postfix", std.tqdm.set_postfix)
+    KOREAN_BARS = {**KOREAN, "training FCN-32s/16s/8s": "FCN-32s/16s/8s 학습", "loss": "손실"}
     monkeypatch.setattr(outputs, "_table", lambda code: KOREAN_BARS if code == "ko" else {})
     assert outputs.install_progress() and not outputs.install_progress()  # once
     sink = io.StringIO()
     assert std.tqdm(range(2), desc="training FCN-32s/16s/8s", file=sink).desc == "FCN-32s/16s/8s 학습"
     assert std.tqdm(range(2), "training FCN-32s/16s/8s", file=sink).desc == "FCN-32s/16s/8s 학습"  # positional
     assert std.tqdm(range(2), desc="something new", file=sink).desc == "something new"
+    bar = std.tqdm(range(2), file=sink)
+    bar.set_postfix(loss="0.512")
+    assert bar.postfix == "손실=0.512"
+    bar.set_postfix({"loss": "0.5", "lr": "0.1"})  # a dict; a name without an entry stays as it is
+    assert bar.postfix == "손실=0.5, lr=0.1"
     set_language("en")
     assert std.tqdm(range(2), desc="training FCN-32s/16s/8s", file=sink).desc == "training FCN-32s/16s/8s"
+    bar.set_postfix(loss="0.512")
+    assert bar.postfix == "loss=0.512"
+
+
+def test_the_names_a_notebooks_progress_bar_shows_reach_its_catalog():
+    cell = {"cell_type": "code", "source": ['for step in tqdm(range(9), desc="training FCN-8s"):\n',
+                                           '    bar.set_postfix(loss=f"{loss.item():.3f}", lr=rate)\n']}
+    assert outputs.progress_descriptions({"cells": [cell]}) == ["training FCN-8s", "loss", "lr"]
 
 
 def test_the_catalogs_hold_every_progress_bar_description_the_notebooks_code_writes():
-    """Every notebook's `desc="..."` has a translated entry: the committed notebooks drop their progress bars, so the
-    descriptions come from the code, not from the stored outputs."""
+    """Every notebook's `desc="..."` and `set_postfix(name=...)` has a translated entry: the committed notebooks drop
+    their progress bars, so the descriptions come from the code, not from the stored outputs."""
     from segedu.course.output_translation import NOTEBOOKS, output_table
 
-    code = {path.stem: "".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]
-                               if cell["cell_type"] == "code") for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))}
-    written = [text for source in code.values() for text in re.findall(r'desc="([^"]+)"', source)]
-    assert "training the classifier" in written  # notebook 01's loop
+    written = [text for path in sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
+               for text in outputs.progress_descriptions(json.loads(path.read_text()))]
+    assert "training the classifier" in written and "loss" in written  # notebook 01's loop, notebook 04's bar
     table = output_table("ko")
     for text in written:
         assert table.get(outputs.template(text)[0]), text
