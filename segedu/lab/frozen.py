@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 import os
 import time
@@ -269,10 +270,12 @@ def train_head(kind: str, train: FeatureCache, config: HeadConfig, *, seed: int,
 
 
 def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], config: HeadConfig, *, seed: int,
-                         num_classes: int = 11, class_weights: torch.Tensor | None = None) -> nn.Module:
+                         num_classes: int = 11, class_weights: torch.Tensor | None = None,
+                         interleaved: bool = False) -> nn.Module:
     """Train one head on each (cache, steps) of `stages` in turn, one optimizer throughout (DeconvNet's two
     stages: object crops, then whole frames). Each stage draws its batches epoch by epoch in a seeded order and
-    stops after its steps; every cache holds the same levels at the same image size."""
+    stops after its steps; every cache holds the same levels at the same image size. `interleaved`: the very same
+    batches, the stages taking turns batch by batch instead (the order is all that differs)."""
     weight = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"class_weights must hold one weight per class ({num_classes}), got shape "
@@ -282,13 +285,18 @@ def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], conf
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
 
-    def batches():  # (features of the batch's frames, their masks), stage after stage, epoch after epoch
-        for cache, steps in stages:
-            drawn = 0
-            while drawn < steps:
-                for indices in torch.randperm(len(cache), generator=generator).split(config.batch_size)[:steps - drawn]:
-                    drawn += 1
-                    yield features_of(cache, indices, head.levels), cache.masks[indices].long()
+    def drawn(cache: FeatureCache, steps: int) -> list[tuple[FeatureCache, torch.Tensor]]:  # epoch after epoch
+        indices: list[torch.Tensor] = []
+        while len(indices) < steps:
+            indices += torch.randperm(len(cache), generator=generator).split(config.batch_size)[:steps - len(indices)]
+        return [(cache, batch) for batch in indices]
+
+    plans = [drawn(cache, steps) for cache, steps in stages]
+    order = itertools.chain.from_iterable(itertools.zip_longest(*plans) if interleaved else plans)
+
+    def batches():  # (features of the batch's frames, their masks)
+        for cache, indices in filter(None, order):
+            yield features_of(cache, indices, head.levels), cache.masks[indices].long()
 
     def loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:  # scored at the label size
         logits = F.interpolate(logits, size=masks.shape[-2:], mode="bilinear", align_corners=False)

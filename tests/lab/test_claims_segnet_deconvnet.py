@@ -44,3 +44,8 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     for name, gaps in two_stage.numbers["gap"].items():
         assert len(gaps) == 2
     assert len(two_stage.numbers["step"]["per_seed"]) == 2
+
+    easy_first = claims.deconvnet_easy_first(lab)  # the same crops and frames, in turns or crops first
+    assert easy_first.numbers["test_miou"]["crops first"] == two_stage.numbers["test_miou"]["two stages"]
+    assert set(easy_first.numbers["test_miou"]) == {"crops first", "mixed"} and easy_first.numbers["crops"] == len(crops)
+    assert len(easy_first.numbers["step"]["per_seed"]) == 2

@@ -108,6 +108,13 @@ def test_stages_train_in_their_order_for_their_steps_and_one_stage_is_the_epochs
     drawn.clear()
     frozen.train_head("linear3", first, config, seed=0)  # 2 epochs of 2 batches, every frame once per epoch
     assert len(drawn) == 4 and all(sorted(drawn[2 * e][1] + drawn[2 * e + 1][1]) == list(range(16)) for e in (0, 1))
+    drawn.clear()
+    frozen.train_head_in_stages("linear3", [(first, 5), (second, 3)], config, seed=0)
+    in_turn = list(drawn)
+    drawn.clear()
+    frozen.train_head_in_stages("linear3", [(first, 5), (second, 3)], config, seed=0, interleaved=True)
+    assert [source for source, _ in drawn] == [1, 2, 1, 2, 1, 2, 1, 1]  # taking turns, the longer stage's rest last
+    assert sorted(drawn) == sorted(in_turn) and drawn != in_turn  # the very same batches, in another order
 
 
 class Identity(torch.nn.Module):

@@ -31,8 +31,8 @@ from .framework import Claim, Outcome
 from .lab import Lab
 from .registry import CLAIMS, NOTES, PENDING, UNMEASURED
 from .report import committed_report, machine, run_claims, show, write_report
-from .segnet_deconvnet import (deconvnet_fcn_ensemble, deconvnet_instance_wise, deconvnet_two_stage, instance_wise,
-                               segnet_parameters, segnet_vs_fcn, test_proposals)
+from .segnet_deconvnet import (deconvnet_easy_first, deconvnet_fcn_ensemble, deconvnet_instance_wise, deconvnet_two_stage,
+                               instance_wise, segnet_parameters, segnet_vs_fcn, test_proposals)
 from .skip_connections import hypercolumn_levels, skip_concat_vs_sum
 from .transfer import linear_probe_depth, transfer_learning
 from .transfer_backbones import backbones_accuracy, truncated_resnets
@@ -53,6 +53,7 @@ __all__ = [
     "hypercolumn_levels", "skip_concat_vs_sum",
     "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "fully_connected_as_convolution",
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
+    "deconvnet_easy_first",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",
     "context_pyramid", "context_aspp", "context_large_regions", "crf_on_largefov", "separable_aspp_cost",
     "pyramid_bins_collapse", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",

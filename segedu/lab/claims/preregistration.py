@@ -35,6 +35,12 @@ pyramid pooling against FCN-32s's head, all on the frozen encoder with the lab's
 small-object classes (Pole, SignSymbol, Pedestrian) standing for the first kind of data and its 4 largest classes
 for the second; judged on the two architectures' gain on the small classes minus their gain on the large ones with
 the "better" rule; committed with this paragraph, before its first run.
+
+The lecture's reading of DeconvNet's two stages as a curriculum (easy object-centred examples first, then harder
+ones) is tested by `deconvnet_easy_first`: `deconvnet_two_stage`'s decoder, frames, crops and ten seeds, with the very
+same batches of crops and of frames in both arms (`frozen.train_head_in_stages`), the crops first against the two
+taking turns from the first step; judged on crops first - mixed over the test frames with the "better" rule; committed
+with this paragraph, before its first run.
 """
 
 from __future__ import annotations
@@ -74,5 +80,6 @@ RULES: dict[str, Rule] = {
     "deconvnet_fcn_ensemble": BETTER,
     "deconvnet_instance_wise": BETTER,
     "deconvnet_two_stage": BETTER,
+    "deconvnet_easy_first": BETTER,
     "pspnet_auxiliary_loss": BETTER,
 }

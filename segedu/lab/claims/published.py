@@ -80,6 +80,7 @@ KIND: dict[str, str] = {
     "deconvnet_fcn_ensemble": "faithful",
     "deconvnet_instance_wise": "faithful",
     "deconvnet_two_stage": "faithful",
+    "deconvnet_easy_first": "faithful",
     "pspnet_auxiliary_loss": "faithful",
 }
 
@@ -199,6 +200,9 @@ PUBLISHED: dict[str, str] = {
     "deconvnet_two_stage":
         "no published ablation: Noh et al. 2015 train first on ~0.2M object-centred crops, then on ~2.7M proposal "
         "crops, and report no comparison with one-stage training",
+    "deconvnet_easy_first":
+        "no published ablation: Noh et al. 2015 (section 4.2) order the examples easy first, then hard, and do not "
+        "compare the order with the same examples mixed",
     "pspnet_auxiliary_loss":
         "Zhao et al. 2017 (PSPNet), Table 2: auxiliary loss at weight 0.4 gives 37.23 vs 35.82 mean IoU without it "
         "(+1.41), dilated ImageNet ResNet-50, ADE20K val",

@@ -128,13 +128,13 @@ def object_crop_features(lab: Lab, subset: int | None = None):
     return lab.shared(f"object crops of {subset or 'all'} frames", compute)
 
 
-def staged_deconvnets(lab: Lab, name: str, stages) -> list[nn.Module]:
-    """One DeconvNet head per seed trained on `stages()` ([(cache, steps)], `frozen.train_head_in_stages`), kept
-    in the lab under `name`."""
+def staged_deconvnets(lab: Lab, name: str, stages, *, interleaved: bool = False) -> list[nn.Module]:
+    """One DeconvNet head per seed trained on `stages()` ([(cache, steps)], `frozen.train_head_in_stages`, the
+    stages in turn or `interleaved`), kept in the lab under `name`."""
     from ..frozen import train_head_in_stages
 
-    return [lab.shared(f"{name}, seed {seed}", lambda seed=seed: train_head_in_stages("deconvnet", stages(), lab.config,
-                                                                                      seed=seed))
+    return [lab.shared(f"{name}, seed {seed}", lambda seed=seed: train_head_in_stages(
+                "deconvnet", stages(), lab.config, seed=seed, interleaved=interleaved))
             for seed in lab.config.seeds]
 
 
@@ -369,3 +369,44 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
                    difference["effect"], tuple(difference["interval"]), "points",
                    {"test_miou": test_miou, "train_miou": train_miou, "gap": gap, "step": difference,
                     "crops": len(crops)}, lab.config.seeds)
+
+
+@claims.claim("deconvnet_easy_first", "DeconvNet's two-stage training is a curriculum: the easy object-centred "
+              "examples first, the harder ones after", "08_segnet_deconvnet", "DeconvNet: two-stage training",
+              "test mIoU of DeconvNet's decoder on 32 training frames and the object crops of the same frames, the "
+              "crops first and then the frames against the very same batches taking turns, "
+              "the same initial weights and steps, 10 seeds",
+              "crops first - mixed, two-level 95% interval: above 0 holds, below +1 point contradicts",
+              pending="its run comes next")
+def deconvnet_easy_first(lab: Lab) -> Outcome:
+    """DeconvNet (Noh et al. 2015, section 4.2; the review: "a kind of curriculum learning"): `deconvnet_two_stage`
+    finds that object-centred crops before the frames help, but the crops are also more examples. Here both arms
+    see the same examples in the same number of steps, half on the crops and half on the frames; only the order
+    differs: the curriculum (every crop batch, then every frame batch) against the two alternating batch by batch
+    from the start. The same frozen encoder, decoder, frames, initial weights and ten seeds as
+    `deconvnet_two_stage`. Crops first - mixed on the test frames is judged by `preregistration.RULES` on its
+    two-level interval (seeds, then blocks of test frames)."""
+    from ..frozen import predict_head
+    from ..scoring import score_frames
+
+    steps, small = head_steps(lab), small_frames(lab)
+    crops = object_crop_features(lab, SMALL_FRAMES)
+    stages = [(crops, steps // 2), (small, steps - steps // 2)]
+    networks = {"crops first": staged_deconvnets(lab, f"deconvnet, crops then {SMALL_FRAMES} frames", lambda: stages),
+                "mixed": staged_deconvnets(lab, f"deconvnet, crops and {SMALL_FRAMES} frames mixed", lambda: stages,
+                                           interleaved=True)}
+    scores = {name: [score_frames(predicted_classes(predict_head(head, lab.stride32["test"])),
+                                  lab.stride32["test"].masks.long(), band_width=lab.config.band_width,
+                                  band=lab.band(lab.stride32["test"])) for head in heads]
+              for name, heads in networks.items()}
+    difference = judged(paired(scores["crops first"], scores["mixed"], blocks=lab.test_blocks()),
+                        RULES["deconvnet_easy_first"])
+    test_miou = {name: pooled_score(s) for name, s in scores.items()}
+    return Outcome(difference["verdict"],
+                   f"DeconvNet's decoder on the frozen encoder, {SMALL_FRAMES} training frames and their "
+                   f"{len(crops)} object crops, {steps} steps (half on each), {len(lab.config.seeds)} seeds pooled: "
+                   "test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in test_miou.items()) + ". "
+                   + shown("crops first - mixed", difference) + f" points, 95% two-level bootstrap (seeds, then "
+                     f"{difference['blocks']} blocks of {difference['frames']} test frames)",
+                   difference["effect"], tuple(difference["interval"]), "points",
+                   {"test_miou": test_miou, "step": difference, "crops": len(crops)}, lab.config.seeds)
