@@ -125,11 +125,11 @@ class Recipe:
 
 
 HEAD_EPOCHS = 10  # each architecture's head on the frozen encoder: minutes, not hours (docs/claims.md)
-# SegNet at quarter width, 367 frames an epoch: its shipped run trained 90 epochs at 10.7-10.9 images/s (56.7
-# minutes); another 2-core AMD EPYC with AVX-512 BF16 trains it at 4.8, where the budget keeps about 44 of them: the
-# minutes depend on the processor
+# SegNet and DeconvNet at quarter width, 367 frames an epoch: their shipped runs trained 90 epochs each at 10.7-10.9
+# and 10.0-10.7 images/s (56.7 and 53.3 minutes); another 2-core AMD EPYC with AVX-512 BF16 trains them at 4.8 and
+# 4.0, where the budget keeps about 44 and 39 of them: the minutes depend on the processor
 SEGNET_EPOCHS = 90
-DECONVNET_EPOCHS = 45
+DECONVNET_EPOCHS = 90
 ISBI_EPOCHS = 36  # 400 tiles an epoch: measured to end within 20 minutes of training on a 2-core CPU
 RECIPES: dict[str, Recipe] = {
     "camvid-cpu": Recipe(
@@ -152,7 +152,7 @@ RECIPES: dict[str, Recipe] = {
     "camvid-deconvnet": Recipe(
         "camvid-deconvnet", "DeconvNet (VGG16-BN at quarter width, fc6/fc7 of 128 channels, unpooling and "
                             "transposed convolutions) trained from scratch on whole CamVid frames at 360x480 "
-                            "(45 epochs, fewer where they do not fit in an hour)",
+                            "(90 epochs, fewer where they do not fit in an hour)",
         model="deconvnet", data="camvid", options={"fc_channels": 128}, image_size=(360, 480),
         epochs=DECONVNET_EPOCHS, batch_size=4, width=0.25, minutes=60.0),
     "isbi-cpu": Recipe(
