@@ -354,9 +354,9 @@ def install_stdout() -> bool:
 
 def install_progress() -> bool:
     """Describe the progress bars that the notebooks' own code starts (``tqdm(..., desc="training FCN-8s")``), and
-    name the values they show (``bar.set_postfix(loss=...)``), in the learner's language from now on, looked up as `translate` looks up a printed line; False if installed already.
-    The committed notebooks drop progress bars, so their descriptions come to the catalogs from the code itself
-    (`progress_descriptions`)."""
+    name the values they show (``bar.set_postfix(loss=...)``), in the learner's language from now on, looked up as
+    `translate` looks up a printed line; False if installed already. The committed notebooks drop progress bars, so
+    their descriptions come to the catalogs from the code itself (`progress_descriptions`)."""
     from tqdm import std
 
     if getattr(std.tqdm.__init__, "translates_description", False):

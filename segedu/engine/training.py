@@ -348,8 +348,8 @@ def _train_one_epoch(model, loader, optimizer, scheduler, loss, config, runtime,
     started, seen, waited = time.perf_counter() - partial.seconds, partial.seen, partial.waited
     loss_sum, loss_count = torch.tensor(partial.loss_sum, device=runtime.device), partial.loss_count
     total = partial.step + len(loader)  # the loader holds the batches after the skipped ones
-    bar = tqdm(loader, desc=tr("epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=config.epochs), leave=False, disable=not (config.progress and main),
-               dynamic_ncols=True, total=total, initial=partial.step)
+    bar = tqdm(loader, desc=tr("epoch {epoch}/{epochs}", epoch=epoch + 1, epochs=config.epochs), leave=False,
+               disable=not (config.progress and main), dynamic_ncols=True, total=total, initial=partial.step)
     loaded, current = iter(bar), [partial.step]
 
     def progress(step):
