@@ -384,8 +384,8 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
                    "six of ten seeds favour crops first (-3.4 to +3.8). Over one stage on the frames alone (24.1) "
                    "the crops bring 4.6 points; the interval allows at most 1.8 of them to be the easy-first order, "
                    "the rest comes with the crops' extra views of the same frames (mixed, they still reach 28.4). "
-                   "Inconclusive by the rule: a gain of about a point is not ruled out. The paper's second stage (proposal crops, "
-                   "IoU >= 0.5 with an object) is not run: CamVid comes without proposals.")
+                   "Inconclusive by the rule: a gain of about a point is not ruled out. The paper's second stage "
+                   "(proposal crops, IoU >= 0.5 with an object) is not run: CamVid comes without proposals.")
 def deconvnet_easy_first(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.2; the review: "a kind of curriculum learning"): `deconvnet_two_stage`
     finds that object-centred crops before the frames help, but the crops are also more examples. Here both arms
@@ -403,9 +403,9 @@ def deconvnet_easy_first(lab: Lab) -> Outcome:
     networks = {"crops first": staged_deconvnets(lab, f"deconvnet, crops then {SMALL_FRAMES} frames", lambda: stages),
                 "mixed": staged_deconvnets(lab, f"deconvnet, crops and {SMALL_FRAMES} frames mixed", lambda: stages,
                                            interleaved=True)}
-    scores = {name: [score_frames(predicted_classes(predict_head(head, lab.stride32["test"])),
-                                  lab.stride32["test"].masks.long(), band_width=lab.config.band_width,
-                                  band=lab.band(lab.stride32["test"])) for head in heads]
+    test = lab.stride32["test"]
+    scores = {name: [score_frames(predicted_classes(predict_head(head, test)), test.masks.long(),
+                                  band_width=lab.config.band_width, band=lab.band(test)) for head in heads]
               for name, heads in networks.items()}
     difference = judged(paired(scores["crops first"], scores["mixed"], blocks=lab.test_blocks()),
                         RULES["deconvnet_easy_first"])
