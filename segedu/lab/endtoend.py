@@ -36,6 +36,7 @@ from ..losses import border_weight_map, connected_components, weighted_cross_ent
 from ..metrics import predicted_classes
 from .deformation import elastic_deformation
 from .frozen import Head
+from .proposals import cut_windows, object_boxes, window_around
 from .scoring import Scores, score_frames
 from .settings import LabSettings
 
@@ -198,25 +199,10 @@ def object_windows(mask: torch.Tensor, *, classes: tuple[int, ...] = CAMVID_THIN
                    minimum_pixels: int = 64) -> list[tuple[int, int, int, int]]:
     """(top, left, height, width) of a window centred on each object of one (H, W) mask: every 8-connected region
     of a class in `classes` with at least `minimum_pixels` pixels, its box enlarged by `margin` (and at least a
-    quarter of the frame's height) to the frame's aspect ratio, moved inside the frame."""
-    height, width = mask.shape[-2:]
-    windows = []
-    for label in classes:
-        regions = connected_components(mask == label)
-        for region in range(1, int(regions.max()) + 1):
-            rows, columns = (regions == region).nonzero(as_tuple=True)
-            if len(rows) < minimum_pixels:
-                continue
-            centre_y = (rows.min() + rows.max() + 1).item() / 2
-            centre_x = (columns.min() + columns.max() + 1).item() / 2
-            side = max(margin * (rows.max() - rows.min() + 1).item(),
-                       margin * (columns.max() - columns.min() + 1).item() * height / width, height / 4)
-            crop_height = min(round(side), height)
-            crop_width = min(round(side * width / height), width)
-            top = min(max(round(centre_y - crop_height / 2), 0), height - crop_height)
-            left = min(max(round(centre_x - crop_width / 2), 0), width - crop_width)
-            windows.append((top, left, crop_height, crop_width))
-    return windows
+    quarter of the frame's height) to the frame's aspect ratio, moved inside the frame (`segedu.lab.proposals`)."""
+    frame = tuple(mask.shape[-2:])
+    return [window_around(box, frame, margin=margin)
+            for box in object_boxes(mask, classes=classes, minimum_pixels=minimum_pixels)]
 
 
 def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, ...] = CAMVID_THINGS,
@@ -226,17 +212,12 @@ def object_crops(frames: Frames, size: tuple[int, int], *, classes: tuple[int, .
     Each of `object_windows` (every region of a class in `classes` with at least `minimum_pixels` pixels, its box
     enlarged by `margin`) cut out and resized to `size` (bilinear image, nearest mask). The paper crops the
     ground-truth boxes of PASCAL's objects enlarged 1.2x; CamVid has no boxes, so the regions stand in for them."""
-    images, masks = [], []
-    for image, mask in zip(frames.images, frames.masks):
-        for top, left, crop_height, crop_width in object_windows(mask, classes=classes, margin=margin,
-                                                                  minimum_pixels=minimum_pixels):
-            images.append(F.interpolate(image[None, :, top:top + crop_height, left:left + crop_width], size=size,
-                                        mode="bilinear", align_corners=False)[0])
-            masks.append(F.interpolate(mask[None, None, top:top + crop_height, left:left + crop_width].float(),
-                                       size=size, mode="nearest")[0, 0].long())
-    if not images:
+    cut = [cut_windows(image, mask, object_windows(mask, classes=classes, margin=margin,
+                                                   minimum_pixels=minimum_pixels), size)
+           for image, mask in zip(frames.images, frames.masks)]
+    if not any(len(masks) for _, masks in cut):
         raise ValueError(f"object_crops: no region of the classes {classes} has {minimum_pixels} pixels or more")
-    return Frames(torch.stack(images), torch.stack(masks))
+    return Frames(torch.cat([images for images, _ in cut]), torch.cat([masks for _, masks in cut]))
 
 
 def momentum_sgd(groups: list[dict], momentum: float, effective_step: float, *,

@@ -1,15 +1,18 @@
-"""Notebook 08's experiments (`segedu.lab.claims.segnet_deconvnet`) run end to end on the CamVid stand-in: every
-number they report is there, and the DeconvNets are trained as each claim says (instance-wise inference and two
-stages on object crops; the ensemble's members are the heads the other claims share)."""
+"""Notebook 08's experiments (`segedu.lab.claims.segnet_deconvnet` and `deconvnet_proposals`) run end to end on the
+CamVid stand-in: every number they report is there, and the DeconvNets are trained as each claim says (instance-wise
+inference and two stages on object crops; the ensemble's members are the heads the other claims share; the second
+stage on proposal crops of the first stage's objects)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
+import torch
 
+from segedu.data.classes import CAMVID_THINGS
 from segedu.lab import claims
-from segedu.lab.claims import segnet_deconvnet
+from segedu.lab.claims import deconvnet_proposals, segnet_deconvnet
 
 
 @pytest.mark.slow
@@ -35,6 +38,8 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     proposals = lab.shared("test proposals", lambda: pytest.fail("the proposals were not kept"))
     assert instance.numbers["proposals"] == len(proposals["windows"]) > 0
     assert proposals["masks"].shape[-2:] == (64, 96)
+    things = torch.tensor(CAMVID_THINGS)  # each centred crop keeps its labels, its object among them
+    assert all(torch.isin(crop, things).any() for crop in proposals["cache"].masks.long())
     assert set(instance.numbers["steps"]) == {"proposals, max - whole frame", "proposals, sum - whole frame"}
 
     two_stage = claims.deconvnet_two_stage(lab)
@@ -49,3 +54,12 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     assert easy_first.numbers["test_miou"]["crops first"] == two_stage.numbers["test_miou"]["two stages"]
     assert set(easy_first.numbers["test_miou"]) == {"crops first", "mixed"} and easy_first.numbers["crops"] == len(crops)
     assert len(easy_first.numbers["step"]["per_seed"]) == 2
+
+    misalignment = claims.deconvnet_misalignment(lab)  # the same centred crops, then proposal crops of their objects
+    assert misalignment.numbers["proposal_crops"] == deconvnet_proposals.PROPOSALS_PER_OBJECT * len(crops)
+    assert misalignment.numbers["test_proposals"] == len(proposals["windows"])  # one per object of the test frames
+    assert set(misalignment.numbers["miou"]) == {f"{arm}, {kind}" for arm in ("centred only", "two stages")
+                                                 for kind in ("proposals", "centred", "whole frames")}
+    assert set(misalignment.numbers["beside"]) == {"centred", "whole frames"}
+    assert 0.5 <= misalignment.numbers["test_overlap"] < 1  # misaligned, yet overlapping their object's crop enough
+    assert len(misalignment.numbers["step"]["per_seed"]) == 2

@@ -41,6 +41,14 @@ ones) is tested by `deconvnet_easy_first`: `deconvnet_two_stage`'s decoder, fram
 same batches of crops and of frames in both arms (`frozen.train_head_in_stages`), the crops first against the two
 taking turns from the first step; judged on crops first - mixed over the test frames with the "better" rule; committed
 with this paragraph, before its first run.
+
+The lecture's second stage (fine-tuning on crops of object proposals that overlap an object by IoU >= 0.5, which
+makes the network robust to misaligned proposals at test time) is tested by `deconvnet_misalignment`:
+`deconvnet_two_stage`'s decoder, 32 frames, steps and ten seeds; an oracle's proposals (each object's centred crop
+window shifted and rescaled at random until its IoU with that window is at least 0.5, `segedu.lab.proposals`), four
+per training object and one per test object, drawn by generators of their own; half the steps on centred crops and half on proposal crops
+against all the steps on centred crops; judged on the mIoU over one misaligned proposal per object of the test frames
+with the "better" rule; committed with this paragraph, before its first run.
 """
 
 from __future__ import annotations
@@ -81,5 +89,6 @@ RULES: dict[str, Rule] = {
     "deconvnet_instance_wise": BETTER,
     "deconvnet_two_stage": BETTER,
     "deconvnet_easy_first": BETTER,
+    "deconvnet_misalignment": BETTER,
     "pspnet_auxiliary_loss": BETTER,
 }

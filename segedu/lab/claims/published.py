@@ -81,6 +81,7 @@ KIND: dict[str, str] = {
     "deconvnet_instance_wise": "faithful",
     "deconvnet_two_stage": "faithful",
     "deconvnet_easy_first": "faithful",
+    "deconvnet_misalignment": "faithful",
     "pspnet_auxiliary_loss": "faithful",
 }
 
@@ -203,6 +204,9 @@ PUBLISHED: dict[str, str] = {
     "deconvnet_easy_first":
         "no published ablation: Noh et al. 2015 (section 4.2) order the examples easy first, then hard, and do not "
         "compare the order with the same examples mixed",
+    "deconvnet_misalignment":
+        "no published ablation: Noh et al. 2015 (section 4.2) fine-tune on ~2.7M crops of edge-box proposals with IoU "
+        ">= 0.5 and report no comparison without that stage",
     "pspnet_auxiliary_loss":
         "Zhao et al. 2017 (PSPNet), Table 2: auxiliary loss at weight 0.4 gives 37.23 vs 35.82 mean IoU without it "
         "(+1.41), dilated ImageNet ResNet-50, ADE20K val",

@@ -195,22 +195,23 @@ def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
 def test_proposals(lab: Lab) -> dict:
     """The oracle's object proposals on the test frames: a window centred on each object of the labels at 360x480
     (`endtoend.object_windows`, as the training crops), each cut out, resized to the heads' image size and passed
-    through the frozen encoder. {"cache": FeatureCache of the P proposals, "frames": (P,) the frame of each,
+    through the frozen encoder. {"cache": FeatureCache of the P proposals and their labels, cut alike, "frames": (P,)
+    the frame of each,
     "windows": [(top, left, height, width)] at 360x480, "masks": (F, 360, 480) the test labels}."""
     from ..endtoend import camvid_frames, object_windows
     from ..frozen import FeatureCache
+    from ..proposals import cut_windows
 
     def compute():
         test = camvid_frames("test", size=LABEL_SIZE, data=lab.data, subset=lab.subset.get("test"))  # the lab's frames
         frames, windows, crops = [], [], []
         for index, (image, mask) in enumerate(zip(test.images, test.masks)):
-            for top, left, height, width in object_windows(mask, minimum_pixels=OBJECT_PIXELS):
-                frames.append(index)
-                windows.append((top, left, height, width))
-                crops.append(F.interpolate(image[None, :, top:top + height, left:left + width],
-                                           size=lab.config.image_size, mode="bilinear", align_corners=False)[0])
-        images = torch.stack(crops)
-        cache = FeatureCache.of_images(images, torch.zeros(len(images), *images.shape[-2:], dtype=torch.long),
+            mine = object_windows(mask, minimum_pixels=OBJECT_PIXELS)
+            frames += [index] * len(mine)
+            windows += mine
+            crops.append(cut_windows(image, mask, mine, lab.config.image_size))
+        cache = FeatureCache.of_images(torch.cat([images for images, _ in crops]),
+                                       torch.cat([masks for _, masks in crops]),
                                        name=f"{lab.data} test object proposals")
         return {"cache": cache, "frames": torch.tensor(frames), "windows": windows, "masks": test.masks}
 
