@@ -323,7 +323,7 @@ def deconvnet_instance_wise(lab: Lab) -> Outcome:
                    "first) from the extra views; a third arm mixing crops and frames in one stage would "
                    "(`deconvnet_easy_first` runs it). A departure "
                    "from the paper: the second stage trains on the whole frames, not on crops of object proposals "
-                   "(CamVid comes without proposals).")
+                   "(`deconvnet_misalignment` trains that stage on an oracle's proposals).")
 def deconvnet_two_stage(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.2; the review): a network this large overfits little data, so it
     learns in two stages, easy examples first (crops of the ground-truth objects, each centred), then harder ones
@@ -386,7 +386,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
                    "the crops bring 4.6 points; the interval allows at most 1.8 of them to be the easy-first order, "
                    "the rest comes with the crops' extra views of the same frames (mixed, they still reach 28.4). "
                    "Inconclusive by the rule: a gain of about a point is not ruled out. The paper's second stage "
-                   "(proposal crops, IoU >= 0.5 with an object) is not run: CamVid comes without proposals.")
+                   "(proposal crops, IoU >= 0.5 with an object) is `deconvnet_misalignment`'s.")
 def deconvnet_easy_first(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.2; the review: "a kind of curriculum learning"): `deconvnet_two_stage`
     finds that object-centred crops before the frames help, but the crops are also more examples. Here both arms
