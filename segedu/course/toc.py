@@ -74,7 +74,7 @@ COURSE: tuple[Lesson, ...] = (
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
            "run (3 seeds); DeconvNet's coarse-to-fine decoder; two-stage training and overfitting",
-           ("03", "07"), 55, 57),
+           ("03", "07"), 65, 60),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the weight map's two parts in the learner's own run (3 seeds); the paper's "
