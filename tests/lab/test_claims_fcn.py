@@ -166,3 +166,55 @@ def test_the_objects_are_the_same_regions_with_or_without_scipy(monkeypatch):
     slow, _ = fcn.object_statistics(predictions, masks, classes=(1, 2), bounds=(20, 100))
     torch.testing.assert_close(fast, slow)  # the same objects, summed in another order
     assert fast[..., 1].sum() > 0
+
+
+def test_the_effective_field_of_a_whole_network_is_that_of_its_output_map():
+    """With no level, the network's own output (N, K, h, w) is read: the same two all-ones 3x3 convolutions returning
+    their map directly give the 5x5 theoretical field and a 3x3 square at half the energy."""
+    from segedu.lab.claims import fcn
+
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1, bias=False),
+                                  torch.nn.Conv2d(2, 4, 3, padding=1, bias=False))
+    for layer in network:
+        torch.nn.init.ones_(layer.weight)
+    images = torch.rand(2, 3, 15, 17, generator=torch.Generator().manual_seed(1))
+    field = fcn.effective_field(network, images, share=0.5)
+    assert field["side"] == 3 and field["centre"] == (7, 8) and (field["energy"] > 0).sum() == 25
+
+
+def test_the_largest_object_of_each_frame_counts_8_connected_regions_of_the_countable_classes():
+    masks = torch.zeros(3, 30, 40, dtype=torch.long)
+    masks[0, 0:5, 0:5] = 8  # a car of 25 px
+    masks[0, 5:9, 5:9] = 8  # touching it at a corner only: one 8-connected car of 41 px
+    masks[0, 20:30, 20:40] = 3  # road, 200 px: not a countable class
+    masks[1, 0:3, 0:3] = 9  # a pedestrian of 9 px
+    masks[1, 10:14, 10:14] = 2  # a pole of 16 px, apart from it
+    assert claims.fcn.largest_object_areas(masks).tolist() == [41, 16, 0]
+
+
+def test_enlarged_statistics_show_the_network_larger_frames_and_score_the_native_objects():
+    """A stand-in network with a fixed field of 'view': on frames up to 40 px high it labels each pixel by the
+    class its input encodes; on larger inputs it labels the top half road, so at 3x every object that crosses
+    the middle is fragmented. The objects and their bins are those of the native masks at every scale."""
+    masks = torch.zeros(2, 30, 40, dtype=torch.long)
+    masks[:, 10:20, 5:15] = 8  # a car of 100 px across the middle (row 15): bin 1 of (50, 400)
+    masks[:, 0:3, 30:32] = 9  # a pedestrian of 6 px at the top: bin 0
+    images = torch.zeros(2, 3, 30, 40)
+    images[:, 0] = masks.float() / 10  # the class, encoded in the red channel
+    seen = []
+
+    class Network(torch.nn.Module):
+        def forward(self, batch):
+            seen.append(tuple(batch.shape[-2:]))
+            labels = (batch[:, 0] * 10).round().long().clamp(0, 10)
+            if batch.shape[-2] > 40:
+                labels[:, : batch.shape[-2] // 2] = 3
+            return torch.nn.functional.one_hot(labels, 11).permute(0, 3, 1, 2).float() * 10
+
+    statistics = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1, 3), bounds=(50, 400))
+    assert set(seen) == {(30, 40), (90, 120)}
+    assert statistics[1].sum(0).tolist() == [[2.0, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
+    native, enlarged = statistics[1][:, 1], statistics[3][:, 1]  # the cars, per frame
+    assert enlarged[:, 1].tolist() == [1.0, 1.0] and enlarged[:, 2].tolist() == [1.0, 1.0]  # both fragmented
+    assert enlarged[:, 0].tolist() == pytest.approx([0.5, 0.5], abs=0.1) and native[:, 0].tolist() == [1.0, 1.0]
+    assert statistics[3][:, 0, 0].tolist() == [0.0, 0.0]  # the pedestrians, in the top half: lost at 3x

@@ -104,17 +104,19 @@ def theoretical_field(encoder: nn.Module, level: str) -> int:
                                     [first(layer.dilation) for layer in layers])
 
 
-def effective_field(encoder: nn.Module, images: torch.Tensor, level: str, *, share: float = FIELD_SHARE,
-                    seed: int = 0, batch_size: int = 4) -> dict:
-    """The effective receptive field (Luo et al. 2016) of the central position of `encoder(images)[level]`:
-    images (N, 3, H, W) in [0, 1] -> {"side": pixels, "centre": (y, x), "energy": (H, W)}.
+def effective_field(encoder: nn.Module, images: torch.Tensor, level: str | None = None, *,
+                    share: float = FIELD_SHARE, seed: int = 0, batch_size: int = 4) -> dict:
+    """The effective receptive field (Luo et al. 2016) of the central position of `encoder(images)[level]`, or of
+    a whole network's output map `encoder(images)` (N, K, h, w) when `level` is None (a segmentation model: the
+    field of one pixel's class scores): images (N, 3, H, W) in [0, 1] -> {"side": pixels, "centre": (y, x),
+    "energy": (H, W)}.
 
     The gradient of the central feature vector (C,) with respect to the input, its squares summed over the colours
     and the images, is the input's "energy" map; its side is that of the smallest square about the energy's
     centroid that holds `share` of it (a square partly outside the frame counts only what lies inside). Luo et al.
     back-propagate from one unit; here the C channels are summed with random signs r, one draw per image, so that
     E_r[(sum_c r_c g_c)^2] = sum_c g_c^2: every channel counts, none cancels another, in one backward pass.
-    The encoder runs in eval mode (batch norm frozen), as it does for the cached features."""
+    The network runs in eval mode (batch norm frozen), as it does for the cached features."""
     generator = torch.Generator().manual_seed(seed)
     energy = torch.zeros(images.shape[-2:], dtype=torch.float64)
     was_training = encoder.training
@@ -123,7 +125,7 @@ def effective_field(encoder: nn.Module, images: torch.Tensor, level: str, *, sha
         for chunk in images.split(batch_size):
             chunk = chunk.detach().float().requires_grad_(True)
             with torch.enable_grad():
-                features = encoder(chunk)[level]  # (n, C, h, w)
+                features = encoder(chunk) if level is None else encoder(chunk)[level]  # (n, C, h, w)
                 centre = features[:, :, features.shape[-2] // 2, features.shape[-1] // 2]  # (n, C)
                 signs = torch.randint(0, 2, centre.shape, generator=generator).to(centre.dtype) * 2 - 1
                 (gradient,) = torch.autograd.grad((centre * signs).sum(), chunk)  # (n, 3, H, W)
@@ -137,6 +139,38 @@ def effective_field(encoder: nn.Module, images: torch.Tensor, level: str, *, sha
     held = torch.bincount(distance.flatten(), weights=energy.flatten()).cumsum(0)  # energy within each radius
     radius = int((held < share * total).sum())  # the first radius that holds `share`
     return {"side": 2 * radius + 1, "centre": (y, x), "energy": energy.float()}
+
+
+def largest_object_areas(masks: torch.Tensor, classes: tuple[int, ...] = CAMVID_THINGS) -> torch.Tensor:
+    """(F, H, W) label maps -> (F,) int64: the area in pixels of each frame's largest object (an 8-connected region
+    of one class in `classes`, as `object_statistics` counts them); 0 where a frame has none."""
+    largest = torch.zeros(len(masks), dtype=torch.int64)
+    for label in classes:
+        components = _components(masks == label)  # (F, H, W)
+        for frame, numbered in enumerate(components):
+            if numbered.max() > 0:
+                largest[frame] = max(int(largest[frame]), int(torch.bincount(numbered.flatten())[1:].max()))
+    return largest
+
+
+def enlarged_statistics(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, scales: Sequence[float],
+                        bounds: Sequence[float], batch_size: int = 2) -> dict[float, torch.Tensor]:
+    """The same objects seen larger: {scale: (F, B + 1, 3)} of `object_statistics` (countable classes, objects binned
+    by their area in `masks` against `bounds`), with the images (F, 3, H, W) resized by each scale before `model`
+    and its class scores brought back to (H, W) (`segedu.engine.predict`). The masks, the objects and their bins
+    are those of the native frames at every scale, so the only thing a scale changes is how large each object is
+    against the network's fixed receptive field (and how much of its detail interpolation keeps)."""
+    from ...engine.inference import predict
+
+    size = images.shape[-2:]
+    regions, statistics = None, {}
+    for scale in scales:
+        enlarged = tuple(max(1, round(side * scale)) for side in size)
+        predictions = torch.cat([predicted_classes(predict(model, chunk, input_size=enlarged, output_size=size))
+                                 for chunk in images.split(batch_size)])
+        statistics[scale], regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, bounds=bounds,
+                                                       regions=regions)
+    return statistics
 
 
 def receptive_fields(lab: Lab) -> dict[str, dict]:
