@@ -192,13 +192,31 @@ def test_the_largest_object_of_each_frame_counts_8_connected_regions_of_the_coun
     assert claims.fcn.largest_object_areas(masks).tolist() == [41, 16, 0]
 
 
+def test_object_statistics_can_bin_by_extent_and_by_the_size_as_enlarged():
+    """A pole 3 px wide and 40 px tall, against bounds of 50 and 150: by area (120 px) in the middle bin, by
+    extent (40 px) in the first; seen 3x larger, its extent (120 px) in the middle bin and its area (1080 px) in the
+    last."""
+    masks = torch.zeros(1, 50, 20, dtype=torch.long)
+    masks[0, 5:45, 8:11] = 2
+    binned = [claims.object_statistics(masks, masks, classes=(2,), bounds=(50, 150), **options)[0]
+              for options in ({}, {"extent": True}, {"extent": True, "scale": 3}, {"scale": 3})]
+    assert [counted[0, :, 1].tolist() for counted in binned] == [
+        [0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    by_area = binned[0]
+    squared, _ = claims.object_statistics(masks, masks, classes=(2,), bounds=(400, 2000), scale=3)
+    assert squared[0, :, 1].tolist() == [0.0, 1.0, 0.0]  # an area grows with the scale's square: 1080 px
+    assert by_area[0, 1].tolist() == [1.0, 1.0, 0.0]  # its recall and count go with it
+
+
 def test_enlarged_statistics_show_the_network_larger_frames_and_score_the_native_objects():
-    """A stand-in network with a fixed field of 'view': on frames up to 40 px high it labels each pixel by the
-    class its input encodes; on larger inputs it labels the top half road, so at 3x every object that crosses
-    the middle is fragmented. The objects and their bins are those of the native masks at every scale."""
+    """A stand-in network whose rule depends on the input's size: up to 40 px high it labels each pixel by the
+    class its input encodes; on larger inputs it labels the top half road, so at 3x every object that crosses the
+    middle is fragmented. The objects are those of the native masks at every scale, binned by their extent as
+    enlarged: the car (10 px) is in bin 1 of (5, 20) as it is and in bin 2 at 3x, the pedestrian (3 px) moves
+    from bin 0 to bin 1."""
     masks = torch.zeros(2, 30, 40, dtype=torch.long)
-    masks[:, 10:20, 5:15] = 8  # a car of 100 px across the middle (row 15): bin 1 of (50, 400)
-    masks[:, 0:3, 30:32] = 9  # a pedestrian of 6 px at the top: bin 0
+    masks[:, 10:20, 5:15] = 8  # a car of 10x10 px across the middle (row 15)
+    masks[:, 0:3, 30:32] = 9  # a pedestrian of 3x2 px at the top
     images = torch.zeros(2, 3, 30, 40)
     images[:, 0] = masks.float() / 10  # the class, encoded in the red channel
     seen = []
@@ -211,10 +229,49 @@ def test_enlarged_statistics_show_the_network_larger_frames_and_score_the_native
                 labels[:, : batch.shape[-2] // 2] = 3
             return torch.nn.functional.one_hot(labels, 11).permute(0, 3, 1, 2).float() * 10
 
-    statistics = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1, 3), bounds=(50, 400))
+    statistics = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1, 3), bounds=(5, 20))
     assert set(seen) == {(30, 40), (90, 120)}
     assert statistics[1].sum(0).tolist() == [[2.0, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
-    native, enlarged = statistics[1][:, 1], statistics[3][:, 1]  # the cars, per frame
-    assert enlarged[:, 1].tolist() == [1.0, 1.0] and enlarged[:, 2].tolist() == [1.0, 1.0]  # both fragmented
-    assert enlarged[:, 0].tolist() == pytest.approx([0.5, 0.5], abs=0.1) and native[:, 0].tolist() == [1.0, 1.0]
-    assert statistics[3][:, 0, 0].tolist() == [0.0, 0.0]  # the pedestrians, in the top half: lost at 3x
+    assert statistics[3][:, :, 1].sum(0).tolist() == [0.0, 2.0, 2.0]
+    cars, pedestrians = statistics[3][:, 2], statistics[3][:, 1]
+    assert cars[:, 2].tolist() == [1.0, 1.0] and cars[:, 0].tolist() == pytest.approx([0.5, 0.5], abs=0.05)
+    assert pedestrians[:, 0].tolist() == [0.0, 0.0]  # in the top half: lost at 3x
+    only_cars = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1,), bounds=(5, 20), classes=(8,))
+    assert only_cars[1][:, :, 1].sum(0).tolist() == [0.0, 2.0, 0.0]
+
+
+@pytest.mark.parametrize("lecture", [True, False])
+def test_the_enlarged_field_claim_judges_the_crossing_cars_against_the_control_cars(monkeypatch, lecture):
+    """fcn_field_enlarged on a stand-in lab with a field of 40 px (groups by extent: 5-10 px control, 10-20 px
+    crossing). As the lecture says: at 4x the crossing cars (14 px, past the field) lose their top halves and the
+    control cars (7 px, inside it) keep all: the interaction is +50 points and the claim holds. Swapped (the control
+    cars lose their top 3 rows of 7 instead), it is -43 points and the claim is contradicted."""
+    from types import SimpleNamespace
+
+    from segedu.lab import frozen
+    from segedu.lab.claims import fcn_enlarged
+
+    masks = torch.zeros(4, 40, 60, dtype=torch.uint8)
+    masks[:, 2:9, 2:9] = 8  # a control car, 7 px
+    masks[:, 20:34, 30:44] = 8  # a crossing car, 14 px
+    masks[:, 36:38, 50:52] = 8  # a smaller car, 2 px: neither group
+    broken = masks.long().clone()
+    broken[:, 20:27, 30:44] = 3 if lecture else 8  # the crossing car's top half labelled road
+    broken[:, 2:5, 2:9] = 8 if lecture else 3  # or the control car's
+    predictions = {1: masks.long(), 2: masks.long(), 4: broken}
+    monkeypatch.setattr(frozen, "predict_head", lambda head, cache, size: torch.nn.functional.one_hot(
+        predictions[cache.scale], 11).permute(0, 3, 1, 2).float())
+    monkeypatch.setattr(fcn_enlarged, "fcn8s_fields", lambda lab: [40, 38, 42])
+    monkeypatch.setattr(fcn_enlarged, "enlarged_test_caches", lambda lab: {
+        scale: SimpleNamespace(scale=scale) for scale in (2, 4)})
+    lab = SimpleNamespace(config=SimpleNamespace(seeds=(0, 1, 2)), head=lambda kind, seed: (kind, seed),
+                          stride32={"test": SimpleNamespace(masks=masks, scale=1)},
+                          test_blocks=lambda: torch.arange(4))
+    outcome = fcn_enlarged.fcn_field_enlarged(lab)
+    assert outcome.numbers["field"] == 40 and outcome.numbers["bounds"] == [5.0, 10.0, 20.0]
+    assert outcome.verdict == ("holds" if lecture else "contradicted")
+    assert outcome.effect == pytest.approx(7 / 14 if lecture else -3 / 7)  # the rows lost: 7 of 14, or 3 of 7
+    table = outcome.numbers["table"]
+    assert [table[group]["cars"] for group in ("smaller", "control", "crossing", "larger")] == [4, 4, 4, 0]
+    assert table["crossing"]["4x"]["broken"] == (1.0 if lecture else 0.0)
+    assert table["control"]["2x"]["recall"] == 1.0

@@ -12,10 +12,10 @@ until it passes; its settings (`segedu.lab.frozen.HeadConfig`, the seeds) were f
 The package, read in this order: `framework` (what a claim is, and how a module registers one beside its
 experiment), `lab` (the cached features and trained networks the claims share), `verdict` (how every trained claim
 pools its seeds and reaches its verdict), one module per notebook for the experiments it prints (`building_blocks`
-for notebooks 01-05, `skip_connections`, `fcn`, `segnet_deconvnet` and `deconvnet_proposals` for 08, `unet`,
-`context` for 06 and 10, `transfer`, `transfer_input_size` and `transfer_backbones` for 11), `registry` (every
-claim, in the report's order), `report` (running and the committed report the notebooks print) and `cli` (the
-command).
+for notebooks 01-05, `skip_connections`, `fcn` and `fcn_enlarged` for 07, `segnet_deconvnet` and
+`deconvnet_proposals` for 08, `unet`, `context` for 06 and 10, `transfer`, `transfer_input_size` and
+`transfer_backbones` for 11), `registry` (every claim, in the report's order), `report` (running and the
+committed report the notebooks print) and `cli` (the command).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .context import (context_aspp, context_large_regions, context_pyramid, crf_
 from .deconvnet_proposals import deconvnet_misalignment
 from .fcn import (fcn_object_sizes, fcn_skips_boundary, fcn_skips_miou, fcn_skips_thin, fully_connected_as_convolution,
                   object_statistics)
+from .fcn_enlarged import fcn_field_enlarged
 from .framework import Claim, Outcome
 from .lab import Lab
 from .registry import CLAIMS, NOTES, PENDING, UNMEASURED
@@ -53,7 +54,8 @@ __all__ = [
     "one_by_one_is_per_pixel", "bilinear_transposed_convolution", "transposed_is_adjoint", "segnet_switches",
     "unpooling_keeps_positions", "separable_cost", "dilation_field", "output_stride_cost",
     "hypercolumn_levels", "skip_concat_vs_sum",
-    "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "fully_connected_as_convolution",
+    "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "fcn_field_enlarged",
+    "fully_connected_as_convolution",
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
     "deconvnet_easy_first", "deconvnet_misalignment",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",

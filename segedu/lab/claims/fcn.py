@@ -47,12 +47,15 @@ def fcn_skips_thin(lab: Lab) -> Outcome:
 
 
 def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes: tuple[int, ...],
-                      bounds: Sequence[float], regions: list | None = None) -> tuple[torch.Tensor, list]:
+                      bounds: Sequence[float], regions: list | None = None, extent: bool = False,
+                      scale: float = 1.0) -> tuple[torch.Tensor, list]:
     """Per frame and object size: [recall summed over the objects, objects, fragmented objects] -> (F, B + 1, 3) for
     B ascending `bounds` (areas in pixels): bin b holds the objects of area at least bounds[b - 1] and below
-    bounds[b]. An object is an 8-connected region of a class in `classes` (4 pixels or more); its recall is the
-    share of its pixels predicted as its class; it is fragmented when two classes or more each take at least 5% of
-    its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
+    bounds[b]. With `extent`, an object's size is instead the longer side of its bounding box (pixels), which is
+    what a receptive field has to span; `scale` multiplies the size (its square for areas) before binning, for
+    objects seen enlarged. An object is an 8-connected region of a class in `classes` (4 pixels or more); its
+    recall is the share of its pixels predicted as its class; it is fragmented when two classes or more each take
+    at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
     if regions is None:
         per_class = [(label, _components(masks == label)) for label in classes]  # each (F, H, W)
         regions = [[(label, components[frame]) for label, components in per_class] for frame in range(len(masks))]
@@ -60,10 +63,16 @@ def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes
     for frame, (prediction, found) in enumerate(zip(predictions, regions)):
         for label, components in found:
             for component in range(1, int(components.max()) + 1):
-                inside = prediction[components == component]
+                where = components == component
+                inside = prediction[where]
                 if len(inside) < 4:
                     continue
-                size = sum(len(inside) >= bound for bound in bounds)
+                if extent:
+                    rows, columns = where.nonzero(as_tuple=True)
+                    measure = scale * max(int(rows.max() - rows.min()), int(columns.max() - columns.min())) + scale
+                else:
+                    measure = scale ** 2 * len(inside)
+                size = sum(measure >= bound for bound in bounds)
                 shares = torch.bincount(inside, minlength=256).double() / len(inside)
                 statistics[frame, size] += torch.tensor([shares[label], 1.0, float((shares >= 0.05).sum() >= 2)],
                                                         dtype=torch.float64)
@@ -154,12 +163,15 @@ def largest_object_areas(masks: torch.Tensor, classes: tuple[int, ...] = CAMVID_
 
 
 def enlarged_statistics(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, scales: Sequence[float],
-                        bounds: Sequence[float], batch_size: int = 2) -> dict[float, torch.Tensor]:
-    """The same objects seen larger: {scale: (F, B + 1, 3)} of `object_statistics` (countable classes, objects binned
-    by their area in `masks` against `bounds`), with the images (F, 3, H, W) resized by each scale before `model`
-    and its class scores brought back to (H, W) (`segedu.engine.predict`). The masks, the objects and their bins
-    are those of the native frames at every scale, so the only thing a scale changes is how large each object is
-    against the network's fixed receptive field (and how much of its detail interpolation keeps)."""
+                        bounds: Sequence[float], classes: tuple[int, ...] = CAMVID_THINGS,
+                        batch_size: int = 2) -> dict[float, torch.Tensor]:
+    """The same objects seen larger: {scale: (F, B + 1, 3)} of `object_statistics` for the objects of `classes`,
+    with the images (F, 3, H, W) resized by each scale before `model` and its class scores brought back to (H, W)
+    (`segedu.engine.predict`). The objects and their pixels are those of the native `masks` at every scale; each is
+    binned by its extent as the network sees it (the longer side of its bounding box times the scale) against
+    `bounds` (pixels). A scale changes how large each object is against the network's fixed receptive field, and
+    also how far the frames are from the scale the network was trained at, and how much detail interpolation
+    keeps: comparing one bin across scales separates the first from the others."""
     from ...engine.inference import predict
 
     size = images.shape[-2:]
@@ -168,8 +180,8 @@ def enlarged_statistics(model: nn.Module, images: torch.Tensor, masks: torch.Ten
         enlarged = tuple(max(1, round(side * scale)) for side in size)
         predictions = torch.cat([predicted_classes(predict(model, chunk, input_size=enlarged, output_size=size))
                                  for chunk in images.split(batch_size)])
-        statistics[scale], regions = object_statistics(predictions, masks, classes=CAMVID_THINGS, bounds=bounds,
-                                                       regions=regions)
+        statistics[scale], regions = object_statistics(predictions, masks, classes=classes, bounds=bounds,
+                                                       regions=regions, extent=True, scale=scale)
     return statistics
 
 

@@ -49,6 +49,14 @@ window shifted and rescaled at random until its IoU with that window is at least
 per training object and one per test object, drawn by generators of their own; half the steps on centred crops and half on proposal crops
 against all the steps on centred crops; judged on the mIoU over one misaligned proposal per object of the test frames
 with the "better" rule; committed with this paragraph, before its first run.
+
+FCN's fixed receptive field, on FCN itself (an object grown past the field comes out wrong), is tested by
+`fcn_field_enlarged`: the lab's FCN-8s heads (ten seeds, trained at 180x240 on the frozen encoder) on the 233 test
+frames enlarged 2x and 4x, scored at 180x240 on the frames' own cars; the effective field F of each seed's network
+measured on 16 training frames at 360x480 and the cars grouped by the median F, by the longer side of their bounding
+box at 180x240: F/4 to F/2 (inside the field at 2x, past it at 4x) against F/8 to F/4 (inside it at both); judged on
+[2x - 4x] of the first group's share of pixels labelled car minus the same of the second with the "better" rule;
+committed with this paragraph, before its first run.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ RULES: dict[str, Rule] = {
     "fcn_skips_boundary": BETTER,
     "fcn_skips_thin": BETTER,
     "fcn_object_sizes": BETTER,
+    "fcn_field_enlarged": BETTER,
     "linear_probe_depth": BETTER,
     "hypercolumn_levels": BETTER,
     "context_pyramid": BETTER,

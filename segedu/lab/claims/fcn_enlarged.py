@@ -1,0 +1,152 @@
+"""Notebook 07 (FCN's fixed receptive field, on FCN itself): the same cars shown to FCN-8s at two enlargements,
+one that keeps them inside its effective receptive field and one that takes them past it.
+
+`fcn.fcn_object_sizes` compared two fields at one scale and found no CamVid object larger than the larger field.
+Here the field stays fixed and the objects grow. Settings fixed before the run: `ENLARGEMENTS`, `FIELD_SIZE`, the
+car class, the groups of `CAR_GROUPS`."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...data.classes import CAMVID_CLASSES
+from ...metrics import predicted_classes
+from .fcn import FIELD_FRAMES, effective_field, object_statistics
+from .framework import Outcome, Registry
+from .lab import Lab
+from .preregistration import RULES
+from .verdict import counts, judged, paired, pooled, shown
+
+claims = Registry()
+
+CAR = CAMVID_CLASSES.index("Car")  # the class closest to the review's example, a bus that fills the image
+ENLARGEMENTS = (2, 4)  # the test frames resized from the heads' 180x240 to 360x480 and to 720x960
+FIELD_SIZE = (360, 480)  # the field is measured on training frames of this size, which do not cut its square
+CAR_GROUPS = ("smaller", "control", "crossing", "larger")  # cars by extent at 180x240, in effective fields F:
+# below F/8; F/8 to F/4 (inside the field at both enlargements); F/4 to F/2 (inside at 2x, past it at 4x); above
+
+
+class FieldNetwork(nn.Module):
+    """The frozen encoder and one trained head as one network: images (N, 3, H, W) -> the head's class scores
+    (N, K, H/8, W/8), whose effective field `effective_field` measures."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(images))
+
+
+def fcn8s_fields(lab: Lab) -> list[int]:
+    """The effective receptive field (pixels, the side of the square holding `fcn.FIELD_SHARE` of the gradient's
+    energy) of each seed's FCN-8s head on the frozen encoder, on `FIELD_FRAMES` training frames at `FIELD_SIZE`."""
+    from ...backbones import build_backbone
+    from ...data import build_dataset
+
+    def compute():
+        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=32).eval()
+        frames = build_dataset(lab.data, "train", image_size=FIELD_SIZE)
+        chosen = torch.linspace(0, len(frames) - 1, FIELD_FRAMES).round().long()
+        images = torch.stack([frames[int(index)][0] for index in chosen])  # (FIELD_FRAMES, 3, H, W) in [0, 1]
+        return [effective_field(FieldNetwork(encoder, lab.head("fcn8s", seed)), images)["side"]
+                for seed in lab.config.seeds]
+
+    return lab.shared("fcn8s effective fields", compute)
+
+
+def enlarged_test_caches(lab: Lab) -> dict[int, object]:
+    """{enlargement: the test frames resized to enlargement x the heads' image size, through the frozen encoder at
+    output stride 32 (levels 3, 4, 5)}; the same frames as the lab's other test caches."""
+    from ..frozen import FeatureCache
+
+    height, width = lab.config.image_size
+    caches = {}
+    for scale in ENLARGEMENTS:
+        size = (scale * height, scale * width)
+        caches[scale] = lab.shared(f"test features at {size}", lambda size=size: (
+            FeatureCache.shared(lab.data, "test", image_size=size, output_stride=32,
+                                levels=("level3", "level4", "level5"), subset=lab.subset.get("test"))
+            if lab.subset else FeatureCache(lab.data, "test", image_size=size, output_stride=32,
+                                            levels=("level3", "level4", "level5"))))
+    return caches
+
+
+@claims.claim("fcn_field_enlarged", "FCN's receptive field is fixed: an object grown past it comes out wrong",
+              "07_fcn", "The same question on FCN itself: cars enlarged past its field",
+              "share of each car's pixels labelled car, FCN-8s heads on the frozen encoder (trained at 180x240) on "
+              "the 233 test frames enlarged 2x and 4x, scored at 180x240; cars of F/4 to F/2 at 180x240 (inside the "
+              "measured effective field F at 2x, past it at 4x) against cars of F/8 to F/4 (inside it at both), "
+              "10 seeds",
+              "[2x - 4x] of the crossing cars - [2x - 4x] of the control cars, two-level 95% interval: above 0 holds, "
+              "below +1 point contradicts", pending="pre-registered; not measured yet")
+def fcn_field_enlarged(lab: Lab) -> Outcome:
+    """The DeconvNet review of FCN (Noh et al. 2015, section 1 and figure 1; the lecture: "because it uses a fixed
+    receptive field, the prediction mask may come out wrong when an object grows much larger than the receptive
+    field"), on FCN itself: the lab's FCN-8s heads (`frozen.FCN_LEVELS`, ten seeds, trained at 180x240 on the
+    frozen encoder's levels 3, 4 and 5) see the 233 test frames enlarged 2x and 4x (`ENLARGEMENTS`); their scores
+    are brought back to 180x240 and scored on the frames' own cars, so the objects and their pixels are the same
+    at both enlargements.
+
+    The field is measured, not assumed: each seed's network's effective field F (`fcn8s_fields`, on training frames
+    at `FIELD_SIZE`); the cars are grouped by the median F over the seeds, by their extent (the longer side of the
+    bounding box) at 180x240. The crossing cars (F/4 to F/2) lie inside the field at 2x and past it at 4x (F to 2F);
+    the control cars (F/8 to F/4) stay inside it at both (F/4 to F). Going from 2x to 4x moves both groups equally
+    far from the scale the heads were trained at, with the same loss of detail to interpolation; only the crossing
+    cars outgrow the field. So the claim is judged as an interaction:
+        [recall(2x) - recall(4x)] of the crossing cars - the same of the control cars,
+    where recall is the share of a car's pixels labelled car (summed over the cars, `fcn.object_statistics`); by
+    `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames). Shown beside, not judged:
+    each group's recall at 1x, 2x and 4x and its share of cars broken into several classes. Departures: heads on a
+    frozen ImageNet EfficientNet-Lite0 stand in for FCN's trained VGG16; cars for the review's bus; the crossing
+    cars are twice the control cars' size in the frame (nearer the camera, more often cut by its edge)."""
+    from ..frozen import predict_head
+
+    fields = fcn8s_fields(lab)
+    field = float(torch.tensor(fields, dtype=torch.float64).median())
+    bounds = (field / 8, field / 4, field / 2)
+    native = lab.stride32["test"]
+    masks = native.masks.long()
+    scales = {1: native, **enlarged_test_caches(lab)}
+    regions, runs = None, {scale: [] for scale in scales}
+    for seed in lab.config.seeds:
+        head = lab.head("fcn8s", seed)
+        for scale, cache in scales.items():
+            predictions = predicted_classes(predict_head(head, cache, size=tuple(masks.shape[-2:])))
+            statistics, regions = object_statistics(predictions, masks, classes=(CAR,), bounds=bounds,
+                                                    regions=regions, extent=True)
+            runs[scale].append(statistics)  # (F, 4 groups, 3)
+    control, crossing = CAR_GROUPS.index("control"), CAR_GROUPS.index("crossing")
+    recall = lambda counted: counted[..., 0] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
+    broken = lambda counted: counted[..., 2] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
+    gap = lambda counted: recall(counted[:, crossing]) - recall(counted[:, control])  # noqa: E731
+    small, large = ENLARGEMENTS
+    blocks = lab.test_blocks()
+    name = f"[{small}x - {large}x] of crossing - of control"
+    step = judged(paired(runs[small], runs[large], counts, gap, blocks=blocks), RULES["fcn_field_enlarged"])
+    drops = {f"{group}, {small}x - {large}x": paired(runs[small], runs[large], counts,
+                                                     lambda counted, index=index: recall(counted[:, index]),
+                                                     blocks=blocks)
+             for group, index in (("crossing", crossing), ("control", control))}
+    totals = {scale: pooled(scale_runs).sum(0) for scale, scale_runs in runs.items()}  # (4 groups, 3)
+    table = {group: {f"{scale}x": {"recall": float(recall(total[index])), "broken": float(broken(total[index]))}
+                     for scale, total in totals.items()} | {"cars": int(totals[1][index, 1]) // len(lab.config.seeds)}
+             for index, group in enumerate(CAR_GROUPS)}
+    shown_table = "; ".join(
+        f"{group} ({row['cars']} cars): " + ", ".join(f"{scale} {100 * value['recall']:.1f}% labelled car, "
+                                                      f"{100 * value['broken']:.1f}% broken"
+                                                      for scale, value in row.items() if scale != "cars")
+        for group, row in table.items() if group in ("control", "crossing"))
+    return Outcome(step["verdict"],
+                   f"FCN-8s's effective field (the square holding 95% of the input gradient's energy, "
+                   f"{FIELD_FRAMES} training frames at {FIELD_SIZE[0]}x{FIELD_SIZE[1]}): median {field:.0f} px over "
+                   f"the seeds ({min(fields)}-{max(fields)}); cars by extent at 180x240: control {bounds[0]:.0f}-"
+                   f"{bounds[1]:.0f} px, crossing {bounds[1]:.0f}-{bounds[2]:.0f} px; {len(lab.config.seeds)} seeds "
+                   f"pooled: {shown_table}. {shown(name, step)}; beside, not judged: "
+                   + "; ".join(shown(group, drop) for group, drop in drops.items())
+                   + f" points, 95% two-level bootstrap (seeds, then {step['blocks']} blocks of {step['frames']} test "
+                     "frames)",
+                   step["effect"], tuple(step["interval"]), "points",
+                   {"fields": fields, "field": field, "bounds": list(bounds), "table": table, "step": step,
+                    "drops": drops}, lab.config.seeds)
