@@ -182,38 +182,22 @@ def test_the_effective_field_of_a_whole_network_is_that_of_its_output_map():
     assert field["side"] == 3 and field["centre"] == (7, 8) and (field["energy"] > 0).sum() == 25
 
 
-def test_the_largest_object_of_each_frame_counts_8_connected_regions_of_the_countable_classes():
-    masks = torch.zeros(3, 30, 40, dtype=torch.long)
-    masks[0, 0:5, 0:5] = 8  # a car of 25 px
-    masks[0, 5:9, 5:9] = 8  # touching it at a corner only: one 8-connected car of 41 px
-    masks[0, 20:30, 20:40] = 3  # road, 200 px: not a countable class
-    masks[1, 0:3, 0:3] = 9  # a pedestrian of 9 px
-    masks[1, 10:14, 10:14] = 2  # a pole of 16 px, apart from it
-    assert claims.fcn.largest_object_areas(masks).tolist() == [41, 16, 0]
-
-
-def test_object_statistics_can_bin_by_extent_and_by_the_size_as_enlarged():
-    """A pole 3 px wide and 40 px tall, against bounds of 50 and 150: by area (120 px) in the middle bin, by
-    extent (40 px) in the first; seen 3x larger, its extent (120 px) in the middle bin and its area (1080 px) in the
-    last."""
+def test_object_statistics_can_bin_by_extent():
+    """A pole 3 px wide and 40 px tall: by area (120 px) in the middle bin of (50, 150), by extent (40 px, the
+    longer side of its bounding box) in the last bin of (30, 40)."""
     masks = torch.zeros(1, 50, 20, dtype=torch.long)
     masks[0, 5:45, 8:11] = 2
-    binned = [claims.object_statistics(masks, masks, classes=(2,), bounds=(50, 150), **options)[0]
-              for options in ({}, {"extent": True}, {"extent": True, "scale": 3}, {"scale": 3})]
-    assert [counted[0, :, 1].tolist() for counted in binned] == [
-        [0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
-    by_area = binned[0]
-    squared, _ = claims.object_statistics(masks, masks, classes=(2,), bounds=(400, 2000), scale=3)
-    assert squared[0, :, 1].tolist() == [0.0, 1.0, 0.0]  # an area grows with the scale's square: 1080 px
-    assert by_area[0, 1].tolist() == [1.0, 1.0, 0.0]  # its recall and count go with it
+    by_area, _ = claims.object_statistics(masks, masks, classes=(2,), bounds=(50, 150))
+    by_extent, _ = claims.object_statistics(masks, masks, classes=(2,), bounds=(30, 40), extent=True)
+    assert by_area[0, :, 1].tolist() == [0.0, 1.0, 0.0] and by_area[0, 1].tolist() == [1.0, 1.0, 0.0]
+    assert by_extent[0, :, 1].tolist() == [0.0, 0.0, 1.0]  # rows 5 to 44: 40 px, at least the second bound
 
 
 def test_enlarged_statistics_show_the_network_larger_frames_and_score_the_native_objects():
     """A stand-in network whose rule depends on the input's size: up to 40 px high it labels each pixel by the
     class its input encodes; on larger inputs it labels the top half road, so at 3x every object that crosses the
-    middle is fragmented. The objects are those of the native masks at every scale, binned by their extent as
-    enlarged: the car (10 px) is in bin 1 of (5, 20) as it is and in bin 2 at 3x, the pedestrian (3 px) moves
-    from bin 0 to bin 1."""
+    middle is fragmented. The objects and their bins are those of the native masks at every scale: by extent,
+    the car (10 px) in bin 1 of (5, 20) and the pedestrian (3 px) in bin 0, as they are and at 3x."""
     masks = torch.zeros(2, 30, 40, dtype=torch.long)
     masks[:, 10:20, 5:15] = 8  # a car of 10x10 px across the middle (row 15)
     masks[:, 0:3, 30:32] = 9  # a pedestrian of 3x2 px at the top
@@ -232,8 +216,8 @@ def test_enlarged_statistics_show_the_network_larger_frames_and_score_the_native
     statistics = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1, 3), bounds=(5, 20))
     assert set(seen) == {(30, 40), (90, 120)}
     assert statistics[1].sum(0).tolist() == [[2.0, 2.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 0.0]]
-    assert statistics[3][:, :, 1].sum(0).tolist() == [0.0, 2.0, 2.0]
-    cars, pedestrians = statistics[3][:, 2], statistics[3][:, 1]
+    assert statistics[3][:, :, 1].sum(0).tolist() == [2.0, 2.0, 0.0]
+    cars, pedestrians = statistics[3][:, 1], statistics[3][:, 0]
     assert cars[:, 2].tolist() == [1.0, 1.0] and cars[:, 0].tolist() == pytest.approx([0.5, 0.5], abs=0.05)
     assert pedestrians[:, 0].tolist() == [0.0, 0.0]  # in the top half: lost at 3x
     only_cars = claims.fcn.enlarged_statistics(Network(), images, masks, scales=(1,), bounds=(5, 20), classes=(8,))
@@ -264,9 +248,12 @@ def test_the_enlarged_field_claim_judges_the_crossing_cars_against_the_control_c
     monkeypatch.setattr(fcn_enlarged, "fcn8s_fields", lambda lab: [40, 38, 42])
     monkeypatch.setattr(fcn_enlarged, "enlarged_test_caches", lambda lab: {
         scale: SimpleNamespace(scale=scale) for scale in (2, 4)})
+    trained = torch.zeros(1, 60, 80, dtype=torch.uint8)
+    trained[0, 0:28, 0:28] = 8  # a training car of 28 px: the control cars' sizes at 4x (20 to 40 px)
+    trained[0, 5:55, 30:80] = 8  # one of 50 px: the crossing cars' (40 to 80 px)
     lab = SimpleNamespace(config=SimpleNamespace(seeds=(0, 1, 2)), head=lambda kind, seed: (kind, seed),
-                          stride32={"test": SimpleNamespace(masks=masks, scale=1)},
-                          test_blocks=lambda: torch.arange(4))
+                          stride32={"test": SimpleNamespace(masks=masks, scale=1), "train": SimpleNamespace(
+                              masks=trained)}, test_blocks=lambda: torch.arange(4))
     outcome = fcn_enlarged.fcn_field_enlarged(lab)
     assert outcome.numbers["field"] == 40 and outcome.numbers["bounds"] == [5.0, 10.0, 20.0]
     assert outcome.verdict == ("holds" if lecture else "contradicted")
@@ -275,3 +262,4 @@ def test_the_enlarged_field_claim_judges_the_crossing_cars_against_the_control_c
     assert [table[group]["cars"] for group in ("smaller", "control", "crossing", "larger")] == [4, 4, 4, 0]
     assert table["crossing"]["4x"]["broken"] == (1.0 if lecture else 0.0)
     assert table["control"]["2x"]["recall"] == 1.0
+    assert outcome.numbers["training_cars"] == {"smaller": 0, "control": 1, "crossing": 1, "larger": 0}

@@ -47,15 +47,15 @@ def fcn_skips_thin(lab: Lab) -> Outcome:
 
 
 def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes: tuple[int, ...],
-                      bounds: Sequence[float], regions: list | None = None, extent: bool = False,
-                      scale: float = 1.0) -> tuple[torch.Tensor, list]:
+                      bounds: Sequence[float], regions: list | None = None,
+                      extent: bool = False) -> tuple[torch.Tensor, list]:
     """Per frame and object size: [recall summed over the objects, objects, fragmented objects] -> (F, B + 1, 3) for
     B ascending `bounds` (areas in pixels): bin b holds the objects of area at least bounds[b - 1] and below
     bounds[b]. With `extent`, an object's size is instead the longer side of its bounding box (pixels), which is
-    what a receptive field has to span; `scale` multiplies the size (its square for areas) before binning, for
-    objects seen enlarged. An object is an 8-connected region of a class in `classes` (4 pixels or more); its
-    recall is the share of its pixels predicted as its class; it is fragmented when two classes or more each take
-    at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them again."""
+    what a receptive field has to span. An object is an 8-connected region of a class in `classes` (4 pixels or
+    more); its recall is the share of its pixels predicted as its class; it is fragmented when two classes or more
+    each take at least 5% of its pixels. `regions` (from an earlier call on the same masks) skips finding them
+    again."""
     if regions is None:
         per_class = [(label, _components(masks == label)) for label in classes]  # each (F, H, W)
         regions = [[(label, components[frame]) for label, components in per_class] for frame in range(len(masks))]
@@ -69,9 +69,9 @@ def object_statistics(predictions: torch.Tensor, masks: torch.Tensor, *, classes
                     continue
                 if extent:
                     rows, columns = where.nonzero(as_tuple=True)
-                    measure = scale * max(int(rows.max() - rows.min()), int(columns.max() - columns.min())) + scale
+                    measure = max(int(rows.max() - rows.min()), int(columns.max() - columns.min())) + 1
                 else:
-                    measure = scale ** 2 * len(inside)
+                    measure = len(inside)
                 size = sum(measure >= bound for bound in bounds)
                 shares = torch.bincount(inside, minlength=256).double() / len(inside)
                 statistics[frame, size] += torch.tensor([shares[label], 1.0, float((shares >= 0.05).sum() >= 2)],
@@ -150,28 +150,18 @@ def effective_field(encoder: nn.Module, images: torch.Tensor, level: str | None 
     return {"side": 2 * radius + 1, "centre": (y, x), "energy": energy.float()}
 
 
-def largest_object_areas(masks: torch.Tensor, classes: tuple[int, ...] = CAMVID_THINGS) -> torch.Tensor:
-    """(F, H, W) label maps -> (F,) int64: the area in pixels of each frame's largest object (an 8-connected region
-    of one class in `classes`, as `object_statistics` counts them); 0 where a frame has none."""
-    largest = torch.zeros(len(masks), dtype=torch.int64)
-    for label in classes:
-        components = _components(masks == label)  # (F, H, W)
-        for frame, numbered in enumerate(components):
-            if numbered.max() > 0:
-                largest[frame] = max(int(largest[frame]), int(torch.bincount(numbered.flatten())[1:].max()))
-    return largest
-
-
 def enlarged_statistics(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, *, scales: Sequence[float],
                         bounds: Sequence[float], classes: tuple[int, ...] = CAMVID_THINGS,
                         batch_size: int = 2) -> dict[float, torch.Tensor]:
     """The same objects seen larger: {scale: (F, B + 1, 3)} of `object_statistics` for the objects of `classes`,
     with the images (F, 3, H, W) resized by each scale before `model` and its class scores brought back to (H, W)
-    (`segedu.engine.predict`). The objects and their pixels are those of the native `masks` at every scale; each is
-    binned by its extent as the network sees it (the longer side of its bounding box times the scale) against
-    `bounds` (pixels). A scale changes how large each object is against the network's fixed receptive field, and
-    also how far the frames are from the scale the network was trained at, and how much detail interpolation
-    keeps: comparing one bin across scales separates the first from the others."""
+    (`segedu.engine.predict`). The objects, their pixels and their bins are those of the native `masks` at every
+    scale: each object is binned by its extent in the native frame (the longer side of its bounding box) against
+    `bounds` (pixels), and the network sees it `scale` times larger. A scale changes how large each object is
+    against the network's fixed receptive field, and also how far the frames are from the scale the network was
+    trained at, and how much detail interpolation keeps: comparing a bin that crosses the field with one that
+    stays inside it, at the same scales, removes what the scales do to every object alike (not what depends on an
+    object's size, such as sizes never seen in training)."""
     from ...engine.inference import predict
 
     size = images.shape[-2:]
@@ -181,7 +171,7 @@ def enlarged_statistics(model: nn.Module, images: torch.Tensor, masks: torch.Ten
         predictions = torch.cat([predicted_classes(predict(model, chunk, input_size=enlarged, output_size=size))
                                  for chunk in images.split(batch_size)])
         statistics[scale], regions = object_statistics(predictions, masks, classes=classes, bounds=bounds,
-                                                       regions=regions, extent=True, scale=scale)
+                                                       regions=regions, extent=True)
     return statistics
 
 
