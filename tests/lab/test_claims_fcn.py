@@ -263,3 +263,36 @@ def test_the_enlarged_field_claim_judges_the_crossing_cars_against_the_control_c
     assert table["crossing"]["4x"]["broken"] == (1.0 if lecture else 0.0)
     assert table["control"]["2x"]["recall"] == 1.0
     assert outcome.numbers["training_cars"] == {"smaller": 0, "control": 1, "crossing": 1, "larger": 0}
+
+
+def test_the_enlarged_crops_are_windows_of_the_frames_enlarged_and_the_trained_sizes_claim_uses_its_own_heads(
+        monkeypatch):
+    """`enlarged_crops` on three stand-in frames: six 60x80 windows (one per frame at 2x, one at 4x) whose labels are
+    windows of the enlarged masks, drawn by a generator of their own (the same crops on a second call). The claim
+    then tests the heads trained with them, with their own fields, and counts the crops' cars as learned."""
+    from types import SimpleNamespace
+
+    from segedu.data import build_dataset
+    from segedu.lab.claims import fcn_enlarged
+
+    lab = SimpleNamespace(data="streets", subset={"train": 3}, config=SimpleNamespace(image_size=(60, 80)),
+                          shared=lambda name, compute: compute())
+    crops = fcn_enlarged.enlarged_crops(lab)
+    assert len(crops) == 6 and crops.image_size == (60, 80) and crops.masks.shape == (6, 60, 80)
+    frames = build_dataset("streets", "train", image_size=(240, 320), subset=3)  # 4x
+    generator = torch.Generator().manual_seed(fcn_enlarged.CROP_DRAW * 100_003 + 10 * 1 + 4)
+    top = int(torch.randint(0, 240 - 60 + 1, (1,), generator=generator))
+    left = int(torch.randint(0, 320 - 80 + 1, (1,), generator=generator))
+    assert torch.equal(crops.masks[4].long(), frames[1][1][top:top + 60, left:left + 80].long())  # frame 1 at 4x
+    assert torch.equal(fcn_enlarged.enlarged_crops(lab).masks, crops.masks)
+
+    asked = {}
+    monkeypatch.setattr(fcn_enlarged, "heads_on_enlarged_crops", lambda lab: {0: "trained on crops"})
+    monkeypatch.setattr(fcn_enlarged, "enlarged_crops", lambda lab: SimpleNamespace(masks=torch.ones(2, 4, 4)))
+    monkeypatch.setattr(fcn_enlarged, "fcn8s_fields", lambda lab, heads, name: asked.update(measured=heads) or [40])
+    monkeypatch.setattr(fcn_enlarged, "_enlarged_outcome", lambda lab, heads, fields, masks, rule: asked.update(
+        heads=heads, fields=fields, masks=masks.shape))
+    native = SimpleNamespace(stride32={"train": SimpleNamespace(masks=torch.zeros(3, 4, 4))})
+    fcn_enlarged.fcn_field_trained_sizes(native)
+    assert asked == {"measured": {0: "trained on crops"}, "heads": {0: "trained on crops"}, "fields": [40],
+                     "masks": (5, 4, 4)}  # the 3 frames' and the 2 crops' labels: what the heads learned from

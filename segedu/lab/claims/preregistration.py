@@ -57,6 +57,12 @@ measured on 16 training frames at 360x480 and the cars grouped by the median F, 
 box at 180x240: F/4 to F/2 (inside the field at 2x, past it at 4x) against F/8 to F/4 (inside it at both); judged on
 [2x - 4x] of the first group's share of pixels labelled car minus the same of the second with the "better" rule;
 committed with this paragraph, before its first run.
+
+Its limit (at 4x the crossing cars are also larger than almost every car the heads were trained on) is tested by
+`fcn_field_trained_sizes`: the same test, frames, groups and rule, with FCN-8s heads (ten seeds) trained on the
+training frames and on one random 180x240 window of each training frame enlarged 2x and one of it enlarged 4x, the
+two taking turns batch by batch with as many steps on each as the plain heads take; their effective fields measured
+again and the cars grouped by them; committed with this paragraph, before its first run.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ RULES: dict[str, Rule] = {
     "fcn_skips_thin": BETTER,
     "fcn_object_sizes": BETTER,
     "fcn_field_enlarged": BETTER,
+    "fcn_field_trained_sizes": BETTER,
     "linear_probe_depth": BETTER,
     "hypercolumn_levels": BETTER,
     "context_pyramid": BETTER,
