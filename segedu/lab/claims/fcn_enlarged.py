@@ -133,7 +133,7 @@ def enlarged_test_caches(lab: Lab) -> dict[int, object]:
                     "every car the heads were trained on (9 of the 1431 cars of the training frames have their sizes "
                     "at 4x, against 95 for the control cars). fcn_field_trained_sizes separates the two: with random "
                     "enlarged crops in training the gap falls to +4.0 [+0.6, +8.2], so most of this loss came from the"
-                    " sizes missing in training, and a little from the field. Not tested: objects much smaller than "
+                    " sizes missing in training; the rest may come from the field. Not tested: objects much smaller than "
                     "the field (a small object also covers few cells of the stride-8 map)."))
 def fcn_field_enlarged(lab: Lab) -> Outcome:
     """The DeconvNet review of FCN (Noh et al. 2015, section 1 and figure 1; the lecture: "because it uses a fixed
@@ -177,10 +177,9 @@ def fcn_field_enlarged(lab: Lab) -> Outcome:
                     "their pixels at 4x (94.5% at 2x, 93.3% at 4x, where the plain heads fell to 74.0%), and what "
                     "remains is that the control cars gain from the enlargement (89.5% to 92.3%) while the crossing "
                     "cars do not. So most of the loss fcn_field_enlarged measured came from car sizes missing in "
-                    "training; outgrowing the effective field (163 px here, 151-175 over the seeds) still costs a "
-                    "little, in every seed (+2.0 to +6.5). The crops hold the crossing cars' sizes at 4x less often "
-                    "than the control cars' (76 and 290 of 2770 training cars), since a 180x240 window cuts the "
-                    "largest cars."))
+                    "training. What remains (+2.0 to +6.5 over the seeds; effective field 163 px, 151-175) may come "
+                    "from the field itself, or from the crossing cars' sizes being still rarer in training than the "
+                    "control cars' (76 and 290 of 2770 training cars: a 180x240 window cuts the largest cars)."))
 def fcn_field_trained_sizes(lab: Lab) -> Outcome:
     """`fcn_field_enlarged` found that cars grown past FCN-8s's effective field come out wrong, but at 4x those cars
     were also larger than almost every car the heads had been trained on (9 of 1431). This separates the two: the
