@@ -133,8 +133,8 @@ def enlarged_test_caches(lab: Lab) -> dict[int, object]:
                     "every car the heads were trained on (9 of the 1431 cars of the training frames have their sizes "
                     "at 4x, against 95 for the control cars). fcn_field_trained_sizes separates the two: with random "
                     "enlarged crops in training the gap falls to +4.0 [+0.6, +8.2], so most of this loss came from the"
-                    " sizes missing in training; the rest may come from the field. Not tested: objects much smaller than "
-                    "the field (a small object also covers few cells of the stride-8 map)."))
+                    " sizes missing in training; the rest may come from the field. Not tested: objects much smaller "
+                    "than the field (a small object also covers few cells of the stride-8 map)."))
 def fcn_field_enlarged(lab: Lab) -> Outcome:
     """The DeconvNet review of FCN (Noh et al. 2015, section 1 and figure 1; the lecture: "because it uses a fixed
     receptive field, the prediction mask may come out wrong when an object grows much larger than the receptive
