@@ -63,7 +63,8 @@ def fcn8s_fields(lab: Lab, heads: dict[int, nn.Module] | None = None, *, name: s
 def enlarged_crops(lab: Lab):
     """One window of the heads' image size cut at random from each training frame enlarged by each of
     `CROP_ENLARGEMENTS` (a generator per frame and enlargement, seeded from `CROP_DRAW`), through the frozen
-    encoder: a FeatureCache of 2 x 367 crops, the random enlarged crops the course's shipped models train on."""
+    encoder: a FeatureCache of 2 x 367 crops (the course's shipped models train on random crops enlarged up to about
+    1.7x)."""
     from ...data import build_dataset
     from ..frozen import FeatureCache
 
@@ -184,8 +185,9 @@ def fcn_field_trained_sizes(lab: Lab) -> Outcome:
     """`fcn_field_enlarged` found that cars grown past FCN-8s's effective field come out wrong, but at 4x those cars
     were also larger than almost every car the heads had been trained on (9 of 1431). This separates the two: the
     same test, with heads that learned cars of those sizes. Each seed's FCN-8s head is trained on the training
-    frames and on `enlarged_crops` (one random 180x240 window of each frame enlarged 2x and one of it enlarged 4x:
-    the random enlarged crops the course's shipped models train on), the two taking turns batch by batch, as many
+    frames and on `enlarged_crops` (one random 180x240 window of each frame enlarged 2x and one of it enlarged 4x,
+    random enlarged crops as the course's shipped models train on, theirs enlarged up to about 1.7x), the two taking
+    turns batch by batch, as many
     steps on each as the lab's heads take on the frames (`heads_on_enlarged_crops`). Their effective fields are
     measured again and the cars grouped by them. If the field itself breaks the crossing cars, the interaction
     stays above 0 (holds); if the sizes missing from training did, it falls below +1 point (contradicted).
@@ -195,6 +197,7 @@ def fcn_field_trained_sizes(lab: Lab) -> Outcome:
     train_masks = torch.cat([lab.stride32["train"].masks, enlarged_crops(lab).masks]).long()
     return _enlarged_outcome(lab, heads, fcn8s_fields(lab, heads, name="fcn8s on enlarged crops"), train_masks,
                              RULES["fcn_field_trained_sizes"])
+
 
 def _enlarged_outcome(lab: Lab, heads: dict[int, nn.Module], fields: list[int], train_masks: torch.Tensor,
                       rule) -> Outcome:
