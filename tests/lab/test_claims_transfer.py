@@ -82,8 +82,8 @@ def test_the_lab_routes_the_probes_to_levels_3_to_5_at_output_stride_8(monkeypat
     """`linear_probe_depth`'s probes read every level on one grid (`Lab.stride8_levels`: the dilated encoder, levels
     3-5, train and test); the stride-32 probes of `hypercolumn_levels` and the other heads keep their caches."""
     built = []
-    monkeypatch.setattr(claims.Lab, "_cache", lambda self, split, output_stride, levels: built.append(
-        (split, output_stride, levels)) or f"{split}@{output_stride}")
+    monkeypatch.setattr(claims.Lab, "features", lambda self, split, *, size=None, output_stride=32, levels=(
+        "level3", "level4", "level5"): built.append((split, output_stride, tuple(levels))) or f"{split}@{output_stride}")
     lab = claims.Lab(seeds=(0,))
     assert lab.caches("probe4") == {"train": "train@8", "test": "test@8"}
     assert built == [("train", 8, ("level3", "level4", "level5")), ("test", 8, ("level3", "level4", "level5"))]
@@ -160,3 +160,23 @@ def test_the_small_objects_input_size_claim_judges_the_small_classes_and_the_cos
     assert abs(outcome.numbers["steps"]["mIoU"]["effect"]) < 0.3
     assert (small["seeds"], small["blocks"]) == (2, 4)
     assert outcome.numbers["cost_ratios"] == {"memory": pytest.approx(large_cost), "latency": pytest.approx(large_cost)}
+
+
+def test_the_lab_computes_each_features_cache_once_and_at_size_shares_them(monkeypatch):
+    """`Lab.features` builds one FeatureCache per split, size, output stride and levels: the enlarged test frames of
+    `fcn_field_enlarged` and `at_size`'s are the same object, and the configured size is `stride32` itself."""
+    from segedu.lab import frozen
+
+    made = []
+
+    class Built:
+        def __init__(self, data, split, *, image_size, output_stride, levels):
+            made.append((split, tuple(image_size), output_stride, tuple(levels)))
+
+    monkeypatch.setattr(frozen, "FeatureCache", Built)
+    lab = claims.Lab(seeds=(0,))
+    test = lab.features("test", size=(360, 480))
+    assert lab.features("test", size=(360, 480)) is test and lab.at_size((360, 480))["test"] is test
+    levels = ("level3", "level4", "level5")
+    assert made == [("test", (360, 480), 32, levels), ("train", (360, 480), 32, levels)]
+    assert lab.at_size((180, 240)) is lab.stride32 and lab.stride32["train"] is lab.features("train")

@@ -104,18 +104,8 @@ def heads_on_enlarged_crops(lab: Lab) -> dict[int, nn.Module]:
 def enlarged_test_caches(lab: Lab) -> dict[int, object]:
     """{enlargement: the test frames resized to enlargement x the heads' image size, through the frozen encoder at
     output stride 32 (levels 3, 4, 5)}; the same frames as the lab's other test caches."""
-    from ..frozen import FeatureCache
-
     height, width = lab.config.image_size
-    caches = {}
-    for scale in ENLARGEMENTS:
-        size = (scale * height, scale * width)
-        caches[scale] = lab.shared(f"test features at {size}", lambda size=size: (
-            FeatureCache.shared(lab.data, "test", image_size=size, output_stride=32,
-                                levels=("level3", "level4", "level5"), subset=lab.subset.get("test"))
-            if lab.subset else FeatureCache(lab.data, "test", image_size=size, output_stride=32,
-                                            levels=("level3", "level4", "level5"))))
-    return caches
+    return {scale: lab.features("test", size=(scale * height, scale * width)) for scale in ENLARGEMENTS}
 
 
 @claims.claim("fcn_field_enlarged", "FCN's receptive field is fixed: an object grown past it comes out wrong",

@@ -49,6 +49,7 @@ class Lab:
         self._bands: dict[tuple[int, int], tuple[object, torch.Tensor]] = {}  # (id(cache), width): (cache, band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
         self._sized: dict[tuple[int, int], dict] = {}
+        self._features: dict[tuple, object] = {}  # (split, size, output stride, levels): FeatureCache (`features`)
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
         self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
         self.loaded: dict[str, str] = {}  # {file: SHA-256} of every kept network `trained` loaded, for provenance
@@ -92,29 +93,38 @@ class Lab:
             save_checkpoint(path, {"model": model.state_dict(), "recipe": recipe})
         return model
 
-    def _cache(self, split: str, output_stride: int, levels: tuple[str, ...]):
+    def features(self, split: str, *, size: tuple[int, int] | None = None, output_stride: int = 32,
+                 levels: tuple[str, ...] = ("level3", "level4", "level5")):
+        """The frames of `split` resized to `size` (default: the heads' image size) through the frozen encoder at
+        `output_stride`, keeping `levels`: a `frozen.FeatureCache`, computed once per lab."""
         from ..frozen import FeatureCache
 
-        if self.subset:  # a learner's run: the frames chosen, computed once per machine and shared by the notebooks
-            return FeatureCache.shared(self.data, split, image_size=self.config.image_size,
-                                       output_stride=output_stride, levels=levels, subset=self.subset.get(split))
-        return FeatureCache(self.data, split, image_size=self.config.image_size, output_stride=output_stride,
-                            levels=levels)
+        size = tuple(size or self.config.image_size)
+        key = (split, size, output_stride, tuple(levels))
+        if key not in self._features:
+            if self.subset:  # a learner's run: the frames chosen, computed once per machine and shared by notebooks
+                self._features[key] = FeatureCache.shared(self.data, split, image_size=size,
+                                                          output_stride=output_stride, levels=levels,
+                                                          subset=self.subset.get(split))
+            else:
+                self._features[key] = FeatureCache(self.data, split, image_size=size, output_stride=output_stride,
+                                                   levels=levels)
+        return self._features[key]
 
     @cached_property
     def stride32(self):
-        return {split: self._cache(split, 32, ("level3", "level4", "level5")) for split in ("train", "test")}
+        return {split: self.features(split) for split in ("train", "test")}
 
     @cached_property
     def stride8(self):
-        return {split: self._cache(split, 8, ("level5",)) for split in ("train", "val", "test")}
+        return {split: self.features(split, output_stride=8, levels=("level5",)) for split in ("train", "val", "test")}
 
     @cached_property
     def stride8_levels(self):
         """Levels 3, 4 and 5 of the dilated encoder (output stride 8), all on one 23x30 grid at 180x240: the linear
         probes `frozen.PROBES` read them at equal resolution. (367 + 233) frames x (40 + 112 + 320) channels x 23x30
         in float16: 373 MiB."""
-        return {split: self._cache(split, 8, ("level3", "level4", "level5")) for split in ("train", "test")}
+        return {split: self.features(split, output_stride=8) for split in ("train", "test")}
 
     def caches(self, kind: str):
         """The train and test features head `kind` reads: the probes' equal-resolution cache, the stride-32 levels
@@ -160,16 +170,7 @@ class Lab:
         if tuple(size) == tuple(self.config.image_size):
             return self.stride32
         if size not in self._sized:
-            from ..frozen import FeatureCache
-
-            levels = ("level3", "level4", "level5")
-            if self.subset:  # a learner's run: the same frames as the other caches, kept on disk for every notebook
-                self._sized[size] = {split: FeatureCache.shared(self.data, split, image_size=size, output_stride=32,
-                                                                levels=levels, subset=self.subset.get(split))
-                                     for split in ("train", "test")}
-            else:
-                self._sized[size] = {split: FeatureCache(self.data, split, image_size=size, output_stride=32,
-                                                         levels=levels) for split in ("train", "test")}
+            self._sized[size] = {split: self.features(split, size=size) for split in ("train", "test")}
         return self._sized[size]
 
     def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
