@@ -13,8 +13,8 @@ The package, read in this order: `framework` (what a claim is, and how a module 
 experiment), `lab` (the cached features and trained networks the claims share), `verdict` (how every trained claim
 pools its seeds and reaches its verdict), one module per notebook for the experiments it prints (`building_blocks`
 for notebooks 01-05, `skip_connections`, `fcn` and `fcn_enlarged` for 07, `segnet_deconvnet` and
-`deconvnet_proposals` for 08, `unet`, `context` for 06 and 10, `transfer`, `transfer_input_size` and
-`transfer_backbones` for 11), `registry` (every claim, in the report's order), `report` (running and the
+`deconvnet_proposals` for 08, `unet` and `pix2pix_data` for 09, `context` for 06 and 10, `transfer`,
+`transfer_input_size` and `transfer_backbones` for 11), `registry` (every claim, in the report's order), `report` (running and the
 committed report the notebooks print) and `cli` (the command).
 """
 
@@ -32,6 +32,7 @@ from .fcn import (fcn_object_sizes, fcn_skips_boundary, fcn_skips_miou, fcn_skip
 from .fcn_enlarged import fcn_field_enlarged, fcn_field_trained_sizes
 from .framework import Claim, Outcome
 from .lab import Lab
+from .pix2pix_data import pix2pix_painted_data
 from .registry import CLAIMS, NOTES, PENDING, UNMEASURED
 from .report import committed_report, machine, run_claims, show, write_report
 from .segnet_deconvnet import (deconvnet_easy_first, deconvnet_fcn_ensemble, deconvnet_instance_wise, deconvnet_two_stage,
@@ -59,6 +60,7 @@ __all__ = [
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
     "deconvnet_easy_first", "deconvnet_misalignment",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",
+    "pix2pix_painted_data",
     "context_pyramid", "context_aspp", "context_large_regions", "crf_on_largefov", "separable_aspp_cost",
     "pyramid_bins_collapse", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",
     "linear_probe_depth", "transfer_learning", "input_size_trained", "input_size_small_objects", "input_size_cost",

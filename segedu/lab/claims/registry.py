@@ -8,14 +8,14 @@ stops the import.
 
 from __future__ import annotations
 
-from . import (building_blocks, context, deconvnet_proposals, fcn, fcn_enlarged, segnet_deconvnet, skip_connections,
-               transfer, transfer_backbones, transfer_input_size, unet)
+from . import (building_blocks, context, deconvnet_proposals, fcn, fcn_enlarged, pix2pix_data, segnet_deconvnet,
+               skip_connections, transfer, transfer_backbones, transfer_input_size, unet)
 from .framework import Claim
 
 __all__ = ["CLAIMS", "UNMEASURED", "NOTES", "PENDING", "REPORT_ORDER"]
 
-MODULES = (fcn, fcn_enlarged, skip_connections, context, segnet_deconvnet, deconvnet_proposals, unet, transfer,
-           transfer_input_size, transfer_backbones, building_blocks)
+MODULES = (fcn, fcn_enlarged, skip_connections, context, segnet_deconvnet, deconvnet_proposals, unet, pix2pix_data,
+           transfer, transfer_input_size, transfer_backbones, building_blocks)
 
 REPORT_ORDER = (
     "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "linear_probe_depth",

@@ -1,0 +1,82 @@
+"""Notebook 09's pix2pix claim (`segedu.lab.claims.pix2pix_data`) on stand-ins: every seed trains both painters,
+heads learn from each painting, and the verdict compares pix2pix with L1 alone over seeds and held-out slices."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from segedu.lab import pix2pix
+from segedu.lab.claims import pix2pix_data
+from segedu.lab.scoring import Scores
+
+TILES = {"train": 12, "val": 20}  # the held-out tiles: 5 slices of 4 tiles
+
+
+def _confusions(accuracy: float, tiles: int, noise: torch.Generator) -> torch.Tensor:
+    """(tiles, 2, 2): 100 pixels of each class per tile, `accuracy` of them right, give or take a little."""
+    right = (100 * accuracy + torch.randint(-2, 3, (tiles,), generator=noise)).clamp(0, 100).double()
+    matrices = torch.zeros(tiles, 2, 2, dtype=torch.float64)
+    matrices[:, 0, 0] = matrices[:, 1, 1] = right
+    matrices[:, 0, 1] = matrices[:, 1, 0] = 100 - right
+    return matrices
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """Painters that paint a flat grey (L1 alone) or with texture (pix2pix), and heads whose held-out accuracy is
+    set per arm: `calls` records what was trained."""
+    calls = {"painters": [], "heads": []}
+    accuracy = {"real": 0.9, "mean grey": 0.6, "L1 alone": 0.65, "pix2pix": 0.8}
+
+    def tiles(data, split):
+        generator = torch.Generator().manual_seed(TILES[split])
+        labels = (torch.rand(TILES[split], 1, 8, 8, generator=generator) > 0.3).float()
+        return labels, 0.3 + 0.4 * labels + 0.1 * torch.rand(labels.shape, generator=generator)
+
+    def train_painter(labels, images, *, adversarial, seed):
+        calls["painters"].append((adversarial, seed))
+        return SimpleNamespace(adversarial=adversarial, seed=seed)
+
+    def paint(painter, labels):
+        texture = 0.1 * torch.rand(labels.shape, generator=torch.Generator().manual_seed(painter.seed))
+        return 0.3 + 0.4 * labels + (texture if painter.adversarial else 0.05)
+
+    def runs(training, labels, held_images, held_labels, *, seeds, epochs):
+        calls["heads"].append((tuple(training), seeds, epochs))
+        noise = torch.Generator().manual_seed(seeds[0])
+        return {name: [Scores(_confusions(accuracy[name], len(held_labels), noise), torch.zeros(len(held_labels), 2))]
+                for name in training}
+
+    monkeypatch.setattr(pix2pix, "label_and_image_tiles", tiles)
+    monkeypatch.setattr(pix2pix, "train_painter", train_painter)
+    monkeypatch.setattr(pix2pix, "paint", paint)
+    monkeypatch.setattr(pix2pix, "painted_data_runs", runs)
+    return SimpleNamespace(calls=calls, accuracy=accuracy)
+
+
+def test_each_seed_trains_both_painters_and_a_head_on_every_kind_of_tile(stand_in):
+    pix2pix_data.pix2pix_painted_data(None)
+    seeds = pix2pix_data.SEEDS
+    assert stand_in.calls["painters"] == [(adversarial, seed) for seed in seeds for adversarial in (False, True)]
+    assert stand_in.calls["heads"] == [(("real", "mean grey", "L1 alone", "pix2pix"), (seed,),
+                                        pix2pix_data.HEAD_EPOCHS) for seed in seeds]
+
+
+def test_the_verdict_is_pix2pix_against_l1_alone_in_held_out_miou(stand_in):
+    outcome = pix2pix_data.pix2pix_painted_data(None)
+    # mIoU of two classes each right on a share a of its pixels: IoU = a / (2 - a), the same for both classes
+    expected = {name: a / (2 - a) for name, a in stand_in.accuracy.items()}
+    assert outcome.verdict == "holds"
+    assert outcome.effect == pytest.approx(expected["pix2pix"] - expected["L1 alone"], abs=0.01)
+    assert outcome.numbers["to_real"]["effect"] == pytest.approx(expected["pix2pix"] - expected["real"], abs=0.01)
+    assert outcome.numbers["step"]["seeds"] == len(pix2pix_data.SEEDS) and outcome.numbers["step"]["blocks"] == 5
+    assert outcome.numbers["texture"]["L1 alone"] == pytest.approx(0.0, abs=1e-5)
+    assert outcome.numbers["texture"]["pix2pix"] > 0.1
+
+
+def test_painters_no_better_than_l1_alone_do_not_hold(stand_in):
+    stand_in.accuracy["pix2pix"] = stand_in.accuracy["L1 alone"]
+    assert pix2pix_data.pix2pix_painted_data(None).verdict == "contradicted"
