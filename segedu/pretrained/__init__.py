@@ -45,6 +45,11 @@ CHECKPOINTS = {
                         "(`python -m segedu train --recipe camvid-deconvnet`)",
     "deeplabv3plus_camvid": "DeepLab v3+'s ASPP and decoder on the frozen ImageNet EfficientNet-Lite0 at output stride "
                             "16, CamVid",
+    # U-Net as an image generator (notebook 09): label map in, EM tile out, trained with and without pix2pix's
+    # discriminator (`python -m segedu.lab.pix2pix --out segedu/pretrained`)
+    "pix2pix_isbi2012": "U-Net (width 0.125, one grey channel out) trained as pix2pix's generator, L1 plus the 70x70 "
+                        "PatchGAN's loss, to paint ISBI 2012 label maps as EM tiles",
+    "l1_painter_isbi2012": "the same U-Net trained alike with L1 alone, to paint ISBI 2012 label maps as EM tiles",
 }
 
 
