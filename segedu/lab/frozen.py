@@ -62,7 +62,7 @@ from .settings import LabSettings
 from .unpooling import LEVELS as UNPOOLING_LEVELS, UNPOOLING_HEADS, UnpoolingHead
 
 __all__ = ["HeadConfig", "FeatureCache", "feature_cache_folder", "Head", "HEADS", "PROBES", "build_head", "features_of", "train_head",
-           "train_head_in_stages", "predict_head"]
+           "train_head_in_stages", "head_logits", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
          "linear5", "hypercolumn", "concat_fusion", "sum_fusion", "probe3", "probe4", "probe5", "segnet", "deconvnet")
@@ -306,12 +306,16 @@ def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], conf
 
 
 @torch.inference_mode()
+def head_logits(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None, batch_size: int = 32):
+    """(indices (B,), logits (B, K, H, W)) for every `batch_size` cached frames in turn, upsampled to `size`
+    (default: the cache's image size): for callers that score a chunk at a time instead of keeping every logit."""
+    size = size or cache.image_size
+    for indices in torch.arange(len(cache)).split(batch_size):
+        logits = head(features_of(cache, indices, head.levels))
+        yield indices, F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
 def predict_head(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None,
                  batch_size: int = 32) -> torch.Tensor:
     """Logits (F, K, H, W) for every cached frame, upsampled to `size` (default: the cache's image size)."""
-    size = size or cache.image_size
-    chunks = []
-    for indices in torch.arange(len(cache)).split(batch_size):
-        logits = head(features_of(cache, indices, head.levels))
-        chunks.append(F.interpolate(logits, size=size, mode="bilinear", align_corners=False))
-    return torch.cat(chunks)
+    return torch.cat([logits for _, logits in head_logits(head, cache, size=size, batch_size=batch_size)])

@@ -9,7 +9,6 @@ from the training seeds. Settings fixed before the run: `PROPOSALS_PER_OBJECT`, 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ...metrics import predicted_classes
 from ..scoring import Scores
@@ -59,14 +58,11 @@ def proposal_crops(lab: Lab, split: str, *, subset: int | None, per_object: int,
 def crop_scores(head, cache, *, band_width: int, chunk: int = 256) -> Scores:
     """The per-crop counts of `head` on every crop of `cache`, predicted at the crops' size a chunk at a time (the
     logits of thousands of crops at once would take gigabytes)."""
-    from ..frozen import features_of
+    from ..frozen import head_logits
     from ..scoring import score_frames
 
-    parts = []
-    for indices in torch.arange(len(cache)).split(chunk):
-        logits = F.interpolate(head(features_of(cache, indices, head.levels)), size=cache.image_size,
-                               mode="bilinear", align_corners=False)
-        parts.append(score_frames(predicted_classes(logits), cache.masks[indices].long(), band_width=band_width))
+    parts = [score_frames(predicted_classes(logits), cache.masks[indices].long(), band_width=band_width)
+             for indices, logits in head_logits(head, cache, batch_size=chunk)]
     return Scores(torch.cat([part.confusions for part in parts]), torch.cat([part.band for part in parts]))
 
 
