@@ -19,10 +19,12 @@ betas (0.5, 0.999) as in the paper. `python -m segedu.lab.pix2pix --out FOLDER` 
 course's checkpoints (`pix2pix_isbi2012`, `l1_painter_isbi2012`) with what `painting_scores` measures on the
 held-out tiles.
 
-Departures: the generator is the course's U-Net at width 0.125 (padded convolutions, batch norm, no dropout: the
-paper's dropout is its only noise, and it found the output nearly deterministic anyway), the discriminator is at
-width 0.25, the tiles are 128x128 at half the slices' resolution, and training is a few thousand steps on a CPU,
-not 200 epochs.
+Departures: the generator is the course's U-Net at width 0.125 (3x3 padded convolutions and max pooling, batch norm,
+no dropout), not pix2pix's eight levels of 4x4 strided convolutions with dropout as its only noise (the paper found
+the output nearly deterministic anyway); at test time batch norm uses its running statistics, where the paper uses
+the test batch's; grey is in [0, 1], not [-1, 1], so the L1 term of weight 100 weighs as 50 would in the paper's
+range; the weights start from PyTorch's default initialization, not N(0, 0.02); the discriminator is at width 0.25,
+the tiles are 128x128 at half the slices' resolution, and training is a few thousand steps on a CPU, not 200 epochs.
 """
 
 from __future__ import annotations

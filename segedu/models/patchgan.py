@@ -12,11 +12,12 @@ pair looks real:
 Ck is a 4x4 convolution with k channels, batch norm (none in the first) and LeakyReLU of slope 0.2; the first three
 halve the map, the fourth keeps it (as in the authors' code: the paper's text says stride 2 for all); a last 4x4
 convolution gives one logit per patch. Each logit sees a 70x70 window of the input (1 + 3 + 3, then x2 + 2 three
-times: 4, 7, 16, 34, 70), so the loss judges local texture and leaves the layout to the L1 term; the paper found
-70x70 sharper than 1x1 (a pixel at a time) and no worse than the whole image (286x286).
+times: 4, 7, 16, 34, 70), so the loss judges local texture and leaves the layout to the L1 term; in the paper's
+table 3 it scored better than 1x1 (a pixel at a time) and than the whole image (286x286).
 
-Departures: `width` narrows every layer (the course trains at 0.25 on a CPU), and the last layer gives logits, not
-probabilities (the loss applies the sigmoid, `binary_cross_entropy_with_logits`, which is the same and stable).
+Departures: `width` narrows every layer (the course trains at 0.25 on a CPU), the weights start from PyTorch's default
+initialization (the paper draws them from N(0, 0.02)), and the last layer gives logits, not probabilities (the loss
+applies the sigmoid, `binary_cross_entropy_with_logits`, which is the same and stable).
 """
 
 from __future__ import annotations

@@ -37,12 +37,22 @@ def test_scores_of_a_copy_a_flat_painting_and_the_class_means():
     assert abs(doubled["texture"] - 2) < 1e-4 and abs(doubled["detail"] - 2) < 1e-4
 
 
-def test_both_ways_start_from_the_same_weights_and_l1_training_learns_the_greys():
+def test_with_and_without_the_discriminator_the_painter_starts_alike_and_sees_the_same_batches():
+    """At learning rate 0 nothing is learned, yet batch norm's running statistics follow every batch the painter
+    sees: equal states after a few steps mean equal initial weights, batches and turns in both ways."""
+    labels, images = pix2pix.label_and_image_tiles("membranes", "train", size=32, scale=64)
+    plain = pix2pix.train_painter(labels, images, adversarial=False, seed=3, steps=4, learning_rate=0.0)
+    adversarial = pix2pix.train_painter(labels, images, adversarial=True, seed=3, steps=4, learning_rate=0.0)
+    other_seed = pix2pix.train_painter(labels, images, adversarial=False, seed=4, steps=4, learning_rate=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), adversarial.state_dict().values()))
+    assert not all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), other_seed.state_dict().values()))
+
+
+def test_adversarial_training_learns_to_paint_the_held_out_label_maps():
     labels, images = pix2pix.label_and_image_tiles("membranes", "train", size=32, scale=64)
     held_labels, held_images = pix2pix.label_and_image_tiles("membranes", "val", size=32, scale=64)
-    first, second = pix2pix.build_painter(seed=3), pix2pix.build_painter(seed=3)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
-    untrained = pix2pix.painting_scores(pix2pix.paint(first.eval(), held_labels), held_labels, held_images)["l1"]
+    untrained = pix2pix.painting_scores(pix2pix.paint(pix2pix.build_painter(seed=3).eval(), held_labels),
+                                        held_labels, held_images)["l1"]
     seen = []
     painter = pix2pix.train_painter(labels, images, adversarial=True, seed=3, steps=40, learning_rate=2e-3,
                                     progress=lambda step, losses: seen.append(losses))
