@@ -24,14 +24,21 @@ SEEDS = (0, 1, 2, 3, 4)  # five painters of each kind (preregistration.END_TO_EN
 HEAD_EPOCHS = 8  # the head's passes over the 100 painted tiles (~1.5 s a head)
 
 
-@claims.claim("pix2pix_painted_data", "U-Net trained as pix2pix's generator paints medical images that serve as "
-              "training data, which an L1 loss alone does not", "09_unet_isbi",
+@claims.claim("pix2pix_painted_data", "U-Net trained as pix2pix's generator paints EM tiles that a segmenter learns "
+              "from better than from the same U-Net's paintings with an L1 loss alone", "09_unet_isbi",
               "7. Beyond segmentation: the same U-Net as an image generator",
               "held-out mIoU on ISBI 2012's 5 real held-out slices of a membrane head on the frozen encoder trained "
               "only on tiles painted from the 25 training slices' label maps: by U-Net trained as pix2pix's "
               "generator (L1 + PatchGAN) against the same U-Net trained with L1 alone, 3000 steps each, 5 seeds",
               "pix2pix - L1 alone, two-level 95% interval: above 0 holds, below +1 point contradicts",
-              pending="measured after its rule is committed")
+              note="Every seed favours pix2pix's tiles (+2.2 to +7.2 points): its paintings keep 86% of the real "
+                   "texture inside cells, L1's 56%, and a segmenter learns the membranes better from them. Painted "
+                   "tiles still teach less than real ones (-4.8 points). A proxy for the lecture's use, generating "
+                   "the data that is lacking: here the paintings replace real tiles of label maps the painters were "
+                   "trained on, and the head on frozen features is not short of data; that use (paintings of new "
+                   "label maps added to a few real slices, a network that overfits them) is not tested. Its kind "
+                   "and statement were narrowed to this after a review, once the run was done; the experiment, "
+                   "quantity and rule are the ones committed before it.")
 def pix2pix_painted_data(lab: Lab) -> Outcome:
     """pix2pix (Isola et al. 2017, section 4.2 and table 1: L1 + cGAN against L1 alone, judged by how well a
     segmenter reads the generated images, FCN-score) on ISBI 2012. For each seed: `pix2pix.train_painter` with and
@@ -40,7 +47,10 @@ def pix2pix_painted_data(lab: Lab) -> Outcome:
     painting, for reference) and scores it on the real held-out tiles. pix2pix - L1 alone in mIoU is judged by
     `preregistration.RULES` on its two-level interval (seeds, then the held-out slices). Departures: the paper's
     FCN-score runs a segmenter trained on real photos over the generated ones; here the segmenter is trained on the
-    generated tiles and tested on real ones, which is what "generating the data that is lacking" asks of them."""
+    generated tiles and tested on real ones. It is a proxy for the lecture's use, generating the data that is
+    lacking: the paintings replace real tiles of the same label maps, which the painters were trained on, where
+    that use adds paintings of new label maps to a few real slices (and the head on frozen features is not short of
+    data: docs/known-issues.md)."""
     from .. import pix2pix
 
     rule = RULES["pix2pix_painted_data"]

@@ -60,7 +60,7 @@ KIND: dict[str, str] = {
     "unet_weight_map_training": "faithful",
     "unet_elastic_few_slices": "faithful",
     "unet_momentum_one_tile": "faithful",
-    "pix2pix_painted_data": "faithful",
+    "pix2pix_painted_data": "proxy",
     "backbones_accuracy": "not testable offline",  # no ImageNet ResNet, VGG or MobileNet offline; its run is a proxy
     "truncated_resnets": "not testable offline",  # likewise: truncated ImageNet ResNets
     # identities and counts
