@@ -36,8 +36,8 @@ from ..metrics import predicted_classes
 from .endtoend import class_balance_map, separation_counts, tile
 from .frozen import FeatureCache
 
-__all__ = ["ARMS", "LEVELS", "MembraneTiles", "MembraneHead", "membrane_tiles", "train_membrane_head",
-           "predict_membranes", "weight_map_runs"]
+__all__ = ["ARMS", "LEVELS", "MembraneTiles", "MembraneHead", "membrane_tiles", "encoded_tiles",
+           "train_membrane_head", "predict_membranes", "weight_map_runs"]
 
 LEVELS = ("level1", "level2", "level3")
 ARMS = ("unweighted", "class balance", "weight map")
@@ -77,9 +77,16 @@ def membrane_tiles(data: str, split: str, *, size: int = 128, weights: bool = Tr
     if weights:
         arms["class balance"] = torch.stack([class_balance_map(mask) for mask in masks])
         arms["weight map"] = torch.stack([border_weight_map(mask, foreground=1, w0=10.0, sigma=5.0) for mask in masks])
-    encoded = FeatureCache.of_images(images.repeat(1, 3, 1, 1), masks, name=f"{data} {split} tiles", levels=LEVELS,
-                                     batch_size=40)  # the frozen ImageNet EfficientNet-Lite0, grey as RGB
-    return MembraneTiles(images, masks, encoded.features, arms, per_slice=len(images) // len(slices))
+    return encoded_tiles(images, masks, name=f"{data} {split} tiles", weights=arms,
+                         per_slice=len(images) // len(slices))
+
+
+def encoded_tiles(images: torch.Tensor, masks: torch.Tensor, *, name: str,
+                  weights: dict[str, torch.Tensor | None] | None = None, per_slice: int = 1) -> MembraneTiles:
+    """Grey tiles (T, 1, S, S) in [0, 1] and their masks (T, S, S) read by the frozen ImageNet EfficientNet-Lite0
+    (grey repeated as RGB, `LEVELS` kept): a `MembraneTiles` with `weights` (default: the unweighted arm only)."""
+    encoded = FeatureCache.of_images(images.repeat(1, 3, 1, 1), masks, name=name, levels=LEVELS, batch_size=40)
+    return MembraneTiles(images, masks, encoded.features, weights or {"unweighted": None}, per_slice=per_slice)
 
 
 class MembraneHead(nn.Module):

@@ -165,18 +165,13 @@ def painted_data_runs(training: dict[str, torch.Tensor], labels: torch.Tensor, h
     `membrane_heads.MembraneHead` on the frozen ImageNet encoder's features is trained on them with each seed
     (the same initial weights and batches in every arm) and scored on the real held-out tiles: {name: [Scores per
     seed]}, per-tile confusions for `claims.verdict.paired` (blocks: the held-out slices)."""
-    from .frozen import FeatureCache
-    from .membrane_heads import LEVELS, MembraneTiles, predict_membranes, train_membrane_head
+    from .membrane_heads import encoded_tiles, predict_membranes, train_membrane_head
     from .scoring import score_frames
 
-    def encoded(images: torch.Tensor, masks: torch.Tensor, name: str) -> MembraneTiles:
-        cache = FeatureCache.of_images(images.repeat(1, 3, 1, 1), masks, name=name, levels=LEVELS, batch_size=40)
-        return MembraneTiles(images, masks, cache.features, {"unweighted": None}, per_slice=1)
-
-    held_out = encoded(held_images, held_labels[:, 0].long(), "held-out tiles")
+    held_out = encoded_tiles(held_images, held_labels[:, 0].long(), name="held-out tiles")
     runs = {}
     for name, images in training.items():
-        tiles = encoded(images, labels[:, 0].long(), f"{name} tiles")
+        tiles = encoded_tiles(images, labels[:, 0].long(), name=f"{name} tiles")
         runs[name] = [score_frames(predict_membranes(train_membrane_head(tiles, "unweighted", seed=seed,
                                                                          epochs=epochs), held_out),
                                    held_out.masks, num_classes=2) for seed in seeds]
