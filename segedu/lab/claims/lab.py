@@ -48,7 +48,6 @@ class Lab:
         self._scores: dict[tuple, object] = {}
         self._bands: dict[tuple[int, int], tuple[object, torch.Tensor]] = {}  # (id(cache), width): (cache, band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
-        self._sized: dict[tuple[int, int], dict] = {}
         self._features: dict[tuple, object] = {}  # (split, size, output stride, levels): FeatureCache (`features`)
         self._shared: dict[str, object] = {}  # what several claims share, by name (`shared`)
         self.models = Path(models) if models is not None else None  # trained networks kept here (`trained`)
@@ -169,9 +168,7 @@ class Lab:
         `stride32` itself)."""
         if tuple(size) == tuple(self.config.image_size):
             return self.stride32
-        if size not in self._sized:
-            self._sized[size] = {split: self.features(split, size=size) for split in ("train", "test")}
-        return self._sized[size]
+        return {split: self.features(split, size=size) for split in ("train", "test")}  # each kept by `features`
 
     def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
         """Per-frame test counts of head `kind` trained (seed `seed`) on frames at `size`, its predictions
