@@ -80,3 +80,95 @@ def test_the_verdict_is_pix2pix_against_l1_alone_in_held_out_miou(stand_in):
 def test_painters_no_better_than_l1_alone_do_not_hold(stand_in):
     stand_in.accuracy["pix2pix"] = stand_in.accuracy["L1 alone"]
     assert pix2pix_data.pix2pix_painted_data(None).verdict == "contradicted"
+
+
+SLICE_TILES = 2  # the stand-in slices' tiles
+SCARCE_ACCURACY = {"5 real slices": 0.7, "+ pix2pix paintings": 0.8, "+ mean grey paintings": 0.75,
+                   "+ real images": 0.9}
+
+
+@pytest.fixture
+def scarce(monkeypatch):
+    """`pix2pix_scarce_data` on stand-ins: 25 training slices of two 8x8 tiles, a painter that records what it
+    learns from, and U-Net runs whose held-out predictions are right on a share of pixels set per arm; `seen` keeps
+    every seed's arms."""
+    from segedu.lab import endtoend
+    from segedu.lab.claims import pix2pix_data as claim
+    from segedu.lab.endtoend import Frames, TrainingConfig
+
+    generator = torch.Generator().manual_seed(0)
+    masks = (torch.rand(25 * SLICE_TILES, 8, 8, generator=generator) > 0.4).long()
+    images = 0.3 + 0.4 * masks[:, None].float() + 0.1 * torch.rand(len(masks), 1, 8, 8, generator=generator)
+    seen = {"painters": [], "arms": []}
+
+    def isbi_tiles(split, *, size, slices=None):
+        count = len(masks) if slices is None else slices * SLICE_TILES
+        return Frames(images[:count], masks[:count])
+
+    def train_painter(labels, images, *, adversarial, seed):
+        seen["painters"].append((len(labels), adversarial, seed))
+        return SimpleNamespace(seed=seed)
+
+    def paint(painter, labels):
+        return 0.3 + 0.4 * labels + 0.1 * torch.rand(labels.shape, generator=torch.Generator().manual_seed(7))
+
+    def unet_runs(lab, frames, arms):
+        held = (torch.rand(5, 256, 256, generator=torch.Generator().manual_seed(1)) > 0.5).long()
+        runs = {"_masks": held}
+        for seed in lab.training.seeds:
+            options = arms(seed)
+            seen["arms"].append(options)
+            noise = torch.Generator().manual_seed(seed)
+            for name, option in options.items():
+                right = torch.rand(held.shape, generator=noise) < SCARCE_ACCURACY[name] + 0.02 * seed / 5
+                runs.setdefault(name, []).append(torch.where(right, held, 1 - held))
+        return runs
+
+    monkeypatch.setattr(endtoend, "isbi_tiles", isbi_tiles)
+    monkeypatch.setattr(pix2pix, "train_painter", train_painter)
+    monkeypatch.setattr(pix2pix, "paint", paint)
+    monkeypatch.setattr(claim, "unet_runs", unet_runs)
+    lab = SimpleNamespace(training=TrainingConfig())
+    return SimpleNamespace(lab=lab, seen=seen, images=images, masks=masks, claim=claim)
+
+
+def test_scarce_data_painters_learn_from_the_few_slices_and_paint_the_other_label_maps(scarce):
+    scarce.claim.pix2pix_scarce_data(scarce.lab)
+    few = scarce.lab.training.few_slices * SLICE_TILES
+    seeds = scarce.lab.training.seeds
+    assert scarce.seen["painters"] == [(few, True, seed) for seed in seeds]
+    arms = scarce.seen["arms"][0]
+    assert len(arms["5 real slices"]["frames"]) == few and arms["5 real slices"]["other_batches"]
+    painted = arms["+ pix2pix paintings"]["frames"]
+    new_labels = scarce.masks[few:, None].float()
+    assert torch.equal(painted.images[:few], scarce.images[:few]) and torch.equal(painted.masks, scarce.masks)
+    assert torch.equal(painted.images[few:], paint_stand_in(new_labels))
+    grey = arms["+ mean grey paintings"]["frames"].images[few:]
+    for label in (0, 1):  # each class in its mean grey on the 5 real slices, not on all 25
+        expected = scarce.images[:few][scarce.masks[:few, None] == label].mean()
+        assert torch.allclose(grey[new_labels == label], expected)
+    assert torch.equal(arms["+ real images"]["frames"].images, scarce.images)
+
+
+def paint_stand_in(labels):
+    return pix2pix.paint(None, labels)
+
+
+def test_scarce_data_verdict_is_paintings_against_the_few_slices_alone(scarce):
+    outcome = scarce.claim.pix2pix_scarce_data(scarce.lab)
+    # two balanced classes, each pixel right with probability a: IoU a / (2 - a) for both classes
+    iou = {name: a / (2 - a) for name, a in SCARCE_ACCURACY.items()}
+    assert outcome.verdict == "holds"
+    assert outcome.effect == pytest.approx(iou["+ pix2pix paintings"] - iou["5 real slices"] + 0.004, abs=0.01)
+    reported = outcome.numbers["reported"]
+    assert reported["+ pix2pix paintings - + mean grey paintings"]["effect"] == pytest.approx(
+        iou["+ pix2pix paintings"] - iou["+ mean grey paintings"], abs=0.01)
+    assert reported["+ real images - + pix2pix paintings"]["effect"] > 0.05
+    assert 0.2 < outcome.numbers["texture"] < 2
+
+
+def test_scarce_data_paintings_that_add_nothing_do_not_hold_and_harmful_ones_contradict(scarce, monkeypatch):
+    monkeypatch.setitem(SCARCE_ACCURACY, "+ pix2pix paintings", SCARCE_ACCURACY["5 real slices"])
+    assert scarce.claim.pix2pix_scarce_data(scarce.lab).verdict != "holds"
+    monkeypatch.setitem(SCARCE_ACCURACY, "+ pix2pix paintings", SCARCE_ACCURACY["5 real slices"] - 0.05)
+    assert scarce.claim.pix2pix_scarce_data(scarce.lab).verdict == "contradicted"

@@ -32,7 +32,7 @@ from .fcn import (fcn_object_sizes, fcn_skips_boundary, fcn_skips_miou, fcn_skip
 from .fcn_enlarged import fcn_field_enlarged, fcn_field_trained_sizes
 from .framework import Claim, Outcome
 from .lab import Lab
-from .pix2pix_data import pix2pix_painted_data
+from .pix2pix_data import pix2pix_painted_data, pix2pix_scarce_data
 from .registry import CLAIMS, NOTES, PENDING, UNMEASURED
 from .report import committed_report, machine, run_claims, show, write_report
 from .segnet_deconvnet import (deconvnet_easy_first, deconvnet_fcn_ensemble, deconvnet_instance_wise, deconvnet_two_stage,
@@ -60,7 +60,7 @@ __all__ = [
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
     "deconvnet_easy_first", "deconvnet_misalignment",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",
-    "pix2pix_painted_data",
+    "pix2pix_painted_data", "pix2pix_scarce_data",
     "context_pyramid", "context_aspp", "context_large_regions", "crf_on_largefov", "separable_aspp_cost",
     "pyramid_bins_collapse", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",
     "linear_probe_depth", "transfer_learning", "input_size_trained", "input_size_small_objects", "input_size_cost",

@@ -71,6 +71,14 @@ weights and batches); each paints the training label maps; a membrane head on th
 seed) learns from each painting alone and is scored on the 5 real held-out slices; judged on pix2pix - L1 alone in
 held-out mIoU with the "better" rule; committed with this paragraph, before its first run (its settings were chosen
 after one exploratory run of seed 0, a script with the same steps and heads).
+
+pix2pix's use for scarce data is tested by `pix2pix_scarce_data`: U-Net (width 0.25) trained from scratch for 300
+steps (`unet_steps`) on the 128x128 tiles of ISBI 2012's first 5 training slices (`few_slices`), alone and with the
+other 20 training slices' label maps added, painted by a pix2pix painter trained on the 5 slices only (3000 steps,
+full resolution, that seed), painted each class its mean grey, or with their real images; five seeds; judged on with
+paintings - 5 real slices alone in held-out mIoU with the "better" rule; committed with this paragraph, before its
+first run (after one exploratory run of seed 0 with a 1500-step painter: alone 59.7, paintings 57.0, mean grey 71.4,
+real images 77.2).
 """
 
 from __future__ import annotations
@@ -92,6 +100,7 @@ RULES: dict[str, Rule] = {
     "fcn_field_enlarged": BETTER,
     "fcn_field_trained_sizes": BETTER,
     "pix2pix_painted_data": BETTER,
+    "pix2pix_scarce_data": BETTER,
     "linear_probe_depth": BETTER,
     "hypercolumn_levels": BETTER,
     "context_pyramid": BETTER,

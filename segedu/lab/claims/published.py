@@ -61,6 +61,7 @@ KIND: dict[str, str] = {
     "unet_elastic_few_slices": "faithful",
     "unet_momentum_one_tile": "faithful",
     "pix2pix_painted_data": "proxy",
+    "pix2pix_scarce_data": "faithful",
     "backbones_accuracy": "not testable offline",  # no ImageNet ResNet, VGG or MobileNet offline; its run is a proxy
     "truncated_resnets": "not testable offline",  # likewise: truncated ImageNet ResNets
     # identities and counts
@@ -153,6 +154,10 @@ PUBLISHED: dict[str, str] = {
     "pix2pix_painted_data":
         "Isola et al. 2017 (pix2pix), Table 1: Cityscapes labels to photos scored by a segmenter trained on real "
         "photos (FCN-score), class IoU 0.11 for L1 alone against 0.17 for L1 + cGAN (real photos 0.21)",
+    "pix2pix_scarce_data":
+        "no published figure for pix2pix on ISBI 2012: Bowles et al. 2018 (GAN augmentation, a GAN of joint "
+        "image-label patches, two brain segmentation tasks) report Dice +1 to +5 points, largest with fewer than ten "
+        "training stacks",
     "backbones_accuracy":
         "Chen et al. 2018 (DeepLab v2), Sec. 4.1: ResNet-101 68.72 vs VGG-16 65.76 mIOU (VOC 2012 val, no CRF); "
         "Howard et al. 2017, Table 8: MobileNet 70.6 vs VGG16 71.5% ImageNet, 569M vs 15300M mult-adds",

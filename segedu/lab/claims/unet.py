@@ -5,7 +5,7 @@ at the same effective step as 0.9)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -31,33 +31,34 @@ def registered_rule(name: str) -> Rule:
                        f"in its own commit, before running the claim") from None
 
 
-def unet_runs(lab: Lab, frames: Frames, arms: dict[str, dict], *, steps: TrainingConfig | None = None
-              ) -> dict[str, list]:
-    """For each arm ({name: train options}) and seed: U-Net (width `unet_width`) trained on the ISBI tiles `frames`
-    from the same initial weights, with the same batches (`endtoend.train`: the order and flips depend on the seed
-    only), for `steps` (default: `unet_steps` steps); its predictions on the 5 held-out slices; the held-out masks
-    under "_masks". An arm's options may hold "frames", tiles to train on instead of `frames` (the same images and
-    masks with other weight maps)."""
+def unet_runs(lab: Lab, frames: Frames, arms: dict[str, dict] | Callable[[int], dict[str, dict]], *,
+              steps: TrainingConfig | None = None) -> dict[str, list]:
+    """For each arm ({name: train options}, or a function of the seed that returns them) and seed: U-Net (width
+    `unet_width`) trained on the ISBI tiles `frames` from the same initial weights, with the same batches
+    (`endtoend.train`: the order and flips depend on the seed only), for `steps` (default: `unet_steps` steps); its
+    predictions on the 5 held-out slices; the held-out masks under "_masks". An arm's options may hold "frames",
+    tiles to train on instead of `frames` (the same masks with other images or weight maps), as many as `frames`
+    unless the options also say "other_batches": True (a smaller training set, whose batches cannot be the same)."""
     from ...models import build_model
     from ..endtoend import isbi_tiles, predict, train
 
     config = lab.training
     steps = steps or dataclasses.replace(config, steps=config.unet_steps)
     test = isbi_tiles("val", size=512)
-    runs = {name: [] for name in arms}
+    runs: dict[str, list] = {}
     for seed in config.seeds:
         torch.manual_seed(seed)
         initial = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width).state_dict()
-        for name, options in arms.items():
+        for name, options in (arms(seed) if callable(arms) else arms).items():
             options = dict(options)
             arm_frames = options.pop("frames", frames)
-            if len(arm_frames) != len(frames):
+            if len(arm_frames) != len(frames) and not options.pop("other_batches", False):
                 raise ValueError(f"unet_runs: arm {name!r} trains on {len(arm_frames)} tiles, the others on "
                                  f"{len(frames)}: the batches would differ")
             model = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width)
             model.load_state_dict(initial)
             train(model, None, arm_frames, steps, seed=seed, **options)
-            runs[name].append(predict(model, test.images, batch_size=2))
+            runs.setdefault(name, []).append(predict(model, test.images, batch_size=2))
     runs["_masks"] = test.masks
     return runs
 
@@ -71,22 +72,27 @@ def held_out_blocks(masks: torch.Tensor, tile: int) -> torch.Tensor:
 
 
 def held_out_miou(config, runs: dict[str, list], better: str, worse: str, difference: str, setting: str,
-                  rule: Rule) -> Outcome:
+                  rule: Rule, *, reported: tuple[tuple[str, str], ...] = ()) -> Outcome:
     """The verdict of a U-Net comparison (`unet_runs`): `better` - `worse` in mIoU on the held-out tiles, judged by
-    `rule` on its two-level interval (seeds, then the slices the tiles come from)."""
+    `rule` on its two-level interval (seeds, then the slices the tiles come from). Each pair (a, b) of `reported`
+    adds a - b with its interval to the summary and to the numbers ("reported"), not judged."""
     from ..endtoend import tile_scores
 
     masks = runs.pop("_masks")
+    blocks = held_out_blocks(masks, config.tile)
     scores = {name: [tile_scores(p, masks, size=config.tile, num_classes=2) for p in predictions]
               for name, predictions in runs.items()}
-    lead = judged(paired(scores[better], scores[worse], blocks=held_out_blocks(masks, config.tile)), rule)
+    lead = judged(paired(scores[better], scores[worse], blocks=blocks), rule)
+    also = {f"{a} - {b}": paired(scores[a], scores[b], blocks=blocks) for a, b in reported}
     value = {name: pooled_score(s) for name, s in scores.items()}
     return Outcome(lead["verdict"],
                    f"{setting}, {len(config.seeds)} seeds pooled: held-out mIoU "
                    + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
-                   + shown(difference, lead) + f" points, 95% two-level bootstrap (seeds, then the {lead['blocks']} "
-                     f"held-out slices of {lead['frames']} tiles)",
-                   lead["effect"], tuple(lead["interval"]), "points", {"miou": value, "step": lead}, config.seeds)
+                   + "; ".join([shown(difference, lead)] + [shown(name, step) for name, step in also.items()])
+                   + f" points, 95% two-level bootstrap (seeds, then the {lead['blocks']} held-out slices of "
+                     f"{lead['frames']} tiles)",
+                   lead["effect"], tuple(lead["interval"]), "points",
+                   {"miou": value, "step": lead, **({"reported": also} if also else {})}, config.seeds)
 
 
 WEIGHT_MAP_ARMS = ("weight map", "class balance", "plain")
