@@ -94,7 +94,7 @@ SCARCE = {"few": "5 real slices", "painted": "+ pix2pix paintings", "grey": "+ m
           "real": "+ real images"}  # the arms of `pix2pix_scarce_data`
 
 
-@claims.claim("pix2pix_scarce_data", "paintings by U-Net trained as pix2pix's generator make up for scarce data: "
+@claims.claim("pix2pix_scarce_data", "paintings by U-Net trained as pix2pix's generator help where data is scarce: "
               "added to a few real slices, they make a U-Net trained from scratch segment better",
               "09_unet_isbi", "7. Beyond segmentation: the same U-Net as an image generator",
               "held-out mIoU on ISBI 2012's 5 held-out slices of U-Net (width 0.25) trained from scratch for 300 steps "
@@ -107,17 +107,19 @@ def pix2pix_scarce_data(lab: Lab) -> Outcome:
     studies test it (e.g. Bowles et al. 2018, "GAN Augmentation: Augmenting Training Data using Generative
     Adversarial Networks"): a segmenter short of data, trained with and without generated images added. Here U-Net
     (width `unet_width`) is trained from scratch for `unet_steps` steps on the 128x128 tiles of ISBI 2012's first
-    `few_slices` (5) training slices, where it overfits (the elastic claim's setting). For each seed, a painter
-    (`pix2pix.train_painter`, L1 + PatchGAN, `pix2pix.STEPS` steps, that seed) learns from those 5 slices only and
-    paints the label maps of the other 20 training slices, label maps it never saw. Four arms, the same initial
-    weights and steps: the 5 real slices alone; with the 320 painted tiles added; with the same label maps painted
-    each class its mean grey on the 5 slices (new label maps without a painter); with their real images (all 25
-    real slices, the ceiling). The last three draw the same batches; the first, a smaller set, cannot. Judged on
+    `few_slices` (5) training slices, short of data (the elastic claim's setting; all 25 slices score far higher).
+    For each seed, a painter (`pix2pix.train_painter`, L1 + PatchGAN, `pix2pix.STEPS` steps, that seed) learns from
+    those 5 slices only and paints the label maps of the other 20 training slices, label maps it never saw. Four
+    arms, the same initial weights and steps: the 5 real slices alone; with the 320 painted tiles added; with the
+    same label maps painted each class its mean grey on the 5 slices (new label maps without a painter); with their
+    real images (all 25 real slices, the ceiling). The last three draw the same batches; the first, a smaller set, cannot. Judged on
     with paintings - alone in held-out mIoU by `preregistration.RULES` on its two-level interval (seeds, then the
     held-out slices); paintings - mean grey and real - paintings are reported. Departures: the new label maps are
-    real ones (drawn by annotators on images the arms never see), where a practitioner would deform or synthesize
-    them, which favours the paintings; the painter works at the slices' full resolution, not the shipped painters'
-    half; painted and real tiles are drawn alike, 4 painted to 1 real (within the ratios such studies add)."""
+    real ones, from adjacent sections of the same stack (drawn by annotators on images only the ceiling arm sees),
+    where a practitioner would deform or synthesize them, which favours the paintings; the painter works at the
+    slices' full resolution, not the shipped painters' half, and paints with batch norm's running statistics (the
+    paper uses the batch's); painted and real tiles are drawn alike, 4 painted to 1 real, so the real tiles are seen
+    a fifth as often as in the arm without them (no oversampling of the real tiles)."""
     from .. import pix2pix
     from ..endtoend import Frames, isbi_tiles
 
