@@ -80,7 +80,7 @@ COURSE: tuple[Lesson, ...] = (
            "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
            "U-Net scored on held-out slices; the weight map's two parts in the learner's own run (3 seeds); the paper's "
            "other training choices trained; U-Net as pix2pix's generator, its paintings as training data; deep "
-           "contextual networks", ("04",), 60, 46),
+           "contextual networks", ("04",), 60, 49),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
            "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 55, 78),
