@@ -109,23 +109,23 @@ SCARCE = {"few": "5 real slices", "painted": "+ pix2pix paintings", "grey": "+ m
                    "statement's \"make up for scarce data\" was narrowed to \"help\" after a review, during the run "
                    "and before its result; the experiment and rule are the ones committed before it.")
 def pix2pix_scarce_data(lab: Lab) -> Outcome:
-    """The lecture's use of pix2pix, "generating the data that medical imaging lacks", as the GAN-augmentation
-    studies test it (e.g. Bowles et al. 2018, "GAN Augmentation: Augmenting Training Data using Generative
-    Adversarial Networks"): a segmenter short of data, trained with and without generated images added. Here U-Net
-    (width `unet_width`) is trained from scratch for `unet_steps` steps on the 128x128 tiles of ISBI 2012's first
+    """The lecture's use of pix2pix, "generating the data that medical imaging lacks", as the GAN-augmentation studies
+    test it (e.g. Bowles et al. 2018, "GAN Augmentation: Augmenting Training Data using Generative Adversarial
+    Networks"): a segmenter short of data, trained with and without generated images added. Here U-Net (width
+    `unet_width`) is trained from scratch for `unet_steps` steps on the 128x128 tiles of ISBI 2012's first
     `few_slices` (5) training slices, short of data (the elastic claim's setting; all 25 slices score far higher).
     For each seed, a painter (`pix2pix.train_painter`, L1 + PatchGAN, `pix2pix.STEPS` steps, that seed) learns from
     those 5 slices only and paints the label maps of the other 20 training slices, label maps it never saw. Four
     arms, the same initial weights and steps: the 5 real slices alone; with the 320 painted tiles added; with the
     same label maps painted each class its mean grey on the 5 slices (new label maps without a painter); with their
-    real images (all 25 real slices, the ceiling). The last three draw the same batches; the first, a smaller set, cannot. Judged on
-    with paintings - alone in held-out mIoU by `preregistration.RULES` on its two-level interval (seeds, then the
-    held-out slices); paintings - mean grey and real - paintings are reported. Departures: the new label maps are
-    real ones, from adjacent sections of the same stack (drawn by annotators on images only the ceiling arm sees),
-    where a practitioner would deform or synthesize them, which favours the paintings; the painter works at the
-    slices' full resolution, not the shipped painters' half, and paints with batch norm's running statistics (the
-    paper uses the batch's); painted and real tiles are drawn alike, 4 painted to 1 real, so the real tiles are seen
-    a fifth as often as in the arm without them (no oversampling of the real tiles)."""
+    real images (all 25 real slices, the ceiling). The last three draw the same batches; the first, a smaller set,
+    cannot. Judged on with paintings - alone in held-out mIoU by `preregistration.RULES` on its two-level interval
+    (seeds, then the held-out slices); paintings - mean grey and real - paintings are reported. Departures: the new
+    label maps are real ones, from adjacent sections of the same stack (drawn by annotators on images only the
+    ceiling arm sees), where a practitioner would deform or synthesize them, which favours the paintings; the painter
+    works at the slices' full resolution, not the shipped painters' half, and paints with batch norm's running
+    statistics (the paper uses the batch's); painted and real tiles are drawn alike, 4 painted to 1 real, so the real
+    tiles are seen a fifth as often as in the arm without them (no oversampling of the real tiles)."""
     from .. import pix2pix
     from ..endtoend import Frames, isbi_tiles
 
