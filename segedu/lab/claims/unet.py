@@ -51,8 +51,8 @@ def unet_runs(lab: Lab, frames: Frames, arms: dict[str, dict] | Callable[[int], 
         initial = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width).state_dict()
         for name, options in (arms(seed) if callable(arms) else arms).items():
             options = dict(options)
-            arm_frames = options.pop("frames", frames)
-            if len(arm_frames) != len(frames) and not options.pop("other_batches", False):
+            arm_frames, other_batches = options.pop("frames", frames), options.pop("other_batches", False)
+            if len(arm_frames) != len(frames) and not other_batches:
                 raise ValueError(f"unet_runs: arm {name!r} trains on {len(arm_frames)} tiles, the others on "
                                  f"{len(frames)}: the batches would differ")
             model = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width)
