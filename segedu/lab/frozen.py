@@ -306,16 +306,22 @@ def train_head_in_stages(kind: str, stages: list[tuple[FeatureCache, int]], conf
 
 
 @torch.inference_mode()
-def head_logits(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None, batch_size: int = 32):
+def head_logits(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None, batch_size: int = 32,
+                pool: int = 1):
     """(indices (B,), logits (B, K, H, W)) for every `batch_size` cached frames in turn, upsampled to `size`
-    (default: the cache's image size): for callers that score a chunk at a time instead of keeping every logit."""
+    (default: the cache's image size): for callers that score a chunk at a time instead of keeping every logit.
+    With `pool` > 1 the head's scores are first averaged over `pool` x `pool` cells of its map (the last row and
+    column of cells averaging what is left), as if its output stride were `pool` times coarser."""
     size = size or cache.image_size
     for indices in torch.arange(len(cache)).split(batch_size):
         logits = head(features_of(cache, indices, head.levels))
+        if pool > 1:
+            logits = F.avg_pool2d(logits, pool, ceil_mode=True)
         yield indices, F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 
 
 def predict_head(head: Head, cache: FeatureCache, *, size: tuple[int, int] | None = None,
-                 batch_size: int = 32) -> torch.Tensor:
-    """Logits (F, K, H, W) for every cached frame, upsampled to `size` (default: the cache's image size)."""
-    return torch.cat([logits for _, logits in head_logits(head, cache, size=size, batch_size=batch_size)])
+                 batch_size: int = 32, pool: int = 1) -> torch.Tensor:
+    """Logits (F, K, H, W) for every cached frame, upsampled to `size` (default: the cache's image size); `pool` as
+    `head_logits`."""
+    return torch.cat([logits for _, logits in head_logits(head, cache, size=size, batch_size=batch_size, pool=pool)])

@@ -296,3 +296,106 @@ def test_the_enlarged_crops_are_windows_of_the_frames_enlarged_and_the_trained_s
     fcn_enlarged.fcn_field_trained_sizes(native)
     assert asked == {"measured": {0: "trained on crops"}, "heads": {0: "trained on crops"}, "fields": [40],
                      "masks": (5, 4, 4)}  # the 3 frames' and the 2 crops' labels: what the heads learned from
+
+
+@pytest.mark.parametrize("lecture", [True, False])
+def test_the_shrunk_field_claim_judges_the_cars_shrunk_against_the_same_cars_restored(monkeypatch, lecture):
+    """fcn_field_shrunk on a stand-in lab with a field of 40 px (judged cars: 5-10 px at the heads' size). As the
+    lecture says: shrunk, the judged car (7 px) loses its top 3 rows; restored and scored on 2x2 cells it keeps all:
+    +3/7 and the claim holds. Swapped (the restored car loses them, the shrunk one keeps all), it is -3/7 and the claim
+    is contradicted. The plain arms ("as trained", "restored" at the head's own cells) are shown, never judged: here
+    they lose everything, which must not move the verdict."""
+    from types import SimpleNamespace
+
+    from segedu.lab import frozen
+    from segedu.lab.claims import fcn_enlarged
+
+    masks = torch.zeros(4, 40, 60, dtype=torch.uint8)
+    masks[:, 2:9, 2:9] = 8  # a judged car, 7 px
+    masks[:, 20:34, 30:44] = 8  # a larger car, 14 px
+    masks[:, 36:38, 50:52] = 8  # a smallest car, 2 px
+    broken = masks.long().clone()
+    broken[:, 2:5, 2:9] = 3  # the judged car's top 3 rows labelled road
+    predictions = {("shrunk", 1): broken if lecture else masks.long(),
+                   ("restored", 2): masks.long() if lecture else broken,
+                   ("restored", 1): torch.zeros_like(masks.long()), ("native", 1): torch.zeros_like(masks.long())}
+    asked = []
+
+    def predict_head(head, cache, size, pool=1):
+        asked.append((cache.name, pool, size))
+        return torch.nn.functional.one_hot(predictions[cache.name, pool], 11).permute(0, 3, 1, 2).float()
+
+    monkeypatch.setattr(frozen, "predict_head", predict_head)
+    monkeypatch.setattr(fcn_enlarged, "fcn8s_fields", lambda lab: [40, 38, 42])
+    monkeypatch.setattr(fcn_enlarged, "shrunk_test_caches", lambda lab: {
+        name: SimpleNamespace(name=name) for name in ("shrunk", "restored")})
+    trained = torch.zeros(1, 60, 80, dtype=torch.uint8)
+    trained[0, 0:3, 0:3] = 8  # two training cars of 3 px: the judged cars' sizes shrunk (2.5 to 5 px)
+    trained[0, 0:3, 50:53] = 8
+    trained[0, 10:17, 10:17] = 8  # one of 7 px: their sizes as they are (5 to 10 px)
+    trained[0, 30:59, 30:59] = 8  # one of 29 px: larger
+    lab = SimpleNamespace(config=SimpleNamespace(seeds=(0, 1, 2), image_size=(40, 60)),
+                          head=lambda kind, seed: (kind, seed),
+                          stride32={"test": SimpleNamespace(masks=masks, name="native"),
+                                    "train": SimpleNamespace(masks=trained)}, test_blocks=lambda: torch.arange(4))
+    outcome = fcn_enlarged.fcn_field_shrunk(lab)
+    assert outcome.numbers["field"] == 40 and outcome.numbers["bounds"] == [5.0, 10.0]
+    assert outcome.verdict == ("holds" if lecture else "contradicted")
+    assert outcome.effect == pytest.approx(3 / 7 if lecture else -3 / 7)
+    assert {(name, pool) for name, pool, _ in asked} == set(predictions) and {size for *_, size in asked} == {(40, 60)}
+    table = outcome.numbers["table"]
+    assert [table[group]["cars"] for group in fcn_enlarged.SHRUNK_GROUPS] == [4, 4, 4]
+    assert table["judged"]["as trained"] == 0.0 and table["larger"]["restored, 2x2 cells"] == 1.0
+    assert outcome.numbers["training_cars"] == {"judged, shrunk": 2, "judged, as they are": 1, "all": 4}
+
+
+def test_the_shrunk_frames_are_restored_to_the_heads_size_with_the_frames_own_labels(monkeypatch):
+    """`shrunk_test_caches`: the test frames at half the heads' size (asked of the lab), and the same frames
+    upsampled back to the heads' size, encoded with the native frames' masks: a frame white on its left half stays
+    white on the left and black on the right, at twice the size."""
+    from types import SimpleNamespace
+
+    from segedu.lab import frozen
+    from segedu.lab.claims import fcn_enlarged
+
+    small = torch.zeros(2, 3, 6, 8, dtype=torch.uint8)
+    small[..., :4] = 255
+    native_masks = torch.randint(0, 11, (2, 12, 16), dtype=torch.uint8)
+    asked = {}
+    lab = SimpleNamespace(data="streets", config=SimpleNamespace(image_size=(12, 16)),
+                          features=lambda split, size: asked.update(features=(split, size)) or SimpleNamespace(
+                              images=small), stride32={"test": SimpleNamespace(masks=native_masks)},
+                          shared=lambda name, compute: compute())
+    monkeypatch.setattr(frozen.FeatureCache, "of_images", classmethod(
+        lambda cls, images, masks, name: SimpleNamespace(images=images, masks=masks)))
+    caches = fcn_enlarged.shrunk_test_caches(lab)
+    assert asked["features"] == ("test", (6, 8)) and caches["shrunk"].images is small
+    restored = caches["restored"].images
+    assert restored.shape == (2, 3, 12, 16) and torch.equal(caches["restored"].masks, native_masks)
+    assert torch.all(restored[..., :7] == 1) and torch.all(restored[..., 9:] == 0)
+
+
+def test_a_heads_scores_averaged_over_cells_as_a_coarser_stride():
+    """`frozen.predict_head(..., pool=2)`: each 2x2 block of the head's map is averaged (the last, odd row and column
+    average what is left) before the upsampling; pool=1 leaves the map as it is."""
+    from types import SimpleNamespace
+
+    from segedu.lab import frozen
+
+    scores = torch.arange(9.0).reshape(1, 1, 3, 3)
+
+    class Cache(SimpleNamespace):
+        def __len__(self):
+            return 1
+
+    cache = Cache(features={"level3": torch.zeros(1, 1, 3, 3)}, image_size=(3, 3))
+
+    class Head(torch.nn.Module):
+        levels = ("level3",)
+
+        def forward(self, features):
+            return scores
+
+    coarse = frozen.predict_head(Head(), cache, size=(2, 2), pool=2)
+    assert coarse.flatten().tolist() == [2.0, 3.5, 6.5, 8.0]  # (0+1+3+4)/4, (2+5)/2, (6+7)/2, 8
+    assert torch.equal(frozen.predict_head(Head(), cache, size=(3, 3)), scores)

@@ -29,7 +29,7 @@ from .context import (context_aspp, context_large_regions, context_pyramid, crf_
 from .deconvnet_proposals import deconvnet_misalignment
 from .fcn import (fcn_object_sizes, fcn_skips_boundary, fcn_skips_miou, fcn_skips_thin, fully_connected_as_convolution,
                   object_statistics)
-from .fcn_enlarged import fcn_field_enlarged, fcn_field_trained_sizes
+from .fcn_enlarged import fcn_field_enlarged, fcn_field_shrunk, fcn_field_trained_sizes
 from .framework import Claim, Outcome
 from .lab import Lab
 from .pix2pix_data import pix2pix_painted_data, pix2pix_scarce_data
@@ -56,7 +56,7 @@ __all__ = [
     "unpooling_keeps_positions", "separable_cost", "dilation_field", "output_stride_cost",
     "hypercolumn_levels", "skip_concat_vs_sum",
     "fcn_skips_miou", "fcn_skips_boundary", "fcn_skips_thin", "fcn_object_sizes", "fcn_field_enlarged",
-    "fcn_field_trained_sizes", "fully_connected_as_convolution",
+    "fcn_field_trained_sizes", "fcn_field_shrunk", "fully_connected_as_convolution",
     "segnet_vs_fcn", "segnet_parameters", "deconvnet_fcn_ensemble", "deconvnet_instance_wise", "deconvnet_two_stage",
     "deconvnet_easy_first", "deconvnet_misalignment",
     "unet_weight_map_training", "unet_elastic_few_slices", "unet_momentum_one_tile", "border_weights",

@@ -42,6 +42,7 @@ KIND: dict[str, str] = {
     "fcn_object_sizes": "faithful",
     "fcn_field_enlarged": "faithful",
     "fcn_field_trained_sizes": "faithful",
+    "fcn_field_shrunk": "faithful",
     # notebooks 04 and 11: levels of a frozen encoder
     "linear_probe_depth": "faithful",
     "hypercolumn_levels": "faithful",
@@ -108,6 +109,9 @@ PUBLISHED: dict[str, str] = {
     "fcn_field_trained_sizes":
         "no published ablation: Noh et al. 2015 (DeconvNet) attribute FCN's inconsistent labels of large objects to "
         "its fixed receptive field and do not separate it from the object sizes FCN was trained on",
+    "fcn_field_shrunk":
+        "no published figure: Noh et al. 2015 (DeconvNet), Sec. 1 and Fig. 1 show FCN ignoring small objects or "
+        "labelling them as background, qualitatively on PASCAL VOC",
     "linear_probe_depth":
         "Zeiler & Fergus 2014, Table 7: a linear SVM on frozen ImageNet layers 1/3/5/7 scores 44.8/72.3/86.2/85.5% on "
         "Caltech-101 (classification, layer 7 just below 5); no per-level segmentation probe",
