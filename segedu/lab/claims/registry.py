@@ -29,7 +29,7 @@ REPORT_ORDER = (
     "separable_aspp_cost", "border_weights", "pyramid_bins_collapse", "deconvnet_fcn_ensemble",
     "deconvnet_instance_wise", "deconvnet_two_stage", "pspnet_auxiliary_loss", "unet_pspnet_small_objects",
     "deconvnet_easy_first", "deconvnet_misalignment", "fcn_field_enlarged",
-    "fcn_field_trained_sizes", "pix2pix_painted_data", "pix2pix_scarce_data",
+    "fcn_field_trained_sizes", "fcn_field_shrunk", "pix2pix_painted_data", "pix2pix_scarce_data",
 )
 
 
