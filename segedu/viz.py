@@ -176,9 +176,14 @@ class LivePlot:
             from IPython.display import Image, display
         except ImportError:  # pragma: no cover - IPython is installed with Jupyter
             return
-        if get_ipython() is None:
+        shell = get_ipython()
+        if shell is None:
             return
-        image = Image(data=figure_png(self.figure()), format="png")
+        image = self.figure()
+        try:  # a formatter for figures (segedu.course's draws them in the learner's language, texts listed)
+            shell.display_formatter.formatters["image/png"].lookup(image)
+        except KeyError:  # none registered: the PNG as it is
+            image = Image(data=figure_png(image), format="png")
         if self.handle is None:
             self.handle = display(image, display_id=True)
         else:

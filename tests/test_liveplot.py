@@ -47,3 +47,36 @@ def test_fit_feeds_the_plot_and_prints_no_epoch_line(capsys):
     assert "epoch 1/2" not in capsys.readouterr().out
     fit(build_model("unet", num_classes=5, width=0.0625), data, None, TrainConfig(epochs=1, batch_size=4, progress=False))
     assert "epoch 1/1" in capsys.readouterr().out
+
+
+def test_the_plot_is_shown_through_a_figure_formatter_where_the_kernel_has_one(monkeypatch):
+    """In a kernel with a formatter for matplotlib figures (`segedu.course.figures` registers one that puts a figure's
+    texts in the learner's language), the plot is displayed as its figure, and redrawn in place; without one, as the
+    PNG of it."""
+    from types import SimpleNamespace
+
+    import IPython
+    import IPython.display
+    from IPython.core.formatters import PNGFormatter
+    from matplotlib.figure import Figure
+
+    for registered in (True, False):
+        shown = []
+
+        class Handle:
+            def update(self, value):
+                shown.append(("update", value))
+
+        monkeypatch.setattr(IPython.display, "display",
+                            lambda value, display_id: shown.append(("new", value)) or Handle())
+        formatter = PNGFormatter()
+        if registered:
+            formatter.for_type(Figure, lambda figure: b"drawn")
+        shell = SimpleNamespace(display_formatter=SimpleNamespace(formatters={"image/png": formatter}))
+        monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+        plot = viz.LivePlot("a run")
+        plot({"epoch": 1, "train_loss": 1.0})
+        plot({"epoch": 2, "train_loss": 0.5})
+        assert [how for how, _ in shown] == ["new", "update"]
+        kind = Figure if registered else IPython.display.Image
+        assert all(isinstance(value, kind) for _, value in shown), (registered, shown)

@@ -149,8 +149,9 @@ class TransposedConvStepper(_Explorer):
         k = self.kernel.shape[-1]
         axes = figure.subplots(1, 3, width_ratios=[self.input.shape[1], k, output.shape[1]])
         limit = float(full.abs().max()) or 1.0
-        for axis, values, title in ((axes[0], self.input, "input"), (axes[1], self.kernel, "kernel"),
-                                    (axes[2], output, f"output after {step} of {self.input.numel()} pixels")):
+        for axis, values, title in ((axes[0], self.input, tr("input")), (axes[1], self.kernel, tr("kernel")),
+                                    (axes[2], output, tr("output after {step} of {total} pixels", step=step,
+                                                         total=self.input.numel()))):
             axis.imshow(values.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
             axis.set_title(title)
             axis.set_xticks(range(values.shape[1]))
@@ -303,13 +304,14 @@ class FeatureMapExplorer(_Explorer):
                 axis.set_axis_off()
                 if index < count:
                     axis.imshow(features[index].numpy(), cmap="viridis")
-                    axis.set_title(f"channel {index}", fontsize=9)
-            figure.suptitle(f"{self.layer.value}: first {count} of {features.shape[0]} channels")
+                    axis.set_title(tr("channel {index}", index=index), fontsize=9)
+            figure.suptitle(tr("{layer}: first {count} of {total} channels", layer=self.layer.value, count=count,
+                               total=features.shape[0]))
             return
         channel = features[self.channel.value]
         image_axis, map_axis = figure.subplots(1, 2)
         image_axis.imshow(background)
-        image_axis.set(title="input image")
+        image_axis.set(title=tr("input image"))
         image_axis.set_axis_off()
         if self.overlay.value > 0:  # the map resized to the image, blended over it
             resized = torch.nn.functional.interpolate(channel[None, None], size=background.shape[:2], mode="bilinear",
@@ -318,9 +320,10 @@ class FeatureMapExplorer(_Explorer):
             shown = map_axis.imshow(resized.numpy(), cmap="viridis", alpha=self.overlay.value)
         else:
             shown = map_axis.imshow(channel.numpy(), cmap="viridis", norm=Normalize())
-        figure.colorbar(shown, ax=map_axis, label="activation")
-        map_axis.set(title=f"{self.layer.value}, channel {self.channel.value} of {features.shape[0]} "
-                           f"({channel.shape[0]}x{channel.shape[1]})", xlabel="x", ylabel="y")
+        figure.colorbar(shown, ax=map_axis, label=tr("activation"))
+        map_axis.set(title=tr("{layer}, channel {channel} of {total} ({height}x{width})", layer=self.layer.value,
+                              channel=self.channel.value, total=features.shape[0], height=channel.shape[0],
+                              width=channel.shape[1]), xlabel="x", ylabel="y")
 
     def remove_hooks(self) -> None:
         for hook in self.hooks:

@@ -66,12 +66,13 @@ CONCEPTS: dict[str, Concept] = {
              "4096 x 25088 weights, reshaped, and slides over larger maps",
         "c": "reshaping moves weights, it does not copy them: the count stays 4096 x 512 x 7 x 7",
         "d": "a 3x3 kernel over 512 channels would hold 4608 inputs per output, not the 25088 fc6 reads"}),
-    "overlaps_add": Concept("b", {
-        "a": "where two painted kernels overlap their values add up; only pixels painted once equal 1",
-        "b": "with stride 2 and a 3x3 kernel neighbouring paintings overlap by one row or column: those pixels "
-             "get 2, the corners of four paintings get 4: the checkerboard of section 5",
+    "overlaps_add": Concept("a", {
+        "a": "with a kernel twice the stride every inner pixel lies under two paintings along each axis, 2 x 2 = 4 "
+             "in all: even overlap, no checkerboard (a 3x3 kernel with stride 2 paints 1, 2 and 4, as above)",
+        "b": "2s and 4s alternate where the kernel size is not a multiple of the stride (3 and 2 above); a 4x4 "
+             "kernel with stride 2 covers every inner pixel the same number of times",
         "c": "the sum is not normalized: nothing divides by the number of paintings that overlap",
-        "d": "the zeros inserted between input pixels are painted over by the neighbours' kernels"}),
+        "d": "a kernel wider than the stride paints over the zeros inserted between input pixels"}),
     "unpooled_nonzero": Concept("a", {
         "a": "each 2x2 window gets back one value, at the position of its maximum; the other three stay zero: at most "
              "one value in four is non-zero (fewer where a maximum was itself 0)",
