@@ -47,30 +47,30 @@ COURSE: tuple[Lesson, ...] = (
            "palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, ignore index; CamVid's class imbalance; memory and time against input size; seeds, intervals and verdicts", ("PyTorch tensors",), 75, 49),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
            "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
-           "a trained classifier into a dense heat map", ("00",), 40, 18),
+           "a trained classifier into a dense heat map", ("00",), 40, 20),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
            "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
            "checkerboard artifacts (1D, 2D, stacked, learned, in gradients) and resize-convolution; FCN's bilinear "
-           "initialization, trained", ("01",), 55, 17),
+           "initialization, trained", ("01",), 60, 12),
     Lesson("03_unpooling.ipynb", "unpooling",
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
-           "side by side", ("02",), 35, 7.8),
+           "side by side", ("02",), 35, 6),
     Lesson("04_skip_connections.ipynb", "skip connections",
            "three FCN heads trained; the skips near boundaries, sum vs concatenation and hypercolumns measured in the "
            "learner's own run (heads on cached ImageNet features, 3 seeds); the odd-size problem and three fixes",
-           ("02", "03"), 50, 87),
+           ("02", "03"), 50, 53),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field by autograd vs the formula; effective stride, padding and centre (FCN's crops); "
            "several paths; the effective field; gridding; backbones' fields and output strides; depthwise separable "
-           "convolution", ("02",), 45, 14),
+           "convolution", ("02",), 55, 11),
     Lesson("06_pyramid_pooling.ipynb", "pyramid pooling",
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
-           "small maps", ("05",), 35, 7.8),
+           "small maps", ("05",), 35, 5),
     Lesson("07_fcn.ipynb", "FCN",
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling); "
            "the skips' worth in the learner's own run (heads on cached ImageNet features, 3 seeds); receptive "
            "fields computed; object sizes against the effective field (3 seeds); FCN-8s on cars enlarged past "
-           "its field; torchvision's ResNet FCN", ("01", "02", "04"), 60, 75),
+           "its field and shrunk below it; torchvision's ResNet FCN", ("01", "02", "04"), 70, 57),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
