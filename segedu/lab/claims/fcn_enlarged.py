@@ -35,6 +35,11 @@ SHRUNK_GROUPS = ("smallest", "judged", "larger")  # cars by extent at 180x240: b
 # much smaller than the field, once shrunk); above F/4
 
 
+def recall(counted: torch.Tensor) -> torch.Tensor:
+    """(..., 3) counts of `fcn.object_statistics` -> (...): the share of the objects' pixels labelled their class."""
+    return counted[..., 0] / counted[..., 1].clamp(min=1e-9)
+
+
 class FieldNetwork(nn.Module):
     """The frozen encoder and one trained head as one network: images (N, 3, H, W) -> the head's class scores
     (N, K, H/8, W/8), whose effective field `effective_field` measures."""
@@ -214,7 +219,6 @@ def _enlarged_outcome(lab: Lab, heads: dict[int, nn.Module], fields: list[int], 
                                                     regions=regions, extent=True)
             runs[scale].append(statistics)  # (F, 4 groups, 3)
     control, crossing = CAR_GROUPS.index("control"), CAR_GROUPS.index("crossing")
-    recall = lambda counted: counted[..., 0] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
     broken = lambda counted: counted[..., 2] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
     gap = lambda counted: recall(counted[:, crossing]) - recall(counted[:, control])  # noqa: E731
     small, large = ENLARGEMENTS
@@ -333,7 +337,6 @@ def fcn_field_shrunk(lab: Lab) -> Outcome:
                                                     regions=regions, extent=True)
             runs[arm].append(statistics)  # (F, 3 groups, 3)
     judged_group = SHRUNK_GROUPS.index("judged")
-    recall = lambda counted: counted[..., 0] / counted[..., 1].clamp(min=1e-9)  # noqa: E731
     step = judged(paired(runs["restored, 2x2 cells"], runs["shrunk"], counts,
                          lambda counted: recall(counted[:, judged_group]), blocks=lab.test_blocks()),
                   RULES["fcn_field_shrunk"])
