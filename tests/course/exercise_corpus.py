@@ -370,7 +370,7 @@ CORPUS = {
         output_size_of_a_convolution, output_size_without_output_padding, output_size_crops_padding_once]),
     "check_conv_transpose2d": (checks.check_conv_transpose2d, [
         conv_transpose2d_without_the_flip, conv_transpose2d_pads_by_padding, conv_transpose2d_ignores_output_padding]),
-    "check_transposed_conv_matrix": (checks.check_transposed_conv_matrix, [
+    "check_convolution_matrix": (checks.check_convolution_matrix, [
         conv_matrix_transposed, conv_matrix_ignores_padding, conv_matrix_with_the_flipped_kernel]),
     "check_max_pool2d_with_indices": (checks.check_max_pool2d_with_indices, [
         max_pool_last_maximum_wins, max_pool_indices_within_the_window, max_pool_int32_indices]),

@@ -38,13 +38,13 @@ from .pyramid_pooling import check_adaptive_avg_pool2d, check_pyramid_pool
 from .skip_connections import check_center_crop, check_fcn8s_fuse
 from .transfer_learning import check_discriminative_groups, check_trainable_parameters
 from .unpooling import check_max_pool2d_with_indices, check_max_unpool2d, check_segnet_decoder_block, check_switch_memory
-from .upsampling import (check_bilinear_kernel, check_conv_transpose2d, check_transposed_conv_matrix,
+from .upsampling import (check_bilinear_kernel, check_conv_transpose2d, check_convolution_matrix,
                          check_transposed_output_size, check_upsample_scores)
 from .weighted_loss import check_border_weight_map, check_weighted_cross_entropy
 
 __all__ = ["ExerciseFailed", "compare", "check_pixel_accuracy", "check_confusion_matrix", "check_mean_iou",
            "check_linear_to_conv", "check_pointwise_conv", "check_conv_transpose2d", "check_transposed_output_size",
-           "check_transposed_conv_matrix", "check_max_pool2d_with_indices", "check_max_unpool2d", "check_center_crop",
+           "check_convolution_matrix", "check_max_pool2d_with_indices", "check_max_unpool2d", "check_center_crop",
            "check_fcn8s_fuse", "check_receptive_field", "check_depthwise_separable_conv", "check_adaptive_avg_pool2d",
            "check_pyramid_pool", "Concept", "CONCEPTS", "check_concept",
            "check_bilinear_kernel", "check_upsample_scores", "check_segnet_decoder_block", "check_switch_memory",

@@ -54,7 +54,7 @@ def check_transposed_output_size(function: Callable) -> None:
                   "cropped from both sides, and output_padding added on one side"))
 
 
-def check_transposed_conv_matrix(function: Callable) -> None:
+def check_convolution_matrix(function: Callable) -> None:
     """function(weight (1, 1, k, k), input_size (H, W), stride, padding) -> the matrix C (H'W', HW) with
     conv2d(x).flatten() == C @ x.flatten(). Its transpose C.T then computes conv_transpose2d."""
     generator, cases = _generator(21), []
@@ -66,7 +66,7 @@ def check_transposed_conv_matrix(function: Callable) -> None:
         basis = torch.eye(input_size[0] * input_size[1]).view(-1, 1, *input_size)
         return F.conv2d(basis, weight, stride=stride, padding=padding).flatten(1).T
 
-    compare("transposed_conv_matrix", function, matrix_by_columns, cases,
+    compare("convolution_matrix", function, matrix_by_columns, cases,
             hint=("row r of C belongs to output pixel r (flattened row by row); its non-zero entries are the kernel "
                   "weights, placed at the input pixels that output pixel reads",
                   "output (y, x) reads input (y*s + i - p, x*s + j - p) with weight[0, 0, i, j]; skip taps that fall "
