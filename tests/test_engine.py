@@ -195,6 +195,31 @@ def test_frozen_encoder_keeps_weights_and_batch_statistics():
         fit(torch.nn.Conv2d(3, 5, 1), TRAIN, VAL, config(epochs=1, freeze_encoder=True))
 
 
+def test_encoder_lr_factor_scales_the_encoders_steps_and_only_theirs():
+    """One plain SGD step from the same weights on the same batch: with the factor 0.1 every encoder weight moves a
+    tenth as far as with 1, every other weight as far."""
+    steps, start = {}, build_model("deeplabv3", num_classes=5, backbone="resnet18", width=0.125).state_dict()
+    for factor in (1.0, 0.1):
+        model = build_model("deeplabv3", num_classes=5, backbone="resnet18", width=0.125)
+        model.load_state_dict(start)
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        fit(model, Shapes("train", size=32, length=8), None,
+            config(epochs=1, optimizer="sgd", momentum=0.0, weight_decay=0.0, scheduler="constant",
+                   encoder_lr_factor=factor, bf16=False, channels_last=False))
+        steps[factor] = {name: p.detach() - before[name] for name, p in model.named_parameters()}
+    encoder = {f"encoder.{name}" for name, _ in model.encoder.named_parameters()}
+    moved = [name for name in encoder if steps[1.0][name].abs().max() > 1e-6]
+    assert moved and len(encoder) < len(steps[1.0])
+    for name in moved:
+        torch.testing.assert_close(steps[0.1][name], 0.1 * steps[1.0][name], rtol=1e-3, atol=1e-7)
+    for name in set(steps[1.0]) - encoder:
+        torch.testing.assert_close(steps[0.1][name], steps[1.0][name], rtol=1e-3, atol=1e-7)
+    with pytest.raises(ValueError, match="encoder_lr_factor must be positive"):
+        config(encoder_lr_factor=0)
+    with pytest.raises(ValueError, match="encoder_lr_factor needs a model with an `encoder`"):
+        fit(torch.nn.Conv2d(3, 5, 1), TRAIN, VAL, config(epochs=1, encoder_lr_factor=0.1))
+
+
 def test_fit_takes_a_loss_and_adds_the_auxiliary_head_with_its_weight():
     seen = []
 

@@ -72,6 +72,8 @@ class TrainConfig:
     check_labels: bool = True
     freeze_encoder: bool | str = False  # transfer learning: model.freeze_encoder() before training; a level
                                         # ("level3") freezes the encoder only up to it (model.freeze_encoder(level))
+    encoder_lr_factor: float = 1.0      # fine-tuning "finely": the encoder (model.encoder) learns at lr * this factor,
+                                        # the decoder and head at lr (ULMFiT's discriminative rates); 1: one rate
     minutes: float | None = None        # a budget of training minutes: after the first epoch, fit trains only as many
                                         # of `epochs` as fit in it on this processor (`epochs_within`); None: all
 
@@ -88,6 +90,9 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(tr("epochs, batch_size and lr must be positive (got {epochs}, {batch_size}, {lr})",
                                 epochs=self.epochs, batch_size=self.batch_size, lr=self.lr))
+        if not self.encoder_lr_factor > 0:
+            raise ValueError(tr("encoder_lr_factor must be positive (got {factor}); to keep the encoder fixed, use "
+                                "freeze_encoder=True", factor=self.encoder_lr_factor))
         if self.minutes is not None and not self.minutes > 0:
             raise ValueError(tr("minutes must be positive or None (got {minutes})", minutes=self.minutes))
         if self.optimizer not in ("adamw", "sgd"):

@@ -61,10 +61,20 @@ def _check_data(model: nn.Module, data: Dataset, config: TrainConfig, role: str)
 
 
 def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch.optim.Optimizer:
-    """AdamW or SGD (with momentum) over the trainable parameters."""
+    """AdamW or SGD (with momentum) over the trainable parameters; the encoder's at `config.encoder_lr_factor` of
+    the rate when that is not 1."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError(tr("the model has no trainable parameters (is everything frozen?)"))
+    if config.encoder_lr_factor != 1:
+        encoder = getattr(model, "encoder", None)
+        if not isinstance(encoder, nn.Module):
+            raise ValueError(tr("encoder_lr_factor needs a model with an `encoder` (a segedu model); {model} has none",
+                                model=type(model).__name__))
+        inside, slower = {id(p) for p in encoder.parameters()}, config.lr * config.encoder_lr_factor
+        parameters = [{"params": [p for p in parameters if id(p) in inside], "lr": slower},
+                      {"params": [p for p in parameters if id(p) not in inside]}]
+        parameters = [group for group in parameters if group["params"]]
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     return runtime.optimizer(config.optimizer, parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 
