@@ -279,8 +279,10 @@ def _nearest_two_squared(labels: torch.Tensor, runs: tuple[torch.Tensor, ...],
 
 def weighted_cross_entropy(logits: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor,
                            ignore_index: int = 255) -> torch.Tensor:
-    """sum_x w(x) CE(x) / sum_x w(x): logits (N, K, H, W), masks (N, H, W), weights (N, H, W) -> scalar."""
+    """sum_x w(x) CE(x) / sum_x w(x) over the labelled pixels x (those labelled `ignore_index` count in neither sum, as
+    in `F.cross_entropy(weight=...)`): logits (N, K, H, W), masks (N, H, W), weights (N, H, W) -> scalar."""
     losses = F.cross_entropy(logits, masks, ignore_index=ignore_index, reduction="none")  # (N, H, W)
+    weights = weights * (masks != ignore_index)
     return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
 
 

@@ -43,6 +43,13 @@ def test_weighted_cross_entropy_is_the_weighted_mean():
     expected = (per_pixel * weights).sum() / weights.sum()
     assert torch.allclose(weighted_cross_entropy(logits, masks, weights), expected)
     assert torch.allclose(weighted_cross_entropy(logits, masks, torch.ones_like(weights)), per_pixel.mean())
+    unlabelled = masks.clone()
+    unlabelled[0, :2] = 255  # two rows without a label: out of both sums, as PyTorch's class-weighted mean does
+    labelled = unlabelled != 255
+    expected = (per_pixel * weights)[labelled].sum() / weights[labelled].sum()
+    assert torch.allclose(weighted_cross_entropy(logits, unlabelled, weights), expected)
+    assert torch.allclose(weighted_cross_entropy(logits, unlabelled, torch.ones_like(weights)),
+                          F.cross_entropy(logits, unlabelled, ignore_index=255))
 
 
 def test_a_batch_of_maps_is_labelled_as_each_map_alone_and_agrees_with_scikit_image():

@@ -508,6 +508,11 @@ def weighted_cross_entropy_over_the_pixel_count(logits, masks, weights):
     return (losses * weights).mean()
 
 
+def weighted_cross_entropy_counts_the_unlabelled_weights(logits, masks, weights):
+    losses = F.cross_entropy(logits, masks, ignore_index=255, reduction="none")
+    return (losses * weights).sum() / weights.sum()
+
+
 def weighted_cross_entropy_forgets_the_weights(logits, masks, weights):
     return F.cross_entropy(logits, masks, ignore_index=255)
 
@@ -626,7 +631,7 @@ CORPUS.update({
         border_weights_with_sigma_not_squared]),
     "check_weighted_cross_entropy": (checks.check_weighted_cross_entropy, [
         weighted_cross_entropy_over_the_pixel_count, weighted_cross_entropy_forgets_the_weights,
-        weighted_cross_entropy_weights_the_logits]),
+        weighted_cross_entropy_weights_the_logits, weighted_cross_entropy_counts_the_unlabelled_weights]),
     "check_aspp_branches": (checks.check_aspp_branches, [
         aspp_sums_the_branches, aspp_without_dilation, aspp_pads_by_one]),
     "check_mean_field_step": (checks.check_mean_field_step, [

@@ -45,7 +45,7 @@ def check_border_weight_map(function: Callable) -> None:
 
 def check_weighted_cross_entropy(function: Callable) -> None:
     """function(logits (N, K, H, W), masks (N, H, W), weights (N, H, W)) -> scalar: the per-pixel cross-entropy
-    weighted by `weights`, divided by the sum of the weights (pixels labelled 255 count 0)."""
+    weighted by `weights`, divided by the sum of the labelled pixels' weights (pixels labelled 255 count in neither)."""
     from ...losses import weighted_cross_entropy
 
     generator, cases = _generator(91), []
@@ -57,4 +57,5 @@ def check_weighted_cross_entropy(function: Callable) -> None:
     compare("weighted_cross_entropy", function, weighted_cross_entropy, cases,
             hint=("each pixel's cross-entropy counts as often as its weight says; the result is a weighted mean",
                   "F.cross_entropy(..., reduction='none', ignore_index=255) gives one loss per pixel; multiply by the "
-                  "weights, then divide by the total weight, not by the number of pixels"))
+                  "weights, then divide by the total weight, not by the number of pixels",
+                  "pixels labelled 255 have no label: leave their weights out of the total as well"))
