@@ -119,8 +119,8 @@ def class_specificity(descriptors: torch.Tensor, classes: torch.Tensor, frames: 
 def specificity_gain(objects: DecoderObjects, stage: int, *, resamples: int = 500, seed: int = 0,
                      confidence: float = 0.95) -> tuple[float, float, float, float, float]:
     """(after unpooling, after the deconvolutions, their difference, its interval's low and high end) of stage
-    `stage`'s class specificity; the interval resamples the frames with replacement (a frame drawn twice counts as
-    two frames)."""
+    `stage`'s class specificity; the interval resamples the frames with replacement (a frame drawn twice counts twice,
+    and its copies are never paired with each other: an object and its copy are the same object)."""
     unpooled, dense = objects.descriptors["unpooled", stage], objects.descriptors["dense", stage]
 
     def gain(index: torch.Tensor, frames: torch.Tensor) -> float:
@@ -135,8 +135,7 @@ def specificity_gain(objects: DecoderObjects, stage: int, *, resamples: int = 50
     for _ in range(resamples):
         picked = torch.randint(len(members), (len(members),), generator=generator).tolist()
         index = torch.cat([members[frame] for frame in picked])
-        drawn = torch.cat([torch.full((len(members[frame]),), draw) for draw, frame in enumerate(picked)])
-        value = gain(index, drawn)
+        value = gain(index, objects.frames[index])
         if value == value:  # NaN: the draw lacks a pair of one kind
             draws.append(value)
     tail = (1 - confidence) / 2

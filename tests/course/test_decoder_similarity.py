@@ -49,3 +49,15 @@ def test_the_gain_is_above_zero_when_the_deconvolutions_carry_the_class_and_belo
     assert dense > 0.5 > unpooled and low > 0 and gain == pytest.approx(dense - unpooled)
     _, _, gain, low, high = specificity_gain(_objects(by_class, noise, classes), 0, resamples=200)
     assert high < 0
+
+
+def test_a_frame_drawn_twice_is_never_paired_with_its_own_copy():
+    """Unpooled: every object its own direction (no two alike, specificity 0); dense: one direction per class
+    (specificity 1). Every resample of the frames then has a gain of exactly 1, unless a frame's copies are paired
+    with each other: an object and its copy are identical, which would lift the unpooled side above 0."""
+    classes = torch.arange(12) % 2
+    frames = torch.arange(12) // 2  # six frames, one object of each class in each
+    unpooled, dense = torch.eye(12), torch.nn.functional.one_hot(classes, 12).float()
+    objects = DecoderObjects({("unpooled", 0): unpooled, ("dense", 0): dense}, classes, frames, 1)
+    _, _, gain, low, high = specificity_gain(objects, 0, resamples=100)
+    assert gain == pytest.approx(1) and low == pytest.approx(1) and high == pytest.approx(1)
