@@ -1,4 +1,4 @@
-"""Deep contextual networks (Chen, Qi, Yu, Heng, "Deep Contextual Networks for Neuronal Structure Segmentation",
+"""Deep contextual networks (Chen, Qi, Cheng, Heng, "Deep Contextual Networks for Neuronal Structure Segmentation",
 AAAI 2016, figure 1), the network that led the ISBI 2012 challenge after U-Net.
 
 One encoder; classifiers at several depths, each with its own transposed convolution back to full resolution;

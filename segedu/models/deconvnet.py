@@ -13,7 +13,9 @@ back to 7x7. That is `bottleneck="paper"`, which takes 224x224 inputs only. The 
 pads fc6 and its mirror by 3, so whole images of any size go through and the spatial layout survives the
 bottleneck; the weights are the same either way. The input is reflection-padded to a multiple of 32. We apply
 it to whole images, not to the paper's object proposals. `fc_channels` narrows fc6/fc7 alone (4096 x `width` by
-default): most of the network's weights are there, and a checkpoint the course ships must stay small.
+default): most of the network's weights are there, and a checkpoint the course ships must stay small. The
+decoder's stages are SegNet's (`unpooling.DECODER_CHANNELS`), so its last stage has one 64-channel deconvolution
+before the classifier where the paper has two (deconv1-1 and deconv1-2): 12 deconvolutions after the unpoolings, not 13.
 """
 
 from __future__ import annotations
