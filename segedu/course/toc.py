@@ -88,7 +88,7 @@ COURSE: tuple[Lesson, ...] = (
            "from scratch vs frozen encoder vs fine-tuning at two training-set sizes (3 seeds); the lecture's 2x2 "
            "rule; a linear probe per level (3 seeds); backbone cost table, truncated ResNets included; heads trained at "
            "two input sizes (3 seeds); 600 against 400 px for small objects (claims report); a trained model fed four "
-           "sizes", ("10",), 45, 73),
+           "sizes", ("10",), 50, 73),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
            "trace; the shipped CamVid models' speed against accuracy; U-Net and PSPNet on small objects and on large "
