@@ -33,7 +33,7 @@ from .resume import SCHEDULE_KEYS, _initial_weights, _resumable, _resume, budget
 from .step import cross_entropy, segmentation_objective, train_steps
 from ..language import tr
 
-__all__ = ["fit", "SCHEDULE_KEYS"]
+__all__ = ["fit", "encoder_parameter_groups", "SCHEDULE_KEYS"]
 
 
 def _check_batch_labels(masks: torch.Tensor, num_classes: int, ignore_index: int, where: str) -> None:
@@ -60,6 +60,21 @@ def _check_data(model: nn.Module, data: Dataset, config: TrainConfig, role: str)
     return num_classes
 
 
+def encoder_parameter_groups(model: nn.Module, lr: float, factor: float, parameters=None) -> list[dict[str, Any]]:
+    """Optimizer parameter groups for fine-tuning with a gentler encoder (ULMFiT's discriminative rates):
+    `model.encoder`'s parameters at lr * factor, every other at lr. `parameters` (default: all of the model's) limits
+    both groups; an empty group is left out."""
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(tr("encoder_lr_factor needs a model with an `encoder` (a segedu model); {model} has none",
+                            model=type(model).__name__))
+    parameters = list(model.parameters()) if parameters is None else parameters
+    inside = {id(p) for p in encoder.parameters()}
+    groups = [{"params": [p for p in parameters if id(p) in inside], "lr": lr * factor},
+              {"params": [p for p in parameters if id(p) not in inside], "lr": lr}]
+    return [group for group in groups if group["params"]]
+
+
 def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch.optim.Optimizer:
     """AdamW or SGD (with momentum) over the trainable parameters; the encoder's at `config.encoder_lr_factor` of
     the rate when that is not 1."""
@@ -67,14 +82,7 @@ def _optimizer(model: nn.Module, config: TrainConfig, runtime: Runtime) -> torch
     if not parameters:
         raise ValueError(tr("the model has no trainable parameters (is everything frozen?)"))
     if config.encoder_lr_factor != 1:
-        encoder = getattr(model, "encoder", None)
-        if not isinstance(encoder, nn.Module):
-            raise ValueError(tr("encoder_lr_factor needs a model with an `encoder` (a segedu model); {model} has none",
-                                model=type(model).__name__))
-        inside, slower = {id(p) for p in encoder.parameters()}, config.lr * config.encoder_lr_factor
-        parameters = [{"params": [p for p in parameters if id(p) in inside], "lr": slower},
-                      {"params": [p for p in parameters if id(p) not in inside]}]
-        parameters = [group for group in parameters if group["params"]]
+        parameters = encoder_parameter_groups(model, config.lr, config.encoder_lr_factor, parameters)
     extra = {"momentum": config.momentum} if config.optimizer == "sgd" else {}
     return runtime.optimizer(config.optimizer, parameters, lr=config.lr, weight_decay=config.weight_decay, **extra)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ...engine.training import encoder_parameter_groups
 from .harness import _describe, compare
 
 
@@ -62,12 +63,8 @@ def check_discriminative_groups(function: Callable) -> None:
         given = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
         return torch.tensor([given.get(id(p), float("nan")) for p in model.parameters()], dtype=torch.float64)
 
-    def reference(model, lr, factor):
-        encoder = {id(p) for p in model.encoder.parameters()}
-        return rates(model, [{"params": [p for p in model.parameters() if id(p) in encoder], "lr": lr * factor},
-                             {"params": [p for p in model.parameters() if id(p) not in encoder], "lr": lr}])
-
-    compare("discriminative_groups", lambda model, lr, factor: rates(model, function(model, lr, factor)), reference,
+    compare("discriminative_groups", lambda model, lr, factor: rates(model, function(model, lr, factor)),
+            lambda model, lr, factor: rates(model, encoder_parameter_groups(model, lr, factor)),
             cases, check_dtype=False,
             hint=("an optimizer takes a list of groups, each a dict with its own 'params' and 'lr'",
                   "two groups: the encoder's parameters with the smaller rate, and every other parameter (decoder, "
