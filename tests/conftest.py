@@ -16,9 +16,16 @@ pytest_plugins = ["tests.data_dependence"]
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
-    """The tests' own cache folder: fit's measured memory layouts (`engine.autotune`) never reach the user's."""
+    """The tests' own cache folder: fit's measured memory layouts (`engine.autotune`) never reach the user's. Under
+    pytest-xdist the workers share one (beside their own temporary folders), so the notebooks' feature caches are
+    computed once per run, not once per worker; every file in it is written atomically."""
     saved = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.mktemp("cache")
+    else:
+        folder = tmp_path_factory.getbasetemp().parent / "cache"
+        folder.mkdir(exist_ok=True)
+    os.environ["XDG_CACHE_HOME"] = str(folder)
     yield
     if saved is None:
         os.environ.pop("XDG_CACHE_HOME", None)

@@ -14,7 +14,8 @@ Every other test runs the same code on the same inputs in both passes, so runnin
   are never listed: they look for the data in their kernels, which are new processes.
 
 It errs on the side of rerunning: a fixture that read the data once marks every test that uses it, even one that
-would not care.
+would not care. Under pytest-xdist (``-n``) each worker records or leaves out its own tests and hands its list or its
+count to the controller (``workeroutput``), which writes the one FILE or prints the one summary line.
 """
 
 from __future__ import annotations
@@ -82,11 +83,17 @@ class Recorder:
                       and not fixtures.intersection(getattr(item, "fixturenames", ())))
 
 
+def is_worker(config: pytest.Config) -> bool:
+    """True in a pytest-xdist worker: it runs tests and reports to the controller, which collects none."""
+    return hasattr(config, "workerinput")
+
+
 class RecordPlugin:
-    def __init__(self, path: Path):
-        self.path, self.recorder = path, Recorder()
+    def __init__(self, path: Path, config: pytest.Config):
+        self.path, self.config, self.recorder = path, config, Recorder()
         self.items: dict[str, pytest.Item] = {}  # the collected tests, notebooks left out
         self.blind: list[str] = []
+        self.from_workers: list[str] = []  # under xdist: what the workers found
         self.recorder.install()
 
     @pytest.hookimpl(wrapper=True)
@@ -116,10 +123,17 @@ class RecordPlugin:
     def pytest_collection_modifyitems(self, items):
         self.items = {item.nodeid: item for item in items if not str(item.path).endswith(".ipynb")}
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):  # the controller, as each xdist worker finishes
+        self.from_workers += getattr(node, "workeroutput", {}).get(RECORD, [])
+
     def pytest_sessionfinish(self, session):
         self.recorder.uninstall()
-        self.blind = self.recorder.blind()
-        self.path.write_text(json.dumps({"blind": self.blind}, indent=0) + "\n")
+        self.blind = sorted(set(self.recorder.blind()) | set(self.from_workers))
+        if is_worker(self.config):
+            self.config.workeroutput[RECORD] = self.blind
+        else:
+            self.path.write_text(json.dumps({"blind": self.blind}, indent=0) + "\n")
 
     def pytest_terminal_summary(self, terminalreporter):
         terminalreporter.write_line(f"{self.path}: {len(self.blind)} passed tests never looked for the "
@@ -127,8 +141,8 @@ class RecordPlugin:
 
 
 class SkipPlugin:
-    def __init__(self, path: Path):
-        self.path, self.message = path, ""
+    def __init__(self, path: Path, config: pytest.Config):
+        self.path, self.config, self.message = path, config, ""
 
     def pytest_collection_modifyitems(self, config, items):
         try:
@@ -144,6 +158,16 @@ class SkipPlugin:
         self.message = (f"{len(deselected)} tests left out: they passed in the pass with the data without looking "
                         f"for it ({self.path})")
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):  # the controller: every worker collected and left out the same
+        output = getattr(node, "workeroutput", {})
+        if SKIP in output and not self.message:
+            self.message = output[SKIP]
+
+    def pytest_sessionfinish(self, session):
+        if is_worker(self.config):
+            self.config.workeroutput[SKIP] = self.message
+
     def pytest_terminal_summary(self, terminalreporter):
         if self.message:
             terminalreporter.write_line(self.message)
@@ -151,6 +175,6 @@ class SkipPlugin:
 
 def pytest_configure(config):
     if os.environ.get(RECORD):
-        config.pluginmanager.register(RecordPlugin(Path(os.environ[RECORD])), "segedu-record-data-use")
+        config.pluginmanager.register(RecordPlugin(Path(os.environ[RECORD]), config), "segedu-record-data-use")
     elif os.environ.get(SKIP):
-        config.pluginmanager.register(SkipPlugin(Path(os.environ[SKIP])), "segedu-skip-data-blind")
+        config.pluginmanager.register(SkipPlugin(Path(os.environ[SKIP]), config), "segedu-skip-data-blind")
