@@ -54,8 +54,10 @@ def _check_finite(tensor: torch.Tensor, what: str, hint: str = "") -> None:
 class CRFConfig:
     """Kernel weights and widths (pixels, colour levels 0..255) and the number of mean-field iterations.
 
-    Defaults are Krähenbühl and Koltun's (w 10/3, sigma_xy 80, sigma_rgb 13, sigma_spatial 3) for full-size
-    images; DeepLab cross-validates them per data set. Scale the sigmas in pixels with the image size.
+    Defaults are those of the example released with Krähenbühl and Koltun's code (``dense_inference.cpp``:
+    bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial w 3, sigma 3), not values the paper prescribes: it chooses
+    them per data set on validation images, as DeepLab does. The sigmas in pixels suit images of a few
+    hundred pixels a side, as CamVid's 360x480: scale them with the image size (`scaled_to`).
     """
 
     iterations: int = 5
