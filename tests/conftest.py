@@ -4,6 +4,8 @@ for every browser test of the session (Playwright's sync API allows one instance
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +16,36 @@ from PIL import Image
 pytest_plugins = ["tests.data_dependence"]
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory):
-    """The tests' own cache folder: fit's measured memory layouts (`engine.autotune`) never reach the user's. Under
-    pytest-xdist the workers share one (beside their own temporary folders), so the notebooks' feature caches are
-    computed once per run, not once per worker; every file in it is written atomically."""
-    saved = os.environ.get("XDG_CACHE_HOME")
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        folder = tmp_path_factory.mktemp("cache")
-    else:
-        folder = tmp_path_factory.getbasetemp().parent / "cache"
-        folder.mkdir(exist_ok=True)
-    os.environ["XDG_CACHE_HOME"] = str(folder)
-    yield
+CACHE = "segedu_test_cache"  # under pytest-xdist: the controller's folder, handed to every worker
+_CACHE_KEY = pytest.StashKey[tuple]()  # (folder, XDG_CACHE_HOME before, whether this process made the folder)
+
+
+def pytest_configure(config):
+    """The tests' own cache folder (XDG_CACHE_HOME), set before any test or notebook runs: fit's measured memory
+    layouts (`engine.autotune`) and the notebooks' feature caches never reach the user's. Under pytest-xdist the
+    controller makes it and every worker uses it, so each feature cache is computed once per run, not per worker."""
+    worker_input = getattr(config, "workerinput", None)
+    folder = worker_input[CACHE] if worker_input is not None else tempfile.mkdtemp(prefix="segedu-test-cache-")
+    config.stash[_CACHE_KEY] = (folder, os.environ.get("XDG_CACHE_HOME"), worker_input is None)
+    os.environ["XDG_CACHE_HOME"] = folder
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):  # the xdist controller, before it starts each worker
+    node.workerinput[CACHE] = node.config.stash[_CACHE_KEY][0]
+
+
+def pytest_unconfigure(config):
+    if _CACHE_KEY not in config.stash:
+        return
+    folder, saved, owner = config.stash[_CACHE_KEY]
     if saved is None:
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = saved
+    if owner:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 
 def _offline_root() -> Path | None:
