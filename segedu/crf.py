@@ -54,10 +54,11 @@ def _check_finite(tensor: torch.Tensor, what: str, hint: str = "") -> None:
 class CRFConfig:
     """Kernel weights and widths (pixels, colour levels 0..255) and the number of mean-field iterations.
 
-    Defaults are those of the example released with Krähenbühl and Koltun's code (``dense_inference.cpp``:
-    bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial w 3, sigma 3), not values the paper prescribes: it chooses
-    them per data set on validation images, as DeepLab does. The sigmas in pixels suit images of a few
-    hundred pixels a side, as CamVid's 360x480: scale them with the image size (`scaled_to`).
+    Defaults are those of the example released with Krähenbühl and Koltun's code (densecrf 2.x's
+    ``dense_inference.cpp``: bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial w 3, sigma 3). The paper sets the spatial kernel's w and sigma to 1 and grid-searches
+    the bilateral kernel's on validation images; DeepLab cross-validates the bilateral ones with w 3, sigma 3 for the
+    spatial kernel. The sigmas are in pixels: the course takes them as given at CamVid's 360x480 and scales them
+    with the image size (`scaled_to`).
     """
 
     iterations: int = 5

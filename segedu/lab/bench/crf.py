@@ -12,8 +12,8 @@ __all__ = ["crf_benchmark"]
 
 def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), frames: int = 4, iterations: int = 5,
                   repeats: int = 3, log=print) -> dict:
-    """Seconds per frame of the dense CRF (the paper's kernels: bilateral w 10, sigma_xy 80, sigma_rgb 13; spatial
-    w 3, sigma 3) on the shipped DeepLab v3+'s logits for CamVid test frames (the stand-in's without the data):
+    """Seconds per frame of the dense CRF (`CRFConfig`'s defaults, the authors' released example: bilateral w 10,
+    sigma_xy 80, sigma_rgb 13; spatial w 3, sigma 3) on the shipped DeepLab v3+'s logits for CamVid test frames (the stand-in's without the data):
     segedu's lattice against pydensecrf (the authors' C++) when it is installed, the median of `repeats` on the
     first frame, and the share of pixels whose labels agree on each of `frames` frames."""
     import numpy as np
