@@ -2,7 +2,7 @@
 # make test     the same set-up, then the whole suite: unit tests, browser tests and every notebook under nbval
 # make data     download CamVid and ISBI 2012 where missing (never fails; SEGEDU_NO_DOWNLOAD=1 turns it off)
 # make site     execute every notebook (fast profile) and render the static course site in site/, English and Korean
-# make student  learner copies of the notebooks, solutions removed, in notebooks/student/
+# make student  learner copies of the notebooks, solutions removed, in notebooks/student/ (Korean: student/ko/)
 # make notebooks  execute every notebook in place (fast profile) and store it lean: the outputs that are committed
 # make smoke-full every notebook end to end in the full profile on this machine, a few optimizer steps per training
 PYTHON ?= python3
@@ -59,6 +59,7 @@ test: $(STAMP) data
 
 student: $(STAMP)
 	$(BIN)/python -m segedu.course.student notebooks notebooks/student
+	$(BIN)/python -m segedu.course.student notebooks/ko notebooks/student/ko
 
 site: $(STAMP)
 	SEGEDU_PROFILE=$${SEGEDU_PROFILE:-fast} $(BIN)/python -m segedu.course.site notebooks site

@@ -4,7 +4,7 @@
 
 Uses nbgrader's ClearSolutions preprocessor: the code between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` becomes ``# YOUR CODE HERE`` / ``raise NotImplementedError()``; everything
-else, outputs included, is kept, so a learner sees what a correct run prints and
+else but the Colab and Kaggle badges, outputs included, is kept, so a learner sees what a correct run prints and
 ``pytest --nbval-lax notebooks/student/NN_name.ipynb`` fails until the exercises are solved.
 The outputs of exercise cells and of the checks right after them are cleared.
 """
@@ -51,8 +51,11 @@ def exercise_table(source: Path) -> str:
 
 
 def make_student_notebook(notebook):
-    """Return a learner copy of `notebook` (an nbformat NotebookNode); the original is not modified."""
+    """Return a learner copy of `notebook` (an nbformat NotebookNode); the original is not modified. The copy has no
+    Colab and Kaggle badges: they open the lecture notebook, solutions included (a learner uploads the copy there)."""
     from nbgrader.preprocessors import ClearSolutions
+
+    from .hosted_cells import BADGES_ID
 
     copy = nbformat.reads(nbformat.writes(notebook), as_version=4)
     exercises = exercise_cells(copy)
@@ -62,6 +65,7 @@ def make_student_notebook(notebook):
             if cleared < len(copy.cells) and copy.cells[cleared].cell_type == "code":
                 copy.cells[cleared].outputs = []
                 copy.cells[cleared].execution_count = None
+    copy.cells = [cell for cell in copy.cells if cell.get("id") != BADGES_ID]
     return copy
 
 

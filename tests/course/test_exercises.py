@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from segedu.course import checks
-from segedu.course.hosted_cells import is_hosted_cell
+from segedu.course.hosted_cells import BADGES_ID, is_hosted_cell
 from segedu.course.student import SOLUTION_MARK, exercise_cells, make_student_notebook, make_student_notebooks
 
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -57,7 +57,7 @@ def test_check_passes_on_the_solution_and_fails_on_the_stub(path, index, capsys)
     exec(compile(setup + "\n" + notebook.cells[index].source + "\n" + check, f"{path.name}[{index}]", "exec"), solved)
     assert "✓" in capsys.readouterr().out
 
-    stub_source = student.cells[index].source
+    stub_source = next(cell.source for cell in student.cells if cell.get("id") == notebook.cells[index].get("id"))
     assert "raise NotImplementedError" in stub_source and SOLUTION_MARK not in stub_source
     stubbed: dict = {}
     exec(compile(setup + "\n" + stub_source, f"student {path.name}[{index}]", "exec"), stubbed)
@@ -71,6 +71,9 @@ def test_student_copies_keep_everything_but_the_solutions(tmp_path):
     assert [p.name for p in written] == [p.name for p in with_exercises]
     for source_path, student_path in zip(with_exercises, written):
         source, student = nbformat.read(source_path, as_version=4), nbformat.read(student_path, as_version=4)
+        # the badges open the lecture notebook, solutions included: the copy drops them and keeps every other cell
+        assert source.cells[0].get("id") == BADGES_ID and all(cell.get("id") != BADGES_ID for cell in student.cells)
+        source.cells = source.cells[1:]
         assert len(source.cells) == len(student.cells)
         exercises = set(exercise_cells(source))
         for index, (original, copy) in enumerate(zip(source.cells, student.cells)):

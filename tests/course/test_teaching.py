@@ -24,10 +24,10 @@ def test_the_plan_takes_every_notebook_once_and_after_what_it_needs(name):
     plan = sessions(DOCS / name)
     taken = [number for session in plan for number in session]
     assert sorted(taken) == sorted(lesson.number for lesson in COURSE), taken
-    session_of = {number: index for index, session in enumerate(plan) for number in session}
+    position = {number: index for index, number in enumerate(taken)}  # the order of the plan, within a session too
     for lesson in COURSE:
         needed = [item for item in lesson.prerequisites if item.isdigit()]
-        late = [item for item in needed if session_of[item] > session_of[lesson.number]]
+        late = [item for item in needed if position[item] > position[lesson.number]]
         assert not late, f"{name}: notebook {lesson.number} is planned before {late}, which it needs"
 
 
@@ -38,4 +38,5 @@ def test_the_plans_of_the_two_editions_are_the_same():
 def test_the_warm_up_time_is_the_courses_cpu_time():
     minutes = sum(lesson.cpu_seconds for lesson in COURSE) / 60
     assert "about ten minutes" in (DOCS / "teaching.md").read_text(encoding="utf-8")
+    assert "약 10분" in (DOCS / "teaching.ko.md").read_text(encoding="utf-8")
     assert 7.5 <= minutes <= 12.5, f"the notebooks' cells take {minutes:.1f} min: update docs/teaching.md's warm-up"
