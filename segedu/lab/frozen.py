@@ -42,6 +42,7 @@ upsampling is bilinear. Settings are fixed in `HeadConfig` before any result was
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -94,6 +95,24 @@ def feature_cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "segedu" / "features"
 
 
+@contextlib.contextmanager
+def _computed_once(path: Path):
+    """Hold an exclusive lock on `path`'s ``.lock`` file (POSIX `fcntl.flock`): two notebooks or test workers that
+    want the same cache compute it once, the second loading what the first wrote. Where no lock can be taken (no
+    fcntl, a folder this account cannot write), nothing waits; the writes stay atomic either way."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (closed below)
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 class FeatureCache:
     """Every frame of one split through the frozen pretrained encoder, once.
 
@@ -138,24 +157,25 @@ class FeatureCache:
         name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-os{output_stride}-{'+'.join(levels)}-"
                 f"{subset or 'all'}-{where}.pt")
         path = Path(folder or feature_cache_folder()) / name
-        if path.exists():
-            try:
-                stored = torch.load(path, map_location="cpu", weights_only=True)
-                cache = cls.__new__(cls)
-                for key in ("data", "split", "output_stride", "features", "images", "masks"):
-                    setattr(cache, key, stored[key])
-                cache.image_size, cache.seconds = tuple(stored["image_size"]), 0.0
-                cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
-                if set(cache.features) == set(levels) and len(cache.masks) == len(cache.images) > 0:
-                    return cache
-            except Exception:  # noqa: BLE001 (a damaged file is computed again below)
-                pass
-        cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels, subset=subset,
-                    progress=progress, encoder=encoder)  # the encoder whose weights named the file
-        save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
-                               "output_stride": cache.output_stride, "features": cache.features,
-                               "images": cache.images, "masks": cache.masks})
-        return cache
+        with _computed_once(path):  # a second process asking for the same file waits, then loads it
+            if path.exists():
+                try:
+                    stored = torch.load(path, map_location="cpu", weights_only=True)
+                    cache = cls.__new__(cls)
+                    for key in ("data", "split", "output_stride", "features", "images", "masks"):
+                        setattr(cache, key, stored[key])
+                    cache.image_size, cache.seconds = tuple(stored["image_size"]), 0.0
+                    cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
+                    if set(cache.features) == set(levels) and len(cache.masks) == len(cache.images) > 0:
+                        return cache
+                except Exception:  # noqa: BLE001 (a damaged file is computed again below)
+                    pass
+            cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels,
+                        subset=subset, progress=progress, encoder=encoder)  # the encoder whose weights named the file
+            save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
+                                   "output_stride": cache.output_stride, "features": cache.features,
+                                   "images": cache.images, "masks": cache.masks})
+            return cache
 
     @classmethod
     def of_images(cls, images: torch.Tensor, masks: torch.Tensor, *, name: str, output_stride: int = 32,

@@ -201,7 +201,7 @@ def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damage
     """`FeatureCache.shared`: the first call encodes the frames and writes one file; the second reads it without
     running the encoder; other settings get another file; a damaged file is computed again and replaced."""
     first = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
-    files = list(tmp_path.iterdir())
+    files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1 and files[0].name.startswith("streets-train-64x96-os32-")
     direct = FeatureCache("streets", "train", image_size=SIZE, subset=4)
     for level in ("level3", "level4", "level5"):
@@ -217,9 +217,35 @@ def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damage
     assert again.channels == first.channels and again.image_size == SIZE and len(again) == 4
 
     FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, folder=tmp_path, progress=False)
-    assert len(list(tmp_path.iterdir())) == 2  # another output stride: another file
+    assert len(list(tmp_path.glob("*.pt"))) == 2  # another output stride: another file
 
     files[0].write_bytes(b"not a cache")
     repaired = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
     assert torch.equal(repaired.features["level4"], first.features["level4"])
     assert torch.load(files[0], weights_only=True)["split"] == "train"  # replaced by a good file
+
+
+SHARED_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from segedu.lab.frozen import FeatureCache
+folder, me = Path(sys.argv[1]), sys.argv[2]
+(folder / f"ready-{me}").touch()
+while len(list(folder.glob("ready-*"))) < 2:  # both processes ask at the same moment
+    time.sleep(0.01)
+cache = FeatureCache.shared("streets", "train", image_size=(64, 96), subset=4, folder=folder / "cache", progress=False)
+print(cache.seconds)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_asking_for_the_same_cache_at_once_compute_it_once(tmp_path):
+    """Two notebooks (or two test workers) that ask for one cache together: one encodes the frames, the other waits
+    and loads its file (`seconds` is 0 for a cache read from disk)."""
+    import subprocess
+    import sys
+
+    processes = [subprocess.Popen([sys.executable, "-c", SHARED_AT_ONCE, str(tmp_path), str(me)],
+                                  stdout=subprocess.PIPE, text=True) for me in (0, 1)]
+    seconds = sorted(float(process.communicate(timeout=300)[0].split()[-1]) for process in processes)
+    assert seconds[0] == 0.0 < seconds[1], f"seconds spent encoding in each process: {seconds}"
