@@ -114,3 +114,16 @@ def test_verdicts_of_old_lines_and_of_claims_not_testable_offline():
     assert verdict_of({"name": "context_pyramid", "verdict": "inconclusive", "seeds": [0]}) == "inconclusive"
     # no ImageNet ResNets offline: whatever the from-scratch proxy showed, no verdict
     assert verdict_of({"name": "truncated_resnets", "verdict": "holds", "seeds": [0]}) == "not testable offline"
+
+
+def test_rendering_the_report_again_keeps_the_machine_it_names(tmp_path, monkeypatch):
+    records = reporting.committed_report()
+    first, second = records["separable_cost"], records["dilation_field"]
+    monkeypatch.setattr(reporting, "machine", lambda: "machine A")
+    reporting.write_report([first], tmp_path, command="a", seconds=1.0)
+    monkeypatch.setattr(reporting, "machine", lambda: "machine B")
+    reporting.write_report([], tmp_path, command="again", seconds=0.0, merge=True)  # rendered again: nothing ran
+    assert json.loads((tmp_path / "claims.json").read_text())["machine"] == "machine A"
+    reporting.write_report([second], tmp_path, command="b", seconds=1.0, merge=True)  # a claim measured here
+    report = json.loads((tmp_path / "claims.json").read_text())
+    assert report["machine"] == "machine B" and [run["machine"] for run in report["runs"]] == ["machine A", "machine B"]

@@ -15,7 +15,7 @@ pools its seeds and reaches its verdict), one module per notebook for the experi
 for notebooks 01-05, `skip_connections`, `fcn` and `fcn_enlarged` for 07, `segnet_deconvnet` and
 `deconvnet_proposals` for 08, `unet` and `pix2pix_data` for 09, `context` for 06 and 10, `transfer`,
 `transfer_input_size` and `transfer_backbones` for 11), `registry` (every claim, in the report's order), `report` (running and the
-committed report the notebooks print) and `cli` (the command).
+committed report the notebooks print), `korean` (the report's Korean page) and `cli` (the command).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 `run_claims` runs each claim and keeps its verdict, numbers, CPU seconds and provenance (the commit, whether the
 tree was clean, the package versions, the commit that fixed its verdict rule, the hashes of networks it loaded);
 `write_report` writes claims.json (every number) and claims.md (a table: kind of evidence, verdict, effect with its
-two-level interval and per-seed values, the published figure beside ours). The headline counts each kind apart:
+two-level interval and per-seed values, the published figure beside ours), and for the committed report its Korean
+page, claims.ko.md (`korean`). The headline counts each kind apart:
 exact identities and counts, faithful experiments, proxies, and claims not testable offline. The committed report
 (`segedu/lab/results/claims.md`, `claims.json`) records the machine, the commands and each claim's seconds; the
 notebooks print its numbers (`show`, `committed_report`).
@@ -118,7 +119,8 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     order), and the report lists every command that measured part of it; with no `results` too, the report is
     rendered again from its claims.json."""
     folder.mkdir(parents=True, exist_ok=True)
-    runs = [{"command": command, "machine": machine(), "seconds": round(seconds, 1),
+    measured_on = machine()
+    runs = [{"command": command, "machine": measured_on, "seconds": round(seconds, 1),
              "claims": [r["name"] for r in results]}]
     existing = folder / "claims.json"
     if merge and existing.exists():
@@ -137,6 +139,8 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         runs = [dict(run, claims=[name for name in run["claims"] if name not in ran])
                 for run in earlier if set(run["claims"]) - ran] + runs
         runs = [run for run in runs if run["claims"]]  # no results: the report is rendered again, as it stands
+        if not ran:  # nothing measured here: the machine stays the one the report names
+            measured_on = before.get("machine") or measured_on
         seconds = sum(run["seconds"] or 0 for run in runs)
     held = sum(verdict_of(r) == "holds" for r in results)
     pending = [{"name": name, "statement": statement, "notebook": notebook, "why": why}
@@ -145,7 +149,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     commands = "; ".join(f"`{run['command']}` ({run['seconds'] / 60:.1f} min"
                          + (f", {run.get('machine')})" if len(machines) > 1 else ")") for run in runs)
     report = {"command": command if len(runs) == 1 else "; ".join(run["command"] for run in runs),
-              "machine": machine(), "seconds": round(seconds, 1), "held": held, "ran": len(results),
+              "machine": measured_on, "seconds": round(seconds, 1), "held": held, "ran": len(results),
               "headline": _headline(results), "claims": results, "pending": pending, "runs": runs}
     lines = ["# The lecture's claims, measured", "", report["headline"], "",
              "A trained claim's verdict is holds, contradicted or inconclusive under the rule committed before its "
@@ -176,6 +180,10 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
         partial = path.with_suffix(path.suffix + ".partial")
         partial.write_text(text)
         os.replace(partial, path)
+    if folder.resolve() == REPORT.resolve():  # the committed report: its Korean page too
+        from .korean import write_korean
+
+        write_korean(folder, report)
     return paths
 
 
