@@ -1,5 +1,5 @@
 """The static course site, in English and in Korean: every notebook executed (fast profile) and rendered to HTML,
-with a contents page and the glossary in each language.
+with a contents page, the glossary and the claims report in each language.
 
     python -m segedu.course.site notebooks site              # execute, render, check links (what `make site` runs)
     python -m segedu.course.site notebooks site --no-execute # render the outputs already stored in the notebooks
@@ -263,6 +263,7 @@ def build_site(source: Path | str, output: Path | str, *, execute: bool = True, 
         sections = [_sections(body) for body in rendered]
         (folder / "index.html").write_text(site_pages.index_page(edition, other, sections), encoding="utf-8")
         (folder / "glossary.html").write_text(site_pages.glossary_page(edition, other), encoding="utf-8")
+        (folder / "claims.html").write_text(site_pages.claims_page(edition, other), encoding="utf-8")
     problems = broken_links(staging)
     if problems:
         raise RuntimeError("the site has broken links:\n" + "\n".join(problems[:50]))

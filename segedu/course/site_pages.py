@@ -1,6 +1,6 @@
 """The pieces of the course site that are not notebooks (segedu.course.site builds the site from them): the page
-template, MathJax served from the site itself, the navigation bar with its language switch, the contents page and
-the glossary page, in English and in Korean.
+template, MathJax served from the site itself, the navigation bar with its language switch, the contents page, the
+glossary page and the claims report (which the notebooks cite), in English and in Korean.
 
 Offline by construction: the math is typeset in the reader's browser by MathJax 3 (its single-file SVG build, which
 needs no fonts and loads nothing further), copied at build time from the PyPI package `django-static-mathjax`
@@ -22,11 +22,14 @@ from .glossary import glossary
 from .toc import COURSE
 
 __all__ = ["Edition", "TEMPLATE_NAME", "TEMPLATES", "MATHJAX", "STYLE", "mathjax_files", "copy_mathjax",
-           "navigation", "index_page", "glossary_page"]
+           "navigation", "index_page", "glossary_page", "claims_page", "CLAIMS_REPORTS"]
 
 MATHJAX = "_static/mathjax/tex-svg-full.js"  # where the site serves MathJax, relative to its root
 MATHJAX_DISTRIBUTION = "django-static-mathjax"
 TEMPLATE_NAME = "segedu_page.html.j2"
+# The claims report in each language, read as files (the course does not import the lab): segedu/lab/results/
+CLAIMS_REPORTS = {language: Path(__file__).resolve().parents[1] / "lab" / "results" / name
+                  for language, name in (("en", "claims.md"), ("ko", "claims.ko.md"))}
 # nbconvert's lab template without the network: require.js and Mermaid dropped, MathJax 3 from the site itself,
 # configured like JupyterLab's (dollars for inline math, double dollars for display math).
 TEMPLATES = {TEMPLATE_NAME: """{%- extends 'index.html.j2' -%}
@@ -45,7 +48,8 @@ window.MathJax = {
 """}
 
 WORDS = {
-    "en": {"contents": "contents", "glossary": "glossary", "switch": "한국어", "title": "segedu: the course",
+    "en": {"contents": "contents", "glossary": "glossary", "claims": "claims report", "switch": "한국어",
+           "title": "segedu: the course",
            "heading": "segedu: semantic segmentation, built from scratch",
            "intro": "Every notebook of the course with its outputs and figures, executed in the fast profile on a "
                     "CPU. To run and change them, open them in JupyterLab (<code>make lab</code>).",
@@ -55,7 +59,7 @@ WORDS = {
            "glossary_intro": "The course's terms, each with the Korean the lecture uses for it and a one-line "
                              "definition.",
            "glossary_columns": ("English", "한국어", "definition")},
-    "ko": {"contents": "차례", "glossary": "용어집", "switch": "English", "title": "segedu: 강의",
+    "ko": {"contents": "차례", "glossary": "용어집", "claims": "검증 보고서", "switch": "English", "title": "segedu: 강의",
            "heading": "segedu: 처음부터 만들어 보는 의미적 분할",
            "intro": "강의의 모든 노트북을 출력과 그림과 함께 담았습니다. 노트북은 CPU에서 fast 프로필로 실행했습니다. "
                     "직접 실행하고 고쳐 보려면 JupyterLab에서 여세요(<code>SEGEDU_LANG=ko make lab</code>).",
@@ -104,7 +108,7 @@ class Edition:
 
     def link_to(self, other: Edition, name: str) -> str:
         """From a page of this edition to page `name` of `other` (its contents page where it lacks that page)."""
-        known = {page for page, _ in other.pages} | {"index.html", "glossary.html"}
+        known = {page for page, _ in other.pages} | {"index.html", "glossary.html", "claims.html"}
         return self.up + other.folder + (name if name in known else "index.html")
 
 
@@ -139,7 +143,8 @@ def navigation(edition: Edition, other: Edition | None, name: str, title: str) -
     the same page in the other language."""
     words = WORDS[edition.language]
     parts = ['<nav class="segedu">', f'<a href="index.html">segedu · {words["contents"]}</a>',
-             f'<a href="glossary.html">{words["glossary"]}</a>', f'<span class="title">{html.escape(title)}</span>',
+             f'<a href="glossary.html">{words["glossary"]}</a>', f'<a href="claims.html">{words["claims"]}</a>',
+             f'<span class="title">{html.escape(title)}</span>',
              '<span class="spacer"></span>']
     names = [page for page, _ in edition.pages]
     if name in names:
@@ -207,3 +212,29 @@ def glossary_page(edition: Edition, other: Edition | None) -> str:
     body = (f"<h1>{words['glossary_title']}</h1><p>{words['glossary_intro']}</p>"
             f"<table><tr>{header}</tr>{''.join(rows)}</table>")
     return _page(edition, other, "glossary.html", f"segedu · {words['glossary_title']}", body)
+
+
+def claims_page(edition: Edition, other: Edition | None, reports: dict[str, Path] = CLAIMS_REPORTS) -> str:
+    """The claims report in the edition's language, rendered from its Markdown (mistune, nbconvert's own renderer):
+    the English report with every number, the Korean page with each claim's words, verdict and note. Its links to
+    notebooks become links to their pages (where the site has them); the Korean page's link to the English report,
+    to that page of the site."""
+    import mistune
+
+    path = reports[edition.language]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: `python -m segedu.lab.claims.korean build` writes the Korean "
+                                f"page, `python -m segedu claims --out {path.parent}` the report")
+    text = path.read_text(encoding="utf-8")
+    pages = {page for page, _ in edition.pages}
+
+    def notebook(match: re.Match) -> str:  # a notebook's page where the site has it, else its number alone
+        page = match.group(2) + ".html"
+        return f"[{match.group(1)}]({page})" if page in pages else match.group(1)
+
+    text = re.sub(r"\[([^\]]*)\]\((?:\.\./)*notebooks/(?:ko/)?(\d\d_[\w-]+)\.ipynb\)", notebook, text)
+    english = edition.link_to(other, "claims.html") if other is not None and other.language == "en" else None
+    text = re.sub(r"\[claims\.md\]\(claims\.md\)", f"[claims.md]({english})" if english else "claims.md", text)
+    body = mistune.create_markdown(escape=True, plugins=["table"])(text)
+    title = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
+    return _page(edition, other, "claims.html", f"segedu · {title.group(1) if title else 'claims'}", body)

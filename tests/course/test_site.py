@@ -28,7 +28,8 @@ def built(tmp_path_factory):
 def test_every_notebook_has_a_page_linked_from_the_contents(built):
     index = (built / "index.html").read_text()
     pages = [lesson.notebook.replace(".ipynb", ".html") for lesson in COURSE]
-    assert sorted(path.name for path in built.glob("*.html")) == sorted(pages + ["index.html", "glossary.html"])
+    assert sorted(path.name for path in built.glob("*.html")) == sorted(pages + ["index.html", "glossary.html",
+                                                                                 "claims.html"])
     assert [page for page in re.findall(r'href="(\d\d_\w+\.html)"', index) if "#" not in page] == pages
     for lesson, page in zip(COURSE, pages):
         assert f">{lesson.title}<" in index
@@ -42,11 +43,12 @@ def test_every_notebook_has_a_page_linked_from_the_contents(built):
 def test_the_korean_edition_mirrors_the_english_one(built):
     pages = [lesson.notebook.replace(".ipynb", ".html") for lesson in COURSE]
     korean = built / "ko"
-    assert sorted(path.name for path in korean.glob("*.html")) == sorted(pages + ["index.html", "glossary.html"])
+    assert sorted(path.name for path in korean.glob("*.html")) == sorted(pages + ["index.html", "glossary.html",
+                                                                                  "claims.html"])
     index = (korean / "index.html").read_text()
     assert [page for page in re.findall(r'href="(\d\d_\w+\.html)"', index) if "#" not in page] == pages
     assert "<html lang='ko'>" in index and "차례" in index and index.count('href="00_segmentation_basics.html#') >= 3
-    for page in pages + ["index.html", "glossary.html"]:
+    for page in pages + ["index.html", "glossary.html", "claims.html"]:
         english, translated = (built / page).read_text(), (korean / page).read_text()
         assert f'class="language" href="ko/{page}" hreflang="ko"' in english, page
         assert f'class="language" href="../{page}" hreflang="en"' in translated, page
@@ -68,6 +70,22 @@ def test_the_glossary_is_a_page_in_both_languages(built):
         assert html.escape(term.definition_ko).split("`")[0] in korean
     assert "<th>English</th><th>한국어</th><th>definition</th>" in english
     assert "<th>한국어</th><th>English</th><th>정의</th>" in korean
+
+
+def test_the_claims_report_is_a_page_in_both_languages(built):
+    """The notebooks cite the claims report: the site carries it, every claim in each language, in a table whose
+    notebook links reach the notebooks' pages; the Korean page's link to the English report stays in the site."""
+    claims = [record["name"] for record in json.loads(
+        (site_pages.CLAIMS_REPORTS["en"].parent / "claims.json").read_text())["claims"]]
+    english = (built / "claims.html").read_text()
+    korean = (built / "ko" / "claims.html").read_text()
+    for page, cited in ((english, "the lecture says"), (korean, "강의 내용")):
+        assert 'href="claims.html">' in page and "<table>" in page and f"<th>{cited}</th>" in page
+        assert all(f"<code>{name}</code>" in page for name in claims)
+    assert korean.count('href="07_fcn.html"') >= 3 and 'href="../claims.html">claims.md</a>' in korean
+    assert "holds (성립)" in korean and "ipynb" not in korean
+    for other in (built / "index.html", built / "glossary.html", built / "ko" / "07_fcn.html"):
+        assert 'href="claims.html">' in other.read_text()  # in every page's navigation bar
 
 
 def test_the_site_loads_nothing_from_the_web(built):

@@ -49,7 +49,7 @@ def test_no_page_loads_anything_from_the_web(small_site):
     pages = sorted(output.rglob("*.html"))
     assert {page.relative_to(output).as_posix() for page in pages} == {
         f"{folder}{name}" for folder in ("", "ko/") for name in
-        ["index.html", "glossary.html"] + [f"{stem}.html" for stem in CHOSEN]}
+        ["index.html", "glossary.html", "claims.html"] + [f"{stem}.html" for stem in CHOSEN]}
     assert site.external_resources(output) == []
     for page in pages:
         text = page.read_text(encoding="utf-8")
