@@ -154,8 +154,8 @@ def korean_report(report: dict, catalog: Path = CATALOG) -> str:
              "|---|---|---|---|---|"]
     for record in records:
         name, claim = record["name"], claims.get(record["name"])
-        statement = say(f"{name}:statement", claim.statement) if claim else record["statement"]
-        decides = say(f"{name}:assertion", claim.assertion) if claim else record.get("assertion", "")
+        statement = say(f"{name}:statement", claim.statement if claim else record["statement"])
+        decides = say(f"{name}:assertion", claim.assertion if claim else record.get("assertion", ""))
         notebook = f"[{record['notebook'][:2]}](../../../notebooks/ko/{record['notebook']}.ipynb)"
         lines.append(f"| `{name}` | {statement} | {decides} | {verdict(record)} | {notebook} |")
     noted = [record["name"] for record in records if record["name"] in NOTES]
