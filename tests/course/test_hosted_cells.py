@@ -186,3 +186,9 @@ def test_the_readme_first_screen_shows_the_badges_of_notebook_00():
     first_screen = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:30])
     assert hosted.badges("notebooks/00_segmentation_basics.ipynb") in first_screen
     assert "not measured" in first_screen and "CPU" in first_screen
+
+
+def test_the_committed_notebooks_open_with_their_hosted_cells(capsys):
+    """Every committed notebook (and its Korean edition) carries the badges and the first cell that the command
+    writes for its data and the running version: a notebook edited by hand, or a version bump, fails here."""
+    assert main(["--check"]) == 0, capsys.readouterr().out
