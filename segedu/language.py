@@ -23,7 +23,7 @@ import functools
 import os
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "said_later", "catalog_path"]
+__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "said_later", "catalog_path", "in_step"]
 
 LOCALE = Path(__file__).resolve().parent / "locale"
 
@@ -53,6 +53,23 @@ def _translations(code: str) -> dict[str, str]:
         return {}
     return {entry.msgid: entry.msgstr for entry in polib.pofile(str(path), wrapwidth=0)
             if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags}
+
+
+def in_step(entry, context: str, english: str):
+    """A catalog's entry for `context` (a `polib.POEntry`, or None where the catalog has none) in step with `english`:
+    a new, untranslated entry where there was none; where the English changed, the old translation kept but marked
+    fuzzy, with the old English as the previous message id for the translator. Every catalog the course keeps in
+    step by context (the notebooks', the claims report's) goes through this."""
+    import polib
+
+    if entry is None:
+        return polib.POEntry(msgctxt=context, msgid=english, msgstr="")
+    entry.obsolete = False
+    if entry.msgid != english:
+        entry.previous_msgid, entry.msgid = entry.msgid, english
+        if entry.msgstr and "fuzzy" not in entry.flags:
+            entry.flags.append("fuzzy")
+    return entry
 
 
 def tr(message: str, /, **values) -> str:

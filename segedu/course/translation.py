@@ -34,6 +34,7 @@ from pathlib import Path
 
 import polib
 
+from ..language import in_step
 from .hosted_cells import BADGES_ID
 from .output_translation import (OUTPUT_CONTEXT, conflicts, normalized, output_table, output_templates,
                                  translate_outputs)
@@ -88,15 +89,7 @@ def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "
     entries = []
     for cell_id, source in markdown_cells(notebook):
         context = _context(stem, cell_id)
-        entry = previous.pop(context, None)
-        if entry is None:
-            entry = polib.POEntry(msgctxt=context, msgid=source, msgstr="")
-        elif entry.msgid != source:  # the English changed: keep the Korean, mark it for review
-            entry.previous_msgid = entry.msgid
-            entry.msgid = source
-            if entry.msgstr and "fuzzy" not in entry.flags:
-                entry.flags.append("fuzzy")
-        entries.append(entry)
+        entries.append(in_step(previous.pop(context, None), context, source))  # a changed English: fuzzy
     for text in output_templates(notebook):  # what its code prints and draws (segedu.course.output_translation)
         entry = old_outputs.pop(text, None) or polib.POEntry(msgctxt=_context(stem, OUTPUT_CONTEXT), msgid=text,
                                                              msgstr="")

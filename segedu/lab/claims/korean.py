@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polib
 
-from ...language import LOCALE
+from ...language import LOCALE, in_step
 from .registry import CLAIMS, NOTES
 
 __all__ = ["CATALOG", "PAGE", "FIELDS", "entries", "update_catalog", "problems", "korean_report", "write_korean"]
@@ -79,15 +79,9 @@ def update_catalog(path: Path = CATALOG) -> polib.POFile:
     present = {entry.msgctxt: entry for entry in catalog}
     wanted = entries()
     for context, english in wanted:
-        entry = present.get(context)
-        if entry is None:
-            catalog.append(polib.POEntry(msgctxt=context, msgid=english, msgstr=""))
-            continue
-        entry.obsolete = False
-        if entry.msgid != english:
-            entry.previous_msgid, entry.msgid = entry.msgid, english
-            if entry.msgstr and "fuzzy" not in entry.flags:
-                entry.flags.append("fuzzy")
+        entry = in_step(present.get(context), context, english)
+        if context not in present:
+            catalog.append(entry)
     contexts = {context for context, _ in wanted}
     for entry in catalog:
         if entry.msgctxt not in contexts:
