@@ -103,7 +103,9 @@ def backbones_accuracy(lab: Lab) -> Outcome:
                    "that they would not be after ImageNet pretraining and long training, the setting the lecture "
                    "means (no ResNet has ImageNet weights offline). The cost half holds on its own: ResNet-10 needs "
                    "half ResNet-18's multiply-adds, ResNet-26 61% of ResNet-50's; latency falls less (0.62x and "
-                   "0.74x, one run; the milliseconds move by 10-30% between runs on this CPU).")
+                   "0.74x, one run; the milliseconds move by 10-30% between runs on this CPU). The lecture's 21 "
+                   "layers are no standard ResNet: ResNet-26, the first two bottleneck blocks of each of ResNet-50's "
+                   "stages, stands for the deeper cut.")
 def truncated_resnets(lab: Lab) -> Outcome:
     """The lecture (000, ResNet's drawbacks): ResNet is slow and memory-hungry; the cure is to use it only up to
     10 or 21 layers (and transfer-learn). `backbones.TRUNCATED`: ResNet-10 keeps the first block of each of
