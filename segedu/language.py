@@ -23,7 +23,8 @@ import functools
 import os
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "said_later", "catalog_path", "in_step"]
+__all__ = ["LANGUAGES", "language", "set_language", "korean_font", "tr", "said_later", "catalog_path", "in_step",
+           "catalog_metadata"]
 
 LOCALE = Path(__file__).resolve().parent / "locale"
 
@@ -53,6 +54,12 @@ def _translations(code: str) -> dict[str, str]:
         return {}
     return {entry.msgid: entry.msgstr for entry in polib.pofile(str(path), wrapwidth=0)
             if entry.msgstr and not entry.obsolete and "fuzzy" not in entry.flags}
+
+
+def catalog_metadata(code: str, project: str = "segedu") -> dict[str, str]:
+    """The header of every gettext catalog the course writes, in language `code`."""
+    return {"Project-Id-Version": project, "Language": code, "MIME-Version": "1.0",
+            "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
 
 
 def in_step(entry, context: str, english: str):

@@ -21,11 +21,11 @@ def process_alive(pid: int) -> bool:
 
 
 def write_text_atomically(path, text: str) -> None:
-    """Write `text` to `path` whole or not at all: into ``.<name>.<pid>.tmp`` beside it, then renamed over it, so a
+    """Write `text` to `path` (UTF-8) whole or not at all: into ``.<name>.<pid>.tmp`` beside it, then renamed over it, so a
     stop while writing leaves the previous file as it was."""
     from pathlib import Path
 
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)

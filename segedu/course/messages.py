@@ -21,7 +21,7 @@ from pathlib import Path
 
 import polib
 
-from ..language import LANGUAGES, _translations, catalog_path, tr
+from ..language import LANGUAGES, _translations, catalog_metadata, catalog_path, tr
 
 COURSE = Path(__file__).resolve().parent
 PACKAGE = COURSE.parent
@@ -65,8 +65,7 @@ def update_catalog(code: str = "ko") -> polib.POFile:
     translation whose English is unchanged, and make obsolete the entries of messages the code no longer says."""
     path = catalog_path(code)
     catalog = polib.pofile(str(path), wrapwidth=0) if path.exists() else polib.POFile(wrapwidth=0)
-    catalog.metadata = {"Project-Id-Version": "segedu", "Language": code, "MIME-Version": "1.0",
-                        "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+    catalog.metadata = catalog_metadata(code)
     wanted = messages()
     present = {entry.msgid: entry for entry in catalog}
     for text in wanted:

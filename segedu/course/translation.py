@@ -34,7 +34,7 @@ from pathlib import Path
 
 import polib
 
-from ..language import in_step
+from ..language import catalog_metadata, in_step
 from .hosted_cells import BADGES_ID
 from .output_translation import (OUTPUT_CONTEXT, conflicts, normalized, output_table, output_templates,
                                  translate_outputs)
@@ -79,8 +79,7 @@ def update_catalog(notebook_path: Path, catalog_path: Path, *, language: str = "
     notebook = json.loads(Path(notebook_path).read_text(encoding="utf-8"))
     stem = Path(notebook_path).stem
     catalog = polib.pofile(str(catalog_path), wrapwidth=0) if Path(catalog_path).exists() else polib.POFile(wrapwidth=0)
-    catalog.metadata = {"Project-Id-Version": "segedu", "Language": language, "MIME-Version": "1.0",
-                        "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+    catalog.metadata = catalog_metadata(language)
     previous = {entry.msgctxt: entry for entry in catalog if not entry.obsolete and not _is_output(entry)}
     old_outputs: dict[str, polib.POEntry] = {}
     for entry in sorted((entry for entry in catalog if _is_output(entry)), key=lambda entry: bool(entry.msgstr)):

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import polib
 
-from ...language import LOCALE, in_step
+from ...language import LOCALE, catalog_metadata, in_step
+from ...leftovers import write_text_atomically
 from .registry import CLAIMS, NOTES
 
 __all__ = ["CATALOG", "PAGE", "FIELDS", "entries", "update_catalog", "problems", "korean_report", "write_korean"]
@@ -74,8 +74,7 @@ def update_catalog(path: Path = CATALOG) -> polib.POFile:
     """Bring the catalog in step with the claims: a new text gets an empty entry, a changed one keeps its Korean
     marked fuzzy (the old English as the previous message id), a text no longer said becomes obsolete."""
     catalog = _load(path)
-    catalog.metadata = {"Project-Id-Version": "segedu claims", "Language": "ko", "MIME-Version": "1.0",
-                        "Content-Type": "text/plain; charset=UTF-8", "Content-Transfer-Encoding": "8bit"}
+    catalog.metadata = catalog_metadata("ko", "segedu claims")
     present = {entry.msgctxt: entry for entry in catalog}
     wanted = entries()
     for context, english in wanted:
@@ -167,9 +166,7 @@ def write_korean(folder: Path, report: dict | None = None, catalog: Path = CATAL
             raise FileNotFoundError(f"{source} is missing: run `python -m segedu claims --out {folder}` first")
         report = json.loads(source.read_text())
     path = folder / "claims.ko.md"
-    partial = path.with_suffix(".md.partial")
-    partial.write_text(korean_report(report, catalog), encoding="utf-8")
-    os.replace(partial, path)
+    write_text_atomically(path, korean_report(report, catalog))
     return path
 
 

@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from ..provenance import provenance
+from ...leftovers import write_text_atomically
 from ...runtime import cpu_has_native_bf16, cpu_name
 from . import preregistration, registry
 from .framework import Claim, Outcome
@@ -177,9 +178,7 @@ def write_report(results: list[dict], folder: Path, *, command: str, seconds: fl
     lines += [f"| `{p['name']}` | {p['notebook']} | {p['statement']} | {p['why']} |" for p in pending]
     paths = folder / "claims.json", folder / "claims.md"
     for path, text in zip(paths, (json.dumps(report, indent=1) + "\n", "\n".join(lines) + "\n")):
-        partial = path.with_suffix(path.suffix + ".partial")
-        partial.write_text(text)
-        os.replace(partial, path)
+        write_text_atomically(path, text)
     if folder.resolve() == REPORT.resolve():  # the committed report: its Korean page too
         from .korean import write_korean
 
