@@ -8,8 +8,9 @@ painter (`segedu.lab.pix2pix`: U-Net trained as pix2pix's generator, L1 plus the
 trained with L1 alone) paints the 25 training slices' label maps; a membrane head on the frozen encoder learns
 from those paintings only and is scored on the 5 held-out real slices. The training run is the unit: one run of a
 seed trains a painter of each kind and a head on each painter's tiles, all with that seed. Settings fixed before
-the run: `SEEDS`, `pix2pix.STEPS`, `HEAD_EPOCHS`, the tiles of `pix2pix.label_and_image_tiles`. Also reported,
-not judged: heads trained on the real tiles and on each class painted its mean grey, and each painting's texture."""
+the run: the seeds (the `Lab`'s end-to-end seeds, 0-4 unless the run sets others), `pix2pix.STEPS`, `HEAD_EPOCHS`,
+the tiles of `pix2pix.label_and_image_tiles`. Also reported, not judged: heads trained on the real tiles and on
+each class painted its mean grey, and each painting's texture."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from .verdict import judged, paired, pooled_score, shown
 
 claims = Registry()
 
-SEEDS = (0, 1, 2, 3, 4)  # five painters of each kind (preregistration.END_TO_END_SEEDS), seed 0 the shipped ones
 HEAD_EPOCHS = 8  # the head's passes over the 100 painted tiles (~1.5 s a head)
 
 
@@ -64,7 +64,8 @@ def pix2pix_painted_data(lab: Lab) -> Outcome:
     class_grey = [images[labels == label].mean() for label in (0, 1)]
     runs: dict[str, list] = {}
     texture: dict[str, list[float]] = {"L1 alone": [], "pix2pix": []}
-    for seed in SEEDS:
+    seeds = lab.training.seeds  # 0-4 by default (END_TO_END_SEEDS), seed 0 the shipped painters'
+    for seed in seeds:
         training = {"real": images, "mean grey": torch.where(labels == 1, class_grey[1], class_grey[0])}
         for name, adversarial in (("L1 alone", False), ("pix2pix", True)):
             painter = pix2pix.train_painter(labels, images, adversarial=adversarial, seed=seed)
@@ -80,14 +81,14 @@ def pix2pix_painted_data(lab: Lab) -> Outcome:
     value = {name: pooled_score(scores) for name, scores in runs.items()}
     spread = {name: sum(values) / len(values) for name, values in texture.items()}
     return Outcome(lead["verdict"],
-                   "held-out mIoU of heads trained on each kind of tile, " + f"{len(SEEDS)} seeds pooled: "
+                   "held-out mIoU of heads trained on each kind of tile, " + f"{len(seeds)} seeds pooled: "
                    + ", ".join(f"{name} {100 * v:.1f}" for name, v in value.items()) + ". "
                    + shown("pix2pix - L1 alone", lead) + "; " + shown("pix2pix - real", to_real)
                    + f" points, 95% two-level bootstrap (seeds, then the {lead['blocks']} held-out slices of "
                      f"{lead['frames']} tiles). Texture inside cells (the painting's spread of grey over the real "
                      f"one's, held-out tiles): L1 alone {spread['L1 alone']:.2f}, pix2pix {spread['pix2pix']:.2f}",
                    lead["effect"], tuple(lead["interval"]), "points",
-                   {"miou": value, "step": lead, "to_real": to_real, "texture": spread}, SEEDS)
+                   {"miou": value, "step": lead, "to_real": to_real, "texture": spread}, seeds)
 
 
 SCARCE = {"few": "5 real slices", "painted": "+ pix2pix paintings", "grey": "+ mean grey paintings",
