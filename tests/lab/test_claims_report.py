@@ -127,3 +127,20 @@ def test_rendering_the_report_again_keeps_the_machine_it_names(tmp_path, monkeyp
     reporting.write_report([second], tmp_path, command="b", seconds=1.0, merge=True)  # a claim measured here
     report = json.loads((tmp_path / "claims.json").read_text())
     assert report["machine"] == "machine B" and [run["machine"] for run in report["runs"]] == ["machine A", "machine B"]
+
+
+def test_each_claim_says_when_it_starts_and_how_long_its_committed_run_took():
+    """A claims run of an hour writes to a log: each claim's first line comes as it starts, with the time the
+    committed report's run of it took and that run's machine; a claim the report lacks just says it runs."""
+    committed = json.loads((reporting.REPORT / "claims.json").read_text())
+    record = next(r for r in committed["claims"] if r["seconds"] > 600)  # a trained claim, minutes long
+    machine = [run for run in committed["runs"] if record["name"] in run["claims"]][-1]["machine"]
+    quick = lambda lab: claims.Outcome("holds", "1 = 1")  # noqa: E731
+    lines: list[str] = []
+    reporting.run_claims([claims.Claim(record["name"], "a claim", "00", "-", "-", "-", quick),
+                          claims.Claim("not_in_the_report", "a claim", "00", "-", "-", "-", quick)], lab=claims.Lab(),
+                         log=lines.append)
+    minutes = round(record["seconds"] / 60)
+    assert lines[0] == f"{record['name']}: running (the committed report's run took {minutes} min on {machine})"
+    assert lines[1].startswith("holds  " + record["name"])
+    assert lines[2] == "not_in_the_report: running"

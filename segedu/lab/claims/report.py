@@ -41,12 +41,34 @@ SHORT_KINDS = {"identity": "exact", "faithful": "faithful experiment", "proxy": 
 REPORT = Path(__file__).resolve().parents[1] / "results"  # segedu/lab/results: the committed report
 
 
-def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=print) -> list[dict]:
-    """Run each claim; a claim whose experiment raises is reported as not holding, with the error."""
+def _say(line: str) -> None:
+    print(line, flush=True)  # a run of an hour, its output in a log file: each line as it happens
+
+
+def committed_time(name: str) -> str | None:
+    """How long claim `name` took in the committed report and on what machine ("51 min on AMD EPYC ..."), for the
+    line that starts its run; None when the report has no run of it."""
+    path = REPORT / "claims.json"
+    report = json.loads(path.read_text()) if path.exists() else {}
+    record = next((r for r in report.get("claims", []) if r["name"] == name), None)
+    if record is None or not record.get("seconds"):
+        return None
+    runs = [run for run in report.get("runs", []) if name in run.get("claims", [])]
+    where = (runs[-1] if runs else report).get("machine")
+    minutes = record["seconds"] / 60
+    took = f"{minutes:.0f} min" if minutes >= 1 else f"{record['seconds']:.0f} s"
+    return took + (f" on {where}" if where else "")
+
+
+def run_claims(claims: Sequence[Claim] = CLAIMS, *, lab: Lab | None = None, log=_say) -> list[dict]:
+    """Run each claim; a claim whose experiment raises is reported as not holding, with the error. `log` gets a line
+    as each claim starts (with how long the committed report's run of it took) and one with its verdict."""
     lab = lab or Lab()
     origin = provenance(preregistration.__file__)
     results = []
     for claim in claims:
+        took = committed_time(claim.name)
+        log(f"{claim.name}: running" + (f" (the committed report's run took {took})" if took else ""))
         started, cpu = time.perf_counter(), time.process_time()
         loaded_before = dict(lab.loaded)
         try:
