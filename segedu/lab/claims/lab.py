@@ -68,14 +68,16 @@ class Lab:
             self._shared[name] = compute()
         return self._shared[name]
 
-    def trained(self, name: str, seed: int, build, fit) -> nn.Module:
+    def trained(self, name: str, seed: int, build, fit, *, settings: dict | None = None) -> nn.Module:
         """The network `name` trained with `seed`: `fit(build())`, or, when `models` names a folder that holds it
-        trained with this training configuration, `build()` with the kept weights (`{name}-seed{seed}.pt`, written
-        atomically, read with `weights_only=True` after a CRC check). A file kept under another configuration is
-        trained again and replaced. So a long claim interrupted, or split over processes, does not train twice."""
+        trained with the same `settings` (default: this lab's end-to-end training configuration), `build()` with the
+        kept weights (`{name}-seed{seed}.pt`, written atomically, read with `weights_only=True` after a CRC check).
+        A file kept under other settings is trained again and replaced. So a long claim interrupted, or split over
+        processes, does not train twice."""
         from ...checkpoint import load_checkpoint, save_checkpoint
 
-        settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
+        if settings is None:
+            settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
         recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
         path = None if self.models is None else self.models / f"{name}-seed{seed}.pt"
         if path is not None and path.is_file():
@@ -135,11 +137,23 @@ class Lab:
         return self.stride32 if kind in FCN_LEVELS else self.stride8
 
     def head(self, kind: str, seed: int) -> nn.Module:
-        from ..frozen import train_head
-
         if (kind, seed) not in self._heads:
-            self._heads[kind, seed] = train_head(kind, self.caches(kind)["train"], self.config, seed=seed)
+            self._heads[kind, seed] = self.trained_head(kind, seed, self.caches(kind)["train"])
         return self._heads[kind, seed]
+
+    def trained_head(self, kind: str, seed: int, train) -> nn.Module:
+        """Head `kind` trained with `seed` on the cached features `train` (`frozen.train_head`, this lab's
+        `HeadConfig`), kept in `models` as `trained` keeps networks, under the head's settings and the features it
+        read: a claims run of an hour, interrupted, trains again only the heads it had not finished."""
+        from ..frozen import build_head, train_head
+
+        config = {key: value for key, value in dataclasses.asdict(self.config).items() if key != "seeds"}
+        features = {"data": train.data, "split": train.split, "frames": len(train), "levels": sorted(train.features),
+                    "image_size": list(train.image_size), "output_stride": train.output_stride}
+        name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
+        return self.trained(name, seed, lambda: build_head(kind, train, hidden=self.config.hidden),
+                            lambda _: train_head(kind, train, self.config, seed=seed),
+                            settings={"head": config, "features": features})
 
     def scores(self, kind: str, seed: int):
         """Per-frame test counts (`segedu.lab.scoring.Scores`) of head `kind` trained with `seed`."""
@@ -173,13 +187,13 @@ class Lab:
     def scores_at_size(self, kind: str, seed: int, size: tuple[int, int]):
         """Per-frame test counts of head `kind` trained (seed `seed`) on frames at `size`, its predictions
         upsampled to and scored against the labels at LABEL_SIZE, so every size is judged on the same pixels."""
-        from ..frozen import predict_head, train_head
+        from ..frozen import predict_head
         from ..scoring import score_frames
 
         key = (kind, seed, tuple(size))
         if key not in self._scores:
             caches = self.at_size(size)
-            head = train_head(kind, caches["train"], self.config, seed=seed)
+            head = self.trained_head(kind, seed, caches["train"])
             labelled = self.at_size(LABEL_SIZE)["test"]
             predictions = torch.cat([predicted_classes(chunk) for chunk in
                                      predict_head(head, caches["test"], size=LABEL_SIZE).split(32)])
