@@ -120,7 +120,8 @@ def test_a_lab_with_a_models_folder_keeps_trained_networks_and_retrains_only_und
 
 def test_a_lab_with_a_models_folder_keeps_its_heads_too(tmp_path, monkeypatch):
     """Heads on cached features are kept like networks (`Lab.trained_head`): a second lab with the same folder and
-    settings scores the same without training; other head settings, or features at another size, train again."""
+    settings scores the same without training; other head settings, features at another size or of other frames
+    train again."""
     from segedu.lab import frozen
 
     monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
@@ -128,8 +129,9 @@ def test_a_lab_with_a_models_folder_keeps_its_heads_too(tmp_path, monkeypatch):
     real = frozen.train_head
     monkeypatch.setattr(frozen, "train_head", lambda *args, **kwargs: trainings.append(args[0]) or real(*args, **kwargs))
 
-    def lab(**settings):
-        made = claims.Lab(data="streets", seeds=(0,), epochs=1, subset={"train": 6, "test": 4}, models=tmp_path / "kept")
+    def lab(train=6, **settings):
+        made = claims.Lab(data="streets", seeds=(0,), epochs=1, subset={"train": train, "test": 4},
+                          models=tmp_path / "kept")
         made.config = dataclasses.replace(made.config, image_size=(32, 48), hidden=8, **settings)
         return made
 
@@ -137,8 +139,10 @@ def test_a_lab_with_a_models_folder_keeps_its_heads_too(tmp_path, monkeypatch):
     loading = lab()
     assert torch.equal(loading.scores("fcn32s", 0).confusions, first.confusions) and trainings == ["fcn32s"]
     assert len(loading.loaded) == 1 and "head-fcn32s-streets-32x48-os32-seed0.pt" in next(iter(loading.loaded))
+    lab(train=5).scores("fcn32s", 0)  # other frames at the same size: their features' digest differs
+    assert trainings == ["fcn32s"] * 2
     lab(learning_rate=loading.config.learning_rate / 2).scores("fcn32s", 0)  # other settings: trained again
     lab().scores_at_size("fcn32s", 0, (64, 96))  # the same head on features at another size: a network of its own
-    assert trainings == ["fcn32s"] * 3
+    assert trainings == ["fcn32s"] * 4
     lab().scores_at_size("fcn32s", 0, (64, 96))
-    assert trainings == ["fcn32s"] * 3
+    assert trainings == ["fcn32s"] * 4

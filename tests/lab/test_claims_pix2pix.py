@@ -15,6 +15,13 @@ from segedu.lab.scoring import Scores
 TILES = {"train": 12, "val": 20}  # the held-out tiles: 5 slices of 4 tiles
 
 
+class _Painter(SimpleNamespace):
+    """A stand-in painter, put in eval mode as `Lab.trained` puts every network it returns."""
+
+    def eval(self):
+        return self
+
+
 def _confusions(accuracy: float, tiles: int, noise: torch.Generator) -> torch.Tensor:
     """(tiles, 2, 2): 100 pixels of each class per tile, `accuracy` of them right, give or take a little."""
     right = (100 * accuracy + torch.randint(-2, 3, (tiles,), generator=noise)).clamp(0, 100).double()
@@ -38,7 +45,7 @@ def stand_in(monkeypatch):
 
     def train_painter(labels, images, *, adversarial, seed):
         calls["painters"].append((adversarial, seed))
-        return SimpleNamespace(adversarial=adversarial, seed=seed)
+        return _Painter(adversarial=adversarial, seed=seed)
 
     def paint(painter, labels):
         texture = 0.1 * torch.rand(labels.shape, generator=torch.Generator().manual_seed(painter.seed))
@@ -51,16 +58,17 @@ def stand_in(monkeypatch):
                 for name in training}
 
     monkeypatch.setattr(pix2pix, "label_and_image_tiles", tiles)
+    monkeypatch.setattr(pix2pix, "build_painter", lambda *, seed: None)  # the stand-in trains without it
     monkeypatch.setattr(pix2pix, "train_painter", train_painter)
     monkeypatch.setattr(pix2pix, "paint", paint)
     monkeypatch.setattr(pix2pix, "painted_data_runs", runs)
     return SimpleNamespace(calls=calls, accuracy=accuracy)
 
 
-def _lab(seeds=None):
+def _lab(seeds=None, models=None):
     """A `Lab` as the claims' command builds it: it computes nothing until a claim asks."""
     from segedu.lab.claims import Lab
-    return Lab(seeds=seeds)
+    return Lab(seeds=seeds, models=models)
 
 
 def test_each_seed_trains_both_painters_and_a_head_on_every_kind_of_tile(stand_in):
@@ -107,7 +115,7 @@ def scarce(monkeypatch):
     every seed's arms."""
     from segedu.lab import endtoend
     from segedu.lab.claims import pix2pix_data as claim
-    from segedu.lab.endtoend import Frames, TrainingConfig
+    from segedu.lab.endtoend import Frames
 
     generator = torch.Generator().manual_seed(0)
     masks = (torch.rand(25 * SLICE_TILES, 8, 8, generator=generator) > 0.4).long()
@@ -120,7 +128,7 @@ def scarce(monkeypatch):
 
     def train_painter(labels, images, *, adversarial, seed):
         seen["painters"].append((len(labels), adversarial, seed))
-        return SimpleNamespace(seed=seed)
+        return _Painter(seed=seed)
 
     def paint(painter, labels):
         return 0.3 + 0.4 * labels + 0.1 * torch.rand(labels.shape, generator=torch.Generator().manual_seed(7))
@@ -138,10 +146,11 @@ def scarce(monkeypatch):
         return runs
 
     monkeypatch.setattr(endtoend, "isbi_tiles", isbi_tiles)
+    monkeypatch.setattr(pix2pix, "build_painter", lambda *, seed: None)
     monkeypatch.setattr(pix2pix, "train_painter", train_painter)
     monkeypatch.setattr(pix2pix, "paint", paint)
     monkeypatch.setattr(claim, "unet_runs", unet_runs)
-    lab = SimpleNamespace(training=TrainingConfig())
+    lab = _lab()
     return SimpleNamespace(lab=lab, seen=seen, images=images, masks=masks, claim=claim)
 
 
@@ -185,3 +194,23 @@ def test_scarce_data_paintings_that_add_nothing_do_not_hold_and_harmful_ones_con
     assert scarce.claim.pix2pix_scarce_data(scarce.lab).verdict != "holds"
     monkeypatch.setitem(SCARCE_ACCURACY, "+ pix2pix paintings", SCARCE_ACCURACY["5 real slices"] - 0.05)
     assert scarce.claim.pix2pix_scarce_data(scarce.lab).verdict == "contradicted"
+
+
+def test_a_models_folder_keeps_each_painter_by_kind_seed_and_tiles(tmp_path, monkeypatch):
+    """`kept_painter`: each (kind, seed) trains once per set of tiles; a second lab on the same folder loads it, and
+    tiles of other pixels train a painter of their own."""
+    trainings = []
+
+    def train_painter(labels, images, *, adversarial, seed):  # a real painter, untrained: kept and loaded alike
+        trainings.append((adversarial, seed))
+        return pix2pix.build_painter(seed=seed)
+
+    monkeypatch.setattr(pix2pix, "train_painter", train_painter)
+    labels = (torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    images = 0.2 + 0.6 * labels
+    for _ in range(2):
+        for adversarial in (False, True):
+            pix2pix_data.kept_painter(_lab(models=tmp_path), labels, images, adversarial=adversarial, seed=3)
+    assert trainings == [(False, 3), (True, 3)]
+    pix2pix_data.kept_painter(_lab(models=tmp_path), labels, images + 0.1, adversarial=True, seed=3)
+    assert trainings == [(False, 3), (True, 3), (True, 3)]

@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/claims"),
                         help=tr("folder for claims.md and claims.json (default runs/claims)"))
     parser.add_argument("--models", type=Path, metavar="DIR",
-                        help=tr("keep the networks that claims train (end to end, and heads on cached features) in DIR "
-                                "and reuse them when a later run asks for the same network, seed and training "
-                                "settings, so an interrupted run resumes (default: keep nothing)"))
+                        help=tr("keep the networks that claims train (heads on cached features, U-Nets, pix2pix's "
+                                "painters) in DIR and reuse them when a later run asks for the same network, seed, "
+                                "settings and data, so an interrupted run resumes (default: keep nothing)"))
     parser.add_argument("--merge", action="store_true",
                         help=tr("keep the other claims already in --out's report and replace only those that ran "
                                 "(to re-measure one claim of the committed report: --only NAME --merge)"))

@@ -2,13 +2,14 @@
 
 Trained claims compare decoder heads on a frozen pretrained encoder's cached CamVid features (`segedu.lab.frozen`):
 the same frames, encoder, steps and seeds for every head. A `Lab` computes each of these once, on first use, for
-every claim that needs it; the end-to-end claims keep their trained networks in it too (`Lab.trained`,
-`Lab.shared`).
+every claim that needs it; the end-to-end claims keep their trained networks in it too (`Lab.shared`), and with
+a `models` folder on disk (`Lab.trained`: heads, U-Nets and pix2pix's painters), so an interrupted run resumes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -19,11 +20,27 @@ from torch import nn
 from ...metrics import predicted_classes
 from .verdict import pooled
 
-__all__ = ["Lab", "LABEL_SIZE"]
+__all__ = ["Lab", "LABEL_SIZE", "settings_of", "tensor_digest"]
 
 LABEL_SIZE = (360, 480)  # CamVid's own resolution: where predictions made at every input size are scored
 
 T = TypeVar("T")
+
+
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """SHA-256 of the tensors' shapes, types and values: what a kept network learned from, in its key (`Lab.trained`),
+    so other data or other encoder weights under the same names train again."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{tuple(tensor.shape)} {tensor.dtype};".encode())
+        digest.update((flat.to(torch.uint8) if flat.dtype == torch.bool else flat).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def settings_of(config) -> dict:
+    """A dataclass of settings as a dict without its seeds: what a kept network's key holds beside its own seed."""
+    return {key: value for key, value in dataclasses.asdict(config).items() if key != "seeds"}
 
 
 class Lab:
@@ -76,8 +93,7 @@ class Lab:
         processes, does not train twice."""
         from ...checkpoint import load_checkpoint, save_checkpoint
 
-        if settings is None:
-            settings = {key: value for key, value in dataclasses.asdict(self.training).items() if key != "seeds"}
+        settings = settings_of(self.training) if settings is None else settings
         recipe = {"name": name, "seed": seed, "training": settings}  # the other seeds run do not change this one
         path = None if self.models is None else self.models / f"{name}-seed{seed}.pt"
         if path is not None and path.is_file():
@@ -143,17 +159,17 @@ class Lab:
 
     def trained_head(self, kind: str, seed: int, train) -> nn.Module:
         """Head `kind` trained with `seed` on the cached features `train` (`frozen.train_head`, this lab's
-        `HeadConfig`), kept in `models` as `trained` keeps networks, under the head's settings and the features it
-        read: a claims run of an hour, interrupted, trains again only the heads it had not finished."""
+        `HeadConfig`), kept in `models` as `trained` keeps networks, under the head's settings and the digest of
+        the features and labels it read: a claims run interrupted trains again only the heads that `head` and
+        `scores_at_size` had not finished."""
         from ..frozen import build_head, train_head
 
-        config = {key: value for key, value in dataclasses.asdict(self.config).items() if key != "seeds"}
-        features = {"data": train.data, "split": train.split, "frames": len(train), "levels": sorted(train.features),
-                    "image_size": list(train.image_size), "output_stride": train.output_stride}
+        if not hasattr(train, "digest"):  # the features and labels a head learns from, hashed once per cache
+            train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
         name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
         return self.trained(name, seed, lambda: build_head(kind, train, hidden=self.config.hidden),
                             lambda _: train_head(kind, train, self.config, seed=seed),
-                            settings={"head": config, "features": features})
+                            settings={"head": settings_of(self.config), "features": train.digest})
 
     def scores(self, kind: str, seed: int):
         """Per-frame test counts (`segedu.lab.scoring.Scores`) of head `kind` trained with `seed`."""

@@ -19,7 +19,7 @@ import dataclasses
 import torch
 
 from .framework import Outcome, Registry
-from .lab import Lab
+from .lab import Lab, tensor_digest
 from .preregistration import RULES
 from .unet import held_out_miou, registered_rule, unet_runs
 from .verdict import judged, paired, pooled_score, shown
@@ -27,6 +27,18 @@ from .verdict import judged, paired, pooled_score, shown
 claims = Registry()
 
 HEAD_EPOCHS = 8  # the head's passes over the 100 painted tiles (~1.5 s a head)
+
+
+def kept_painter(lab: Lab, labels: torch.Tensor, images: torch.Tensor, *, adversarial: bool, seed: int):
+    """`pix2pix.train_painter(labels, images, ...)`, kept in the lab's `models` folder like its other networks
+    (`Lab.trained`, keyed by the tiles it learns from, its steps and kind), so an interrupted claim resumes."""
+    from .. import pix2pix
+
+    tiles = tensor_digest(labels, images)
+    kind = "pix2pix" if adversarial else "l1"
+    return lab.trained(f"painter-{kind}-{tiles[:12]}", seed, lambda: pix2pix.build_painter(seed=seed),
+                       lambda _: pix2pix.train_painter(labels, images, adversarial=adversarial, seed=seed),
+                       settings={"steps": pix2pix.STEPS, "adversarial": adversarial, "tiles": tiles})
 
 
 @claims.claim("pix2pix_painted_data", "U-Net trained as pix2pix's generator paints EM tiles that a segmenter learns "
@@ -68,7 +80,7 @@ def pix2pix_painted_data(lab: Lab) -> Outcome:
     for seed in seeds:
         training = {"real": images, "mean grey": torch.where(labels == 1, class_grey[1], class_grey[0])}
         for name, adversarial in (("L1 alone", False), ("pix2pix", True)):
-            painter = pix2pix.train_painter(labels, images, adversarial=adversarial, seed=seed)
+            painter = kept_painter(lab, labels, images, adversarial=adversarial, seed=seed)
             training[name] = pix2pix.paint(painter, labels)
             held_painting = pix2pix.paint(painter, held_labels)
             texture[name].append(pix2pix.painting_scores(held_painting, held_labels, held_images)["texture"])
@@ -140,7 +152,7 @@ def pix2pix_scarce_data(lab: Lab) -> Outcome:
     texture: list[float] = []
 
     def arms(seed: int) -> dict[str, dict]:
-        painter = pix2pix.train_painter(labels, few.images, adversarial=True, seed=seed)
+        painter = kept_painter(lab, labels, few.images, adversarial=True, seed=seed)
         painted = pix2pix.paint(painter, new_labels)
         texture.append(pix2pix.painting_scores(painted, new_labels, every.images[len(few):])["texture"])
         return {SCARCE["few"]: {"frames": few, "other_batches": True},

@@ -5,13 +5,14 @@ at the same effective step as 0.9)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from ..statistics import accuracy_of, slice_blocks
 from .framework import Outcome, Registry
-from .lab import Lab
+from .lab import Lab, settings_of, tensor_digest
 from .preregistration import RULES
 from .verdict import Rule, combined, counts, judged, paired, pooled_score, shown
 
@@ -55,9 +56,20 @@ def unet_runs(lab: Lab, frames: Frames, arms: dict[str, dict] | Callable[[int], 
             if len(arm_frames) != len(frames) and not other_batches:
                 raise ValueError(f"unet_runs: arm {name!r} trains on {len(arm_frames)} tiles, the others on "
                                  f"{len(frames)}: the batches would differ")
-            model = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width)
-            model.load_state_dict(initial)
-            train(model, None, arm_frames, steps, seed=seed, **options)
+
+            def build(initial=initial):  # the seed's initial weights, the same in every arm
+                model = build_model("unet", num_classes=2, in_channels=1, width=config.unet_width)
+                model.load_state_dict(initial)
+                return model
+
+            def fit(model, arm_frames=arm_frames, options=options, seed=seed):
+                return train(model, None, arm_frames, steps, seed=seed, **options)
+
+            tiles = tensor_digest(*(t for t in (arm_frames.images, arm_frames.masks, arm_frames.weights)
+                                    if t is not None))
+            kept = f"unet-{re.sub('[^A-Za-z0-9.]+', '-', name).strip('-')}-{tiles[:12]}"  # a file of its own per arm
+            model = lab.trained(kept, seed, build, fit, settings={"training": settings_of(steps), "arm": options,
+                                                                  "tiles": tiles})
             runs.setdefault(name, []).append(predict(model, test.images, batch_size=2))
     runs["_masks"] = test.masks
     return runs
