@@ -164,12 +164,14 @@ class Lab:
         `scores_at_size` had not finished."""
         from ..frozen import build_head, train_head
 
-        if not hasattr(train, "digest"):  # the features and labels a head learns from, hashed once per cache
-            train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
+        settings = None  # nothing kept, nothing to key: a learner's notebook does not hash its caches
+        if self.models is not None:
+            if not hasattr(train, "digest"):  # the features and labels a head learns from, hashed once per cache
+                train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
+            settings = {"head": settings_of(self.config), "features": train.digest}
         name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
         return self.trained(name, seed, lambda: build_head(kind, train, hidden=self.config.hidden),
-                            lambda _: train_head(kind, train, self.config, seed=seed),
-                            settings={"head": settings_of(self.config), "features": train.digest})
+                            lambda _: train_head(kind, train, self.config, seed=seed), settings=settings)
 
     def scores(self, kind: str, seed: int):
         """Per-frame test counts (`segedu.lab.scoring.Scores`) of head `kind` trained with `seed`."""
