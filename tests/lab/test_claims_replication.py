@@ -25,6 +25,20 @@ def test_a_second_seed_set_reaches_the_same_verdict_unless_one_is_inconclusive()
                                                f"{verdicts[1]} with seeds {again['seeds']}"
 
 
+def test_every_empirical_verdict_that_could_reverse_is_replicated():
+    """A verdict stands only once a second seed set has reached it again: every claim measured by experiment (kind
+    faithful or proxy) whose committed verdict is holds or contradicted has a line in the replication. Identities
+    are exact, claims not testable offline have no verdict, and an inconclusive one cannot be reversed."""
+    from segedu.lab.claims.report import kind_of, verdict_of
+
+    committed = json.loads((REPORT / "claims.json").read_text())["claims"]
+    replicated = {claim["name"] for claim in json.loads(REPLICATION.read_text())["claims"]}
+    due = [claim["name"] for claim in committed if kind_of(claim) in ("faithful", "proxy")
+           and verdict_of(claim) in ("holds", "contradicted")]
+    assert len(due) >= 20
+    assert [name for name in due if name not in replicated] == []
+
+
 def test_the_replication_sets_each_verdict_beside_the_committed_one_and_borrows_no_notes():
     """The notes are written for the committed runs' numbers: under other seeds they could contradict the verdict."""
     text = (REPORT / "replication" / "claims.md").read_text()

