@@ -126,6 +126,21 @@ def test_paired_reports_per_seed_values_blocks_and_the_pooled_effect():
         paired(list(a), list(b)[:3], counts, accuracy_of)
 
 
+def test_paired_fingerprints_the_very_counts_it_scored():
+    """The report keeps a digest of the per-frame counts: a rerun that scored other counts, even one pixel of one
+    frame, or the arms the other way round, is told apart; the same counts give the same digest."""
+    import hashlib
+
+    a, b = simulated(0.05, 3, torch.Generator().manual_seed(4))
+    digest = paired(list(a), list(b), counts, accuracy_of)["counts_sha256"]
+    whole = hashlib.sha256(torch.cat([a, b]).double().contiguous().numpy().tobytes()).hexdigest()
+    assert digest == whole == paired(list(a.clone()), list(b.clone()), counts, accuracy_of)["counts_sha256"]
+    changed = a.clone()
+    changed[2, 7, 0] += 1
+    assert paired(list(changed), list(b), counts, accuracy_of)["counts_sha256"] != digest
+    assert paired(list(b), list(a), counts, accuracy_of)["counts_sha256"] != digest
+
+
 def test_student_quantiles_match_the_tables():
     for degrees, table in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)):
         assert student_quantile(0.975, degrees) == pytest.approx(table, abs=1e-3)

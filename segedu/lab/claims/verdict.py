@@ -32,6 +32,7 @@ A measure is a pair (pick, score): `pick` takes the counts out of an arm's Score
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
@@ -127,7 +128,9 @@ def interval(better: Sequence, worse: Sequence, pick: Pick = confusions, score: 
 def paired(better: Sequence, worse: Sequence, pick: Pick = confusions, score: Score = miou_of, *,
            blocks: torch.Tensor | None = None) -> dict:
     """Two arms' per-seed counts on the same frames, better - worse, as the report keeps it: {"effect", "interval":
-    [low, high], "per_seed", "seeds", "frames", "blocks"}."""
+    [low, high], "per_seed", "seeds", "frames", "blocks", "counts_sha256"}. The counts themselves (seeds x frames x
+    classes^2 per arm) are too many for the report; their digest (`counts_digest`) tells whether a rerun scored the
+    very same counts."""
     if len(better) != len(worse) or not better:
         raise ValueError(f"paired needs the same seeds in both arms, got {len(better)} and {len(worse)} runs")
     per_seed = [float(score(pick(b).sum(0).double()[None]) - score(pick(w).sum(0).double()[None]))
@@ -136,7 +139,17 @@ def paired(better: Sequence, worse: Sequence, pick: Pick = confusions, score: Sc
     frames = pick(better[0]).shape[0]
     return {"effect": difference.effect, "interval": [difference.low, difference.high], "per_seed": per_seed,
             "seeds": len(per_seed), "frames": frames,
-            "blocks": frames if blocks is None else int(torch.as_tensor(blocks).unique().numel())}
+            "blocks": frames if blocks is None else int(torch.as_tensor(blocks).unique().numel()),
+            "counts_sha256": counts_digest(better, worse, pick)}
+
+
+def counts_digest(better: Sequence, worse: Sequence, pick: Pick = confusions) -> str:
+    """The SHA-256 of every per-frame count a comparison scored: each seed's counts of `better`, then of `worse`,
+    as float64 in C order."""
+    digest = hashlib.sha256()
+    for run in (*better, *worse):
+        digest.update(pick(run).double().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def compare(lab: Lab, better: str, worse: str, measure: str = "miou", *,
