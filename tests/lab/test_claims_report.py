@@ -112,7 +112,7 @@ def test_verdicts_of_old_lines_and_of_claims_not_testable_offline():
     assert verdict_of({"name": "context_pyramid", "holds": True, "seeds": [0, 1, 2]}) == "holds (old rule)"
     assert verdict_of({"name": "dilation_field", "holds": True, "seeds": []}) == "holds"  # exact: no rule
     assert verdict_of({"name": "context_pyramid", "verdict": "inconclusive", "seeds": [0]}) == "inconclusive"
-    # no ImageNet ResNets offline: whatever the from-scratch proxy showed, no verdict
+    # no ImageNet ResNets offline: whatever the cost half showed, no verdict
     assert verdict_of({"name": "truncated_resnets", "verdict": "holds", "seeds": [0]}) == "not testable offline"
 
 

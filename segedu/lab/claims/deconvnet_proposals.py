@@ -82,15 +82,15 @@ def per_frame(scores: Scores, frames: torch.Tensor, count: int) -> Scores:
               "throughout, the same initial weights and steps, 10 seeds",
               "two stages - centred crops only on the test proposals, two-level 95% interval: above 0 holds, below +1 "
               "point contradicts",
-              note="The second stage may make the network less sensitive to misalignment; it does not make it better "
-                   "on misaligned proposals. Moving from the centred test crops to the misaligned ones (mean IoU 0.58"
-                   " with the centred crop) costs the network trained on centred crops alone 2.2 points of mIoU (31.0"
-                   " to 28.8) and the two-stage network 0.7 (29.7 to 29.0); but the two-stage network starts lower, "
-                   "1.3 points [0.4, 2.3] below on the centred crops, so on the misaligned proposals it is level: "
-                   "+0.3 [-0.7, +1.2], five of ten seeds ahead. Inconclusive by the rule: a gain of about a point is "
-                   "not ruled out. The review's 'more robust to misalignment' shows only as a smaller drop, which no "
-                   "rule judged. An oracle's proposals stand in for edge boxes, and DeconvNet's decoder sits on a "
-                   "frozen encoder: the paper's network learns its encoder from the proposals too.")
+              note="The second stage may make the network less sensitive to misalignment; it is not shown to make it "
+                   "better on misaligned proposals. Moving from the centred test crops to the misaligned ones (mean "
+                   "IoU 0.58 with the centred crop) costs the network trained on centred crops alone 2.2 points of "
+                   "mIoU (31.0 to 28.8) and the two-stage network 0.7 (29.7 to 29.0); but the two-stage network "
+                   "starts lower, 1.3 points [0.4, 2.3] below on the centred crops, so on the misaligned proposals it"
+                   " is level: +0.3 [-0.7, +1.2], five of ten seeds ahead. Inconclusive by the rule: a gain of about "
+                   "a point is not ruled out. The review's 'more robust to misalignment' shows only as a smaller "
+                   "drop, which no rule judged. An oracle's proposals stand in for edge boxes, and DeconvNet's "
+                   "decoder sits on a frozen encoder: the paper's network learns its encoder from the proposals too.")
 def deconvnet_misalignment(lab: Lab) -> Outcome:
     """DeconvNet (Noh et al. 2015, section 4.2; the lecture: "two-stage training makes the network more robust to
     misalignment at test time"): after the easy examples (crops centred on each ground-truth object) the network is

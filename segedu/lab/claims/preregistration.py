@@ -7,9 +7,7 @@ changed only with a new commit, followed by a new run of the claims it governs.
 Margins are in the score's unit (0.01 = one percentage point). "better" claims take the smallest gain that the
 lecture's words would still describe, one point: an interval wholly below it contradicts the claim. The lecture's
 hedges become equivalence or non-inferiority tests: "slightly more accurate ... whether it is better is unclear"
-(SegNet against FCN) is an equivalence within 3 points; "truncating ResNet overcomes its cost" is a claim that
-the truncated network is no worse than the full one by more than 2 points (this margin was first chosen after a
-3-seed run; the run it governs is a new one, with new seeds). U-Net's border term must separate touching cells
+(SegNet against FCN) is an equivalence within 3 points. U-Net's border term must separate touching cells
 (fewer merged cells than class balancing alone) without splitting cells instead: its split share may exceed class
 balancing's by at most 2 points.
 

@@ -20,8 +20,8 @@ experiment can show:
 
     "not testable offline"
                 a claim about ImageNet-pretrained networks that are not available offline (ResNet, VGG, MobileNet:
-                only EfficientNet-Lite0 to Lite2 are); its from-scratch run is reported as a proxy and gives no
-                verdict, and the published evidence is quoted.
+                only EfficientNet-Lite0 to Lite2 are); the published evidence is quoted, no verdict is given, and
+                only what needs no weights is measured (what each network costs).
 
 `PUBLISHED` gives, for each claim, one sentence of the published evidence from the paper the lecture follows:
 paper (authors year), table / figure / section, dataset and numbers. Every number is one the cited paper prints, or
@@ -63,7 +63,7 @@ KIND: dict[str, str] = {
     "unet_momentum_one_tile": "faithful",
     "pix2pix_painted_data": "proxy",
     "pix2pix_scarce_data": "faithful",
-    "backbones_accuracy": "not testable offline",  # no ImageNet ResNet, VGG or MobileNet offline; its run is a proxy
+    "backbones_accuracy": "not testable offline",  # no ImageNet ResNet, VGG or MobileNet offline: cost only
     "truncated_resnets": "not testable offline",  # likewise: truncated ImageNet ResNets
     # identities and counts
     "separable_cost": "identity",

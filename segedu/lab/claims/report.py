@@ -99,7 +99,7 @@ def kind_of(record: dict) -> str:
 
 def verdict_of(record: dict) -> str:
     """A report line's verdict; a line measured before the three-outcome rule was introduced has none: "old rule".
-    A claim that cannot be tested offline as the lecture means it has no verdict, whatever its proxy showed."""
+    A claim that cannot be tested offline as the lecture means it has no verdict, whatever its cost half showed."""
     if kind_of(record) == "not testable offline":
         return "not testable offline"
     if "verdict" in record:
@@ -260,7 +260,7 @@ def show(name: str) -> None:
     kind = kind_of(record)
     verdict = verdict_of(record)
     print(f"[{verdict}{'' if verdict == SHORT_KINDS[kind] else f'; {SHORT_KINDS[kind]}'}] "
-          f"{record['statement']}\n    {'a proxy, measured' if verdict == 'not testable offline' else 'measured'}: "
+          f"{record['statement']}\n    {'measured (cost only)' if verdict == 'not testable offline' else 'measured'}: "
           f"{record['summary']}")
     published = record.get("published") or PUBLISHED.get(name)
     if published:

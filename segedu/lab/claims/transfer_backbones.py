@@ -67,7 +67,8 @@ def backbones_accuracy(lab: Lab) -> Outcome:
              for other in ("resnet50", "vgg16")}
     return Outcome(cheapest, "accuracy not testable offline (no ImageNet ResNet, VGG-16 or MobileNet weights); cost "
                              f"per 360x480 frame on the CPU: {_table(cost)}; MobileNetV3 "
-                             f"{speed['resnet50']:.1f}x faster than ResNet-50, {speed['vgg16']:.1f}x than VGG-16",
+                             f"{speed['resnet50']:.1f}x faster than ResNet-50, {speed['vgg16']:.1f}x than VGG-16; "
+                             f"the cost half {'holds' if cheapest else 'is contradicted'}",
                    numbers={"cost": cost, "mobilenet_cheapest": cheapest})
 
 
@@ -96,5 +97,5 @@ def truncated_resnets(lab: Lab) -> Outcome:
                       for short, full in TRUNCATED_PAIRS)
     return Outcome(all(cheaper.values()),
                    f"accuracy not testable offline (no ImageNet ResNet weights); cost per 360x480 frame on the CPU: "
-                   f"{_table(cost)}; {share}",
+                   f"{_table(cost)}; {share}; the cost half {'holds' if all(cheaper.values()) else 'is contradicted'}",
                    numbers={"cost": cost, "cheaper": cheaper})

@@ -43,8 +43,8 @@ from .framework import VERDICTS, Outcome
 if TYPE_CHECKING:
     from .lab import Lab
 
-__all__ = ["Rule", "VERDICTS", "confusions", "band", "counts", "measured", "pooled", "pooled_score", "interval",
-           "paired", "compare", "judged", "combined", "shown", "ranking"]
+__all__ = ["Rule", "VERDICTS", "confusions", "band", "counts", "counts_digest", "measured", "pooled", "pooled_score",
+           "interval", "paired", "compare", "judged", "combined", "shown", "ranking"]
 
 
 Pick = Callable[[object], torch.Tensor]
