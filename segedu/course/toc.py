@@ -5,8 +5,8 @@ static site all print this table; tests/course/test_toc.py keeps them equal to i
 (technical text with formulas, often in a second language) and the code at 15 lines a minute, 8 minutes per
 exercise, 2 per concept check and 3 per interactive explorer, rounded to 5 minutes; tests/course/test_toc.py keeps
 it within 5 minutes of the estimate of the notebook as it is. `cpu_seconds` is measured: the whole notebook
-executed by `make notebooks` (nbclient, the fast profile, the data present) on the 2-core reference machine,
-kernel start-up included. `gpu_seconds` is the same in the full profile on one GPU; None until it has been
+executed by `make notebooks` (nbclient, the fast profile, the data present) on a 2-core machine (docs/performance.md
+says which), kernel start-up included. `gpu_seconds` is the same in the full profile on one GPU; None until it has been
 measured (no GPU was available to this work yet).
 """
 
