@@ -7,7 +7,7 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP as TorchvisionASPP
 
 from segedu import measure
-from segedu.layers import ASPP, DepthwiseSeparableConv2d, PyramidPooling, bilinear_kernel
+from segedu.layers import ASPP, DepthwiseSeparableConv2d, PyramidPooling, bilinear_kernel, resize_bilinear
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8, 32])
@@ -25,6 +25,43 @@ def test_bilinear_kernel_upsamples_like_interpolate_inside(factor):
 def test_bilinear_kernel_odd_size_is_a_centred_tent():
     kernel = bilinear_kernel(1, 1, 3)[0, 0]
     torch.testing.assert_close(kernel, torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]))
+
+
+@pytest.mark.parametrize("source, size", [((23, 30), (180, 240)), ((6, 8), (180, 240)), ((45, 60), (360, 480)),
+                                          ((7, 5), (13, 11)), ((1, 1), (4, 3)), ((40, 30), (17, 9)), ((5, 6), (5, 9))])
+def test_resize_bilinear_is_interpolate_in_values_and_gradients(source, size):
+    """Upsampling by whole and by uneven factors, from a single pixel, and downsampling: F.interpolate's numbers,
+    computed in float64 (PyTorch's float32 kernel itself is off by up to 2e-6 for unit inputs: its weights are
+    computed in float32)."""
+    images = torch.randn(2, 3, *source).requires_grad_()
+    weights = torch.randn(2, 3, *size, dtype=torch.float64)  # a loss that weighs every output pixel differently
+    ours = resize_bilinear(images, size)
+    exact = images.detach().double().requires_grad_()
+    theirs = F.interpolate(exact, size=size, mode="bilinear", align_corners=False)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours.double(), theirs, rtol=0, atol=1e-6)
+    ours_gradient, = torch.autograd.grad((ours.double() * weights).sum(), images)
+    theirs_gradient, = torch.autograd.grad((theirs * weights).sum(), exact)
+    torch.testing.assert_close(ours_gradient.double(), theirs_gradient, rtol=1e-5, atol=1e-5)
+
+
+def test_resize_bilinear_keeps_the_type_and_takes_channels_last_and_autocast():
+    images = torch.randn(1, 4, 6, 8).contiguous(memory_format=torch.channels_last)
+    expected = F.interpolate(images, size=(12, 16), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(resize_bilinear(images, (12, 16)), expected, rtol=1e-5, atol=1e-6)
+    halves = resize_bilinear(images.bfloat16(), (12, 16))
+    assert halves.dtype == torch.bfloat16
+    torch.testing.assert_close(halves.float(), expected, rtol=0.02, atol=0.02)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert resize_bilinear(images, (12, 16)).dtype == torch.float32
+    assert resize_bilinear(images, (6, 8)) is images
+    with torch.inference_mode():  # the first call for a size under inference mode: a later one may still train
+        resize_bilinear(torch.randn(1, 1, 7, 3), (9, 5))
+    trained = torch.randn(1, 1, 7, 3, requires_grad=True)
+    resize_bilinear(trained, (9, 5)).sum().backward()
+    torch.testing.assert_close(trained.grad.sum(), torch.tensor(45.0))  # each output pixel's weights sum to 1
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\).*\(4, 6, 8\)"):
+        resize_bilinear(images[0], (12, 16))
 
 
 def _randomize_batch_norms(module: nn.Module) -> nn.Module:
