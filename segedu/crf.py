@@ -99,6 +99,25 @@ def _gaussian_matrix(length: int, sigma: float, device, dtype) -> torch.Tensor:
     return torch.exp(-(positions[:, None] - positions[None, :]) ** 2 / (2 * sigma ** 2))  # (L, L)
 
 
+_SPATIAL_LATTICES: dict[tuple, tuple] = {}  # (H, W, sigma_xy, sigma, device) -> (lattice, norm), the latest few
+
+
+def _spatial_lattice(positions: torch.Tensor, height: int, width: int, config: CRFConfig):
+    """The spatial kernel's lattice and its normalization for an H x W image: they depend on the pixels' positions
+    alone, so frames of one size share them (a tenth of a 360x480 frame's CRF time, built once instead of per frame).
+    `positions` (N, 2): the bilateral features' (x, y), scaled here exactly as before, so the numbers are the same."""
+    from .permutohedral import PermutohedralLattice
+
+    key = (height, width, config.bilateral_sigma_xy, config.spatial_sigma, str(positions.device))
+    if key not in _SPATIAL_LATTICES:
+        lattice = PermutohedralLattice(positions * config.bilateral_sigma_xy / config.spatial_sigma)
+        norm = lattice.filter(torch.ones(len(positions), 1, device=positions.device)).clamp_min(1e-20).rsqrt()
+        while len(_SPATIAL_LATTICES) >= 4:  # a few image sizes at once at most (multi-scale testing, crops)
+            _SPATIAL_LATTICES.pop(next(iter(_SPATIAL_LATTICES)))
+        _SPATIAL_LATTICES[key] = (lattice, norm)
+    return _SPATIAL_LATTICES[key]
+
+
 class DenseCRF:
     """Mean-field inference of the fully connected CRF for one image.
 
@@ -183,17 +202,18 @@ class DenseCRF:
         if not hasattr(self, "_lattices"):
             # densecrf's feature order, (x, y, r, g, b): the lattice is not rotation invariant, so the order matters
             features = self.features[:, [1, 0, 2, 3, 4]].contiguous()
-            positions = features[:, :2] * self.config.bilateral_sigma_xy / self.config.spatial_sigma
-            self._lattices = [(self.config.bilateral_weight, PermutohedralLattice(features)),
-                              (self.config.spatial_weight, PermutohedralLattice(positions))]
+            bilateral = PermutohedralLattice(features)
             ones = torch.ones(len(self.features), 1, device=self.features.device)
-            norms = [lattice.filter(ones).clamp_min(1e-20).rsqrt() for _, lattice in self._lattices]  # (N, 1) each
-            self._norms = [(norm, weight * norm) for (weight, _), norm in zip(self._lattices, norms)]
+            norm = bilateral.filter(ones).clamp_min(1e-20).rsqrt()  # (N, 1)
+            spatial, spatial_norm = _spatial_lattice(features[:, :2], height, width, self.config)
+            self._lattices = [bilateral, spatial]
+            self._norms = [(norm, self.config.bilateral_weight * norm),
+                           (spatial_norm, self.config.spatial_weight * spatial_norm)]
         unary = torch.log_softmax(logits.float().flatten(1), dim=0).T.contiguous()  # (N, K) log P
         probabilities = unary.exp()
         for _ in range(self.config.iterations):
             energy = unary.clone()
-            for (_, lattice), (norm, weighted_norm) in zip(self._lattices, self._norms):
+            for lattice, (norm, weighted_norm) in zip(self._lattices, self._norms):
                 energy.addcmul_(weighted_norm, lattice.filter(norm * probabilities))  # + w n_i sum_j k_ij n_j Q_j
             # softmax over each pixel's K labels, written out: torch.softmax over the last of (N, K) is 5x slower here
             probabilities = energy.sub_(energy.amax(1, keepdim=True)).exp_()

@@ -92,3 +92,25 @@ def test_shape_mismatch_is_a_clear_error():
         DenseCRF(torch.rand(1, 8, 8))
     with pytest.raises(ValueError, match=r"built for a 8x8 image; logits must be \(K, 8, 8\), got \(2, 8, 9\)"):
         DenseCRF(torch.rand(3, 8, 8))(torch.rand(2, 8, 9))
+
+
+def test_frames_of_one_size_share_the_spatial_lattice_and_get_the_same_numbers():
+    """The spatial kernel's lattice is kept between frames of one size: the second frame's result is the one a CRF
+    building everything afresh gets, and a config with another spatial width gets its own lattice."""
+    import segedu.crf as crf
+
+    generator = torch.Generator().manual_seed(3)
+    images = torch.rand(3, 3, 20, 28, generator=generator)
+    logits = torch.randn(3, 4, 20, 28, generator=generator)
+    narrow, wide = CRFConfig(spatial_sigma=2.0), CRFConfig(spatial_sigma=6.0)
+    crf._SPATIAL_LATTICES.clear()
+    afresh = []
+    for image, scores in zip(images, logits):
+        for config in (narrow, wide):
+            crf._SPATIAL_LATTICES.clear()
+            afresh.append(DenseCRF(image, config)(scores))
+    kept = [DenseCRF(image, config)(scores) for image, scores in zip(images, logits) for config in (narrow, wide)]
+    assert len(crf._SPATIAL_LATTICES) == 2
+    for ours, theirs in zip(kept, afresh):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+    assert not torch.equal(kept[0], kept[1])  # the two widths refine differently
