@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..engine import train_steps
+from ..layers import resize_bilinear
 from ..losses import border_weight_map, weighted_cross_entropy
 from ..metrics import predicted_classes
 from .endtoend import class_balance_map, separation_counts, tile
@@ -107,9 +108,8 @@ class MembraneHead(nn.Module):
         stacked = [F.adaptive_avg_pool2d(images, grid)]
         for level in self.levels:
             reduced = F.relu(self.reduce[level](features[level].float()))
-            stacked.append(F.interpolate(reduced, size=grid, mode="bilinear", align_corners=False))
-        return F.interpolate(self.mix(torch.cat(stacked, 1)), size=images.shape[-2:], mode="bilinear",
-                             align_corners=False)
+            stacked.append(resize_bilinear(reduced, grid))  # F.interpolate's numbers, its backward 3x faster
+        return resize_bilinear(self.mix(torch.cat(stacked, 1)), images.shape[-2:])
 
 
 def train_membrane_head(tiles: MembraneTiles, arm: str, *, seed: int, epochs: int = 1, batch_size: int = 8,
@@ -136,7 +136,7 @@ def train_membrane_head(tiles: MembraneTiles, arm: str, *, seed: int, epochs: in
         return F.cross_entropy(logits, masks) if pixel_weights is None else weighted_cross_entropy(
             logits, masks, pixel_weights)
 
-    optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate, fused=True)  # one kernel for all parameters
     return train_steps(head, optimizer, batches(), objective)
 
 
