@@ -76,10 +76,11 @@ def resize_bilinear(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(N, C, h, w) -> (N, C, H, W): F.interpolate(images, size, mode="bilinear", align_corners=False), as two
     matrix products, rows then columns (bilinear interpolation is separable: each axis mixes two neighbours).
 
-    The same numbers up to float rounding, computed in float32 and returned in the input's type; on the CPU
-    forward and backward together run about 3x faster than PyTorch's upsampling kernels for the score maps the
-    lab's heads upsample (11 classes, 23x30 to 180x240: 5 ms against 18 ms for a batch of 8, on 2 cores of an Intel
-    Xeon), which makes those heads train about a quarter faster (`segedu.lab.frozen`). Tested against F.interpolate in
+    The same numbers up to float rounding, computed in float32 and returned in the input's type. On the CPU a
+    forward and backward pass takes about half the time of PyTorch's upsampling kernels on the score maps the lab's
+    heads upsample (`python -m segedu.lab.bench.resize`: 8.7 against 19.2 ms for a batch of 8 FCN-8s score maps, 11 x
+    23x30 to 180x240, on 2 cores of an Intel Xeon), which makes those heads train about a quarter faster
+    (`segedu.lab.frozen`, `segedu.lab.membrane_heads`). Tested against F.interpolate in
     tests/test_layers.py."""
     height, width = (int(length) for length in size)
     if images.ndim != 4:
