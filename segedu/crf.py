@@ -104,14 +104,17 @@ _SPATIAL_LATTICES: dict[tuple, tuple] = {}  # (H, W, sigma_xy, sigma, device) ->
 
 def _spatial_lattice(positions: torch.Tensor, height: int, width: int, config: CRFConfig):
     """The spatial kernel's lattice and its normalization for an H x W image: they depend on the pixels' positions
-    alone, so frames of one size share them (a tenth of a 360x480 frame's CRF time, built once instead of per frame).
-    `positions` (N, 2): the bilateral features' (x, y), scaled here exactly as before, so the numbers are the same."""
+    alone, so frames of one size share them (a quarter of a 360x480 frame's CRF time, built once instead of per
+    frame). `positions` (N, 2): the bilateral features' (x, y), scaled here exactly as a lattice built per frame
+    scaled them, so the numbers are the same. Built outside inference mode (the first call often runs under it): normal
+    tensors, which any later call may use; `_SPATIAL_LATTICES.clear()` frees them."""
     from .permutohedral import PermutohedralLattice
 
     key = (height, width, config.bilateral_sigma_xy, config.spatial_sigma, str(positions.device))
     if key not in _SPATIAL_LATTICES:
-        lattice = PermutohedralLattice(positions * config.bilateral_sigma_xy / config.spatial_sigma)
-        norm = lattice.filter(torch.ones(len(positions), 1, device=positions.device)).clamp_min(1e-20).rsqrt()
+        with torch.inference_mode(False):
+            lattice = PermutohedralLattice(positions * config.bilateral_sigma_xy / config.spatial_sigma)
+            norm = lattice.filter(torch.ones(len(positions), 1, device=positions.device)).clamp_min(1e-20).rsqrt()
         while len(_SPATIAL_LATTICES) >= 4:  # a few image sizes at once at most (multi-scale testing, crops)
             _SPATIAL_LATTICES.pop(next(iter(_SPATIAL_LATTICES)))
         _SPATIAL_LATTICES[key] = (lattice, norm)

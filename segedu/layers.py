@@ -76,15 +76,19 @@ def resize_bilinear(images: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(N, C, h, w) -> (N, C, H, W): F.interpolate(images, size, mode="bilinear", align_corners=False), as two
     matrix products, rows then columns (bilinear interpolation is separable: each axis mixes two neighbours).
 
-    The same numbers up to float rounding, computed in float32 and returned in the input's type. On the CPU a
-    forward and backward pass takes about half the time of PyTorch's upsampling kernels on the score maps the lab's
-    heads upsample (`python -m segedu.lab.bench.resize`: 8.7 against 19.2 ms for a batch of 8 FCN-8s score maps, 11 x
-    23x30 to 180x240, on 2 cores of an Intel Xeon), which makes those heads train about a quarter faster
-    (`segedu.lab.frozen`, `segedu.lab.membrane_heads`). Tested against F.interpolate in
-    tests/test_layers.py."""
-    height, width = (int(length) for length in size)
+    The same numbers up to float rounding, computed in float32 and returned in the input's type; the input itself
+    when it already has the size (as `models.base.resize`). Meant for small maps: each axis's weights are a dense
+    (H, h) matrix, kept for later calls. On the CPU a forward and backward pass takes about half the time of
+    PyTorch's upsampling kernels on the score maps of the lab's FCN heads, 1.3x less on a membrane head's
+    (`python -m segedu.lab.bench.resize`: 8.7 against 19.2 ms for a batch of 8 FCN-8s score maps, 11 x 23x30 to
+    180x240, on 2 cores of an Intel Xeon); with a fused AdamW it makes those heads train about a quarter faster
+    (`segedu.lab.frozen`, `segedu.lab.membrane_heads`). Tested against F.interpolate in tests/test_layers.py."""
     if images.ndim != 4:
         raise ValueError(tr("resize_bilinear takes (N, C, H, W) images, got shape {shape}", shape=tuple(images.shape)))
+    if len(size) != 2 or min(int(length) for length in size) < 1:
+        raise ValueError(tr("resize_bilinear: the size must be two positive lengths (H, W), got {size}",
+                            size=tuple(size)))
+    height, width = (int(length) for length in size)
     if images.shape[-2:] == (height, width):
         return images
     rows = _bilinear_matrix(images.shape[-2], height, images.device)

@@ -114,3 +114,16 @@ def test_frames_of_one_size_share_the_spatial_lattice_and_get_the_same_numbers()
     for ours, theirs in zip(kept, afresh):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
     assert not torch.equal(kept[0], kept[1])  # the two widths refine differently
+
+
+def test_a_lattice_kept_from_a_call_under_inference_mode_holds_normal_tensors():
+    """Kept for later calls, it must not be made of inference tensors, which no later call outside inference mode
+    could let autograd record (the first CRF of a notebook often runs under torch.inference_mode())."""
+    import segedu.crf as crf
+
+    crf._SPATIAL_LATTICES.clear()
+    image = torch.rand(3, 12, 16, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        dense_crf(image[None], torch.zeros(1, 3, 12, 16))
+    (lattice, norm), = crf._SPATIAL_LATTICES.values()
+    assert not norm.is_inference() and not lattice.weights.is_inference()

@@ -55,6 +55,9 @@ def test_resize_bilinear_keeps_the_type_and_takes_channels_last_and_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert resize_bilinear(images, (12, 16)).dtype == torch.float32
     assert resize_bilinear(images, (6, 8)) is images
+    import segedu.layers
+
+    segedu.layers._bilinear_matrix.cache_clear()
     with torch.inference_mode():  # the first call for a size under inference mode: a later one may still train
         resize_bilinear(torch.randn(1, 1, 7, 3), (9, 5))
     trained = torch.randn(1, 1, 7, 3, requires_grad=True)
@@ -62,6 +65,9 @@ def test_resize_bilinear_keeps_the_type_and_takes_channels_last_and_autocast():
     torch.testing.assert_close(trained.grad.sum(), torch.tensor(45.0))  # each output pixel's weights sum to 1
     with pytest.raises(ValueError, match=r"\(N, C, H, W\).*\(4, 6, 8\)"):
         resize_bilinear(images[0], (12, 16))
+    for size in ((12,), (12, 16, 2), (0, 16)):
+        with pytest.raises(ValueError, match=r"two positive lengths \(H, W\), got \(" + str(size[0])):
+            resize_bilinear(images, size)
 
 
 def _randomize_batch_norms(module: nn.Module) -> nn.Module:

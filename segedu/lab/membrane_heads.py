@@ -108,7 +108,7 @@ class MembraneHead(nn.Module):
         stacked = [F.adaptive_avg_pool2d(images, grid)]
         for level in self.levels:
             reduced = F.relu(self.reduce[level](features[level].float()))
-            stacked.append(resize_bilinear(reduced, grid))  # F.interpolate's numbers, twice as fast
+            stacked.append(resize_bilinear(reduced, grid))  # F.interpolate's numbers, 1.3x faster
         return resize_bilinear(self.mix(torch.cat(stacked, 1)), images.shape[-2:])
 
 

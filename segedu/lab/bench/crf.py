@@ -18,7 +18,7 @@ def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), frames: int = 4, 
     first frame, and the share of pixels whose labels agree on each of `frames` frames."""
     import numpy as np
 
-    from ...crf import CRFConfig, DenseCRF
+    from ...crf import _SPATIAL_LATTICES, CRFConfig, DenseCRF
     from ...data import build_dataset, choose
     from ...engine import predict
     from ...pretrained import load_pretrained
@@ -33,7 +33,8 @@ def crf_benchmark(*, image_size: tuple[int, int] = (360, 480), frames: int = 4, 
         inputs.append((image_u8, image, logits))
     config = CRFConfig(iterations=iterations, method="lattice")
 
-    def ours(index: int) -> torch.Tensor:
+    def ours(index: int) -> torch.Tensor:  # everything built afresh, as pydensecrf does: not the spatial lattice
+        _SPATIAL_LATTICES.clear()           # a run of frames of one size shares (`segedu.crf`)
         return DenseCRF(inputs[index][1], config)(inputs[index][2])
 
     def theirs(index: int) -> np.ndarray:
