@@ -59,10 +59,11 @@ def bilinear_kernel(in_channels: int, out_channels: int, kernel_size: int) -> to
 def _bilinear_matrix(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
     """(size_out, size_in) float32: row o holds the two weights with which F.interpolate(mode="bilinear",
     align_corners=False) mixes the inputs of output o along one axis (source o' = (o + 1/2) size_in / size_out - 1/2,
-    clamped to the first pixel; at the last pixel both weights fall on it)."""
-    with torch.inference_mode(False):  # kept for later calls: a normal tensor, which autograd may save, even if the
+    clamped to the first pixel; at the last pixel both weights fall on it). Kept for later calls, so made a normal
+    tensor, which autograd may save, even when the first call comes under torch.inference_mode()."""
+    with torch.inference_mode(False):
         source = ((torch.arange(size_out, dtype=torch.float64) + 0.5) * (size_in / size_out) - 0.5).clamp_min(0)
-        low = source.floor().long().clamp_max(size_in - 1)  # first call came under torch.inference_mode()
+        low = source.floor().long().clamp_max(size_in - 1)
         high = (low + 1).clamp_max(size_in - 1)
         fraction = source - low
         matrix = torch.zeros(size_out, size_in, dtype=torch.float64)
