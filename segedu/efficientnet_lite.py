@@ -64,7 +64,11 @@ def _check_variant(variant: int) -> int:
 
 
 class SameConv2d(nn.Conv2d):
-    """nn.Conv2d with TensorFlow's "SAME" padding: output size ceil(input / stride), extra pixel at the bottom right."""
+    """nn.Conv2d with TensorFlow's "SAME" padding: output size ceil(input / stride), extra pixel at the bottom right.
+
+    Where the padding is the same on both sides of each axis (every stride-1 layer, and 1x1 layers, which need none)
+    the convolution pads by itself; only an uneven padding is written out with F.pad, which copies the whole map
+    (a tenth of an EfficientNet-Lite0 forward pass on the CPU when every layer did it)."""
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pads = []
@@ -72,6 +76,8 @@ class SameConv2d(nn.Conv2d):
                                                   self.dilation[::-1]):
             total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
             pads += [total // 2, total - total // 2]
+        if pads[0] == pads[1] and pads[2] == pads[3]:  # even: the convolution's own zero padding, (height, width)
+            return F.conv2d(images, self.weight, self.bias, self.stride, (pads[2], pads[0]), self.dilation, self.groups)
         return F.conv2d(F.pad(images, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 

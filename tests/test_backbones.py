@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from segedu.backbones import BACKBONES, build_backbone
-from segedu.efficientnet_lite import (VARIANTS, EfficientNetLite, EfficientNetLite0, load_efficientnet_lite0_weights,
-                                      load_efficientnet_lite_weights, weights_path)
+from segedu.efficientnet_lite import (VARIANTS, EfficientNetLite, EfficientNetLite0, SameConv2d,
+                                      load_efficientnet_lite0_weights, load_efficientnet_lite_weights, weights_path)
 
 
 @pytest.mark.parametrize("name", BACKBONES)
@@ -44,6 +44,30 @@ def test_efficientnet_lite_equals_the_reference_implementation(variant):
     images = torch.randn(2, 3, size, size)
     with torch.no_grad():
         assert torch.allclose(ours(images), reference(images), atol=1e-4)
+
+
+def tensorflow_same_padding(size, kernel, stride, dilation):
+    """TensorFlow's documented "SAME" rule: ceil(size / stride) outputs, the padding split with the odd pixel after."""
+    effective = (kernel - 1) * dilation + 1
+    total = max((-(-size // stride) - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("kernel, stride, dilation", [(1, 1, 1), (3, 1, 1), (5, 1, 2), (3, 2, 1), (5, 2, 1)])
+@pytest.mark.parametrize("height, width", [(12, 16), (13, 16), (12, 17), (15, 15)])
+def test_same_convolution_pads_as_tensorflow_on_even_and_odd_sides(kernel, stride, dilation, height, width):
+    """Even paddings go to the convolution itself, uneven ones through F.pad: both as TensorFlow pads."""
+    generator = torch.Generator().manual_seed(0)
+    layer = SameConv2d(4, 6, kernel, stride=stride, dilation=dilation, bias=True)
+    images = torch.randn(2, 4, height, width, generator=generator)
+    top, bottom = tensorflow_same_padding(height, kernel, stride, dilation)
+    left, right = tensorflow_same_padding(width, kernel, stride, dilation)
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(images, (left, right, top, bottom)), layer.weight,
+                                          layer.bias, stride, 0, dilation)
+    with torch.no_grad():
+        found = layer(images)
+    assert found.shape[-2:] == (-(-height // stride), -(-width // stride))
+    torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_efficientnet_lite0_keeps_its_name_and_its_state_dict():
