@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassJaccardIndex
 
-from segedu.metrics import ConfusionMatrix
+from segedu.metrics import ConfusionMatrix, frame_confusions
 
 
 def test_hand_computed_example_with_ignore_index():
@@ -81,3 +81,19 @@ def test_predicted_classes_are_argmax_over_the_channels_with_ties_to_the_first_c
     assert predicted_classes(tied).dtype == torch.long
     with pytest.raises(ValueError, match=r"\(N, K, \.\.\.\), got shape \(5,\)"):
         predicted_classes(torch.zeros(5))
+
+
+@pytest.mark.parametrize("target_dtype", [torch.uint8, torch.long])
+def test_frame_confusions_are_torchmetrics_confusion_matrices_frame_by_frame(target_dtype):
+    """One confusion matrix per frame, void pixels left out, whatever the labels' integer type. 60 frames of 5
+    classes: more than 255 / 5, so a void label taken for a class would land among a later frame's counts."""
+    generator = torch.Generator().manual_seed(3)
+    predictions = torch.randint(0, 5, (60, 6, 7), generator=generator)
+    targets = torch.randint(0, 5, (60, 6, 7), generator=generator)
+    targets[torch.rand(targets.shape, generator=generator) < 0.2] = 255  # void
+    targets[2][targets[2] == 4] = 0  # a class absent from one frame
+    found = frame_confusions(predictions, targets.to(target_dtype), 5)
+    for frame in range(60):
+        reference = MulticlassConfusionMatrix(num_classes=5, ignore_index=255)
+        reference.update(predictions[frame].flatten(), targets[frame].flatten())
+        assert torch.equal(found[frame], reference.compute())
