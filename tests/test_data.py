@@ -10,6 +10,7 @@ from torchvision import tv_tensors
 
 from segedu.data import ISBI2012, CamVid, SegmentationFolder, Shapes, build_dataset
 from segedu.data.transforms import eval_transforms, train_transforms
+from segedu.errors import DataError
 
 from .conftest import write_image
 
@@ -149,3 +150,25 @@ def test_keep_decoded_reads_each_file_once_and_serves_the_same_samples(folder_da
             assert torch.equal(image, expected_image) and torch.equal(mask, expected_mask)
             mask.fill_(7)  # a caller scribbling on its copy does not reach the kept one
     assert sorted(reads) == list(range(len(kept)))
+
+
+def test_validating_a_kept_data_set_reads_each_file_once_and_still_names_a_bad_one(folder_dataset):
+    """fit validates its data before each run: a kept data set is validated by reading its samples into the kept
+    ones, so the first epoch (and the next run on it) decodes nothing again, and a bad label is still caught."""
+    dataset = SegmentationFolder(folder_dataset / "images", folder_dataset / "masks",
+                                 class_names=["road", "car", "sky"]).keep_decoded()
+    reads = []  # each mask file read, by validate's own check or by loading the sample
+    original_read = dataset.load_mask
+    dataset.load_mask = lambda index: reads.append(index) or original_read(index)
+    dataset.validate()
+    dataset.validate()
+    for index in range(len(dataset)):
+        dataset[index]
+    assert sorted(reads) == list(range(len(dataset)))
+    mask = np.zeros((20, 24), np.uint8)
+    mask[3, 4] = 9
+    write_image(folder_dataset / "masks" / "frame4.png", mask)
+    fresh = SegmentationFolder(folder_dataset / "images", folder_dataset / "masks",
+                               class_names=["road", "car", "sky"]).keep_decoded()
+    with pytest.raises(DataError, match=r"frame4.png.*\[9\]"):
+        fresh.validate()

@@ -78,15 +78,8 @@ class SegmentationDataset(Dataset):
         return self.load(index)[1]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        decoded = self._decoded
-        if decoded is not None and index in decoded:
-            image_array, mask, name = decoded[index]
-        else:
-            image_array, mask, name = self.load(index)
-            self.check_sample(image_array, mask, name)
-            if decoded is not None:
-                decoded[index] = (image_array, mask, name)
-        if decoded is not None:
+        image_array, mask, name = self._read(index)
+        if self._decoded is not None:
             mask = mask.clone()  # callers may change the mask in place; the kept one stays as read
         image = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image_array)).permute(2, 0, 1))  # (C, H, W) uint8
         target = tv_tensors.Mask(mask)
@@ -115,9 +108,33 @@ class SegmentationDataset(Dataset):
                                last_label=self.num_classes - 1, ignore_index=self.ignore_index))
 
     def validate(self) -> None:
-        """Check every sample's labels and sizes before training starts (subclasses may do it faster)."""
+        """Check every sample's labels and sizes before training starts (subclasses may do it faster); with
+        `keep_decoded`, through the kept samples (`_validate_kept`)."""
+        if self._validate_kept():
+            return
         for index in range(len(self)):
             self.check_sample(*self.load(index))
+
+    def _validate_kept(self) -> bool:
+        """With `keep_decoded`, validate by reading each sample into the kept ones: a sample already kept was
+        checked when it was read, and one read now is not decoded again in the first epoch (a notebook that fits
+        several models on one data set decodes it once). -> False when nothing is kept (validate as usual)."""
+        if self._decoded is None:
+            return False
+        for index in range(len(self)):
+            self._read(index)
+        return True
+
+    def _read(self, index: int) -> tuple[np.ndarray, torch.Tensor, str]:
+        """Sample `index` as (image array, mask, name): the kept one, or loaded and checked (and kept, with
+        `keep_decoded`)."""
+        if self._decoded is not None and index in self._decoded:
+            return self._decoded[index]
+        sample = self.load(index)
+        self.check_sample(*sample)
+        if self._decoded is not None:
+            self._decoded[index] = sample
+        return sample
 
 
 class FilePairDataset(SegmentationDataset):
@@ -147,7 +164,10 @@ class FilePairDataset(SegmentationDataset):
 
     def validate(self) -> None:
         """Reads every mask and decodes every image before training: labels, sizes and truncated files, each
-        reported with the file named (a truncated validation image used to surface only after the first epoch)."""
+        reported with the file named (a truncated validation image used to surface only after the first epoch).
+        With `keep_decoded`, through the kept samples (`_validate_kept`)."""
+        if self._validate_kept():
+            return
         for index, (image_path, mask_path) in enumerate(self.pairs):
             mask = self.load_mask(index)
             size = image_size(image_path, decode=True)
