@@ -146,3 +146,39 @@ def test_a_lab_with_a_models_folder_keeps_its_heads_too(tmp_path, monkeypatch):
     assert trainings == ["fcn32s"] * 4
     lab().scores_at_size("fcn32s", 0, (64, 96))
     assert trainings == ["fcn32s"] * 4
+
+
+def test_a_weighted_lab_trains_its_heads_with_median_frequency_weights_kept_apart(tmp_path, monkeypatch):
+    """`class_weighting` gives every head the median-frequency weights of the training labels (class c: the median
+    of the frequencies over the frequency of c, counted on the frames holding c), and a head kept by a weighted
+    lab is not taken for an unweighted one."""
+    from segedu.lab import frozen
+
+    monkeypatch.setenv("SEGEDU_CACHE", str(tmp_path / "cache"))
+    given = []
+    real = frozen.train_head
+    monkeypatch.setattr(frozen, "train_head",
+                        lambda *args, **kwargs: given.append(kwargs.get("class_weights")) or real(*args, **kwargs))
+
+    def lab(weighting):
+        made = claims.Lab(data="streets", seeds=(0,), epochs=1, subset={"train": 6, "test": 4},
+                          models=tmp_path / "kept", class_weighting=weighting)
+        made.config = dataclasses.replace(made.config, image_size=(32, 48), hidden=8)
+        return made
+
+    weighted = lab(1.0)
+    weighted.scores("fcn32s", 0)
+    masks = weighted.stride32["train"].masks.long()
+    frequency = []
+    for c in range(11):
+        holding = [mask for mask in masks if (mask == c).any()]
+        labelled = sum(int((mask != 255).sum()) for mask in holding)
+        frequency.append(sum(int((mask == c).sum()) for mask in holding) / labelled if holding else None)
+    present = torch.tensor([f for f in frequency if f is not None], dtype=torch.float64)
+    median = present.median()  # torch's median: the lower of the two middle values, as the library's
+    expected = torch.tensor([float(median / f) if f is not None else 1.0 for f in frequency])
+    assert given[0] is not None and torch.allclose(given[0], expected, rtol=1e-3)
+    lab(None).scores("fcn32s", 0)  # unweighted: trained again, not loaded from the weighted head's file
+    assert len(given) == 2 and given[1] is None
+    lab(1.0).scores("fcn32s", 0)  # weighted again: loaded
+    assert len(given) == 2

@@ -47,10 +47,12 @@ class Lab:
     """Everything the trained claims share, computed on first use: CamVid's features through the frozen encoder at
     output strides 32 and 8 (`stride32`, `stride8`, `stride8_levels`), and each head's per-frame test scores for
     each seed. Heads on cached features train with `HeadConfig.seeds` (10), networks trained end to end with
-    `TrainingConfig.seeds` (5); `seeds` sets both."""
+    `TrainingConfig.seeds` (5); `seeds` sets both. `class_weighting` (a power, 1 for SegNet's median-frequency
+    balancing) weights the heads' loss by `class_weights`; None, the claims' own runs, leaves it unweighted."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
-                 models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None):
+                 models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None,
+                 class_weighting: float | None = None):
         from ..endtoend import TrainingConfig
         from ..frozen import HeadConfig
 
@@ -62,6 +64,7 @@ class Lab:
         if seeds is not None:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
+        self.class_weighting = class_weighting
         self._scores: dict[tuple, object] = {}
         self._bands: dict[tuple[int, int], tuple[object, torch.Tensor]] = {}  # (id(cache), width): (cache, band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
@@ -71,12 +74,26 @@ class Lab:
         self.loaded: dict[str, str] = {}  # {file: SHA-256} of every kept network `trained` loaded, for provenance
 
     @classmethod
-    def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2)) -> "Lab":
+    def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2),
+                    class_weighting: float | None = None) -> "Lab":
         """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
         and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame."""
         if profile == "fast":
-            return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100})
-        return cls(data=data, seeds=seeds)
+            return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100},
+                       class_weighting=class_weighting)
+        return cls(data=data, seeds=seeds, class_weighting=class_weighting)
+
+    @cached_property
+    def class_weights(self) -> torch.Tensor | None:
+        """(K,) float32: median-frequency weights (`segedu.recipes.median_frequency_weights`, SegNet's balancing)
+        of the training frames' labels at the heads' label size, raised to `class_weighting`; None when unweighted."""
+        if self.class_weighting is None:
+            return None
+        from ...recipes import median_frequency_weights
+
+        masks = self.stride32["train"].masks
+        weights = median_frequency_weights([(None, mask) for mask in masks], 11, power=self.class_weighting)
+        return torch.tensor(weights, dtype=torch.float32)
 
     def shared(self, name: str, compute: Callable[[], T]) -> T:
         """What several claims share, `compute()` on the first call for `name` and kept: e.g. DeconvNet and FCN-8s
@@ -170,8 +187,12 @@ class Lab:
                 train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
             settings = {"head": settings_of(self.config), "features": train.digest}
         name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
+        if self.class_weighting is not None:  # a file of its own; unweighted heads keep their names and keys
+            name += f"-weighted{self.class_weighting:g}"
+            settings = None if settings is None else {**settings, "class_weighting": self.class_weighting}
         return self.trained(name, seed, lambda: build_head(kind, train, hidden=self.config.hidden),
-                            lambda _: train_head(kind, train, self.config, seed=seed), settings=settings)
+                            lambda _: train_head(kind, train, self.config, seed=seed, class_weights=self.class_weights),
+                            settings=settings)
 
     def scores(self, kind: str, seed: int):
         """Per-frame test counts (`segedu.lab.scoring.Scores`) of head `kind` trained with `seed`."""
