@@ -195,13 +195,21 @@ def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_class
         raise ValueError(tr("predictions and targets must both be (F, H, W), got {predictions_shape} and "
                             "{targets_shape}",
                             predictions_shape=tuple(predictions.shape), targets_shape=tuple(targets.shape)))
+    labelled = targets != ignore_index
+    for name, labels in (("predictions", predictions), ("targets", targets)):
+        outside = (labels < 0) | (labels >= num_classes)
+        if bool((outside & labelled).any()):  # it would be counted in another frame's matrix, or not at all
+            found = sorted(set(labels[outside & labelled].unique().tolist()))[:8]
+            raise ValueError(tr("{name} hold labels {found} outside 0..{last} on labelled pixels (the ignore index "
+                                "is {ignore_index})", name=name, found=found, last=num_classes - 1,
+                                ignore_index=ignore_index))
     frames = predictions.shape[0]
     bins = frames * num_classes ** 2  # one per (frame, truth, prediction); void pixels go to one more, dropped
     # every pixel's bin in place, no boolean selection (6x faster on the CPU); int32 while the bins fit in it
     dtype = torch.int32 if bins < 2 ** 31 - 1 else torch.long
     frame = torch.arange(frames, device=targets.device, dtype=dtype).view(-1, 1, 1) * num_classes
     codes = (frame + targets.to(dtype)) * num_classes + predictions.to(dtype)
-    codes = torch.where(targets != ignore_index, codes, bins)
+    codes = torch.where(labelled, codes, bins)
     return torch.bincount(codes.view(-1), minlength=bins + 1)[:bins].view(frames, num_classes, num_classes)
 
 

@@ -53,15 +53,18 @@ def tensorflow_same_padding(size, kernel, stride, dilation):
     return total // 2, total - total // 2
 
 
-@pytest.mark.parametrize("kernel, stride, dilation", [(1, 1, 1), (3, 1, 1), (5, 1, 2), (3, 2, 1), (5, 2, 1)])
+@pytest.mark.parametrize("kernel, stride, dilation", [(1, 1, 1), (3, 1, 1), (5, 1, 2), (3, 2, 1), (5, 2, 1),
+                                                      ((3, 5), 1, 1)])
 @pytest.mark.parametrize("height, width", [(12, 16), (13, 16), (12, 17), (15, 15)])
 def test_same_convolution_pads_as_tensorflow_on_even_and_odd_sides(kernel, stride, dilation, height, width):
-    """Even paddings go to the convolution itself, uneven ones through F.pad: both as TensorFlow pads."""
+    """Even paddings go to the convolution itself, uneven ones through F.pad: both as TensorFlow pads (a 3x5 kernel:
+    the two axes padded differently)."""
     generator = torch.Generator().manual_seed(0)
     layer = SameConv2d(4, 6, kernel, stride=stride, dilation=dilation, bias=True)
     images = torch.randn(2, 4, height, width, generator=generator)
-    top, bottom = tensorflow_same_padding(height, kernel, stride, dilation)
-    left, right = tensorflow_same_padding(width, kernel, stride, dilation)
+    kernel_height, kernel_width = (kernel, kernel) if isinstance(kernel, int) else kernel
+    top, bottom = tensorflow_same_padding(height, kernel_height, stride, dilation)
+    left, right = tensorflow_same_padding(width, kernel_width, stride, dilation)
     expected = torch.nn.functional.conv2d(torch.nn.functional.pad(images, (left, right, top, bottom)), layer.weight,
                                           layer.bias, stride, 0, dilation)
     with torch.no_grad():

@@ -60,7 +60,8 @@ class SegmentationDataset(Dataset):
 
         Decoding PNGs is most of the cost of reading a sample; the transforms (random ones included) still run on
         every read, so this is safe for training data. Memory: the decoded data set (CamVid: 518 KB a frame).
-        With DataLoader workers, each worker keeps its own copy (use persistent workers).
+        `validate` (which `fit` calls before a run) reads every sample into the kept ones in the main process, so
+        DataLoader workers start with them all; what a worker reads later it keeps in its own copy.
         """
         self._decoded = {}
         return self

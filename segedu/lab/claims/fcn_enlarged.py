@@ -106,7 +106,8 @@ def heads_on_enlarged_crops(lab: Lab) -> dict[int, nn.Module]:
         native, crops = lab.stride32["train"], enlarged_crops(lab)
         steps = lab.config.epochs * math.ceil(len(native) / lab.config.batch_size)
         return {seed: train_head_in_stages("fcn8s", [(native, steps), (crops, steps)], lab.config, seed=seed,
-                                           interleaved=True).eval() for seed in lab.config.seeds}
+                                           interleaved=True, class_weights=lab.class_weights).eval()
+                for seed in lab.config.seeds}
 
     return lab.shared("fcn8s on frames and enlarged crops", compute)
 

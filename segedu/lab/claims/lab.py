@@ -48,7 +48,8 @@ class Lab:
     output strides 32 and 8 (`stride32`, `stride8`, `stride8_levels`), and each head's per-frame test scores for
     each seed. Heads on cached features train with `HeadConfig.seeds` (10), networks trained end to end with
     `TrainingConfig.seeds` (5); `seeds` sets both. `class_weighting` (a power, 1 for SegNet's median-frequency
-    balancing) weights the heads' loss by `class_weights`; None, the claims' own runs, leaves it unweighted."""
+    balancing) weights the loss of every head the lab trains by `class_weights` (the stride-32 training frames'
+    labels); None, the claims' own runs, leaves it unweighted."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None,

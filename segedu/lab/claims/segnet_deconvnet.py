@@ -134,7 +134,7 @@ def staged_deconvnets(lab: Lab, name: str, stages, *, interleaved: bool = False)
     from ..frozen import train_head_in_stages
 
     return [lab.shared(f"{name}, seed {seed}", lambda seed=seed: train_head_in_stages(
-                "deconvnet", stages(), lab.config, seed=seed, interleaved=interleaved))
+                "deconvnet", stages(), lab.config, seed=seed, interleaved=interleaved, class_weights=lab.class_weights))
             for seed in lab.config.seeds]
 
 
