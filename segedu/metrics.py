@@ -107,11 +107,8 @@ class ConfusionMatrix:
         if self.matrix.device != targets.device:
             self.matrix = self.matrix.to(targets.device)
         valid = targets != self.ignore_index
+        _refuse_labels_outside(predictions, targets, valid, self.num_classes, self.ignore_index)
         targets, predictions = targets[valid].long(), predictions[valid].long()
-        out_of_range = (targets < 0) | (targets >= self.num_classes) | (predictions < 0) | (predictions >= self.num_classes)
-        if out_of_range.any():
-            raise ValueError(tr("labels must lie in 0..{last_label} or be the ignore index {ignore_index}",
-                                last_label=self.num_classes - 1, ignore_index=self.ignore_index))
         codes = targets * self.num_classes + predictions
         self.matrix += torch.bincount(codes, minlength=self.num_classes ** 2).reshape(self.num_classes, self.num_classes)
         return self
@@ -187,6 +184,15 @@ class ConfusionMatrix:
         return "\n".join(rows)
 
 
+def _refuse_labels_outside(predictions: torch.Tensor, targets: torch.Tensor, labelled: torch.Tensor, num_classes: int,
+                           ignore_index: int) -> None:
+    """Raise ValueError if a labelled pixel's prediction or target is not a class index 0..num_classes-1."""
+    outside = (targets < 0) | (targets >= num_classes) | (predictions < 0) | (predictions >= num_classes)
+    if bool((outside & labelled).any()):
+        raise ValueError(tr("labels must lie in 0..{last_label} or be the ignore index {ignore_index}",
+                            last_label=num_classes - 1, ignore_index=ignore_index))
+
+
 def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int,
                      ignore_index: int = 255) -> torch.Tensor:
     """(F, H, W) predictions and targets -> (F, K, K) one confusion matrix per frame (rows: truth), for resampling
@@ -196,13 +202,7 @@ def frame_confusions(predictions: torch.Tensor, targets: torch.Tensor, num_class
                             "{targets_shape}",
                             predictions_shape=tuple(predictions.shape), targets_shape=tuple(targets.shape)))
     labelled = targets != ignore_index
-    for name, labels in (("predictions", predictions), ("targets", targets)):
-        outside = (labels < 0) | (labels >= num_classes)
-        if bool((outside & labelled).any()):  # it would be counted in another frame's matrix, or not at all
-            found = sorted(set(labels[outside & labelled].unique().tolist()))[:8]
-            raise ValueError(tr("{name} hold labels {found} outside 0..{last} on labelled pixels (the ignore index "
-                                "is {ignore_index})", name=name, found=found, last=num_classes - 1,
-                                ignore_index=ignore_index))
+    _refuse_labels_outside(predictions, targets, labelled, num_classes, ignore_index)  # else counted in another frame
     frames = predictions.shape[0]
     bins = frames * num_classes ** 2  # one per (frame, truth, prediction); void pixels go to one more, dropped
     # every pixel's bin in place, no boolean selection (6x faster on the CPU); int32 while the bins fit in it
