@@ -18,9 +18,8 @@ from segedu.lab.claims import deconvnet_proposals, segnet_deconvnet
 @pytest.mark.slow
 def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     monkeypatch.setattr(segnet_deconvnet, "LABEL_SIZE", (64, 96))  # score at the heads' own size, quickly
-    monkeypatch.setattr(segnet_deconvnet, "SMALL_FRAMES", 8)
     monkeypatch.setattr(segnet_deconvnet, "OBJECT_PIXELS", 16)
-    lab = claims.Lab(seeds=(0, 1), data="streets", subset={"train": 96, "test": 24})
+    lab = claims.Lab(seeds=(0, 1), data="streets", subset={"train": 96, "test": 24}, small_frames=8)
     lab.config = dataclasses.replace(lab.config, image_size=(64, 96), epochs=1, hidden=8)
     steps = segnet_deconvnet.head_steps(lab)
     assert steps == 12  # one epoch of the 96 frames in batches of 8
@@ -63,3 +62,18 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
     assert set(misalignment.numbers["beside"]) == {"centred", "whole frames"}
     assert 0.5 <= misalignment.numbers["test_overlap"] < 1  # misaligned, yet overlapping their object's crop enough
     assert len(misalignment.numbers["step"]["per_seed"]) == 2
+
+
+def test_a_learners_lab_overfits_its_little_data_as_the_claims_do():
+    """DeconvNet's two stages fight overfitting, so their frames must be seen many times: the claims' 32 frames in 12
+    epochs of CamVid's 367 (batches of 8) are seen 138 times each; the fast profile's 4 epochs of 120 frames would
+    show 32 frames only 15 times, so a learner's lab takes 4 frames (120 times). The full profile is the claims'."""
+    claims_lab = claims.Lab()
+    fast, full = claims.Lab.for_learner("streets", "fast"), claims.Lab.for_learner("streets", "full")
+    assert segnet_deconvnet.few_frames(claims_lab) == segnet_deconvnet.few_frames(full) == 32
+    assert segnet_deconvnet.few_frames(fast) == 4
+    assert segnet_deconvnet.few_frames(claims.Lab(small_frames=5)) == 5
+    for lab, frames, epochs_of in ((claims_lab, 32, 367), (fast, 4, 120)):
+        batch = lab.config.batch_size
+        seen = lab.config.epochs * -(-epochs_of // batch) * batch / frames
+        assert seen > 100, (frames, seen)

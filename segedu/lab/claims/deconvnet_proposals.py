@@ -98,7 +98,7 @@ def deconvnet_misalignment(lab: Lab) -> Outcome:
     and at other scales, as the proposals it segments at test time show them. Proposals are an oracle's: each
     object's centred window (what the first stage cuts) shifted and rescaled at random until it overlaps that window
     by IoU >= `PROPOSAL_IOU` (`segedu.lab.proposals`). DeconvNet's decoder on the frozen encoder
-    (`segedu.lab.unpooling`), `segnet_deconvnet.SMALL_FRAMES` training frames and `deconvnet_two_stage`'s steps:
+    (`segedu.lab.unpooling`), `segnet_deconvnet.few_frames` training frames and `deconvnet_two_stage`'s steps:
     half the steps on their centred crops and half on `PROPOSALS_PER_OBJECT` proposal crops per object, against all
     the steps on the centred crops (the first stage alone); the same initial weights, ten seeds. Scored on one
     proposal per object of the 233 test frames, drawn by a generator of their own (`TEST_DRAW`), each crop against
@@ -108,7 +108,7 @@ def deconvnet_misalignment(lab: Lab) -> Outcome:
     from ..frozen import predict_head
     from ..scoring import score_frames
 
-    steps, frames = deconvnet.head_steps(lab), deconvnet.SMALL_FRAMES
+    steps, frames = deconvnet.head_steps(lab), deconvnet.few_frames(lab)
     crops = deconvnet.object_crop_features(lab, frames)
     training = proposal_crops(lab, "train", subset=frames, per_object=PROPOSALS_PER_OBJECT, draw=TRAINING_DRAW)
     networks = {"centred only": deconvnet.staged_deconvnets(lab, f"deconvnet, crops of {frames} frames",

@@ -49,11 +49,12 @@ class Lab:
     each seed. Heads on cached features train with `HeadConfig.seeds` (10), networks trained end to end with
     `TrainingConfig.seeds` (5); `seeds` sets both. `class_weighting` (a power, 1 for SegNet's median-frequency
     balancing) weights the loss of every head the lab trains by `class_weights` (the stride-32 training frames'
-    labels); None, the claims' own runs, leaves it unweighted."""
+    labels); None, the claims' own runs, leaves it unweighted. `small_frames`: the training frames of the
+    little-data claims (DeconvNet's two stages); None, the claims' own `segnet_deconvnet.SMALL_FRAMES`."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None,
-                 class_weighting: float | None = None):
+                 class_weighting: float | None = None, small_frames: int | None = None):
         from ..endtoend import TrainingConfig
         from ..frozen import HeadConfig
 
@@ -66,6 +67,7 @@ class Lab:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
         self.class_weighting = class_weighting
+        self.small_frames = small_frames
         self._scores: dict[tuple, object] = {}
         self._bands: dict[tuple[int, int], tuple[object, torch.Tensor]] = {}  # (id(cache), width): (cache, band)
         self._heads: dict[tuple[str, int], nn.Module] = {}
@@ -78,10 +80,13 @@ class Lab:
     def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2),
                     class_weighting: float | None = None) -> "Lab":
         """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
-        and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame."""
+        and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame.
+        The little-data claims keep their regime, where each frame is seen over a hundred times: the claims' 32
+        frames in 552 batches of 8 (138 times each), in the fast profile 4 frames in its 60 (120 times; 32 frames
+        would be seen 15 times, too few to overfit)."""
         if profile == "fast":
             return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100},
-                       class_weighting=class_weighting)
+                       class_weighting=class_weighting, small_frames=4)
         return cls(data=data, seeds=seeds, class_weighting=class_weighting)
 
     @cached_property

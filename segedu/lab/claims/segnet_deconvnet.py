@@ -4,7 +4,8 @@ proposals and two-stage training where the data is small enough to overfit.
 
 The decoders are heads on the cached features of the frozen EfficientNet-Lite0 (`segedu.lab.unpooling`: switches
 from the encoder's own maps), as the papers start from an ImageNet encoder; each trains in about a minute, so every
-arm has ten seeds. Settings fixed before the runs: `SMALL_FRAMES`, `OBJECT_PIXELS`."""
+arm has ten seeds. Settings fixed before the runs: `SMALL_FRAMES`, `OBJECT_PIXELS`; a learner's lab sets its own
+number of little-data frames (`Lab.small_frames`, `few_frames`)."""
 
 from __future__ import annotations
 
@@ -105,12 +106,17 @@ def head_steps(lab: Lab) -> int:
     return lab.config.epochs * -(-len(lab.stride32["train"]) // lab.config.batch_size)
 
 
+def few_frames(lab: Lab) -> int:
+    """How many training frames the little-data claims use: the lab's own `small_frames`, else `SMALL_FRAMES`."""
+    return lab.small_frames or SMALL_FRAMES
+
+
 def small_frames(lab: Lab):
-    """`SMALL_FRAMES` training frames, evenly spread over the split, through the frozen encoder (levels 3-5)."""
+    """`few_frames(lab)` training frames, evenly spread over the split, through the frozen encoder (levels 3-5)."""
     from ..frozen import FeatureCache
 
     return lab.shared("small frames", lambda: FeatureCache(lab.data, "train", image_size=lab.config.image_size,
-                                                          subset=SMALL_FRAMES))
+                                                          subset=few_frames(lab)))
 
 
 def object_crop_features(lab: Lab, subset: int | None = None):
@@ -330,7 +336,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     both stages train on crops. Here the first stage is object-centred crops (`endtoend.object_crops`) and the second
     departs from the paper: it trains on the whole frames, as CamVid comes without proposals.
     DeconvNet's decoder (`segedu.lab.unpooling`; most of its parameters in the fc6/fc7 bottleneck) on the frozen
-    encoder, trained on `SMALL_FRAMES` frames for as many steps as a head on all 367 (many epochs: the regime where
+    encoder, trained on `few_frames` frames for as many steps as a head on all 367 (many epochs: the regime where
     it overfits): in one stage on the frames, or half the steps on the crops of the same frames and half on the
     frames; the same initial weights, ten seeds. Each network's mIoU on its own training frames beside the test
     frames shows the overfitting. Two stages - one stage on the test frames is judged by `preregistration.RULES` on
@@ -338,11 +344,11 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     from ..frozen import predict_head
     from ..scoring import score_frames
 
-    steps, small = head_steps(lab), small_frames(lab)
-    crops = object_crop_features(lab, SMALL_FRAMES)
-    networks = {"one stage": staged_deconvnets(lab, f"deconvnet, {SMALL_FRAMES} frames",
+    steps, small, frames = head_steps(lab), small_frames(lab), few_frames(lab)
+    crops = object_crop_features(lab, frames)
+    networks = {"one stage": staged_deconvnets(lab, f"deconvnet, {frames} frames",
                                                lambda: [(small, steps)]),
-                "two stages": staged_deconvnets(lab, f"deconvnet, crops then {SMALL_FRAMES} frames",
+                "two stages": staged_deconvnets(lab, f"deconvnet, crops then {frames} frames",
                                                 lambda: [(crops, steps // 2), (small, steps - steps // 2)])}
     test = lab.stride32["test"]
     scores = {name: [] for name in networks}  # per-frame counts on the test frames
@@ -359,7 +365,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     gap = {name: [100 * (pooled_score([on_train]) - pooled_score([on_test]))  # each seed's overfitting, points
                   for on_train, on_test in zip(fitted[name], scores[name])] for name in scores}
     return Outcome(difference["verdict"],
-                   f"DeconvNet's decoder on the frozen encoder, {SMALL_FRAMES} training frames, {steps} steps "
+                   f"DeconvNet's decoder on the frozen encoder, {frames} training frames, {steps} steps "
                    f"({len(crops)} object crops of those frames for the first half in two stages), "
                    f"{len(lab.config.seeds)} seeds pooled: test mIoU "
                    + ", ".join(f"{name} {100 * v:.1f} (training frames {100 * train_miou[name]:.1f})"
@@ -397,11 +403,11 @@ def deconvnet_easy_first(lab: Lab) -> Outcome:
     from ..frozen import predict_head
     from ..scoring import score_frames
 
-    steps, small = head_steps(lab), small_frames(lab)
-    crops = object_crop_features(lab, SMALL_FRAMES)
+    steps, small, frames = head_steps(lab), small_frames(lab), few_frames(lab)
+    crops = object_crop_features(lab, frames)
     stages = [(crops, steps // 2), (small, steps - steps // 2)]
-    networks = {"crops first": staged_deconvnets(lab, f"deconvnet, crops then {SMALL_FRAMES} frames", lambda: stages),
-                "mixed": staged_deconvnets(lab, f"deconvnet, crops and {SMALL_FRAMES} frames mixed", lambda: stages,
+    networks = {"crops first": staged_deconvnets(lab, f"deconvnet, crops then {frames} frames", lambda: stages),
+                "mixed": staged_deconvnets(lab, f"deconvnet, crops and {frames} frames mixed", lambda: stages,
                                            interleaved=True)}
     test = lab.stride32["test"]
     scores = {name: [score_frames(predicted_classes(predict_head(head, test)), test.masks.long(),
@@ -411,7 +417,7 @@ def deconvnet_easy_first(lab: Lab) -> Outcome:
                         RULES["deconvnet_easy_first"])
     test_miou = {name: pooled_score(s) for name, s in scores.items()}
     return Outcome(difference["verdict"],
-                   f"DeconvNet's decoder on the frozen encoder, {SMALL_FRAMES} training frames and their "
+                   f"DeconvNet's decoder on the frozen encoder, {frames} training frames and their "
                    f"{len(crops)} object crops, {steps} steps (half on each), {len(lab.config.seeds)} seeds pooled: "
                    "test mIoU " + ", ".join(f"{name} {100 * v:.1f}" for name, v in test_miou.items()) + ". "
                    + shown("crops first - mixed", difference) + f" points, 95% two-level bootstrap (seeds, then "
