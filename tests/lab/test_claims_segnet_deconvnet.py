@@ -65,15 +65,21 @@ def test_the_segnet_and_deconvnet_claims_run_on_the_stand_in(monkeypatch):
 
 
 def test_a_learners_lab_overfits_its_little_data_as_the_claims_do():
-    """DeconvNet's two stages fight overfitting, so their frames must be seen many times: the claims' 32 frames in 12
-    epochs of CamVid's 367 (batches of 8) are seen 138 times each; the fast profile's 4 epochs of 120 frames would
-    show 32 frames only 15 times, so a learner's lab takes 4 frames (120 times). The full profile is the claims'."""
+    """DeconvNet's two stages fight overfitting, so their frames must be seen many times. A step draws a batch of 8,
+    or all the frames when there are fewer: the claims' 32 frames in 12 epochs of CamVid's 367 are seen 138 times
+    each; the fast profile's 4 epochs of 120 frames (60 steps) would show 32 frames only 15 times, too few to overfit,
+    so a learner's lab takes 4 frames, seen 60 times (every step takes all 4). The full profile is the claims'."""
     claims_lab = claims.Lab()
     fast, full = claims.Lab.for_learner("streets", "fast"), claims.Lab.for_learner("streets", "full")
     assert segnet_deconvnet.few_frames(claims_lab) == segnet_deconvnet.few_frames(full) == 32
     assert segnet_deconvnet.few_frames(fast) == 4
     assert segnet_deconvnet.few_frames(claims.Lab(small_frames=5)) == 5
-    for lab, frames, epochs_of in ((claims_lab, 32, 367), (fast, 4, 120)):
+
+    def seen(lab, training_frames, frames):  # how many times each of `frames` is seen in the lab's head steps
         batch = lab.config.batch_size
-        seen = lab.config.epochs * -(-epochs_of // batch) * batch / frames
-        assert seen > 100, (frames, seen)
+        steps = lab.config.epochs * -(-training_frames // batch)
+        return steps * min(batch, frames) / frames
+
+    assert seen(claims_lab, 367, 32) == 138
+    assert seen(fast, fast.subset["train"], 4) == 60
+    assert seen(fast, fast.subset["train"], 32) == 15  # what the claims' 32 frames would get at the fast scale

@@ -1,7 +1,7 @@
 """Notebook 08 (DeconvNet's second training stage): crops of object proposals that overlap an object by IoU >= 0.5,
 which the lecture says make the network robust to misaligned proposals at test time.
 
-The same frozen encoder, DeconvNet decoder, 32 training frames, steps and ten seeds as `segnet_deconvnet`'s
+The same frozen encoder, DeconvNet decoder, training frames (`few_frames`), steps and seeds as `segnet_deconvnet`'s
 two-stage claims; the proposals are an oracle's (`segedu.lab.proposals`), drawn by generators of their own, apart
 from the training seeds. Settings fixed before the run: `PROPOSALS_PER_OBJECT`, `PROPOSAL_IOU`, `TRAINING_DRAW`,
 `TEST_DRAW`."""
@@ -12,7 +12,7 @@ import torch
 
 from ...metrics import predicted_classes
 from ..scoring import Scores
-from . import segnet_deconvnet as deconvnet  # its settings: SMALL_FRAMES, OBJECT_PIXELS, LABEL_SIZE
+from . import segnet_deconvnet as deconvnet  # its settings: few_frames, OBJECT_PIXELS, LABEL_SIZE
 from .framework import Outcome, Registry
 from .lab import Lab
 from .preregistration import RULES

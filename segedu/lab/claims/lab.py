@@ -81,9 +81,9 @@ class Lab:
                     class_weighting: float | None = None) -> "Lab":
         """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
         and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame.
-        The little-data claims keep their regime, where each frame is seen over a hundred times: the claims' 32
-        frames in 552 batches of 8 (138 times each), in the fast profile 4 frames in its 60 (120 times; 32 frames
-        would be seen 15 times, too few to overfit)."""
+        The little-data claims keep a regime where each frame is seen many times: the claims' 32 frames in 552
+        batches of 8 (138 times each); in the fast profile 4 frames in its 60 steps, each step all 4 (60 times; 32
+        frames would be seen 15 times, too few to overfit)."""
         if profile == "fast":
             return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100},
                        class_weighting=class_weighting, small_frames=4)
