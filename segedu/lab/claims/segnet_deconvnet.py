@@ -339,8 +339,8 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     encoder, trained on `few_frames` frames for as many steps as a head on all the lab's frames (many epochs: the
     regime where it overfits): in one stage on the frames, or half the steps on the crops of the same frames and half
     on the frames; the same initial weights, the lab's seeds. Each network's mIoU on its own training frames beside
-    the test frames shows the overfitting. Two stages - one stage on the test frames is judged by `preregistration.RULES` on
-    its two-level interval (seeds, then blocks of test frames)."""
+    the test frames shows the overfitting. Two stages - one stage on the test frames is judged by
+    `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames)."""
     from ..frozen import predict_head
     from ..scoring import score_frames
 
