@@ -111,7 +111,7 @@ def few_frames(lab: Lab) -> int:
     return lab.small_frames or SMALL_FRAMES
 
 
-def small_frames(lab: Lab):
+def few_frame_features(lab: Lab):
     """`few_frames(lab)` training frames, evenly spread over the split, through the frozen encoder (levels 3-5)."""
     from ..frozen import FeatureCache
 
@@ -344,7 +344,7 @@ def deconvnet_two_stage(lab: Lab) -> Outcome:
     from ..frozen import predict_head
     from ..scoring import score_frames
 
-    steps, small, frames = head_steps(lab), small_frames(lab), few_frames(lab)
+    steps, small, frames = head_steps(lab), few_frame_features(lab), few_frames(lab)
     crops = object_crop_features(lab, frames)
     networks = {"one stage": staged_deconvnets(lab, f"deconvnet, {frames} frames",
                                                lambda: [(small, steps)]),
@@ -403,7 +403,7 @@ def deconvnet_easy_first(lab: Lab) -> Outcome:
     from ..frozen import predict_head
     from ..scoring import score_frames
 
-    steps, small, frames = head_steps(lab), small_frames(lab), few_frames(lab)
+    steps, small, frames = head_steps(lab), few_frame_features(lab), few_frames(lab)
     crops = object_crop_features(lab, frames)
     stages = [(crops, steps // 2), (small, steps - steps // 2)]
     networks = {"crops first": staged_deconvnets(lab, f"deconvnet, crops then {frames} frames", lambda: stages),
