@@ -70,7 +70,7 @@ COURSE: tuple[Lesson, ...] = (
            "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling); "
            "the skips' worth in the learner's own run (heads on cached ImageNet features, 3 seeds); receptive "
            "fields computed; object sizes against the effective field (3 seeds); FCN-8s on cars enlarged past "
-           "its field and shrunk below it; torchvision's ResNet FCN", ("01", "02", "04"), 70, 57),
+           "its field and shrunk below it; torchvision's ResNet FCN", ("01", "02", "04", "05"), 70, 57),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
            "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
            "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
