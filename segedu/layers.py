@@ -162,7 +162,7 @@ class ASPP(nn.Module):
     different fields of view: a 1x1 convolution, a 3x3 convolution at each atrous rate, and (with
     image_pooling) the global average; they are concatenated and projected by a 1x1 ConvBNReLU.
     `separable` uses depthwise separable 3x3 branches as in DeepLabv3+. DeepLabv2's ASPP, which sums
-    four classifiers, lives in models/deeplab.py. Departure: no batch norm in the image-pooling branch.
+    four classifiers, lives in models/deeplabv2.py (`SummedASPP`). Departure: no batch norm in the image-pooling branch.
     """
 
     def __init__(self, in_channels: int, out_channels: int = 256, rates: Sequence[int] = (12, 24, 36), *,

@@ -143,7 +143,7 @@ RECIPES: dict[str, Recipe] = {
         model="fcn8s", data="camvid", options={"backbone": "efficientnet_lite0", "pretrained": True},
         image_size=(360, 480), epochs=HEAD_EPOCHS, freeze_through="level5", score_minutes=(15.0, 30.0, 60.0)),
     # SegNet and DeconvNet need their own max-pooling encoder (the switches), and VGG16's ImageNet weights are not
-    # available offline: a quarter-width network trained from scratch, SegNet-Basic's size (about 1.8M parameters)
+    # available offline: a quarter-width network trained from scratch (about 1.8M parameters, near SegNet-Basic's 1.4M)
     "camvid-segnet": Recipe(
         "camvid-segnet", "SegNet (VGG16-BN at quarter width, its pooling switches) trained from scratch on CamVid at "
                          "360x480, as SegNet-Basic was (90 epochs, fewer where they do not fit in an hour)",

@@ -106,8 +106,9 @@ def build_dataset(name: str, split: str, *, image_size: tuple[int, int] | None, 
     folder path) for `split`.
 
     `image_size` (height, width) resizes both images and masks (None keeps the native size); `augment` uses
-    the training transforms (random scale and crop, flips; elastic deformation for ISBI 2012). `transforms`, when
-    given, replaces both (e.g. `transforms.isbi_train_transforms`: U-Net's tiles at the native scale).
+    the training transforms (random scale and crop, flips; for ISBI 2012 torchvision's elastic transform, not
+    U-Net's). `transforms`, when given, replaces both (e.g. `transforms.isbi_train_transforms`: U-Net's tiles at the
+    native scale and its deformation).
     """
     if name == "shapes":
         size = image_size[0] if image_size else 64

@@ -25,9 +25,10 @@ def train_transforms(size: tuple[int, int], *, scale: tuple[float, float] = (0.3
                      elastic_sigma: float = 4.0) -> v2.Compose:
     """Random crop of a random scale resized to `size` (height, width), flips, colour jitter, optional elastic warp.
 
-    `elastic` adds the smooth random deformation U-Net trains with (Ronneberger et al. 2015, section 3.1);
-    torchvision draws a displacement field of strength `elastic_alpha` smoothed by a Gaussian of `elastic_sigma`
-    pixels, where the paper draws displacements on a coarse 3x3 grid and interpolates them bicubically.
+    `elastic` adds torchvision's `ElasticTransform`: a per-pixel displacement field of strength `elastic_alpha`
+    smoothed by a Gaussian of `elastic_sigma` pixels. That is not U-Net's deformation (Ronneberger et al. 2015,
+    section 3.1: a coarse 3x3 grid of displacements of 10 px standard deviation, interpolated bicubically), which
+    is `segedu.data.elastic`, used by `isbi_train_transforms`.
     """
     height, width = size
     aspect = width / height

@@ -26,8 +26,10 @@ heads differ only where the lecture says they do:
     probe5                    and 5 all lie on one 23x30 grid at 180x240: the dilated levels compute the stride-32
                               features on a denser grid (`tests/test_dilation.py`), so the three probes differ in
                               the level they read and not in the resolution of their map (`PROBES`)
-    hypercolumn               Hariharan et al. 2015: every pixel's vector of levels 3, 4 and 5, upsampled to level
-                              3 and concatenated (its "hypercolumn"), then one linear classifier. As bilinear
+    hypercolumn               the hypercolumn features of Hariharan et al. 2015 (levels 3, 4 and 5, upsampled to
+                              level 3 and concatenated) under one whole-frame linear classifier; the paper classifies
+                              pixels inside detection boxes with a coarse grid of location-specific classifiers
+                              (`segedu.lab.box_hypercolumns`). As bilinear
                               upsampling and a 1x1 convolution are both linear, this equals the sum of per-level
                               linear scores upsampled, FCN-8s without its 3x3 layers (tested)
     largefov                  DeepLab-LargeFOV's classifier (Chen et al. 2015): a 3x3 convolution with dilation

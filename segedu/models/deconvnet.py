@@ -4,8 +4,8 @@ VGG16-BN's convolution layers with pooling switches, then VGG's fully connected 
 (fc6 a 7x7 convolution to 4096 channels, fc7 1x1), then a mirrored "deconvolution network": a 7x7
 transposed convolution back to 512 channels, and five stages of unpooling with the switches followed by
 3x3 transposed convolutions, with batch norm after every convolution and deconvolution as in the paper.
-About 252M parameters with 21 classes (published: 252M); the paper follows it with the dense CRF
-(segedu.crf) and an ensemble with FCN-8s, neither of which is part of the network.
+About 252M parameters with 21 classes (published: 252M); the paper averages its class probabilities with
+FCN-8s's (EDeconvNet) and then applies the dense CRF (segedu.crf); neither is part of the network.
 
 Departures: the paper's fc6 is a valid 7x7 convolution on the 7x7 pool5 map of a 224x224 proposal, which
 shrinks it to 1x1 (a 4096-vector describing the whole proposal) and its mirror, a 7x7 deconvolution, grows it

@@ -1,5 +1,5 @@
 """Checks of atrous (dilated) convolution: the receptive field and the depthwise separable convolution
-(notebook 05), and DeepLab's ASPP branches (notebook 10).
+(notebook 05), and DeepLab v3's ASPP branches (notebook 10).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def check_depthwise_separable_conv(function: Callable) -> None:
 
 def check_aspp_branches(function: Callable) -> None:
     """function(features (N, C, H, W), weights [(C_out, C, 3, 3) per rate], rates) -> (N, C_out * len(rates), H, W):
-    ASPP's atrous branches, each a 3x3 convolution with dilation = padding = rate, concatenated along channels."""
+    DeepLab v3's ASPP atrous branches, each a 3x3 convolution with dilation = padding = rate, concatenated along
+    channels (DeepLab v2's ASPP sums its branches' class scores instead)."""
     generator, cases = _generator(100), []
     for n, c, o, (height, width), rates in [(1, 2, 3, (9, 9), (1, 2)), (2, 3, 2, (12, 16), (1, 6, 12)),
                                             (1, 4, 2, (7, 5), (2, 3, 24))]:

@@ -40,8 +40,10 @@ def context_pyramid(lab: Lab) -> Outcome:
               "aspp - plain, two-level 95% interval: above 0 holds, below +1 point contradicts",
               note="ASPP and the plain head are level (5 runs ahead, 4 behind, 1 tied), and a gain of one point "
                    "is ruled out: on a frozen encoder's 23x30 map the parallel rates (6, 12, 18) add nothing a single "
-                   "3x3 layer lacks. DeepLab v2's +3.2 (Table 3) comes from training the whole network on "
-                   "321x321 PASCAL crops, where the rates span objects many times larger.")
+                   "3x3 layer lacks. DeepLab v2's +3.2 (Table 3) is for its ASPP-L, four 3x3 classifiers at "
+                   "rates 6, 12, 18 and 24 whose scores are summed (the concatenated v3 module is tested here), "
+                   "trained as a whole network on 321x321 PASCAL crops, where the rates span objects many times "
+                   "larger.")
 def context_aspp(lab: Lab) -> Outcome:
     return ranking(lab, ("aspp", "plain"), "miou", "test mIoU on the dilated encoder (output stride 8)",
                    RULES["context_aspp"])

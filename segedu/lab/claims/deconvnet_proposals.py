@@ -21,7 +21,9 @@ from .verdict import judged, paired, pooled_score, shown
 claims = Registry()
 
 PROPOSALS_PER_OBJECT = 4  # the second stage's examples: proposals drawn around each object of the training frames
-PROPOSAL_IOU = 0.5  # a proposal overlaps its object's centred window by at least this (Noh et al. 2015, section 4.2)
+# the paper's threshold for proposals overlapping the ground truth (Noh et al. 2015, section 4.2); here measured
+# against the object's centred window (`segedu.lab.proposals`)
+PROPOSAL_IOU = 0.5
 TRAINING_DRAW, TEST_DRAW = 1, 2  # the proposals' own generators, one for the training frames, one for the test frames
 
 

@@ -164,7 +164,7 @@ def probabilities(head: nn.Module, cache) -> torch.Tensor:
                    "learn to carry more; the paper's DeconvNet (69.6 on VOC) trains VGG-16 end to end with it. "
                    "What the lecture's 'complementary' needs, a DeconvNet as good as FCN, this budget does not give.")
 def deconvnet_fcn_ensemble(lab: Lab) -> Outcome:
-    """DeconvNet (Noh et al. 2015, section 4.3; the review): FCN and DeconvNet are complementary, FCN catching the
+    """DeconvNet (Noh et al. 2015, section 5.2; the review): FCN and DeconvNet are complementary, FCN catching the
     overall shape and DeconvNet the detail, so their ensemble (EDeconvNet: the mean of their class probabilities)
     beats each alone. DeconvNet's decoder (fc6/fc7 bottleneck, unpooling with the encoder's switches and
     deconvolutions, `segedu.lab.unpooling`) and FCN-8s's on the same frozen ImageNet encoder's cached levels 3-5,
@@ -229,7 +229,8 @@ def instance_wise(head: nn.Module, frames, proposals: dict, *, size: tuple[int, 
                   chunk: int = 8) -> dict[str, torch.Tensor]:
     """DeconvNet's instance-wise inference (Noh et al. 2015, section 5.1): every proposal predicted on its own,
     enlarged to the network's input size, its class probabilities brought back to its window and combined with
-    the whole frame's at each pixel by their maximum or their sum.
+    the whole frame's at each pixel by their maximum or their sum (the paper aggregates the proposals alone; here
+    the whole frame counts as one more proposal, a departure).
     frames: the cache of the F whole frames; proposals: `test_proposals`' dict; size: where to predict (H, W).
     -> {"whole frame", "proposals, max", "proposals, sum"}: (F, H, W) uint8 class maps."""
     from ..frozen import features_of

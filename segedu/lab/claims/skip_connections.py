@@ -18,8 +18,9 @@ claims = Registry()
               "all six differences (2 measures x 3 levels), two-level 95% intervals: all above 0 holds, any below +1 "
               "point contradicts")
 def hypercolumn_levels(lab: Lab) -> Outcome:
-    """Hypercolumns (Hariharan et al. 2015): every level's features at a pixel, concatenated, under one linear
-    classifier, beat each level alone, in mIoU (semantics) and in the boundary band (detail). Each difference is
+    """Hypercolumn features (Hariharan et al. 2015): every level's features at a pixel, concatenated, under one
+    whole-frame linear classifier (not the paper's box-wise grid of location-specific classifiers), beat each level
+    alone, in mIoU (semantics) and in the boundary band (detail). Each difference is
     judged by `preregistration.RULES` on its two-level interval (seeds, then blocks of test frames); the claim by
     `combined`."""
     singles = ("linear3", "linear4", "linear5")
