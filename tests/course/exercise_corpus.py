@@ -547,6 +547,10 @@ def mean_field_normalizes_over_pixels(unary, probabilities, kernel, weight):
     return torch.softmax(unary + weight * kernel @ probabilities, dim=0)
 
 
+def mean_field_recomputes_the_probabilities(unary, probabilities, kernel, weight):
+    return torch.softmax(unary + weight * kernel @ unary.softmax(1), dim=1)  # ignores the Q it is given: no iteration
+
+
 # ---- 11 -----------------------------------------------------------------------------------------
 
 def trainable_returns_everything(model, regime):
@@ -635,7 +639,8 @@ CORPUS.update({
     "check_aspp_branches": (checks.check_aspp_branches, [
         aspp_sums_the_branches, aspp_without_dilation, aspp_pads_by_one]),
     "check_mean_field_step": (checks.check_mean_field_step, [
-        mean_field_subtracts_the_messages, mean_field_includes_each_pixel_itself, mean_field_normalizes_over_pixels]),
+        mean_field_subtracts_the_messages, mean_field_includes_each_pixel_itself, mean_field_normalizes_over_pixels,
+        mean_field_recomputes_the_probabilities]),
     "check_trainable_parameters": (checks.check_trainable_parameters, [
         trainable_returns_everything, trainable_inverted, trainable_forgets_to_freeze]),
     "check_discriminative_groups": (checks.check_discriminative_groups, [

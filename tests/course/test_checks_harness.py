@@ -71,3 +71,33 @@ def test_an_error_inside_the_segedu_library_quotes_the_learners_own_line():
 def test_jupyter_shows_the_message_without_the_checker_stack():
     lines = ExerciseFailed("first line\nHint: second")._render_traceback_()
     assert "first line" in lines[0] and lines[1] == "Hint: second"
+
+
+def test_running_the_untouched_stub_shows_the_first_hint_without_using_it_up():
+    from segedu.course import checks
+
+    def stub(x):
+        raise NotImplementedError
+
+    checks._FAILURES.pop("triple", None)
+    hints = ("the first hint", "the second hint")
+    for _ in range(2):  # the stub, checked twice: the first hint both times
+        with pytest.raises(ExerciseFailed, match="not implemented yet(.|\n)*the first hint"):
+            compare("triple", stub, reference, CASES, hint=hints)
+    with pytest.raises(ExerciseFailed, match="the first hint"):  # the first wrong answer still gets hint 1
+        compare("triple", lambda x: x, reference, CASES, hint=hints)
+    with pytest.raises(ExerciseFailed, match="the second hint"):
+        compare("triple", lambda x: x, reference, CASES, hint=hints)
+    checks._FAILURES.pop("triple", None)
+
+
+def test_an_error_outside_the_learners_code_is_not_called_their_line():
+    """The check's own call fails (a keyword the function lacks): no frame of the learner's to quote."""
+    def renamed(y):
+        return y * 2
+
+    with pytest.raises(ExerciseFailed) as caught:
+        compare("double", renamed, reference, [("a keyword", (), {"x": torch.ones(2)})])
+    message = str(caught.value)
+    assert "raised TypeError" in message and "your line" not in message
+    assert "the check calling your function, or using what it returned" in message

@@ -21,7 +21,9 @@ def check_mean_field_step(function: Callable) -> None:
         kernel = torch.rand(pixels, pixels, generator=generator)
         kernel = (kernel + kernel.T) / 2
         kernel.fill_diagonal_(0)
-        cases.append((f"{pixels} pixels, {classes} classes, weight {weight}", (unary, unary.exp(), kernel, weight), {}))
+        # Q after some updates, not softmax(unary): a step that recomputes Q from the unary alone cannot iterate
+        probabilities = torch.softmax(_randn(generator, pixels, classes), dim=1)
+        cases.append((f"{pixels} pixels, {classes} classes, weight {weight}", (unary, probabilities, kernel, weight), {}))
     compare("mean_field_step", function,
             lambda unary, probabilities, kernel, weight: torch.softmax(unary + weight * kernel @ probabilities, dim=1),
             cases, hint=("each pixel collects, for every label, the probabilities of that label at the other pixels, "

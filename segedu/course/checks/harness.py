@@ -175,13 +175,15 @@ def _exit_call(code: Any) -> str:
     return f"sys.exit({'' if code is None else repr(code)})"
 
 
-def hint_for(name: str, hints: Hints) -> str:
-    """The hint for this failure of exercise `name`: the first one the first time, then each next one."""
+def hint_for(name: str, hints: Hints, *, advance: bool = True) -> str:
+    """The hint for this failure of exercise `name`: the first one the first time, then each next one. A failure
+    that does not `advance` (the untouched stub) shows the current hint without using it up."""
     hints = [hints] if isinstance(hints, str) else list(hints)
     if not hints or not hints[0]:
         return ""
     count = _FAILURES.get(name, 0)
-    _FAILURES[name] = count + 1
+    if advance:
+        _FAILURES[name] = count + 1
     level = min(count, len(hints) - 1)
     more = tr(" [hint {level} of {count}: fail again for the next]", level=level + 1, count=len(hints)) \
         if level < len(hints) - 1 else ""
@@ -198,7 +200,10 @@ def _learner_line(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     own = [frame for frame in frames if not str(Path(frame.filename).resolve()).startswith(_NOT_LEARNER)
            and "site-packages" not in frame.filename]
-    frame = own[-1] if own else frames[-1]
+    if not own:  # no frame of the learner's: the check failed calling their function or using what it returned
+        return tr("the check calling your function, or using what it returned (not a line of yours; the error came "
+                  "from {folder}/)", folder=Path(frames[-1].filename).parent.name)
+    frame = own[-1]
     inside = "" if frame is frames[-1] else tr(" (the error itself came from {folder}/)",
                                                  folder=Path(frames[-1].filename).parent.name)
     return tr("your line {number}: {line}", number=frame.lineno, line=(frame.line or "").strip()) + inside
@@ -314,7 +319,7 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
                 actual = function(*given_args, **given_kwargs)
         except NotImplementedError:
             raise ExerciseFailed(tr("{name} is not implemented yet: replace `raise NotImplementedError` with your "
-                                    "code.", name=name) + hint_for(name, hint)) from None
+                                    "code.", name=name) + hint_for(name, hint, advance=False)) from None
         except _TimeUp:
             raise ExerciseFailed(tr("{where} did not return within {limit} s: look for a loop whose condition never "
                                     "changes, or a loop over every pixel where a tensor operation would do.",
