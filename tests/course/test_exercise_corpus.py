@@ -104,7 +104,9 @@ def test_no_hint_pastes_the_answer():
     source = "".join(inspect.getsource(importlib.import_module(f"{checks.__name__}.{module.name}"))
                      for module in pkgutil.iter_modules(checks.__path__))  # every module of the checks package
     for giveaway in ("torch.einsum('nchw,oc->nohw'", "weight.flip(-2, -1).transpose(0, 1)", "minlength=K*K).view",
-                     "r += d * (k - 1) * jump"):
+                     "r += d * (k - 1) * jump", "correct = (predictions == targets) & labelled",
+                     "zeros (N, C, H * W), write with Tensor.scatter", "(y*s + i - p, x*s + j - p)",
+                     "1 - |x - centre| / factor", "padding factor // 2;", "reduction='none', ignore_index=255"):
         assert giveaway not in source, giveaway
 
 

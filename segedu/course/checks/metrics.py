@@ -44,8 +44,8 @@ def check_pixel_accuracy(function: Callable) -> None:
             cases, hint=("which pixels have a label at all? Compare the targets with the ignore_index argument",
                          "build one boolean mask of the labelled pixels and use it in the numerator and the "
                          "denominator alike; do not assume the ignore index is 255",
-                         "correct = (predictions == targets) & labelled; the fraction is correct.sum() / "
-                         "labelled.sum() as a float"))
+                         "a pixel is right when it is labelled and its prediction equals its target; count those, "
+                         "divide by the labelled pixels, and return the share as a float, not a count"))
 
 
 def check_confusion_matrix(function: Callable) -> None:

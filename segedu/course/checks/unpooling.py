@@ -46,8 +46,8 @@ def check_max_unpool2d(function: Callable) -> None:
             hint=("every value goes back to the position its index names in a plane of zeros of the output size",
                   "flatten each plane: an index y * W + x is then a position along the last dimension; which tensor "
                   "method writes values at given positions along a dimension?",
-                  "start from zeros (N, C, H * W), write with Tensor.scatter along the last dimension, and view the "
-                  "result as (N, C, H, W)"))
+                  "write into flattened planes of zeros, one per image and channel, then give the result back its "
+                  "four dimensions; the output's height and width come from output_size, not from the input"))
 
 
 # ---- 08 SegNet ----------------------------------------------------------------------------------

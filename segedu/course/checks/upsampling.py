@@ -69,10 +69,10 @@ def check_convolution_matrix(function: Callable) -> None:
     compare("convolution_matrix", function, matrix_by_columns, cases,
             hint=("row r of C belongs to output pixel r (flattened row by row); its non-zero entries are the kernel "
                   "weights, placed at the input pixels that output pixel reads",
-                  "output (y, x) reads input (y*s + i - p, x*s + j - p) with weight[0, 0, i, j]; skip taps that fall "
-                  "into the padding",
-                  "another way to get the same matrix: column j is the convolution of the image that is 1 at pixel j "
-                  "and 0 elsewhere"))
+                  "output (y, x) reads a window that starts s times further along than y and x, shifted back by the "
+                  "padding; kernel tap (i, j) lies i rows and j columns into that window; skip taps in the padding",
+                  "to check your matrix, not to build it: its column j must equal the convolution of the image that "
+                  "is 1 at pixel j and 0 elsewhere"))
 
 
 # ---- 07 FCN -------------------------------------------------------------------------------------
@@ -86,8 +86,9 @@ def check_bilinear_kernel(function: Callable) -> None:
     compare("bilinear_kernel", function, lambda c, k: bilinear_kernel(c, c, k), cases,
             hint=("each class is upsampled on its own: only the weights from class c to class c are non-zero, and "
                   "they form a tent, highest at the centre and falling linearly to the edges",
-                  "per axis the tent is 1 - |x - centre| / factor, with factor = (k + 1) // 2; the centre is factor - 1 "
-                  "for odd k and factor - 0.5 for even k; the 2-D kernel is the outer product of two tents",
+                  "per axis the tent is 1 at its centre and falls linearly to 0 one factor away, factor = "
+                  "(k + 1) // 2; for odd k the centre is a pixel, for even k it lies between the two middle pixels; the "
+                  "2-D kernel is the outer product of two tents",
                   "start from zeros (c, c, k, k) and fill weight[i, i] for every channel i"))
 
 
@@ -103,7 +104,7 @@ def check_upsample_scores(function: Callable) -> None:
             lambda scores, factor: FixedBilinearUpsampling(scores.shape[1], factor)(scores), cases,
             hint=("a transposed convolution with stride `factor` paints one bilinear tent per score; which kernel "
                   "size and padding make the output exactly factor times larger?",
-                  "kernel 2 * factor, stride factor, padding factor // 2; the weights are the bilinear kernel of your "
-                  "previous exercise (or segedu.layers.bilinear_kernel)",
+                  "the tent spans 2 * factor pixels; which padding p makes (h - 1) * factor - 2p + 2 * factor equal "
+                  "h * factor? The weights are the bilinear kernel of your previous exercise",
                   "one filter per class: a (K, 1, k, k) weight with groups=K, or the (K, K, k, k) diagonal one"),
             atol=1e-4)

@@ -56,6 +56,7 @@ def check_weighted_cross_entropy(function: Callable) -> None:
         cases.append((f"{n}x{k}x{height}x{width}", (_randn(generator, n, k, height, width), masks, weights), {}))
     compare("weighted_cross_entropy", function, weighted_cross_entropy, cases,
             hint=("each pixel's cross-entropy counts as often as its weight says; the result is a weighted mean",
-                  "F.cross_entropy(..., reduction='none', ignore_index=255) gives one loss per pixel; multiply by the "
-                  "weights, then divide by the total weight, not by the number of pixels",
+                  "ask F.cross_entropy for one loss per pixel instead of their mean (its reduction argument) and tell "
+                  "it which label means 'no label'; multiply by the weights, then divide by the total weight, not by "
+                  "the number of pixels",
                   "pixels labelled 255 have no label: leave their weights out of the total as well"))
