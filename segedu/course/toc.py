@@ -58,7 +58,7 @@ COURSE: tuple[Lesson, ...] = (
     Lesson("04_skip_connections.ipynb", "skip connections",
            "three FCN heads trained; the skips near boundaries, sum vs concatenation and hypercolumns measured in the "
            "learner's own run (heads on cached ImageNet features, 3 seeds); the odd-size problem and three fixes",
-           ("02", "03"), 50, 53),
+           ("02", "03"), 55, 53),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
            "dilation; receptive field by autograd vs the formula; effective stride, padding and centre (FCN's crops); "
            "several paths; the effective field; gridding; backbones' fields and output strides; depthwise separable "

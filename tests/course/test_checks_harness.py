@@ -36,7 +36,7 @@ def test_numbers_tuples_and_non_functions():
         compare("size", lambda: 6, lambda: 7, [("", (), {})])
     with pytest.raises(ExerciseFailed, match="expected a number, got str"):
         compare("size", lambda: "7", lambda: 7, [("", (), {})])
-    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 tensors"):
+    with pytest.raises(ExerciseFailed, match="expected a tuple of 2 values"):
         compare("pair", lambda: torch.zeros(1), lambda: (torch.zeros(1), torch.zeros(1)), [("", (), {})])
     with pytest.raises(ExerciseFailed, match="expected a function, got int"):
         compare("f", 3, reference, CASES)

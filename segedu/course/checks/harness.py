@@ -274,7 +274,7 @@ def _compare_tensors(actual: Any, expected: torch.Tensor, where: str, atol: floa
 def _compare_results(actual: Any, expected: Any, where: str, atol: float, rtol: float, check_dtype: bool) -> str | None:
     if isinstance(expected, tuple):
         if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
-            return tr("{where}: expected a tuple of {count} tensors, got {got}", where=where, count=len(expected),
+            return tr("{where}: expected a tuple of {count} values, got {got}", where=where, count=len(expected),
                       got=_describe(actual))
         for index, (a, e) in enumerate(zip(actual, expected)):
             problem = _compare_results(a, e, tr("{where}, element {index}", where=where, index=index), atol, rtol,

@@ -38,9 +38,11 @@ def check_max_pool2d_with_indices(function: Callable) -> None:
 def check_max_unpool2d(function: Callable) -> None:
     """function(input (N, C, h, w), indices (N, C, h, w), output_size (H, W)) -> F.max_unpool2d's result."""
     cases = []
-    for description, (x, k, s), _ in _pool_cases(31):
+    for _, (x, k, s), _ in _pool_cases(31):
         values, indices = F.max_pool2d(x, k, s, return_indices=True)
-        cases.append((description, (values, indices, tuple(x.shape[-2:])), {}))
+        pooled, size = "x".join(map(str, values.shape)), tuple(x.shape[-2:])
+        cases.append((f"input {pooled} (pooled with kernel {k}, stride {s}), output_size {size}",
+                      (values, indices, size), {}))
     compare("max_unpool2d", function,
             lambda values, indices, size: F.max_unpool2d(values, indices, 2, output_size=size), cases,
             hint=("every value goes back to the position its index names in a plane of zeros of the output size",

@@ -35,7 +35,7 @@ def check_border_weight_map(function: Callable) -> None:
     single = torch.zeros(8, 8, dtype=torch.int64)
     single[2:5, 2:5] = 1
     cases.append(("one cell only: no border term", (single, 10.0, 5.0), {}))
-    compare("border_weight_map", function, lambda mask, w0, sigma: border_weight_map(mask, w0=w0, sigma=sigma), cases,
+    compare("border_weight_map_by_hand", function, lambda mask, w0, sigma: border_weight_map(mask, w0=w0, sigma=sigma), cases,
             hint=("two terms: a class-balancing weight per pixel, and a bump that is large where two cells come close",
                   "label the cells with connected_components; for every pixel compute its distance to each cell, "
                   "keep the smallest two (torch.cdist and topk help), and apply the exponential with 2 sigma^2",
@@ -54,7 +54,7 @@ def check_weighted_cross_entropy(function: Callable) -> None:
         masks[torch.rand(masks.shape, generator=generator) < 0.1] = 255
         weights = torch.rand(n, height, width, generator=generator) * 5
         cases.append((f"{n}x{k}x{height}x{width}", (_randn(generator, n, k, height, width), masks, weights), {}))
-    compare("weighted_cross_entropy", function, weighted_cross_entropy, cases,
+    compare("weighted_cross_entropy_by_hand", function, weighted_cross_entropy, cases,
             hint=("each pixel's cross-entropy counts as often as its weight says; the result is a weighted mean",
                   "ask F.cross_entropy for one loss per pixel instead of their mean (its reduction argument) and tell "
                   "it which label means 'no label'; multiply by the weights, then divide by the total weight, not by "
