@@ -151,3 +151,28 @@ def test_every_wrong_answer_of_a_concept_check_is_refused_with_its_explanation(n
             checks.check_concept(name, lambda nonsense=nonsense: nonsense)
     checks.check_concept(name, lambda: right)
     assert "✓" in capsys.readouterr().out
+
+
+def test_transfer_learning_checks_name_the_mistake_in_the_learners_terms():
+    """Not the checker's internals ("element 1", "got nan"): what the list or the groups get wrong."""
+    from .exercise_corpus import (groups_give_the_encoder_twice, groups_slow_down_the_decoder,
+                                  trainable_forgets_to_freeze, trainable_returns_everything)
+
+    def without_a_rate(model, lr, encoder_factor):  # relies on the optimizer's default rate
+        encoder = {id(p) for p in model.encoder.parameters()}
+        return [{"params": [p for p in model.parameters() if id(p) in encoder], "lr": lr * encoder_factor},
+                {"params": [p for p in model.parameters() if id(p) not in encoder]}]
+
+    def encoder_only(model, lr, encoder_factor):
+        return [{"params": list(model.encoder.parameters()), "lr": lr * encoder_factor}]
+
+    for wrong, words in [(trainable_returns_everything, "encoder's parameters stay out of the optimizer"),
+                         (trainable_forgets_to_freeze, "still have requires_grad=True"),
+                         (groups_give_the_encoder_twice, "are in two groups"),
+                         (groups_slow_down_the_decoder, "of the encoder's parameters get the rate 0.01, not lr * encoder_factor = 0.001"),
+                         (without_a_rate, "group 1 has no 'lr'"), (encoder_only, "are in no group")]:
+        check = checks.check_trainable_parameters if wrong.__name__.startswith("trainable") \
+            else checks.check_discriminative_groups
+        with pytest.raises(checks.ExerciseFailed, match=re.escape(words)) as failed:
+            check(wrong)
+        assert "element" not in str(failed.value) and "nan" not in str(failed.value)

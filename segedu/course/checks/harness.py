@@ -330,6 +330,8 @@ def compare(name: str, function: Callable, reference: Callable, cases: Sequence[
         except KeyboardInterrupt:
             raise CheckInterrupted(tr("{where}: interrupted while running your function; the check stopped",
                                       where=where)) from None
+        except ExerciseFailed as failed:  # a check's own reading of what the function returned, already in words
+            raise ExerciseFailed(f"{where}: {failed}{hint_for(name, hint)}") from None
         except Exception as error:  # the learner's bug, reported as a message
             size = _allocation_failure(error)
             if size is not None:

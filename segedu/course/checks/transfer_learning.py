@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from ...engine.training import encoder_parameter_groups
-from .harness import _describe, compare
+from ..messages import tr
+from .harness import ExerciseFailed, _describe, compare
 
 
 # ---- 11 Transfer learning -----------------------------------------------------------------------
@@ -19,32 +19,56 @@ def _small_model():
     return build_model("deeplabv3plus", num_classes=3, backbone="resnet18", width=0.125)
 
 
+def _parameter_list(model, chosen) -> set[int]:
+    """The ids of the parameters in `chosen`, refused in words when it is not a list of this model's parameters."""
+    if not isinstance(chosen, (list, tuple)) or not all(isinstance(p, torch.Tensor) for p in chosen):
+        raise ExerciseFailed(tr("expected a list of parameters, got {got}", got=_describe(chosen)))
+    own = {id(p) for p in model.parameters()}
+    if any(id(p) not in own for p in chosen):
+        raise ExerciseFailed(tr("the list holds tensors that are not parameters of this model"))
+    if len({id(p) for p in chosen}) < len(chosen):
+        raise ExerciseFailed(tr("the list holds a parameter more than once"))
+    return {id(p) for p in chosen}
+
+
 def check_trainable_parameters(function: Callable) -> None:
     """function(model, regime) -> the list of parameters an optimizer should update, and the encoder frozen
     (requires_grad False) where the regime keeps it: "frozen" trains all but the encoder; "fine-tune" and
-    "scratch" train everything."""
+    "scratch" train everything. Each mistake is named: encoder parameters in the list, decoder parameters missing,
+    an encoder left trainable, parameters frozen that should train."""
     cases = [(f'regime "{regime}"', (_small_model(), regime), {}) for regime in ("frozen", "fine-tune", "scratch")]
 
-    def outcome(model, chosen):  # (positions of the chosen parameters, which encoder parameters froze)
-        if not isinstance(chosen, (list, tuple)) or not all(isinstance(p, torch.Tensor) for p in chosen):
-            raise TypeError(f"expected a list of parameters, got {_describe(chosen)}")
-        position = {id(parameter): index for index, parameter in enumerate(model.parameters())}
-        if any(id(p) not in position for p in chosen):
-            raise ValueError("the list holds tensors that are not parameters of this model")
-        trained = torch.tensor(sorted(position[id(p)] for p in chosen), dtype=torch.int64)
-        frozen = torch.tensor([not p.requires_grad for p in model.encoder.parameters()])
-        return trained, frozen
-
-    def reference(model, regime):
-        chosen = list(model.parameters())
+    def judged(model, regime):
+        chosen = _parameter_list(model, function(model, regime))
+        encoder = {id(p) for p in model.encoder.parameters()}
+        others = [p for p in model.parameters() if id(p) not in encoder]
         if regime == "frozen":
-            model.encoder.requires_grad_(False)
-            encoder = {id(p) for p in model.encoder.parameters()}
-            chosen = [p for p in chosen if id(p) not in encoder]
-        return outcome(model, chosen)
+            listed = len(encoder & chosen)
+            missing = sum(id(p) not in chosen for p in others)
+            trainable = sum(p.requires_grad for p in model.encoder.parameters())
+            frozen = sum(not p.requires_grad for p in others)
+            if listed:
+                raise ExerciseFailed(tr("the list holds {count} of the encoder's parameters; a frozen encoder's "
+                                        "parameters stay out of the optimizer", count=listed))
+            if missing:
+                raise ExerciseFailed(tr("{count} parameters after the encoder (decoder, head) are missing from the "
+                                        "list; they must train", count=missing))
+            if trainable:
+                raise ExerciseFailed(tr("{count} of the encoder's parameters still have requires_grad=True: freeze "
+                                        "the encoder so that no gradient is computed for it", count=trainable))
+            if frozen:
+                raise ExerciseFailed(tr("{count} parameters after the encoder were frozen; only the encoder is",
+                                        count=frozen))
+        else:
+            missing = sum(id(p) not in chosen for p in model.parameters())
+            frozen = sum(not p.requires_grad for p in model.parameters())
+            if missing or frozen:
+                raise ExerciseFailed(tr("{regime} trains every parameter, but {missing} are missing from the list and "
+                                        "{frozen} have requires_grad=False", regime=regime, missing=missing,
+                                        frozen=frozen))
+        return 0  # every reading above passed
 
-    compare("trainable_parameters", lambda model, regime: outcome(model, function(model, regime)), reference,
-            cases, check_dtype=False, pure=False,
+    compare("trainable_parameters", judged, lambda model, regime: 0, cases, check_dtype=False, pure=False,
             hint=("a frozen encoder keeps its ImageNet weights: its parameters get no gradient and are not given to "
                   "the optimizer; everything after it (decoder, head) trains",
                   "model.encoder.parameters() are the encoder's; requires_grad_(False) freezes a module; compare "
@@ -54,18 +78,45 @@ def check_trainable_parameters(function: Callable) -> None:
 
 def check_discriminative_groups(function: Callable) -> None:
     """function(model, lr, encoder_factor) -> optimizer parameter groups: the encoder's parameters at lr *
-    encoder_factor, all the others at lr (fine-tuning with a gentler encoder)."""
+    encoder_factor, all the others at lr (fine-tuning with a gentler encoder). Each mistake is named: a group
+    without its rate, a parameter in two groups or in none, a rate that is not the one asked for."""
     cases = [(f"lr {lr}, encoder factor {factor}", (_small_model(), lr, factor), {})
              for lr, factor in [(1e-2, 0.1), (3e-3, 0.5)]]
 
-    def rates(model, groups):
-        optimizer = torch.optim.SGD(groups, lr=1.0)  # refuses a parameter given twice
-        given = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
-        return torch.tensor([given.get(id(p), float("nan")) for p in model.parameters()], dtype=torch.float64)
+    def judged(model, lr, factor):
+        groups = function(model, lr, factor)
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, dict) and "params" in g for g in groups):
+            raise ExerciseFailed(tr("expected a list of dicts, each with its 'params' and 'lr', got {got}",
+                                    got=_describe(groups)))
+        rate, seen = {}, []
+        for index, group in enumerate(groups):
+            if "lr" not in group:
+                raise ExerciseFailed(tr("group {index} has no 'lr': give each group its own rate", index=index))
+            parameters = list(group["params"])
+            _parameter_list(model, parameters)  # this model's parameters, each once in the group
+            for p in parameters:
+                seen.append(id(p))
+                rate[id(p)] = group["lr"]
+        twice = len(seen) - len(set(seen))
+        if twice:
+            raise ExerciseFailed(tr("{count} parameters are in two groups; each parameter belongs to one",
+                                    count=twice))
+        missing = sum(id(p) not in rate for p in model.parameters())
+        if missing:
+            raise ExerciseFailed(tr("{count} of the model's parameters are in no group", count=missing))
+        encoder = {id(p) for p in model.encoder.parameters()}
+        for inside, wanted in ((True, lr * factor), (False, lr)):
+            wrong = [rate[id(p)] for p in model.parameters() if (id(p) in encoder) == inside
+                     and abs(rate[id(p)] - wanted) > 1e-12 * max(1.0, abs(wanted))]
+            if wrong:
+                said = dict(count=len(wrong), got=f"{wrong[0]:g}", wanted=f"{wanted:g}")
+                raise ExerciseFailed(
+                    tr("{count} of the encoder's parameters get the rate {got}, not lr * encoder_factor = {wanted}",
+                       **said) if inside else
+                    tr("{count} parameters after the encoder get the rate {got}, not lr = {wanted}", **said))
+        return 0  # every reading above passed
 
-    compare("discriminative_groups", lambda model, lr, factor: rates(model, function(model, lr, factor)),
-            lambda model, lr, factor: rates(model, encoder_parameter_groups(model, lr, factor)),
-            cases, check_dtype=False,
+    compare("discriminative_groups", judged, lambda model, lr, factor: 0, cases, check_dtype=False,
             hint=("an optimizer takes a list of groups, each a dict with its own 'params' and 'lr'",
                   "two groups: the encoder's parameters with the smaller rate, and every other parameter (decoder, "
                   "head) with lr; no parameter may be in both",
