@@ -169,7 +169,8 @@ def test_transfer_learning_checks_name_the_mistake_in_the_learners_terms():
     for wrong, words in [(trainable_returns_everything, "encoder's parameters stay out of the optimizer"),
                          (trainable_forgets_to_freeze, "still have requires_grad=True"),
                          (groups_give_the_encoder_twice, "are in two groups"),
-                         (groups_slow_down_the_decoder, "of the encoder's parameters get the rate 0.01, not lr * encoder_factor = 0.001"),
+                         (groups_slow_down_the_decoder,
+                          "of the encoder's parameters get the rate 0.01, not lr * encoder_factor = 0.001"),
                          (without_a_rate, "group 1 has no 'lr'"), (encoder_only, "are in no group")]:
         check = checks.check_trainable_parameters if wrong.__name__.startswith("trainable") \
             else checks.check_discriminative_groups
