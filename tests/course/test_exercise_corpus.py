@@ -177,3 +177,16 @@ def test_transfer_learning_checks_name_the_mistake_in_the_learners_terms():
         with pytest.raises(checks.ExerciseFailed, match=re.escape(words)) as failed:
             check(wrong)
         assert "element" not in str(failed.value) and "nan" not in str(failed.value)
+
+
+def test_a_korean_learner_reads_the_failing_case_in_korean(monkeypatch):
+    """The case a check names is said in the learner's language, not only the message around it."""
+    from segedu.language import set_language
+
+    from .exercise_corpus import mean_iou_drops_classes_absent_from_truth
+
+    monkeypatch.setenv("SEGEDU_LANG", "en")  # restored afterwards
+    set_language("ko")
+    with pytest.raises(checks.ExerciseFailed) as failed:  # right on every case but the class never true
+        checks.check_mean_iou(mean_iou_drops_classes_absent_from_truth)
+    assert "클래스 2가 세 번 예측되었지만 정답에는 없음" in str(failed.value)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ...measure import measured_receptive_field
+from ..messages import tr
 from .harness import _generator, _randn, compare
 
 
@@ -33,7 +34,8 @@ def check_depthwise_separable_conv(function: Callable) -> None:
     -> depthwise then pointwise convolution, 'same' padding d(k-1)/2."""
     generator, cases = _generator(50), []
     for n, c, o, size, k, d in [(1, 2, 3, (5, 5), 3, 1), (2, 4, 6, (9, 7), 3, 2), (1, 3, 2, (8, 8), 5, 1)]:
-        cases.append((f"{n}x{c}x{size[0]}x{size[1]}, kernel {k}, dilation {d}, {o} output channels",
+        cases.append((tr("{shape}, kernel {kernel}, dilation {dilation}, {channels} output channels",
+                         shape=f"{n}x{c}x{size[0]}x{size[1]}", kernel=k, dilation=d, channels=o),
                       (_randn(generator, n, c, *size), _randn(generator, c, 1, k, k), _randn(generator, o, c, 1, 1), d),
                       {}))
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..messages import tr
 from .harness import _generator, _randn, compare
 
 
@@ -23,7 +24,8 @@ def check_mean_field_step(function: Callable) -> None:
         kernel.fill_diagonal_(0)
         # Q after some updates, not softmax(unary): a step that recomputes Q from the unary alone cannot iterate
         probabilities = torch.softmax(_randn(generator, pixels, classes), dim=1)
-        cases.append((f"{pixels} pixels, {classes} classes, weight {weight}", (unary, probabilities, kernel, weight), {}))
+        cases.append((tr("{pixels} pixels, {classes} classes, weight {weight}", pixels=pixels, classes=classes,
+                         weight=weight), (unary, probabilities, kernel, weight), {}))
     compare("mean_field_step", function,
             lambda unary, probabilities, kernel, weight: torch.softmax(unary + weight * kernel @ probabilities, dim=1),
             cases, hint=("each pixel collects, for every label, the probabilities of that label at the other pixels, "

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 
 from ...metrics import ConfusionMatrix
+from ..messages import tr
 from .harness import Case, _generator, compare
 
 
@@ -26,8 +27,10 @@ def _label_cases(seed: int) -> list[Case]:
         predictions = torch.randint(0, occurring, (batch, *size), generator=generator)
         targets = torch.randint(0, occurring, (batch, *size), generator=generator)
         targets[torch.rand(targets.shape, generator=generator) < 0.2] = ignore_index
-        note = f", classes {occurring}-{classes - 1} never occur" if occurring < classes else ""
-        cases.append((f"{batch}x{size[0]}x{size[1]}, {classes} classes, ignore_index {ignore_index}{note}",
+        note = tr(", classes {first}-{last} never occur", first=occurring, last=classes - 1) \
+            if occurring < classes else ""
+        cases.append((tr("{shape}, {classes} classes, ignore_index {ignore}", shape=f"{batch}x{size[0]}x{size[1]}",
+                         classes=classes, ignore=ignore_index) + note,
                       (predictions, targets), {"num_classes": classes, "ignore_index": ignore_index}))
     return cases
 
@@ -63,9 +66,9 @@ def check_mean_iou(function: Callable) -> None:
     """function(confusion (K, K)) -> mean over classes present in truth or prediction of TP / (TP + FP + FN)."""
     cases = [(d, (_confusion(*a, **k),), {}) for d, a, k in _label_cases(2)]
     absent = torch.tensor([[5, 1, 0], [2, 7, 0], [0, 0, 0]])  # class 2 never occurs: it must not count as IoU 0
-    cases.append(("class 2 absent from truth and prediction", (absent,), {}))
+    cases.append((tr("class 2 absent from truth and prediction"), (absent,), {}))
     false_alarm = torch.tensor([[5, 1, 2], [2, 7, 1], [0, 0, 0]])  # class 2 predicted, never true: IoU 0, counted
-    cases.append(("class 2 predicted 3 times but never true", (false_alarm,), {}))
+    cases.append((tr("class 2 predicted 3 times but never true"), (false_alarm,), {}))
     compare("mean_iou", function, lambda matrix: ConfusionMatrix.from_matrix(matrix).miou(), cases,
             hint=("per class, IoU = TP / (TP + FP + FN); where in the matrix are the true positives, the false "
                   "positives (predicted as the class) and the false negatives (truly the class)?",

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .harness import _describe, _generator, _randn, compare
+from ..messages import tr
+from .harness import ExerciseFailed, _describe, _generator, _randn, compare
 
 
 # ---- 01 1x1 convolution -------------------------------------------------------------------------
@@ -26,8 +27,9 @@ def check_linear_to_conv(function: Callable) -> None:
             linear.weight.copy_(_randn(generator, *linear.weight.shape))
             linear.bias.copy_(_randn(generator, out_features))
         features = _randn(generator, 2, in_channels, *size)
-        cases.append((f"Linear({linear.in_features}, {out_features}) on {in_channels}x{kernel_size}x{kernel_size} "
-                      f"windows of a {size[0]}x{size[1]} map", (linear, in_channels, kernel_size, features), {}))
+        cases.append((tr("Linear({inputs}, {outputs}) on {window} windows of a {size} map", inputs=linear.in_features,
+                         outputs=out_features, window=f"{in_channels}x{kernel_size}x{kernel_size}",
+                         size=f"{size[0]}x{size[1]}"), (linear, in_channels, kernel_size, features), {}))
 
     def sliding_linear(linear, in_channels, kernel_size, features):  # the linear layer applied at every window
         windows = F.unfold(features, kernel_size)  # (N, C k k, windows), flattened in (C, kH, kW) order
@@ -37,7 +39,7 @@ def check_linear_to_conv(function: Callable) -> None:
     def convolve(linear, in_channels, kernel_size, features):
         conv = function(linear, in_channels, kernel_size)
         if not isinstance(conv, nn.Module):
-            raise TypeError(f"linear_to_conv must return an nn.Conv2d, got {_describe(conv)}")
+            raise ExerciseFailed(tr("linear_to_conv must return an nn.Conv2d, got {got}", got=_describe(conv)))
         with torch.no_grad():
             return conv(features)
 
@@ -53,8 +55,8 @@ def check_linear_to_conv(function: Callable) -> None:
 def check_pointwise_conv(function: Callable) -> None:
     """function(input (N, C_in, H, W), weight (C_out, C_in), bias (C_out,)) -> a 1x1 convolution, (N, C_out, H, W)."""
     generator = _generator(11)
-    cases = [(f"{n}x{c}x{h}x{w} -> {o} channels", (_randn(generator, n, c, h, w), _randn(generator, o, c),
-                                                    _randn(generator, o)), {})
+    cases = [(tr("{shape} -> {channels} channels", shape=f"{n}x{c}x{h}x{w}", channels=o),
+              (_randn(generator, n, c, h, w), _randn(generator, o, c), _randn(generator, o)), {})
              for n, c, h, w, o in [(1, 3, 4, 4, 2), (2, 5, 3, 7, 4), (3, 1, 6, 2, 3)]]
     compare("pointwise_conv", function, lambda x, weight, bias: F.conv2d(x, weight[:, :, None, None], bias), cases,
             hint=("a 1x1 convolution treats every pixel on its own: each output channel is a weighted sum of that "

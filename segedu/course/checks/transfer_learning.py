@@ -36,7 +36,8 @@ def check_trainable_parameters(function: Callable) -> None:
     (requires_grad False) where the regime keeps it: "frozen" trains all but the encoder; "fine-tune" and
     "scratch" train everything. Each mistake is named: encoder parameters in the list, decoder parameters missing,
     an encoder left trainable, parameters frozen that should train."""
-    cases = [(f'regime "{regime}"', (_small_model(), regime), {}) for regime in ("frozen", "fine-tune", "scratch")]
+    cases = [(tr('regime "{regime}"', regime=regime), (_small_model(), regime), {})
+             for regime in ("frozen", "fine-tune", "scratch")]
 
     def judged(model, regime):
         chosen = _parameter_list(model, function(model, regime))
@@ -80,7 +81,7 @@ def check_discriminative_groups(function: Callable) -> None:
     """function(model, lr, encoder_factor) -> optimizer parameter groups: the encoder's parameters at lr *
     encoder_factor, all the others at lr (fine-tuning with a gentler encoder). Each mistake is named: a group
     without its rate, a parameter in two groups or in none, a rate that is not the one asked for."""
-    cases = [(f"lr {lr}, encoder factor {factor}", (_small_model(), lr, factor), {})
+    cases = [(tr("lr {lr}, encoder factor {factor}", lr=lr, factor=factor), (_small_model(), lr, factor), {})
              for lr, factor in [(1e-2, 0.1), (3e-3, 0.5)]]
 
     def judged(model, lr, factor):

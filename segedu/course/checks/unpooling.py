@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..messages import tr
 from .harness import Case, _generator, _randn, compare
 
 
@@ -24,7 +25,8 @@ def check_max_pool2d_with_indices(function: Callable) -> None:
     """function(input, kernel_size, stride) -> (values, indices): F.max_pool2d(..., return_indices=True)."""
     generator, cases = _generator(32), _pool_cases(30)
     for n, c, h, w, k, s in [(1, 1, 4, 4, 2, 2), (2, 2, 7, 6, 3, 2)]:  # values 0-2: most windows hold a tie
-        cases.append((f"input {n}x{c}x{h}x{w} with ties (values 0, 1, 2), kernel {k}, stride {s}",
+        cases.append((tr("input {shape} with ties (values 0, 1, 2), kernel {kernel}, stride {stride}",
+                         shape=f"{n}x{c}x{h}x{w}", kernel=k, stride=s),
                       (torch.randint(0, 3, (n, c, h, w), generator=generator).float(), k, s), {}))
     compare("max_pool2d_with_indices", function,
             lambda x, k, s: F.max_pool2d(x, k, s, return_indices=True), cases,
@@ -41,7 +43,8 @@ def check_max_unpool2d(function: Callable) -> None:
     for _, (x, k, s), _ in _pool_cases(31):
         values, indices = F.max_pool2d(x, k, s, return_indices=True)
         pooled, size = "x".join(map(str, values.shape)), tuple(x.shape[-2:])
-        cases.append((f"input {pooled} (pooled with kernel {k}, stride {s}), output_size {size}",
+        cases.append((tr("input {shape} (pooled with kernel {kernel}, stride {stride}), output_size {size}",
+                         shape=pooled, kernel=k, stride=s, size=size),
                       (values, indices, size), {}))
     compare("max_unpool2d", function,
             lambda values, indices, size: F.max_unpool2d(values, indices, 2, output_size=size), cases,

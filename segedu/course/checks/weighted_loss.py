@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..messages import tr
 from .harness import _generator, _randn, compare
 
 
@@ -30,12 +31,14 @@ def check_border_weight_map(function: Callable) -> None:
     nearest cell (connected components). With fewer than two cells only w_c."""
     from ...losses import border_weight_map
 
-    cases = [(f"{tuple(mask.shape)} mask, {int(mask.sum())} cell pixels, w0 {w0}, sigma {sigma}", (mask, w0, sigma), {})
+    cases = [(tr("{shape} mask, {cells} cell pixels, w0 {w0}, sigma {sigma}", shape=tuple(mask.shape),
+                 cells=int(mask.sum()), w0=w0, sigma=sigma), (mask, w0, sigma), {})
              for mask, (w0, sigma) in zip(_cell_masks(90), [(10.0, 5.0), (10.0, 2.0), (5.0, 3.0)])]
     single = torch.zeros(8, 8, dtype=torch.int64)
     single[2:5, 2:5] = 1
-    cases.append(("one cell only: no border term", (single, 10.0, 5.0), {}))
-    compare("border_weight_map_by_hand", function, lambda mask, w0, sigma: border_weight_map(mask, w0=w0, sigma=sigma), cases,
+    cases.append((tr("one cell only: no border term"), (single, 10.0, 5.0), {}))
+    compare("border_weight_map_by_hand", function,
+            lambda mask, w0, sigma: border_weight_map(mask, w0=w0, sigma=sigma), cases,
             hint=("two terms: a class-balancing weight per pixel, and a bump that is large where two cells come close",
                   "label the cells with connected_components; for every pixel compute its distance to each cell, "
                   "keep the smallest two (torch.cdist and topk help), and apply the exponential with 2 sigma^2",
