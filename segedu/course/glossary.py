@@ -25,10 +25,17 @@ class Term(NamedTuple):
 
 
 def glossary() -> list[Term]:
-    """Every term of the glossary, in the file's order."""
+    """Every term of the glossary, in the file's order. ValueError names a row whose fields do not match the header
+    (an unquoted comma inside a definition splits it)."""
     with FILE.open(encoding="utf-8", newline="") as handle:
-        return [Term(row["english"], row["korean"], row["definition_ko"], row["definition_en"])
-                for row in csv.DictReader(handle)]
+        reader = csv.DictReader(handle)
+        terms = []
+        for row in reader:
+            if None in row or None in row.values():
+                raise ValueError(f"{FILE.name}, line {reader.line_num}: {len(reader.fieldnames)} fields expected "
+                                 f"({', '.join(reader.fieldnames)}); quote a definition that holds a comma")
+            terms.append(Term(row["english"], row["korean"], row["definition_ko"], row["definition_en"]))
+        return terms
 
 
 def glossary_table(terms: list[str] | None = None, *, definitions: str = "en") -> str:

@@ -586,6 +586,12 @@ def groups_give_the_encoder_twice(model, lr, encoder_factor):
             {"params": list(model.parameters()), "lr": lr}]
 
 
+def groups_as_sets(model, lr, encoder_factor):
+    encoder = set(model.encoder.parameters())  # right rates, but an optimizer refuses a set of parameters
+    return [{"params": encoder, "lr": lr * encoder_factor},
+            {"params": {p for p in model.parameters() if p not in encoder}, "lr": lr}]
+
+
 def groups_scale_everything(model, lr, encoder_factor):
     return [{"params": list(model.parameters()), "lr": lr * encoder_factor}]
 
@@ -644,7 +650,7 @@ CORPUS.update({
     "check_trainable_parameters": (checks.check_trainable_parameters, [
         trainable_returns_everything, trainable_inverted, trainable_forgets_to_freeze]),
     "check_discriminative_groups": (checks.check_discriminative_groups, [
-        groups_slow_down_the_decoder, groups_give_the_encoder_twice, groups_scale_everything]),
+        groups_slow_down_the_decoder, groups_give_the_encoder_twice, groups_scale_everything, groups_as_sets]),
     "check_conv_parameters": (checks.check_conv_parameters, [
         conv_parameters_ignore_groups, conv_parameters_forget_the_bias, conv_parameters_kernel_not_squared]),
     "check_conv_multiply_adds": (checks.check_conv_multiply_adds, [

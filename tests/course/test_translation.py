@@ -121,6 +121,17 @@ def test_the_glossary_has_the_lectures_words_and_every_row_is_complete():
         glossary_table(["flux capacitor"])
 
 
+def test_a_glossary_row_split_by_an_unquoted_comma_is_refused_with_its_line(tmp_path, monkeypatch):
+    from segedu.course import glossary as module
+
+    broken = tmp_path / "glossary_ko.csv"
+    broken.write_text("english,korean,definition_ko,definition_en\n"
+                      "IoU,IoU,교집합, 나누기 합집합입니다.,intersection over union\n", encoding="utf-8")
+    monkeypatch.setattr(module, "FILE", broken)
+    with pytest.raises(ValueError, match=r"glossary_ko.csv, line 2: 4 fields expected"):
+        module.glossary()
+
+
 def test_the_committed_korean_notebooks_are_the_english_code_with_translated_prose(capsys):
     """notebooks/ko is what `build` makes of notebooks/ and the catalogs: every code cell is the English one (its
     outputs are a run in Korean of that very code, or the English outputs with the printed lines translated). So CI

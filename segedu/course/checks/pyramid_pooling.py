@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..messages import tr
 from .harness import Case, _generator, _randn, compare
 
 
@@ -20,7 +21,8 @@ def _pyramid_cases(seed: int) -> list[Case]:
 
 def check_adaptive_avg_pool2d(function: Callable) -> None:
     """function(input (N, C, H, W), bins) -> (N, C, bins, bins) as F.adaptive_avg_pool2d(input, bins)."""
-    cases = [(f"{d}, {bins} bins", args, {"bins": bins}) for d, args, _ in _pyramid_cases(60) for bins in (1, 2, 3, 6)]
+    cases = [(tr("{shape}, {bins} bins", shape=d, bins=bins), args, {"bins": bins})
+             for d, args, _ in _pyramid_cases(60) for bins in (1, 2, 3, 6)]
     compare("adaptive_avg_pool2d", function, lambda x, bins: F.adaptive_avg_pool2d(x, bins), cases,
             hint=("each of the bins x bins cells averages one window of the input; the windows cover the whole map "
                   "and may overlap when H is not a multiple of bins",

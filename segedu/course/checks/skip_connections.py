@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch.nn.functional as F
 
+from ..messages import tr
 from .harness import _generator, _randn, compare
 
 
@@ -34,7 +35,7 @@ def check_fcn8s_fuse(function: Callable) -> None:
     for k, (h, w) in [(3, (32, 32)), (5, (37, 45)), (2, (97, 131))]:
         sizes = [(-(-h // s), -(-w // s)) for s in (32, 16, 8)]  # ceil: odd sizes do not halve exactly
         scores = [_randn(generator, 2, k, *size) for size in sizes]
-        cases.append((f"{k} classes, input {h}x{w}", (*scores, (h, w)), {}))
+        cases.append((tr("{classes} classes, input {size}", classes=k, size=f"{h}x{w}"), (*scores, (h, w)), {}))
 
     def reference(score32, score16, score8, output_size):
         up = lambda x, like: F.interpolate(x, size=like, mode="bilinear", align_corners=False)  # noqa: E731

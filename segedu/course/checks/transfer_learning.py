@@ -93,7 +93,11 @@ def check_discriminative_groups(function: Callable) -> None:
         for index, group in enumerate(groups):
             if "lr" not in group:
                 raise ExerciseFailed(tr("group {index} has no 'lr': give each group its own rate", index=index))
-            parameters = list(group["params"])
+            if isinstance(group["params"], (set, frozenset)):  # an optimizer refuses a set: its order is random
+                raise ExerciseFailed(tr("group {index}'s 'params' is a set; an optimizer needs a list (a set has no "
+                                        "order)", index=index))
+            given = group["params"]
+            parameters = [given] if isinstance(given, torch.Tensor) else list(given)  # one tensor, as torch allows
             _parameter_list(model, parameters)  # this model's parameters, each once in the group
             for p in parameters:
                 seen.append(id(p))

@@ -17,7 +17,8 @@ from .harness import Case, _generator, _randn, compare
 
 def _pool_cases(seed: int) -> list[Case]:
     generator = _generator(seed)
-    return [(f"input {n}x{c}x{h}x{w}, kernel {k}, stride {s}", (_randn(generator, n, c, h, w), k, s), {})
+    return [(tr("input {shape}, kernel {kernel}, stride {stride}", shape=f"{n}x{c}x{h}x{w}", kernel=k, stride=s),
+             (_randn(generator, n, c, h, w), k, s), {})
             for n, c, h, w, k, s in [(1, 1, 4, 4, 2, 2), (2, 3, 6, 7, 2, 2), (1, 2, 7, 9, 3, 2), (2, 1, 5, 5, 3, 1)]]
 
 
@@ -64,7 +65,8 @@ def check_segnet_decoder_block(function: Callable) -> None:
     generator, cases = _generator(80), []
     for n, c, o, (height, width) in [(1, 2, 3, (4, 4)), (2, 3, 2, (6, 8)), (1, 4, 4, (7, 5))]:
         pooled, indices = F.max_pool2d(_randn(generator, n, c, height, width), 2, 2, return_indices=True)
-        cases.append((f"{n}x{c}x{pooled.shape[-2]}x{pooled.shape[-1]} -> {height}x{width}, {o} channels",
+        shape = "x".join(map(str, pooled.shape))
+        cases.append((tr("{shape} -> {size}, {channels} channels", shape=shape, size=f"{height}x{width}", channels=o),
                       (pooled, indices, (height, width), _randn(generator, o, c, 3, 3), _randn(generator, o)), {}))
 
     def reference(features, indices, output_size, weight, bias):

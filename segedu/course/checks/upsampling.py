@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..messages import tr
 from .harness import Case, _generator, _randn, compare
 
 
@@ -19,8 +20,9 @@ def _transpose_cases(seed: int) -> list[Case]:
     for n, c_in, c_out, size, k, stride, padding, output_padding in [
             (1, 1, 1, (3, 3), 3, 1, 0, 0), (2, 3, 2, (4, 5), 3, 2, 1, 1), (1, 2, 4, (5, 3), 4, 2, 1, 0),
             (2, 2, 3, (3, 4), 2, 3, 0, 2)]:
-        cases.append((f"input {n}x{c_in}x{size[0]}x{size[1]}, kernel {k}, stride {stride}, padding {padding}, "
-                      f"output_padding {output_padding}",
+        cases.append((tr("input {shape}, kernel {kernel}, stride {stride}, padding {padding}, output_padding {extra}",
+                         shape=f"{n}x{c_in}x{size[0]}x{size[1]}", kernel=k, stride=stride, padding=padding,
+                         extra=output_padding),
                       (_randn(generator, n, c_in, *size), _randn(generator, c_in, c_out, k, k)),
                       {"stride": stride, "padding": padding, "output_padding": output_padding}))
     return cases
@@ -59,7 +61,8 @@ def check_convolution_matrix(function: Callable) -> None:
     conv2d(x).flatten() == C @ x.flatten(). Its transpose C.T then computes conv_transpose2d."""
     generator, cases = _generator(21), []
     for k, size, stride, padding in [(3, (4, 4), 1, 0), (3, (5, 6), 2, 1), (2, (4, 3), 2, 0)]:
-        cases.append((f"kernel {k}, input {size[0]}x{size[1]}, stride {stride}, padding {padding}",
+        cases.append((tr("kernel {kernel}, input {size}, stride {stride}, padding {padding}", kernel=k,
+                         size=f"{size[0]}x{size[1]}", stride=stride, padding=padding),
                       (_randn(generator, 1, 1, k, k), size, stride, padding), {}))
 
     def matrix_by_columns(weight, input_size, stride, padding):  # column j = the convolution of basis image j
@@ -82,19 +85,21 @@ def check_bilinear_kernel(function: Callable) -> None:
     filter on the diagonal channel pairs (class c upsamples class c), zero elsewhere."""
     from ...layers import bilinear_kernel
 
-    cases = [(f"{c} channels, kernel {k}", (c, k), {}) for c, k in [(1, 4), (3, 4), (2, 16), (2, 3), (1, 64)]]
+    cases = [(tr("{channels} channels, kernel {kernel}", channels=c, kernel=k), (c, k), {})
+             for c, k in [(1, 4), (3, 4), (2, 16), (2, 3), (1, 64)]]
     compare("bilinear_kernel", function, lambda c, k: bilinear_kernel(c, c, k), cases,
             hint=("each class is upsampled on its own: only the weights from class c to class c are non-zero, and "
                   "they form a tent, highest at the centre and falling linearly to the edges",
                   "per axis the tent is 1 at its centre and falls linearly to 0 one factor away, factor = "
-                  "(k + 1) // 2; for odd k the centre is a pixel, for even k it lies between the two middle pixels; the "
-                  "2-D kernel is the outer product of two tents",
+                  "(k + 1) // 2; for odd k the centre is a pixel, for even k it lies between the two middle pixels; "
+                  "the 2-D kernel is the outer product of two tents",
                   "start from zeros (c, c, k, k) and fill weight[i, i] for every channel i"))
 
 
 def check_upsample_scores(function: Callable) -> None:
     """function(scores (N, K, h, w), factor) -> (N, K, factor h, factor w): FCN's final upsampling, a transposed
-    convolution with kernel 2 factor, stride factor, padding factor // 2 and fixed bilinear weights, per class."""
+    convolution with stride factor and fixed bilinear weights, per class (the reference:
+    `segedu.models.fcn.FixedBilinearUpsampling`)."""
     from ...models.fcn import FixedBilinearUpsampling
 
     generator = _generator(70)
