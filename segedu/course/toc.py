@@ -43,57 +43,45 @@ class Lesson:
 
 COURSE: tuple[Lesson, ...] = (
     Lesson("00_segmentation_basics.ipynb", "segmentation basics",
-           "semantic vs instance vs panoptic; panoptic quality; Mask R-CNN small (a box, RoIAlign, a mask per box); masks, "
-           "palettes, overlays; pixel accuracy, IoU, mIoU, confusion matrix, ignore index; CamVid's class imbalance; memory and time against input size; seeds, intervals and verdicts", ("PyTorch tensors",), 75, 49),
+           "semantic, instance and panoptic outputs; masks and overlays; pixel accuracy, IoU, mIoU, "
+           "confusion matrix; class imbalance; memory against input size; seeds, intervals and verdicts",
+           ("PyTorch tensors",), 75, 49),
     Lesson("01_one_by_one_convolution.ipynb", "1x1 convolution",
-           "why fully connected layers fix the input size; 1x1 convolution = per-pixel linear layer; convolutionalize "
-           "a trained classifier into a dense heat map", ("00",), 40, 20),
+           "why fully connected layers fix the input size; 1x1 convolution as a per-pixel linear layer; a "
+           "classifier turned into a heat map", ("00",), 40, 20),
     Lesson("02_transposed_convolution.ipynb", "transposed convolution",
-           "scatter-add, zero insertion and the transposed matrix, proven equal; output size and `output_padding`; "
-           "checkerboard artifacts (1D, 2D, stacked, learned, in gradients) and resize-convolution; FCN's bilinear "
-           "initialization, trained", ("01",), 60, 12),
+           "three views of transposed convolution, proven equal; output size and `output_padding`; "
+           "checkerboard artifacts and resize-convolution; FCN's bilinear initialization", ("01",), 60, 12),
     Lesson("03_unpooling.ipynb", "unpooling",
            "max pooling with switches, max-unpooling; SegNet's memory argument measured on VGG16; four upsamplers "
            "side by side", ("02",), 35, 6),
     Lesson("04_skip_connections.ipynb", "skip connections",
-           "three FCN heads trained; the skips near boundaries, sum vs concatenation and hypercolumns measured in the "
-           "learner's own run (heads on cached ImageNet features, 3 seeds); the odd-size problem and three fixes",
-           ("02", "03"), 55, 53),
+           "FCN's skips near boundaries, sum vs concatenation, hypercolumns (your runs, 3 seeds); the "
+           "odd-size problem", ("02", "03"), 55, 53),
     Lesson("05_atrous_convolution.ipynb", "atrous convolution",
-           "dilation; receptive field by autograd vs the formula; effective stride, padding and centre (FCN's crops); "
-           "several paths; the effective field; gridding; backbones' fields and output strides; depthwise separable "
-           "convolution", ("02",), 55, 11),
+           "dilation; receptive fields by the formula and by autograd, their centres and FCN's crops; the "
+           "effective field; gridding; depthwise separable convolution", ("02",), 55, 11),
     Lesson("06_pyramid_pooling.ipynb", "pyramid pooling",
            "adaptive pooling; PSPNet's pyramid pooling module; ASPP; degenerate atrous rates and collapsing bins on "
            "small maps", ("05",), 35, 5),
     Lesson("07_fcn.ipynb", "FCN",
-           "the paper's FCN-32s/16s/8s (134M parameters, fc6 as a 7x7 convolution, fixed bilinear final upsampling); "
-           "the skips' worth in the learner's own run (heads on cached ImageNet features, 3 seeds); receptive "
-           "fields computed; object sizes against the effective field (3 seeds); FCN-8s on cars enlarged past "
-           "its field and shrunk below it; torchvision's ResNet FCN", ("01", "02", "04", "05"), 70, 57),
+           "FCN-32s/16s/8s as the paper builds them; the skips' worth in your runs (3 seeds); receptive "
+           "fields against object sizes; torchvision's ResNet FCN", ("01", "02", "04", "05"), 70, 57),
     Lesson("08_segnet_deconvnet.ipynb", "SegNet and DeconvNet",
-           "decoders that unpool with the encoder's switches; what the decoder receives; batch norm after every layer; both "
-           "trained on CamVid (the shipped checkpoints); SegNet against FCN and DeconvNet's ensemble in the learner's own "
-           "run (3 seeds); DeconvNet's coarse-to-fine decoder; two-stage training and overfitting",
-           ("03", "07"), 65, 60),
+           "decoders that unpool with the encoder's switches; batch norm; SegNet against FCN and DeconvNet's "
+           "ensemble (3 seeds); two-stage training and overfitting", ("03", "07"), 65, 60),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
-           "elastic deformation; the border weight map (equation 2); valid convolutions and overlap-tile; a trained "
-           "U-Net scored on held-out slices; the weight map's two parts in the learner's own run (3 seeds); the paper's "
-           "other training choices trained; U-Net as pix2pix's generator, its paintings as training data; deep "
-           "contextual networks", ("04",), 60, 49),
+           "elastic deformation; the border weight map; overlap-tile; a trained U-Net on held-out slices; "
+           "the weight map's two parts (3 seeds); U-Net as pix2pix's generator", ("04",), 60, 49),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
-           "DeepLab v1/v2/v3/v3+ and PSPNet trained on CamVid; context modules compared with everything else equal; the "
-           "dense CRF at 360x480, tuned on validation frames, before and after", ("05", "06"), 55, 78),
+           "DeepLab v1/v2/v3/v3+ and PSPNet on CamVid; context modules compared with all else equal (3 "
+           "seeds); the dense CRF, before and after", ("05", "06"), 55, 78),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
-           "from scratch vs frozen encoder vs fine-tuning at two training-set sizes (3 seeds); the lecture's 2x2 "
-           "rule; a linear probe per level (3 seeds); backbone cost table, truncated ResNets included; heads trained at "
-           "two input sizes (3 seeds); 600 against 400 px for small objects (claims report); a trained model fed four "
-           "sizes", ("10",), 50, 73),
+           "from scratch, frozen or fine-tuned (3 seeds); a linear probe per level; backbones' costs, "
+           "truncated ResNets; input size and small objects", ("10",), 50, 73),
     Lesson("12_model_zoo.ipynb", "model zoo",
-           "all fourteen models: parameters, FLOPs, latency, activation memory; every architecture drawn from its "
-           "trace; the shipped CamVid models' speed against accuracy; U-Net and PSPNet on small objects and on large "
-           "regions",
-           ("07", "08", "09", "10", "11"), 45, 65),
+           "all fourteen models' parameters, FLOPs, latency and memory, each drawn from its trace; speed "
+           "against accuracy; U-Net and PSPNet on small and large objects", ("07", "08", "09", "10", "11"), 45, 65),
 )
 
 
