@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from ...engine.training import encoder_parameter_groups
 from ..messages import tr
 from .harness import ExerciseFailed, _describe, compare
 
@@ -26,9 +27,10 @@ def _parameter_list(model, chosen) -> set[int]:
     own = {id(p) for p in model.parameters()}
     if any(id(p) not in own for p in chosen):
         raise ExerciseFailed(tr("the list holds tensors that are not parameters of this model"))
-    if len({id(p) for p in chosen}) < len(chosen):
+    ids = {id(p) for p in chosen}
+    if len(ids) < len(chosen):
         raise ExerciseFailed(tr("the list holds a parameter more than once"))
-    return {id(p) for p in chosen}
+    return ids
 
 
 def check_trainable_parameters(function: Callable) -> None:
@@ -110,9 +112,12 @@ def check_discriminative_groups(function: Callable) -> None:
         if missing:
             raise ExerciseFailed(tr("{count} of the model's parameters are in no group", count=missing))
         encoder = {id(p) for p in model.encoder.parameters()}
-        for inside, wanted in ((True, lr * factor), (False, lr)):
+        reference = {id(p): group["lr"] for group in encoder_parameter_groups(model, lr, factor)
+                     for p in group["params"]}  # the library's groups, what fit(encoder_lr_factor=...) uses
+        for inside in (True, False):
+            wanted = next(reference[id(p)] for p in model.parameters() if (id(p) in encoder) == inside)
             wrong = [rate[id(p)] for p in model.parameters() if (id(p) in encoder) == inside
-                     and abs(rate[id(p)] - wanted) > 1e-12 * max(1.0, abs(wanted))]
+                     and abs(rate[id(p)] - reference[id(p)]) > 1e-12 * max(1.0, abs(reference[id(p)]))]
             if wrong:
                 said = dict(count=len(wrong), got=f"{wrong[0]:g}", wanted=f"{wanted:g}")
                 raise ExerciseFailed(
