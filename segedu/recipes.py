@@ -22,9 +22,10 @@ The test frames are scored after 15, 30 and 60 minutes of training (`TimedEvalua
 checkpoint; the training minutes count only training, not these scorings.
 
 A recipe's epochs were sized on one processor, and 2-core CPUs differ by more than 2x (docs/known-issues.md). So a
-recipe with a budget (`Recipe.minutes`: an hour for the CamVid trainings, 20 minutes for ISBI 2012) times its first
-epoch and trains only as many of its epochs as fit (`TrainConfig.minutes`), the learning rate's decay shortened to
-end with them; it prints how many. `--epochs` given on the command line is taken as it is.
+recipe with a budget (`Recipe.minutes`: an hour for the three whole CamVid networks, 20 minutes for ISBI 2012; the
+heads, minutes long, have none) times its first epoch and trains only as many of its epochs as fit
+(`TrainConfig.minutes`), the learning rate's decay shortened to end with them; it prints how many. `--epochs` given
+on the command line is taken as it is.
 
 ``camvid-heads`` gives every architecture the course shows a working CamVid checkpoint in minutes: the same
 frozen ImageNet encoder for all (no gradients, no batch-norm updates, no backward pass through it), only the
