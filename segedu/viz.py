@@ -48,13 +48,18 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, palette: Sequence[Sequence[
     return np.where(keep, base, (1 - alpha) * base + alpha * colours)
 
 
-def class_legend(axis, class_names: Sequence[str], palette: Sequence[Sequence[int]], **options) -> None:
-    """Add a legend of coloured patches, one per class, to a matplotlib axis."""
+def class_legend(target, class_names: Sequence[str], palette: Sequence[Sequence[int]], **options) -> None:
+    """Add a legend of coloured patches, one per class: beside a matplotlib axis (on its right), or below all the
+    panels of a figure in rows of six (the figure made with layout="constrained"), which leaves a grid of pictures
+    its full width. Each patch has a thin grey edge, so that a white class shows on the white page."""
+    from matplotlib.figure import FigureBase
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=np.asarray(colour) / 255, label=name) for name, colour in zip(class_names, palette)]
-    axis.legend(handles=handles, **{"loc": "center left", "bbox_to_anchor": (1.01, 0.5), "fontsize": 9,
-                                    "frameon": False, **options})
+    handles = [Patch(facecolor=np.asarray(colour) / 255, edgecolor="0.6", linewidth=0.5, label=name)
+               for name, colour in zip(class_names, palette)]
+    placed = ({"loc": "outside lower center", "ncols": 6} if isinstance(target, FigureBase)
+              else {"loc": "center left", "bbox_to_anchor": (1.01, 0.5)})
+    target.legend(handles=handles, **{**placed, "fontsize": 9, "frameon": False, **options})
 
 
 def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor, *,

@@ -34,7 +34,8 @@ __all__ = ["Step", "trace", "draw", "describe"]
 PARTS = ("encoder", "decoder", "head", "auxiliary_head")
 PASSING = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.Identity)  # shape-keeping: not drawn
 COLOURS = {"encoder": "#4C72B0", "decoder": "#DD8452", "head": "#55A868", "auxiliary_head": "#8172B3"}
-LINKS = {"features": dict(color="0.35", linestyle="-"), "switches": dict(color="#C44E52", linestyle="--")}
+LINKS = {"features": dict(color="0.35", linestyle="-"), "switches": dict(color="#C44E52", linestyle="--"),
+         "exchange": dict(color="#8172B3", linestyle=":")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,19 +189,23 @@ def describe(steps: Sequence[Step]) -> str:
 
 
 def _label(step: Step) -> str:
-    """The step's name without its part ("down.0", "aspp"); the part's own name where the part is one module."""
+    """The step's name without its part ("down.0", "aspp"); the part's own name where the part is one module; the
+    module's kind ("PyramidPooling") where the name is only a position in the part."""
     names = step.name.split(".")[1:]
     if not names:
         return step.part.replace("_", " ")
-    return ".".join(names[-2:]) if names[-1].isdigit() else names[-1]
+    if names[-1].isdigit():  # a position in a sequence: its parent's name, or the module's kind where it has none
+        return ".".join(names[-2:]) if len(names) > 1 else step.kind
+    return names[-1]
 
 
 def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int | None = None):
     """One column per step, left to right in the order the data flows; each output map a box placed at the depth
     of its resolution (log2 of how much smaller than the input it is), its height growing with the map's side and
     its width with the channels (log scale), coloured by part. Links: grey arrows for features (skips drawn as
-    arcs, marked "crop" where the map is cut to the reader's size), red dashes for pooling switches. Text is 9 pt
-    and the figure is drawn at 100 dpi. `input_side` defaults to the largest side traced. Returns the figure."""
+    arcs, marked "crop" where the map is cut to the reader's size), red dashes for pooling switches, purple dots
+    between the two outputs of a unit that reads and writes two streams (FRRN's FRRU). Text is 9 pt and the figure
+    is drawn at 100 dpi. `input_side` defaults to the largest side traced. Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
@@ -225,7 +230,8 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             axis.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=COLOURS[step.part],
                                      edgecolor="black", linewidth=0.6, alpha=0.9, zorder=3))
             axis.text(x + width / 2, y + height / 2 + 0.03, f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center",
-                      va="bottom", fontsize=9, zorder=4, linespacing=1.0)
+                      va="bottom", fontsize=9, zorder=4, linespacing=1.0,
+                      bbox=dict(facecolor="white", edgecolor="none", pad=0.3))  # legible over a link
         axis.text(index * column + column / 2, -gap * deepest - 0.75, _label(step), ha="center", va="top",
                   fontsize=9, rotation=90)
 
@@ -254,6 +260,11 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             if cropped:
                 axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[kind]["color"],
                           zorder=4, backgroundcolor="white")
+    exchanging = [index for index, step in enumerate(steps) if len(step.shapes) > 1 and step.sources]
+    for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both of its inputs
+        (x, y0, width, _), (_, y1, _, height) = boxes[index, 1], boxes[index, 0]
+        axis.add_patch(FancyArrowPatch((x + width / 2, y1 + height), (x + width / 2, y0), arrowstyle="<|-|>",
+                                       mutation_scale=9, linewidth=1.1, zorder=2, **LINKS["exchange"]))
     highest = max(1.0, *(patch.get_path().vertices[:, 1].max() for patch in axis.patches
                           if isinstance(patch, FancyArrowPatch)))
     axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 1.8, highest + 0.1))
@@ -264,6 +275,8 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
     kinds = {kind for index in range(len(steps)) for _, _, kind in _skips(steps, index)}
     handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "features" else "pooling switches",
                        **LINKS[kind]) for kind in ("features", "switches") if kind in kinds]
+    if exchanging:
+        handles.append(Line2D([], [], linewidth=1.1, label="the two streams exchange", **LINKS["exchange"]))
     axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,
                 ncols=len(handles))
     return figure

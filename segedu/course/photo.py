@@ -232,8 +232,8 @@ def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.T
     labels = [f"{name} {100 * share:.0f}%" for name, share in zip(CAMVID_CLASSES, shares.tolist())]
     viz.class_legend(overlay_axis, labels, CAMVID_PALETTE, fontsize=9, title="class, share", title_fontsize=9)
     shown = confidence_axis.imshow(confidence.numpy(), cmap=_bands(), norm=BoundaryNorm(CONFIDENCE_LEVELS, BANDS))
-    confidence_axis.set_title(f"confidence: the largest softmax probability (mean {float(confidence.mean()):.2f})",
-                              fontsize=11)
+    confidence_axis.set_title("confidence: the largest softmax\nprobability of each pixel "
+                              f"(mean {float(confidence.mean()):.2f})", fontsize=11)  # two lines: clear of the bar
     bar = figure.colorbar(shown, ax=confidence_axis, fraction=0.05, ticks=CONFIDENCE_LEVELS[::2])
     bar.set_label("confidence", fontsize=10)
     bar.ax.tick_params(labelsize=9)

@@ -144,6 +144,21 @@ def test_frrn_carries_a_full_resolution_residual_stream_beside_the_pooling_strea
     figure = draw(steps)
     assert len([patch for patch in figure.axes[0].patches if type(patch).__name__ == "Rectangle"]) == \
         sum(len(step.shapes) for step in steps)  # both streams drawn
+    exchanges = [patch for patch in figure.axes[0].patches  # one link between the two streams of each unit
+                 if type(patch).__name__ == "FancyArrowPatch" and patch.get_linestyle() == ":"]
+    assert len(exchanges) == len(units)
+    assert "the two streams exchange" in [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    with torch.device("meta"):
+        unet = draw(trace(build_model("unet", num_classes=11), (3, 224, 224)))
+    assert "the two streams exchange" not in [text.get_text() for text in unet.axes[0].get_legend().get_texts()]
+
+
+def test_a_module_named_only_by_its_position_is_labelled_by_its_kind():
+    """PSPNet's decoder is a sequence: "decoder.0" is drawn as "PyramidPooling", not as "0"."""
+    with torch.device("meta"):
+        figure = draw(trace(build_model("pspnet", num_classes=11), (3, 224, 288)))
+    labels = [text.get_text() for text in figure.axes[0].texts if text.get_rotation() == 90]
+    assert "PyramidPooling" in labels and "0" not in labels and "level5" in labels
 
 
 def test_deeplabv3plus_decodes_from_the_aspp_and_a_stride_4_encoder_level():

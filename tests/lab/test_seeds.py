@@ -89,5 +89,6 @@ def test_a_reported_comparison_is_the_committed_report_s_in_one_line():
 
     entry = committed_report()["deconvnet_two_stage"]
     line = reported("deconvnet_two_stage", "two stages - one stage")
-    assert line.startswith("two stages - one stage, in the claims report's longer run (10 seeds, every frame): ")
+    assert line.startswith("two stages - one stage, in the claims report's longer run (10 seeds, every test frame): ")
     assert f"{100 * entry['effect']:+.1f} points" in line and line.endswith(entry["verdict"])
+    assert "(5 seeds, every held-out slice)" in reported("unet_momentum_one_tile", "0.99 - 0.9")  # ISBI's slices
