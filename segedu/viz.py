@@ -86,7 +86,7 @@ def show_predictions(images: torch.Tensor, masks: torch.Tensor, predictions: tor
             axes[row, column].set_axis_off()
             if row == 0:
                 axes[row, column].set_title(name)
-    class_legend(axes[rows // 2, 2], class_names, palette)
+    class_legend(figure, class_names, palette)  # below the grid
     figure.suptitle(title)
     if path is not None:
         figure.savefig(path, dpi=100)

@@ -220,6 +220,9 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
                                     layout="constrained", dpi=100)
     else:
         figure = axis.figure
+    labels = [_label(step) for step in steps]
+    labels = [f"{step.name.rsplit('.', 1)[-1]}: {label}" if labels.count(label) > 1 and label == step.kind else label
+              for step, label in zip(steps, labels)]  # two "Conv2d"s told apart by their positions
     boxes: dict[tuple[int, int], tuple[float, float, float, float]] = {}  # (step, output) -> x, y, width, height
     for index, step in enumerate(steps):
         for position, shape in enumerate(step.shapes):
@@ -232,7 +235,7 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             axis.text(x + width / 2, y + height / 2 + 0.03, f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center",
                       va="bottom", fontsize=9, zorder=4, linespacing=1.0,
                       bbox=dict(facecolor="white", edgecolor="none", pad=0.3))  # legible over a link
-        axis.text(index * column + column / 2, -gap * deepest - 0.75, _label(step), ha="center", va="top",
+        axis.text(index * column + column / 2, -gap * deepest - 0.75, labels[index], ha="center", va="top",
                   fontsize=9, rotation=90)
 
     def side(key, right):
@@ -264,7 +267,7 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
     for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both of its inputs
         (x, y0, width, _), (_, y1, _, height) = boxes[index, 1], boxes[index, 0]
         axis.add_patch(FancyArrowPatch((x + width / 2, y1 + height), (x + width / 2, y0), arrowstyle="<|-|>",
-                                       mutation_scale=9, linewidth=1.1, zorder=2, **LINKS["exchange"]))
+                                       mutation_scale=9, linewidth=1.1, zorder=5, **LINKS["exchange"]))  # over labels
     highest = max(1.0, *(patch.get_path().vertices[:, 1].max() for patch in axis.patches
                           if isinstance(patch, FancyArrowPatch)))
     axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 1.8, highest + 0.1))

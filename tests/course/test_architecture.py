@@ -159,6 +159,10 @@ def test_a_module_named_only_by_its_position_is_labelled_by_its_kind():
         figure = draw(trace(build_model("pspnet", num_classes=11), (3, 224, 288)))
     labels = [text.get_text() for text in figure.axes[0].texts if text.get_rotation() == 90]
     assert "PyramidPooling" in labels and "0" not in labels and "level5" in labels
+    with torch.device("meta"):
+        largefov = draw(trace(build_model("deeplabv1", num_classes=11), (3, 224, 288)))
+    labels = [text.get_text() for text in largefov.axes[0].texts if text.get_rotation() == 90]
+    assert "0: Conv2d" in labels and "3: Conv2d" in labels  # fc6 and fc7, both Conv2d, told apart
 
 
 def test_deeplabv3plus_decodes_from_the_aspp_and_a_stride_4_encoder_level():
