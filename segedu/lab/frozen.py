@@ -120,11 +120,14 @@ class FeatureCache:
 
     features[level]: (F, C, h, w) float16; masks: (F, H, W) uint8 at `image_size`; images: (F, 3, H, W) uint8.
     `FeatureCache.shared(...)` computes a split once per machine and keeps it on disk for every notebook.
+    `backbone`: the ImageNet encoder, EfficientNet-Lite0 unless another of `segedu.backbones` is named (Lite1 and
+    Lite2 have their ImageNet weights offline too).
     """
 
     def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                  levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
-                 batch_size: int = 16, progress: bool = False, encoder: nn.Module | None = None):
+                 batch_size: int = 16, progress: bool = False, encoder: nn.Module | None = None,
+                 backbone: str = "efficientnet_lite0"):
         from ..data import build_dataset
 
         frames = build_dataset(data, split, image_size=image_size, subset=subset)
@@ -138,12 +141,15 @@ class FeatureCache:
                            desc=tr("{data} {split}: the frozen encoder's features, once on this machine", data=data,
                                    split=split))
         self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
-                     levels=levels, encoder=encoder)
+                     levels=levels, encoder=encoder or build_backbone(backbone, pretrained=True,
+                                                                      output_stride=output_stride))
+        self.backbone = backbone
 
     @classmethod
     def shared(cls, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
-               folder: Path | str | None = None, progress: bool = True) -> "FeatureCache":
+               folder: Path | str | None = None, progress: bool = True,
+               backbone: str = "efficientnet_lite0") -> "FeatureCache":
         """The cache of `data`'s `split`, computed on first use (with a progress bar) and kept in `folder`
         (`feature_cache_folder()`), so every notebook on this machine loads it in a second. The file's name holds
         every setting, the data's folder and the encoder weights' digest: other data or weights compute a new one.
@@ -151,12 +157,13 @@ class FeatureCache:
         from ..checkpoint import save_checkpoint
         from ..data import data_root
 
-        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride)
+        encoder = build_backbone(backbone, pretrained=True, output_stride=output_stride)
         weights = hashlib.sha256()
         for key, value in encoder.state_dict().items():
             weights.update(key.encode() + value.detach().float().numpy().tobytes())
         where = hashlib.sha256(f"{Path(data_root()).resolve()}|{weights.hexdigest()}".encode()).hexdigest()[:16]
-        name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-os{output_stride}-{'+'.join(levels)}-"
+        encoder_name = "" if backbone == "efficientnet_lite0" else f"{backbone}-"  # Lite0's files keep their names
+        name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-{encoder_name}os{output_stride}-{'+'.join(levels)}-"
                 f"{subset or 'all'}-{where}.pt")
         path = Path(folder or feature_cache_folder()) / name
         with _computed_once(path):  # a second process asking for the same file waits, then loads it
@@ -166,14 +173,14 @@ class FeatureCache:
                     cache = cls.__new__(cls)
                     for key in ("data", "split", "output_stride", "features", "images", "masks"):
                         setattr(cache, key, stored[key])
-                    cache.image_size, cache.seconds = tuple(stored["image_size"]), 0.0
+                    cache.image_size, cache.seconds, cache.backbone = tuple(stored["image_size"]), 0.0, backbone
                     cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
                     if set(cache.features) == set(levels) and len(cache.masks) == len(cache.images) > 0:
                         return cache
                 except Exception:  # noqa: BLE001 (a damaged file is computed again below)
                     pass
             cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels,
-                        subset=subset, progress=progress, encoder=encoder)  # the encoder whose weights named the file
+                        subset=subset, progress=progress, encoder=encoder, backbone=backbone)  # weights named the file
             save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
                                    "output_stride": cache.output_stride, "features": cache.features,
                                    "images": cache.images, "masks": cache.masks})
@@ -187,6 +194,7 @@ class FeatureCache:
         cache = cls.__new__(cls)
         cache._encode(zip(images.split(batch_size), masks.split(batch_size)), data=name, split="given",
                       image_size=tuple(images.shape[-2:]), output_stride=output_stride, levels=levels)
+        cache.backbone = "efficientnet_lite0"
         return cache
 
     def _encode(self, batches, *, data: str, split: str, image_size: tuple[int, int], output_stride: int,

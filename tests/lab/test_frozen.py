@@ -225,6 +225,24 @@ def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damage
     assert torch.load(files[0], weights_only=True)["split"] == "train"  # replaced by a good file
 
 
+def test_another_encoder_gets_its_own_features_and_file(tmp_path):
+    """`backbone`: the cache holds that encoder's features (EfficientNet-Lite2's level 3 has 48 channels, Lite0's 40,
+    as Tan and Le's compound scaling widens it), under a file of its own; a Lab passes its encoder to its caches."""
+    from segedu.lab.claims import Lab
+
+    lite0 = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False)
+    lite2 = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, folder=tmp_path, progress=False,
+                                backbone="efficientnet_lite2")
+    assert (lite0.channels["level3"], lite2.channels["level3"]) == (40, 48)
+    names = sorted(path.name for path in tmp_path.glob("*.pt"))
+    assert len(names) == 2 and any("efficientnet_lite2" in name for name in names)
+    direct = FeatureCache("streets", "train", image_size=SIZE, subset=4, backbone="efficientnet_lite2")
+    assert torch.equal(direct.features["level5"], lite2.features["level5"])
+    lab = Lab(data="streets", seeds=(0,), subset={"train": 4}, backbone="efficientnet_lite2")
+    lab.config = dataclasses.replace(lab.config, image_size=SIZE)
+    assert lab.features("train").channels == lite2.channels
+
+
 SHARED_AT_ONCE = """
 import sys, time
 from pathlib import Path

@@ -50,11 +50,14 @@ class Lab:
     `TrainingConfig.seeds` (5); `seeds` sets both. `class_weighting` (a power, 1 for SegNet's median-frequency
     balancing) weights the loss of every head the lab trains by `class_weights` (the stride-32 training frames'
     labels); None, the claims' own runs, leaves it unweighted. `small_frames`: the training frames of the
-    little-data claims (DeconvNet's two stages); None, the claims' own `segnet_deconvnet.SMALL_FRAMES`."""
+    little-data claims (DeconvNet's two stages); None, the claims' own `segnet_deconvnet.SMALL_FRAMES`.
+    `backbone`: the frozen ImageNet encoder whose features the heads read (`frozen.FeatureCache`), EfficientNet-Lite0
+    unless another is named (notebook 11 compares Lite0, Lite1 and Lite2)."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None,
-                 class_weighting: float | None = None, small_frames: int | None = None):
+                 class_weighting: float | None = None, small_frames: int | None = None,
+                 backbone: str = "efficientnet_lite0"):
         from ..endtoend import TrainingConfig
         from ..frozen import HeadConfig
 
@@ -66,6 +69,7 @@ class Lab:
         if seeds is not None:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
+        self.backbone = backbone
         self.class_weighting = class_weighting
         self.small_frames = small_frames
         self._scores: dict[tuple, object] = {}
@@ -78,7 +82,7 @@ class Lab:
 
     @classmethod
     def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2),
-                    class_weighting: float | None = None) -> "Lab":
+                    class_weighting: float | None = None, backbone: str = "efficientnet_lite0") -> "Lab":
         """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
         and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame.
         The little-data claims keep a regime where each frame is seen many times: the claims' 32 frames in 552
@@ -86,8 +90,8 @@ class Lab:
         frames would be seen 15 times, too few to overfit)."""
         if profile == "fast":
             return cls(data=data, seeds=seeds, epochs=4, subset={"train": 120, "val": 60, "test": 100},
-                       class_weighting=class_weighting, small_frames=4)
-        return cls(data=data, seeds=seeds, class_weighting=class_weighting)
+                       class_weighting=class_weighting, small_frames=4, backbone=backbone)
+        return cls(data=data, seeds=seeds, class_weighting=class_weighting, backbone=backbone)
 
     @cached_property
     def class_weights(self) -> torch.Tensor | None:
@@ -145,10 +149,10 @@ class Lab:
             if self.subset:  # a learner's run: the frames chosen, computed once per machine and shared by notebooks
                 self._features[key] = FeatureCache.shared(self.data, split, image_size=size,
                                                           output_stride=output_stride, levels=levels,
-                                                          subset=self.subset.get(split))
+                                                          subset=self.subset.get(split), backbone=self.backbone)
             else:
                 self._features[key] = FeatureCache(self.data, split, image_size=size, output_stride=output_stride,
-                                                   levels=levels)
+                                                   levels=levels, backbone=self.backbone)
         return self._features[key]
 
     @cached_property
@@ -193,6 +197,8 @@ class Lab:
                 train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
             settings = {"head": settings_of(self.config), "features": train.digest}
         name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
+        if self.backbone != "efficientnet_lite0":  # Lite0's kept heads keep their names
+            name += f"-{self.backbone}"
         if self.class_weighting is not None:  # a file of its own; unweighted heads keep their names and keys
             name += f"-weighted{self.class_weighting:g}"
             settings = None if settings is None else {**settings, "class_weighting": self.class_weighting}

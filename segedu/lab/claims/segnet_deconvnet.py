@@ -116,7 +116,7 @@ def few_frame_features(lab: Lab):
     from ..frozen import FeatureCache
 
     return lab.shared("small frames", lambda: FeatureCache(lab.data, "train", image_size=lab.config.image_size,
-                                                          subset=few_frames(lab)))
+                                                          subset=few_frames(lab), backbone=lab.backbone))
 
 
 def object_crop_features(lab: Lab, subset: int | None = None):
