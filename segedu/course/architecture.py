@@ -34,8 +34,8 @@ __all__ = ["Step", "trace", "draw", "describe"]
 PARTS = ("encoder", "decoder", "head", "auxiliary_head")
 PASSING = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.Identity)  # shape-keeping: not drawn
 COLOURS = {"encoder": "#4C72B0", "decoder": "#DD8452", "head": "#55A868", "auxiliary_head": "#8172B3"}
-LINKS = {"features": dict(color="0.35", linestyle="-"), "switches": dict(color="#C44E52", linestyle="--"),
-         "exchange": dict(color="#8172B3", linestyle=":")}
+LINKS = {"features": dict(color="0.35", linestyle="-"), "skip": dict(color="#4C72B0", linestyle="-"),
+         "switches": dict(color="#C44E52", linestyle="--"), "exchange": dict(color="#8172B3", linestyle=":")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +175,28 @@ def _skips(steps: Sequence[Step], index: int) -> list[tuple[int, int, str]]:
     return [source for source in steps[index].sources if source[0] != index - 1 or source[2] == "switches"]
 
 
+def _skip_links(steps: Sequence[Step]) -> set[tuple[int, int, int]]:
+    """(reader, source, output) of each feature link that is a skip: off the trunk, the path into the coarsest map
+    and on from it. A link is on the trunk when its reader feeds the coarsest map (the encoder's way down) or its
+    source is fed by it (the way up): U-Net's copied encoder maps, FCN's pool4 and pool3 scores and DeepLab v3+'s
+    low-level path are skips, DeepLab v3+'s ASPP on level 5 is not, although a diagram in one row draws both as arcs.
+    A step with several outputs counts them as one where it reads something (FRRN's units, whose streams exchange);
+    an encoder handing over several levels keeps them apart."""
+    nodes = [(index, position) for index, step in enumerate(steps) for position in range(len(step.shapes))]
+    deepest = min(nodes, key=lambda node: (steps[node[0]].shapes[node[1]][-2], node[0]))  # the first coarsest map
+    coupled = lambda index: set(range(len(steps[index].shapes))) if steps[index].sources else set()  # noqa: E731
+    below = {deepest} | {(deepest[0], position) for position in coupled(deepest[0])}  # fed by the coarsest map
+    for index, step in enumerate(steps[deepest[0] + 1:], deepest[0] + 1):
+        if any((source, position) in below for source, position, kind in step.sources if kind == "features"):
+            below |= {(index, position) for position in range(len(step.shapes))}
+    above = {deepest[0]}  # the steps that feed the coarsest map, itself included
+    for index in range(deepest[0], -1, -1):
+        if index in above:
+            above |= {source for source, _, kind in steps[index].sources if kind == "features"}
+    return {(index, source, position) for index, step in enumerate(steps) for source, position, kind in step.sources
+            if kind == "features" and (source, position) not in below and index not in above}
+
+
 def describe(steps: Sequence[Step]) -> str:
     """A table of the steps: part, module, output shape (C x H x W), and the earlier steps it reads besides the one
     just before it (its skips, or the pooling switches it unpools with)."""
@@ -202,8 +224,9 @@ def _label(step: Step) -> str:
 def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int | None = None):
     """One column per step, left to right in the order the data flows; each output map a box placed at the depth
     of its resolution (log2 of how much smaller than the input it is), its height growing with the map's side and
-    its width with the channels (log scale), coloured by part. Links: grey arrows for features (skips drawn as
-    arcs, marked "crop" where the map is cut to the reader's size), red dashes for pooling switches, purple dots
+    its width with the channels (log scale), coloured by part. Links: grey arrows for the features along the trunk,
+    blue ones for skips (`_skip_links`; a link over other steps is drawn as an arc, and a skip marked "crop" where
+    the map is cut to the reader's size), red dashes for pooling switches, purple dots
     between the two outputs of a unit that reads and writes two streams (FRRN's FRRU). Text is 9 pt and the figure
     is drawn at 100 dpi. `input_side` defaults to the largest side traced. Returns the figure."""
     import matplotlib.pyplot as plt
@@ -242,6 +265,7 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
         x, y, width, height = boxes[key]
         return (x + width, y + height / 2) if right else (x, y + height / 2)
 
+    skip_links = _skip_links(steps)
     for index, step in enumerate(steps):
         skips = set(_skips(steps, index))
         for source, position, kind in step.sources:
@@ -256,12 +280,13 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
                 path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
                 middle = (0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0],
                           0.25 * start[1] + 0.5 * control[1] + 0.25 * end[1])
+            style = "skip" if (index, source, position) in skip_links else kind
             axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1, zorder=2,
-                                           **LINKS[kind]))
-            cropped = kind == "features" and middle is not None and step.part != "head" \
+                                           **LINKS[style]))
+            cropped = style == "skip" and middle is not None and step.part != "head" \
                 and steps[source].shapes[position][-2] > step.shapes[target][-2] + 8  # more than a padded border
             if cropped:
-                axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[kind]["color"],
+                axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[style]["color"],
                           zorder=4, backgroundcolor="white")
     exchanging = [index for index, step in enumerate(steps) if len(step.shapes) > 1 and step.sources]
     for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both of its inputs
@@ -275,9 +300,10 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
     axis.set_axis_off()
     parts = [part for part in PARTS if any(step.part == part for step in steps)]
     handles = [Patch(facecolor=COLOURS[part], label=part.replace("_", " ")) for part in parts]
-    kinds = {kind for index in range(len(steps)) for _, _, kind in _skips(steps, index)}
-    handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "features" else "pooling switches",
-                       **LINKS[kind]) for kind in ("features", "switches") if kind in kinds]
+    kinds = {"skip"} if skip_links else set()
+    kinds |= {kind for step in steps for _, _, kind in step.sources if kind == "switches"}
+    handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "skip" else "pooling switches", **LINKS[kind])
+                for kind in ("skip", "switches") if kind in kinds]
     if exchanging:
         handles.append(Line2D([], [], linewidth=1.1, label="the two streams exchange", **LINKS["exchange"]))
     axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,

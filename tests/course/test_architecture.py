@@ -177,6 +177,33 @@ def test_deeplabv3plus_decodes_from_the_aspp_and_a_stride_4_encoder_level():
     assert {name for name, _ in reads(steps, "decoder.refine")} == {"decoder.reduce", "decoder.aspp"}
 
 
+def link_colours(figure) -> dict[str, int]:
+    """How many links of each colour (hex) the diagram draws."""
+    from matplotlib.colors import to_hex
+
+    colours = [to_hex(patch.get_edgecolor()) for patch in figure.axes[0].patches
+               if type(patch).__name__ == "FancyArrowPatch"]
+    return {colour: colours.count(colour) for colour in set(colours)}
+
+
+SKIP_BLUE, TRUNK_GREY = "#4c72b0", "#595959"  # written here: the skips blue as the encoder, the trunk grey (0.35)
+
+
+def test_a_skip_is_drawn_apart_from_the_trunk_even_where_both_arc():
+    """Chen et al. 2018, figure 2: DeepLab v3+'s skip is its low-level path (level 2, reduced, into the decoder); the
+    ASPP on level 5 is the main path although the diagram draws it as an arc over the reduction. U-Net's four copied
+    maps are its skips (Ronneberger et al. 2015, figure 1); SegNet has none, only switches."""
+    with torch.device("meta"):
+        deeplab = draw(trace(build_model("deeplabv3plus", num_classes=11, backbone="efficientnet_lite0"),
+                             (3, 224, 288)))
+        unet = draw(trace(build_model("unet", num_classes=2, in_channels=1, padding=False), (1, 572, 572)))
+        segnet = draw(trace(build_model("segnet", num_classes=11), (3, 224, 288)))
+    assert link_colours(deeplab)[SKIP_BLUE] == 2  # level2 -> reduce -> refine; level5 -> aspp stays grey
+    assert link_colours(deeplab)[TRUNK_GREY] == 7  # level1 ... level5, aspp, refine, head
+    assert link_colours(unet)[SKIP_BLUE] == 4
+    assert SKIP_BLUE not in link_colours(segnet)
+
+
 def test_fcn8s_adds_the_pool4_and_pool3_scores():
     """Long et al. 2015, figure 3: FCN-16s adds a score of pool4 (stride 16), FCN-8s also one of pool3 (stride 8)."""
     with torch.device("meta"):

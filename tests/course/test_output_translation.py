@@ -331,7 +331,7 @@ def test_a_line_measured_on_a_stand_in_is_translated_as_the_datas_with_the_cavea
     on_standin = published_line("unet", 0.925, data="membranes")
     assert "stand-in 'membranes'" in on_standin  # the line the learner without the data sees
     assert outputs.translate(on_standin, "ko", table=table) == \
-        "(합성 대용 데이터셋 'membranes'에서 잰 값이라 비교할 수 없습니다) unet: 여러분 0.925 Dice | 목표 0.89 Dice"
+        "(합성 대용 데이터셋 'membranes'에서 잰 값이라 비교할 수 없습니다) unet: 여러분 0.925 Dice | 목표 0.90 Dice"
     assert outputs.translate("(measured on the stand-in, not comparable) published: DeepLab-LargeFOV 62.3 -> 67.6 mIoU",
                              "ko", table=table) == \
         "(이 노트북의 값은 대용 데이터셋에서 잰 것이라 발표 수치와 비교할 수 없습니다) 발표 수치: DeepLab-LargeFOV 62.3 -> 67.6 mIoU"
