@@ -1,8 +1,8 @@
 """Recipes: a whole training, every setting named and explained, run by ``python -m segedu train --recipe NAME``.
 
 A recipe is what a strong training uses, written where a learner can read it. ``camvid-cpu``, the course's CamVid
-flagship (`segedu.pretrained`'s ``unet_camvid``), trains well within an hour on a 2-core laptop CPU (docs/claims.md
-gives the minutes and the processor it was measured on):
+flagship (`segedu.pretrained`'s ``unet_camvid``), trains well within an hour on a 2-core CPU (docs/claims.md gives
+the minutes and the processor it was measured on):
 
 - **the model**: U-Net's skips on the ImageNet EfficientNet-Lite0 (`models.unet_backbone`): pretrained features,
   and the decoder brings back where they are down to stride 4, so thin poles and signs survive;
@@ -31,7 +31,7 @@ on the command line is taken as it is.
 frozen ImageNet encoder for all (no gradients, no batch-norm updates, no backward pass through it), only the
 architecture's own decoder and head trained (`--model fcn32s`, `fcn8s`, `pspnet`, `deeplabv3`, ...), with the
 flagship's data, loss and schedule. `ship` then stores the checkpoint without the encoder, which comes back from
-its package, checked by its digest: a few hundred kilobytes per architecture.
+its package, checked by its digest: 0.2 to 7.7 MiB per architecture.
 
 ``isbi-cpu``, U-Net on ISBI 2012's electron microscopy slices (`segedu.pretrained`'s ``unet_lite0_isbi2012``),
 trains in 20 minutes with the paper's own ideas (Ronneberger et al. 2015):
@@ -127,8 +127,9 @@ class Recipe:
 
 HEAD_EPOCHS = 10  # each architecture's head on the frozen encoder: minutes, not hours (docs/claims.md)
 # SegNet and DeconvNet at quarter width, 367 frames an epoch: their shipped runs trained 90 epochs each at 10.7-10.9
-# and 10.0-10.7 images/s (56.7 and 53.3 minutes); another 2-core AMD EPYC with AVX-512 BF16 trains them at 4.8 and
-# 4.0, where the budget keeps about 44 and 39 of them: the minutes depend on the processor
+# (SegNet's first 20 epochs at about 7.3) and 10.0-10.7 images/s (56.7 and 53.3 minutes); another 2-core AMD EPYC
+# with AVX-512 BF16 trains them at 4.8 and 4.0, where the budget keeps about 46 and 39 of them: the minutes depend on
+# the processor
 SEGNET_EPOCHS = 90
 DECONVNET_EPOCHS = 90
 ISBI_EPOCHS = 36  # 400 tiles an epoch: measured to end within 20 minutes of training on a 2-core CPU
