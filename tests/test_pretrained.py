@@ -25,8 +25,8 @@ def test_checkpoint_is_small_and_loads_without_pickled_code(name):
 
 
 def test_all_shipped_weights_together_stay_under_60_megabytes():
-    """Every file the package ships, the Mask R-CNN (`segedu.instance.load_shipped`) included: at most 10 MB each, 60 MB
-    (decimal) together."""
+    """Every file the package ships, the Mask R-CNN (`segedu.instance.load_shipped`) included: at most 10 MiB each,
+    60 MB (decimal) together."""
     files = sorted(checkpoint_path(next(iter(CHECKPOINTS))).parent.glob("*.pt"))
     assert {checkpoint_path(name) for name in CHECKPOINTS} < set(files)  # the Mask R-CNN is not in CHECKPOINTS
     for path in files:

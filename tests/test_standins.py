@@ -141,7 +141,7 @@ def test_published_line_says_when_the_number_is_about_a_standin():
     assert "stand-in" not in published_line("segnet", 0.5, data="camvid")
     line = published_line("segnet", 0.5, data="streets")
     assert line.startswith("segnet: you 50.0 mIoU on the synthetic stand-in 'streets' (not comparable) | published 46.3") and "46.3" in line
-    # a Dice target is stated with its two digits, as the measured Dice beside it: "0.90", not "0.9"
+    # a Dice target is stated with its two decimals, "0.90", not "0.9"
     assert published_line("unet", 0.884).startswith("unet: you 0.884 Dice | target 0.90 Dice")
 
 

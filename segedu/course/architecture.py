@@ -170,20 +170,23 @@ def trace(model: nn.Module, input_shape: Sequence[int], *, depth: int | dict[str
     return steps
 
 
-def _skips(steps: Sequence[Step], index: int) -> list[tuple[int, int, str]]:
-    """The sources of step `index` other than the step just before it: the links a diagram draws as skips."""
+def _arcs(steps: Sequence[Step], index: int) -> list[tuple[int, int, str]]:
+    """The sources of step `index` other than the step just before it, and its pooling switches: the links a diagram
+    draws as arcs over the steps between (skips, switches, or the trunk past a branch drawn between)."""
     return [source for source in steps[index].sources if source[0] != index - 1 or source[2] == "switches"]
 
 
 def _skip_links(steps: Sequence[Step]) -> set[tuple[int, int, int]]:
-    """(reader, source, output) of each feature link that is a skip: off the trunk, the path into the coarsest map
-    and on from it. A link is on the trunk when its reader feeds the coarsest map (the encoder's way down) or its
-    source is fed by it (the way up): U-Net's copied encoder maps, FCN's pool4 and pool3 scores and DeepLab v3+'s
-    low-level path are skips, DeepLab v3+'s ASPP on level 5 is not, although a diagram in one row draws both as arcs.
-    A step with several outputs counts them as one where it reads something (FRRN's units, whose streams exchange);
-    an encoder handing over several levels keeps them apart."""
+    """(reader, source, output) of each feature link that is a skip: off the trunk, the path into the encoder's
+    coarsest map and on from it. A link is on the trunk when its reader feeds that map (the encoder's way down) or
+    its source is fed by it (the way up): U-Net's copied encoder maps, FCN's pool4 and pool3 scores and DeepLab v3+'s
+    low-level path are skips; DeepLab v3+'s ASPP on level 5 is not, although its diagram draws it as an arc over the
+    low-level path's reduction, nor are a pyramid's pooled bins. Of maps of one size the encoder's last is taken (a
+    dilated level 5 the size of level 4). A step with several outputs counts them as one where it reads something
+    (FRRN's units, whose streams exchange); an encoder handing over several levels keeps them apart."""
     nodes = [(index, position) for index, step in enumerate(steps) for position in range(len(step.shapes))]
-    deepest = min(nodes, key=lambda node: (steps[node[0]].shapes[node[1]][-2], node[0]))  # the first coarsest map
+    encoder = [node for node in nodes if steps[node[0]].part == "encoder"] or nodes
+    deepest = min(encoder, key=lambda node: (steps[node[0]].shapes[node[1]][-2], -node[0]))  # the last coarsest
     coupled = lambda index: set(range(len(steps[index].shapes))) if steps[index].sources else set()  # noqa: E731
     below = {deepest} | {(deepest[0], position) for position in coupled(deepest[0])}  # fed by the coarsest map
     for index, step in enumerate(steps[deepest[0] + 1:], deepest[0] + 1):
@@ -199,13 +202,13 @@ def _skip_links(steps: Sequence[Step]) -> set[tuple[int, int, int]]:
 
 def describe(steps: Sequence[Step]) -> str:
     """A table of the steps: part, module, output shape (C x H x W), and the earlier steps it reads besides the one
-    just before it (its skips, or the pooling switches it unpools with)."""
+    just before it (a skip, the trunk past a branch, or the pooling switches it unpools with)."""
     lines = [f"{'step':28s} {'module':20s} {'output (C x H x W)':22s} also reads"]
     for index, step in enumerate(steps):
         shapes = ", ".join("x".join(map(str, shape)) for shape in step.shapes[-3:])
         more = f" (+{len(step.shapes) - 3} more)" if len(step.shapes) > 3 else ""
         reads = ", ".join(f"{steps[source].name}{' (switches)' if kind == 'switches' else ''}"
-                          for source, _, kind in _skips(steps, index))
+                          for source, _, kind in _arcs(steps, index))
         lines.append(f"{step.name:28s} {step.kind:20s} {shapes + more:22s} {reads}")
     return "\n".join(lines)
 
@@ -267,12 +270,12 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
 
     skip_links = _skip_links(steps)
     for index, step in enumerate(steps):
-        skips = set(_skips(steps, index))
+        arcs = set(_arcs(steps, index))
         for source, position, kind in step.sources:
             target = max(range(len(step.shapes)),  # the reader's map nearest the source's size
                          key=lambda j: -abs(step.shapes[j][-2] - steps[source].shapes[position][-2]))
             start, end = side((source, position), right=True), side((index, target), right=False)
-            if (source, position, kind) not in skips:
+            if (source, position, kind) not in arcs:
                 path = Path([start, end], [Path.MOVETO, Path.LINETO])
                 middle = None
             else:  # a skip arcs over the steps between: a quadratic Bezier curve through a raised control point
@@ -280,7 +283,7 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
                 path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
                 middle = (0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0],
                           0.25 * start[1] + 0.5 * control[1] + 0.25 * end[1])
-            style = "skip" if (index, source, position) in skip_links else kind
+            style = "skip" if kind == "features" and (index, source, position) in skip_links else kind
             axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1, zorder=2,
                                            **LINKS[style]))
             cropped = style == "skip" and middle is not None and step.part != "head" \

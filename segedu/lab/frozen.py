@@ -64,8 +64,8 @@ from ..layers import ASPP, ConvBNReLU, PyramidPooling, resize_bilinear
 from .settings import LabSettings
 from .unpooling import LEVELS as UNPOOLING_LEVELS, UNPOOLING_HEADS, UnpoolingHead
 
-__all__ = ["HeadConfig", "FeatureCache", "feature_cache_folder", "Head", "HEADS", "PROBES", "build_head", "features_of", "train_head",
-           "train_head_in_stages", "head_logits", "predict_head"]
+__all__ = ["DEFAULT_BACKBONE", "HeadConfig", "FeatureCache", "feature_cache_folder", "Head", "HEADS", "PROBES",
+           "build_head", "features_of", "train_head", "train_head_in_stages", "head_logits", "predict_head"]
 
 HEADS = ("fcn32s", "fcn16s", "fcn8s", "concat8s", "plain", "pyramid", "aspp", "largefov", "early", "linear3", "linear4",
          "linear5", "hypercolumn", "concat_fusion", "sum_fusion", "probe3", "probe4", "probe5", "segnet", "deconvnet")
@@ -75,6 +75,7 @@ FCN_LEVELS = {"fcn32s": ("level5",), "fcn16s": ("level5", "level4"), "fcn8s": ("
               "concat_fusion": ("level5", "level4", "level3"), "sum_fusion": ("level5", "level4", "level3"),
               "probe3": ("level3",), "probe4": ("level4",), "probe5": ("level5",),
               "segnet": UNPOOLING_LEVELS, "deconvnet": UNPOOLING_LEVELS}  # the heads on the stride-32 levels
+DEFAULT_BACKBONE = "efficientnet_lite0"  # the frozen ImageNet encoder of every claim and notebook
 PROBES = ("probe3", "probe4", "probe5")  # linear probes read at output stride 8: levels 3-5 on one grid
 FUSION_CHANNELS = {"concat_fusion": 32, "sum_fusion": 67}  # per level; equal parameters on EfficientNet-Lite0
 
@@ -127,7 +128,7 @@ class FeatureCache:
     def __init__(self, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                  levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
                  batch_size: int = 16, progress: bool = False, encoder: nn.Module | None = None,
-                 backbone: str = "efficientnet_lite0"):
+                 backbone: str = DEFAULT_BACKBONE):
         from ..data import build_dataset
 
         frames = build_dataset(data, split, image_size=image_size, subset=subset)
@@ -140,16 +141,17 @@ class FeatureCache:
             batches = tqdm(batches, total=math.ceil(len(frames) / batch_size), unit="batch",
                            desc=tr("{data} {split}: the frozen encoder's features, once on this machine", data=data,
                                    split=split))
+        if encoder is None:
+            encoder = build_backbone(backbone, pretrained=True, output_stride=output_stride)
         self._encode(batches, data=data, split=split, image_size=image_size, output_stride=output_stride,
-                     levels=levels, encoder=encoder or build_backbone(backbone, pretrained=True,
-                                                                      output_stride=output_stride))
+                     levels=levels, encoder=encoder)
         self.backbone = backbone
 
     @classmethod
     def shared(cls, data: str, split: str, *, image_size: tuple[int, int], output_stride: int = 32,
                levels: tuple[str, ...] = ("level3", "level4", "level5"), subset: int | None = None,
                folder: Path | str | None = None, progress: bool = True,
-               backbone: str = "efficientnet_lite0") -> "FeatureCache":
+               backbone: str = DEFAULT_BACKBONE) -> "FeatureCache":
         """The cache of `data`'s `split`, computed on first use (with a progress bar) and kept in `folder`
         (`feature_cache_folder()`), so every notebook on this machine loads it in a second. The file's name holds
         every setting, the data's folder and the encoder weights' digest: other data or weights compute a new one.
@@ -162,7 +164,7 @@ class FeatureCache:
         for key, value in encoder.state_dict().items():
             weights.update(key.encode() + value.detach().float().numpy().tobytes())
         where = hashlib.sha256(f"{Path(data_root()).resolve()}|{weights.hexdigest()}".encode()).hexdigest()[:16]
-        encoder_name = "" if backbone == "efficientnet_lite0" else f"{backbone}-"  # Lite0's files keep their names
+        encoder_name = "" if backbone == DEFAULT_BACKBONE else f"{backbone}-"  # Lite0's files keep their names
         name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-{encoder_name}os{output_stride}-{'+'.join(levels)}-"
                 f"{subset or 'all'}-{where}.pt")
         path = Path(folder or feature_cache_folder()) / name
@@ -188,21 +190,23 @@ class FeatureCache:
 
     @classmethod
     def of_images(cls, images: torch.Tensor, masks: torch.Tensor, *, name: str, output_stride: int = 32,
-                  levels: tuple[str, ...] = ("level3", "level4", "level5"), batch_size: int = 16) -> "FeatureCache":
+                  levels: tuple[str, ...] = ("level3", "level4", "level5"), batch_size: int = 16,
+                  backbone: str = DEFAULT_BACKBONE) -> "FeatureCache":
         """The cache of given frames: images (N, 3, H, W) float in [0, 1], masks (N, H, W); `name` says what they
         are (e.g. DeconvNet's object crops, `unpooling`)."""
         cache = cls.__new__(cls)
         cache._encode(zip(images.split(batch_size), masks.split(batch_size)), data=name, split="given",
-                      image_size=tuple(images.shape[-2:]), output_stride=output_stride, levels=levels)
-        cache.backbone = "efficientnet_lite0"
+                      image_size=tuple(images.shape[-2:]), output_stride=output_stride, levels=levels,
+                      encoder=build_backbone(backbone, pretrained=True, output_stride=output_stride))
+        cache.backbone = backbone
         return cache
 
     def _encode(self, batches, *, data: str, split: str, image_size: tuple[int, int], output_stride: int,
-                levels: tuple[str, ...], encoder: nn.Module | None = None) -> None:
-        """Fill the cache from (images (B, 3, H, W) in [0, 1], masks (B, H, W)) batches, through `encoder` (default:
-        the pretrained EfficientNet-Lite0 at `output_stride`)."""
+                levels: tuple[str, ...], encoder: nn.Module) -> None:
+        """Fill the cache from (images (B, 3, H, W) in [0, 1], masks (B, H, W)) batches, through `encoder` (the
+        pretrained encoder at `output_stride`)."""
         started = time.perf_counter()
-        encoder = (encoder or build_backbone("efficientnet_lite0", pretrained=True, output_stride=output_stride)).eval()
+        encoder = encoder.eval()
         images, masks, outputs = [], [], {level: [] for level in levels}
         with torch.inference_mode():
             for pictures, labels in batches:

@@ -8,7 +8,7 @@ stride 8 are upsampled bilinearly. It is meant to be followed by the fully conne
 parameters with 21 classes (published: 20.5M).
 
 ``backbone="efficientnet_lite0", pretrained=True`` puts the same LargeFOV classifier on another encoder at output
-stride 8 (the ImageNet weights available offline; VGG16's are not).
+stride 8 (one of the EfficientNet-Lite family, whose ImageNet weights are available offline; VGG16's are not).
 
 Departures: pool5 keeps VGG's max pooling (made 3x3 stride 1) and the extra 3x3 average pooling the
 released model adds after it is left out; fc6's weights start random (the paper subsamples VGG's

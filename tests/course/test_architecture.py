@@ -177,6 +177,15 @@ def test_deeplabv3plus_decodes_from_the_aspp_and_a_stride_4_encoder_level():
     assert {name for name, _ in reads(steps, "decoder.refine")} == {"decoder.reduce", "decoder.aspp"}
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Each test's diagrams closed after it: a module of them would keep dozens of figures open."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def link_colours(figure) -> dict[str, int]:
     """How many links of each colour (hex) the diagram draws."""
     from matplotlib.colors import to_hex
@@ -202,6 +211,20 @@ def test_a_skip_is_drawn_apart_from_the_trunk_even_where_both_arc():
     assert link_colours(deeplab)[TRUNK_GREY] == 7  # level1 ... level5, aspp, refine, head
     assert link_colours(unet)[SKIP_BLUE] == 4
     assert SKIP_BLUE not in link_colours(segnet)
+
+
+def test_fcn_skips_are_its_pool_scores_and_pyramids_and_streams_are_trunk():
+    """Long et al. 2015, figure 3: FCN-8s's skips are pool4's and pool3's scores, each read from the encoder and added
+    on the way up (two links each). PSPNet's pooled bins, coarser than level 5, branch off the trunk and rejoin it
+    (Zhao et al. 2017, figure 3); FRRN's two streams are both its trunk (Pohlen et al. 2017, figure 3)."""
+    with torch.device("meta"):
+        fcn = draw(trace(build_model("fcn8s", num_classes=21), (3, 224, 224)))
+        pyramid = draw(trace(build_model("pspnet", num_classes=11), (3, 224, 288), depth={"decoder": 2}))
+        frrn = draw(trace(build_model("frrn", num_classes=11), (3, 224, 288)))
+    assert link_colours(fcn)[SKIP_BLUE] == 4
+    for figure in (pyramid, frrn):
+        assert SKIP_BLUE not in link_colours(figure)
+        assert "skip" not in [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
 
 
 def test_fcn8s_adds_the_pool4_and_pool3_scores():

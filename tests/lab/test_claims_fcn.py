@@ -127,7 +127,7 @@ def test_the_measured_fields_of_the_pretrained_encoder_grow_with_depth(monkeypat
     from segedu.lab.claims import fcn
 
     class Frames:  # the train cache of the probes, as `Lab.stride8_levels` holds it
-        output_stride = 8
+        output_stride, backbone = 8, "efficientnet_lite0"
         images = (torch.rand(3, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
 
         def __len__(self):

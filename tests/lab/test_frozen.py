@@ -241,6 +241,8 @@ def test_another_encoder_gets_its_own_features_and_file(tmp_path):
     lab = Lab(data="streets", seeds=(0,), subset={"train": 4}, backbone="efficientnet_lite2")
     lab.config = dataclasses.replace(lab.config, image_size=SIZE)
     assert lab.features("train").channels == lite2.channels
+    given = FeatureCache.of_images(direct.images.float() / 255, direct.masks, name="crops", backbone=lab.backbone)
+    assert given.channels == lite2.channels  # DeconvNet's crops through the lab's encoder too
 
 
 SHARED_AT_ONCE = """

@@ -20,7 +20,7 @@ from .verdict import band, counts, judged, paired, pooled_score, ranking, shown
 claims = Registry()
 
 AUXILIARY_WEIGHT = 0.4  # PSPNet's (Zhao et al. 2017, section 5.1), as `engine.TrainConfig.aux_weight`
-AUXILIARY_BACKBONE = "efficientnet_lite0"  # the ImageNet encoder available offline (the paper's: ResNet-50)
+AUXILIARY_BACKBONE = "efficientnet_lite0"  # an ImageNet encoder available offline (the paper's: ResNet-50)
 
 
 @claims.claim("context_pyramid", "pyramid pooling adds global context and beats a plain head", "10_pspnet_deeplab",
@@ -279,10 +279,10 @@ def pyramid_bins_collapse(lab: Lab) -> Outcome:
 def pspnet_auxiliary_loss(lab: Lab) -> Outcome:
     """PSPNet (Zhao et al. 2017, section 4): a second loss on a classifier after the encoder's stage 4 (deep
     supervision, weight 0.4) helps optimize a deep network; the auxiliary head is dropped at test time. As in the
-    paper, the encoder is pretrained on ImageNet and dilated to output stride 8: EfficientNet-Lite0 (the ImageNet
-    encoder available offline; the paper's is ResNet-50), fine-tuned end to end, the encoder at
-    `TrainingConfig.fine_tune_factor` of the decoder's rate. CamVid's 367 frames at `TrainingConfig.pspnet_size`
-    for `pspnet_steps` steps, the same initial weights, batches and steps with the auxiliary loss at 0.4 and at 0:
+    paper, the encoder is pretrained on ImageNet and dilated to output stride 8: EfficientNet-Lite0 (of the
+    EfficientNet-Lite family, whose ImageNet weights are available offline; the paper's is ResNet-50), fine-tuned end
+    to end, the encoder at `TrainingConfig.fine_tune_factor` of the decoder's rate. CamVid's 367 frames at
+    `TrainingConfig.pspnet_size` for `pspnet_steps` steps, the same initial weights, batches and steps with the auxiliary loss at 0.4 and at 0:
     the auxiliary head on level 4 runs in both arms (the same dropout draws), so only its gradient differs. Five
     seeds, the 233 test frames; the verdict by `preregistration.RULES`."""
     from ...models import build_model

@@ -50,7 +50,8 @@ def proposal_crops(lab: Lab, split: str, *, subset: int | None, per_object: int,
             crops.append(cut_windows(image, mask, windows, lab.config.image_size))
             sources += [index] * len(windows)
         cache = FeatureCache.of_images(torch.cat([images for images, _ in crops]),
-                                       torch.cat([masks for _, masks in crops]), name=f"{lab.data} proposal crops")
+                                       torch.cat([masks for _, masks in crops]), name=f"{lab.data} proposal crops",
+                                       backbone=lab.backbone)
         return {"cache": cache, "frames": torch.tensor(sources, dtype=torch.long), "overlaps": torch.tensor(overlaps)}
 
     return lab.shared(f"{split} proposals of {subset or 'all'} frames, {per_object} per object, draw {draw}", compute)

@@ -188,7 +188,7 @@ def receptive_fields(lab: Lab) -> dict[str, dict]:
     from ..frozen import FCN_LEVELS
 
     train = lab.caches(FIELD_HEADS[0])["train"]
-    encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=train.output_stride).eval()
+    encoder = build_backbone(train.backbone, pretrained=True, output_stride=train.output_stride).eval()
     frames = torch.linspace(0, len(train) - 1, FIELD_FRAMES).round().long()
     images = train.images[frames].float() / 255  # (FIELD_FRAMES, 3, H, W) in [0, 1]
     fields = {}

@@ -51,13 +51,13 @@ class Lab:
     balancing) weights the loss of every head the lab trains by `class_weights` (the stride-32 training frames'
     labels); None, the claims' own runs, leaves it unweighted. `small_frames`: the training frames of the
     little-data claims (DeconvNet's two stages); None, the claims' own `segnet_deconvnet.SMALL_FRAMES`.
-    `backbone`: the frozen ImageNet encoder whose features the heads read (`frozen.FeatureCache`), EfficientNet-Lite0
-    unless another is named (notebook 11 compares Lite0, Lite1 and Lite2)."""
+    `backbone`: the frozen ImageNet encoder whose features every head reads (`frozen.FeatureCache`), EfficientNet-Lite0
+    unless another is named (docs/known-issues.md compares Lite0, Lite1 and Lite2 this way)."""
 
     def __init__(self, *, seeds: tuple[int, ...] | None = None, data: str = "camvid", training=None,
                  models: Path | str | None = None, epochs: int | None = None, subset: dict[str, int] | None = None,
                  class_weighting: float | None = None, small_frames: int | None = None,
-                 backbone: str = "efficientnet_lite0"):
+                 backbone: str | None = None):
         from ..endtoend import TrainingConfig
         from ..frozen import HeadConfig
 
@@ -69,7 +69,9 @@ class Lab:
         if seeds is not None:
             self.training = dataclasses.replace(self.training, seeds=tuple(seeds))
         self.data = data
-        self.backbone = backbone
+        from ..frozen import DEFAULT_BACKBONE
+
+        self.backbone = backbone or DEFAULT_BACKBONE
         self.class_weighting = class_weighting
         self.small_frames = small_frames
         self._scores: dict[tuple, object] = {}
@@ -82,7 +84,7 @@ class Lab:
 
     @classmethod
     def for_learner(cls, data: str, profile: str, *, seeds: tuple[int, ...] = (0, 1, 2),
-                    class_weighting: float | None = None, backbone: str = "efficientnet_lite0") -> "Lab":
+                    class_weighting: float | None = None, backbone: str | None = None) -> "Lab":
         """The claims' experiment at a notebook's scale: three seeds; in the fast profile 4 epochs on 120 training
         and 100 test frames (the features notebook 07 caches too), in the full profile 12 epochs on every frame.
         The little-data claims keep a regime where each frame is seen many times: the claims' 32 frames in 552
@@ -189,7 +191,7 @@ class Lab:
         `HeadConfig`), kept in `models` as `trained` keeps networks, under the head's settings and the digest of
         the features and labels it read: a claims run interrupted trains again only the heads that `head` and
         `scores_at_size` had not finished."""
-        from ..frozen import build_head, train_head
+        from ..frozen import DEFAULT_BACKBONE, build_head, train_head
 
         settings = None  # nothing kept, nothing to key: a learner's notebook does not hash its caches
         if self.models is not None:
@@ -197,7 +199,7 @@ class Lab:
                 train.digest = tensor_digest(train.masks, *(train.features[level] for level in sorted(train.features)))
             settings = {"head": settings_of(self.config), "features": train.digest}
         name = f"head-{kind}-{train.data}-{train.image_size[0]}x{train.image_size[1]}-os{train.output_stride}"
-        if self.backbone != "efficientnet_lite0":  # Lite0's kept heads keep their names
+        if self.backbone != DEFAULT_BACKBONE:  # Lite0's kept heads keep their names
             name += f"-{self.backbone}"
         if self.class_weighting is not None:  # a file of its own; unweighted heads keep their names and keys
             name += f"-weighted{self.class_weighting:g}"

@@ -129,7 +129,8 @@ def object_crop_features(lab: Lab, subset: int | None = None):
     def compute():
         frames = camvid_frames("train", size=LABEL_SIZE, subset=subset, data=lab.data)
         crops = object_crops(frames, lab.config.image_size, minimum_pixels=OBJECT_PIXELS)
-        return FeatureCache.of_images(crops.images, crops.masks, name=f"{lab.data} object crops")
+        return FeatureCache.of_images(crops.images, crops.masks, name=f"{lab.data} object crops",
+                                      backbone=lab.backbone)
 
     return lab.shared(f"object crops of {subset or 'all'} frames", compute)
 
@@ -218,7 +219,7 @@ def test_proposals(lab: Lab) -> dict:
             crops.append(cut_windows(image, mask, mine, lab.config.image_size))
         cache = FeatureCache.of_images(torch.cat([images for images, _ in crops]),
                                        torch.cat([masks for _, masks in crops]),
-                                       name=f"{lab.data} test object proposals")
+                                       name=f"{lab.data} test object proposals", backbone=lab.backbone)
         return {"cache": cache, "frames": torch.tensor(frames), "windows": windows, "masks": test.masks}
 
     return lab.shared("test proposals", compute)
