@@ -184,9 +184,11 @@ def _skip_links(steps: Sequence[Step]) -> set[tuple[int, int, int]]:
     low-level path's reduction, nor are a pyramid's pooled bins. Of maps of one size the encoder's last is taken (a
     dilated level 5 the size of level 4). A step with several outputs counts them as one where it reads something
     (FRRN's units, whose streams exchange); an encoder handing over several levels keeps them apart."""
-    nodes = [(index, position) for index, step in enumerate(steps) for position in range(len(step.shapes))]
+    switches = {(source, position) for step in steps for source, position, kind in step.sources if kind == "switches"}
+    nodes = [(index, position) for index, step in enumerate(steps) for position in range(len(step.shapes))
+             if (index, position) not in switches]  # maps of features, not max-pooling indices
     encoder = [node for node in nodes if steps[node[0]].part == "encoder"] or nodes
-    deepest = min(encoder, key=lambda node: (steps[node[0]].shapes[node[1]][-2], -node[0]))  # the last coarsest
+    deepest = min(encoder, key=lambda node: (steps[node[0]].shapes[node[1]][-2], -node[0], -node[1]))  # the last
     coupled = lambda index: set(range(len(steps[index].shapes))) if steps[index].sources else set()  # noqa: E731
     below = {deepest} | {(deepest[0], position) for position in coupled(deepest[0])}  # fed by the coarsest map
     for index, step in enumerate(steps[deepest[0] + 1:], deepest[0] + 1):
@@ -278,7 +280,7 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             if (source, position, kind) not in arcs:
                 path = Path([start, end], [Path.MOVETO, Path.LINETO])
                 middle = None
-            else:  # a skip arcs over the steps between: a quadratic Bezier curve through a raised control point
+            else:  # a link over other steps arcs over them: a quadratic Bezier curve through a raised control point
                 control = ((start[0] + end[0]) / 2, max(start[1], end[1]) + 0.25 + 0.08 * (end[0] - start[0]))
                 path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
                 middle = (0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0],

@@ -276,7 +276,7 @@ def test_the_enlarged_crops_are_windows_of_the_frames_enlarged_and_the_trained_s
     from segedu.lab.claims import fcn_enlarged
 
     lab = SimpleNamespace(data="streets", subset={"train": 3}, config=SimpleNamespace(image_size=(60, 80)),
-                          shared=lambda name, compute: compute())
+                          shared=lambda name, compute: compute(), backbone="efficientnet_lite0")
     crops = fcn_enlarged.enlarged_crops(lab)
     assert len(crops) == 6 and crops.image_size == (60, 80) and crops.masks.shape == (6, 60, 80)
     frames = build_dataset("streets", "train", image_size=(240, 320), subset=3)  # 4x
@@ -362,13 +362,14 @@ def test_the_shrunk_frames_are_restored_to_the_heads_size_with_the_frames_own_la
     small[..., :4] = 255
     native_masks = torch.randint(0, 11, (2, 12, 16), dtype=torch.uint8)
     asked = {}
-    lab = SimpleNamespace(data="streets", config=SimpleNamespace(image_size=(12, 16)),
+    lab = SimpleNamespace(data="streets", config=SimpleNamespace(image_size=(12, 16)), backbone="the lab's encoder",
                           features=lambda split, size: asked.update(features=(split, size)) or SimpleNamespace(
                               images=small), stride32={"test": SimpleNamespace(masks=native_masks)},
                           shared=lambda name, compute: compute())
     monkeypatch.setattr(frozen.FeatureCache, "of_images", classmethod(
-        lambda cls, images, masks, name: SimpleNamespace(images=images, masks=masks)))
+        lambda cls, images, masks, name, backbone: SimpleNamespace(images=images, masks=masks, backbone=backbone)))
     caches = fcn_enlarged.shrunk_test_caches(lab)
+    assert caches["restored"].backbone == "the lab's encoder"  # restored through the encoder of the shrunk ones
     assert asked["features"] == ("test", (6, 8)) and caches["shrunk"].images is small
     restored = caches["restored"].images
     assert restored.shape == (2, 3, 12, 16) and torch.equal(caches["restored"].masks, native_masks)

@@ -60,7 +60,7 @@ def fcn8s_fields(lab: Lab, heads: dict[int, nn.Module] | None = None, *, name: s
     from ...data import build_dataset
 
     def compute():
-        encoder = build_backbone("efficientnet_lite0", pretrained=True, output_stride=32).eval()
+        encoder = build_backbone(lab.backbone, pretrained=True, output_stride=32).eval()
         frames = build_dataset(lab.data, "train", image_size=FIELD_SIZE)
         chosen = torch.linspace(0, len(frames) - 1, FIELD_FRAMES).round().long()
         images = torch.stack([frames[int(index)][0] for index in chosen])  # (FIELD_FRAMES, 3, H, W) in [0, 1]
@@ -92,7 +92,8 @@ def enlarged_crops(lab: Lab):
                 images.append(image[:, top:top + height, left:left + width])
                 masks.append(mask[top:top + height, left:left + width])
         return FeatureCache.of_images(torch.stack(images), torch.stack(masks),
-                                      name=f"{lab.data} training crops of frames enlarged {CROP_ENLARGEMENTS}")
+                                      name=f"{lab.data} training crops of frames enlarged {CROP_ENLARGEMENTS}",
+                                      backbone=lab.backbone)
 
     return lab.shared("training crops of enlarged frames", compute)
 
@@ -272,7 +273,8 @@ def shrunk_test_caches(lab: Lab) -> dict[str, object]:
         restored = F.interpolate(shrunk.images.float() / 255, size=(height, width), mode="bilinear",
                                  align_corners=False).clamp(0, 1)
         return {"shrunk": shrunk, "restored": FeatureCache.of_images(
-            restored, lab.stride32["test"].masks, name=f"{lab.data} test frames at 1/{SHRINK} size, upsampled back")}
+            restored, lab.stride32["test"].masks, name=f"{lab.data} test frames at 1/{SHRINK} size, upsampled back",
+            backbone=lab.backbone)}
 
     return lab.shared("test frames shrunk and restored", compute)
 
