@@ -178,8 +178,9 @@ def test_the_lab_computes_each_features_cache_once_and_at_size_shares_them(monke
     made = []
 
     class Built:
-        def __init__(self, data, split, *, image_size, output_stride, levels):
+        def __init__(self, data, split, *, image_size, output_stride, levels, backbone):
             made.append((split, tuple(image_size), output_stride, tuple(levels)))
+            assert backbone == "efficientnet_lite0"  # the lab's encoder, Lite0 unless named
 
     monkeypatch.setattr(frozen, "FeatureCache", Built)
     lab = claims.Lab(seeds=(0,))
