@@ -28,6 +28,7 @@ from torch import nn
 from .. import viz
 from ..data.classes import CAMVID_CLASSES, CAMVID_PALETTE
 from ..errors import DataError, InputError
+from .messages import tr
 
 __all__ = ["ASPECT", "LARGEST", "MAX_BYTES", "MAX_PIXELS", "DEFAULT_FRAME", "PhotoSegmentation", "read_photo",
            "center_crop", "figure_png", "default_photo", "segment_photo", "photo_figure", "PhotoWidget", "photo_widget"]
@@ -64,20 +65,24 @@ def _decode(source, name: str) -> np.ndarray:
             with Image.open(source) as picture:
                 width, height = picture.size
                 if width * height > MAX_PIXELS:
-                    raise DataError(f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more "
-                                    f"than the {MAX_PIXELS / 1e6:.0f} allowed: save a smaller copy of the photo")
+                    raise DataError(tr("{name} is {width}x{height} pixels ({megapixels} megapixels), more than the "
+                                       "{allowed} allowed: save a smaller copy of the photo", name=name, width=width,
+                                       height=height, megapixels=f"{width * height / 1e6:.0f}",
+                                       allowed=f"{MAX_PIXELS / 1e6:.0f}"))
                 picture.load()  # decode now, so that a truncated file fails here
                 picture = ImageOps.exif_transpose(picture)  # phone photos store their rotation in EXIF
                 array = np.array(picture.convert("RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name} has too many pixels to decode safely: save a smaller copy of the photo") from None
+        raise DataError(tr("{name} has too many pixels to decode safely: save a smaller copy of the photo",
+                           name=name)) from None
     except UnidentifiedImageError:
-        raise DataError(f"{name} is not an image: give a photo (PNG, JPEG, ...)") from None
+        raise DataError(tr("{name} is not an image: give a photo (PNG, JPEG, ...)", name=name)) from None
     except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, DataError):
             raise
         reason = " ".join(str(error).split())[:120]
-        raise DataError(f"cannot read {name}: the image is corrupt or cut short ({reason})") from None
+        raise DataError(tr("cannot read {name}: the image is corrupt or cut short ({reason})", name=name,
+                           reason=reason)) from None
     return array
 
 
@@ -87,7 +92,8 @@ def _from_array(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
-        raise DataError(f"{name} has shape {tuple(array.shape)}: give (H, W, 3) or (3, H, W)")
+        raise DataError(tr("{name} has shape {shape}: give (H, W, 3) or (3, H, W)", name=name,
+                           shape=tuple(array.shape)))
     if array.dtype != np.uint8:
         array = np.round(np.clip(array.astype(np.float32), 0, 1) * 255).astype(np.uint8)  # floats in [0, 1]
     array = array[..., :3]
@@ -103,40 +109,42 @@ def read_photo(photo, *, name: str | None = None) -> tuple[np.ndarray, str]:
     from PIL import Image
 
     if isinstance(photo, dict) and "content" in photo:  # ipywidgets 8: FileUpload.value is a tuple of these
-        name = name or f"the upload {photo.get('name', '')}".strip()
+        name = name or tr("the upload {file}", file=photo.get("name", "")).strip()
         photo = photo["content"]
     if isinstance(photo, (str, Path)):
         path = Path(photo).expanduser()
         name = name or str(path)
         if not path.exists():
-            raise DataError(f"{name} does not exist: check the path (relative paths start in the notebook's folder)")
+            raise DataError(tr("{name} does not exist: check the path (relative paths start in the notebook's folder)",
+                               name=name))
         if not path.is_file():
-            raise DataError(f"{name} is not a file: give the path of a photo")
+            raise DataError(tr("{name} is not a file: give the path of a photo", name=name))
         if path.stat().st_size > MAX_BYTES:
-            raise DataError(f"{name} is {_size(path.stat().st_size)}, more than the {_size(MAX_BYTES)} allowed: "
-                            f"save a smaller copy of the photo")
+            raise DataError(tr("{name} is {size}, more than the {allowed} allowed: save a smaller copy of the photo",
+                               name=name, size=_size(path.stat().st_size), allowed=_size(MAX_BYTES)))
         array = _decode(path, name)
     elif isinstance(photo, (bytes, bytearray, memoryview)):
-        name = name or "the uploaded file"
+        name = name or tr("the uploaded file")
         if len(photo) > MAX_BYTES:
-            raise DataError(f"{name} is {_size(len(photo))}, more than the {_size(MAX_BYTES)} allowed: "
-                            f"save a smaller copy of the photo")
+            raise DataError(tr("{name} is {size}, more than the {allowed} allowed: save a smaller copy of the photo",
+                               name=name, size=_size(len(photo)), allowed=_size(MAX_BYTES)))
         if len(photo) == 0:
-            raise DataError(f"{name} is empty: give a photo (PNG, JPEG, ...)")
+            raise DataError(tr("{name} is empty: give a photo (PNG, JPEG, ...)", name=name))
         array = _decode(io.BytesIO(bytes(photo)), name)
     elif isinstance(photo, Image.Image):
-        name = name or "the image"
+        name = name or tr("the image")
         array = np.array(photo.convert("RGB"), dtype=np.uint8)
     elif isinstance(photo, (np.ndarray, torch.Tensor)):
-        name = name or "the image"
+        name = name or tr("the image")
         array = _from_array(photo.detach().cpu().numpy() if isinstance(photo, torch.Tensor) else photo, name)
     else:
-        raise DataError(f"cannot read a photo from a {type(photo).__name__}: give a file path, an upload, a PIL "
-                        f"image or an array (H, W, 3)")
+        raise DataError(tr("cannot read a photo from a {kind}: give a file path, an upload, a PIL image or an array "
+                           "(H, W, 3)", kind=type(photo).__name__))
     height, width = array.shape[:2]
     if min(height, width) < SMALLEST:
-        raise DataError(f"{name} is {height}x{width} pixels, too small to segment: give a photo at least "
-                        f"{SMALLEST} pixels on each side")
+        raise DataError(tr("{name} is {height}x{width} pixels, too small to segment: give a photo at least "
+                           "{smallest} pixels on each side", name=name, height=height, width=width,
+                           smallest=SMALLEST))
     return array, name
 
 
@@ -160,9 +168,9 @@ def default_photo() -> tuple[np.ndarray, str]:
 
     frame = data_root() / "camvid" / "test" / DEFAULT_FRAME
     if frame.is_file():
-        return read_photo(frame, name=f"CamVid test frame {DEFAULT_FRAME}")
+        return read_photo(frame, name=tr("CamVid test frame {frame}", frame=DEFAULT_FRAME))
     image, _ = SyntheticStreets("test")[0]
-    return read_photo(image, name="CamVid's synthetic stand-in, test scene 0")
+    return read_photo(image, name=tr("CamVid's synthetic stand-in, test scene 0"))
 
 
 @functools.lru_cache(maxsize=2)
@@ -209,8 +217,8 @@ def segment_photo(photo=None, model: nn.Module | str | None = None, *, image_siz
     with torch.inference_mode():
         logits = predict(network, image[None].to(device), input_size=input_size, output_size=(height, width))
         if logits.shape[1] != len(CAMVID_CLASSES):
-            raise InputError(f"the model predicts {logits.shape[1]} classes; a street photo is drawn with CamVid's "
-                             f"{len(CAMVID_CLASSES)}")
+            raise InputError(tr("the model predicts {count} classes; a street photo is drawn with CamVid's {camvid}",
+                                count=logits.shape[1], camvid=len(CAMVID_CLASSES)))
         confidence, classes = logits[0].float().softmax(0).max(0)
     classes, confidence = classes.cpu().clone(), confidence.cpu().clone()
     return PhotoSegmentation(classes, confidence, photo_figure(image, classes, confidence, title=name))
@@ -227,20 +235,22 @@ def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.T
     figure = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
     overlay_axis, confidence_axis = figure.subplots(1, 2)
     overlay_axis.imshow(viz.overlay(image, classes, CAMVID_PALETTE, alpha=0.55))
-    overlay_axis.set_title("predicted classes over the photo", fontsize=11)
+    overlay_axis.set_title(tr("predicted classes over the photo"), fontsize=11)
     shares = torch.bincount(classes.flatten(), minlength=len(CAMVID_CLASSES)).double() / classes.numel()
     labels = [f"{name} {100 * share:.0f}%" for name, share in zip(CAMVID_CLASSES, shares.tolist())]
-    viz.class_legend(overlay_axis, labels, CAMVID_PALETTE, fontsize=9, title="class, share", title_fontsize=9)
+    viz.class_legend(overlay_axis, labels, CAMVID_PALETTE, fontsize=9, title=tr("class, share"),
+                     title_fontsize=9)
     shown = confidence_axis.imshow(confidence.numpy(), cmap=_bands(), norm=BoundaryNorm(CONFIDENCE_LEVELS, BANDS))
-    confidence_axis.set_title("confidence: the largest softmax\nprobability of each pixel "
-                              f"(mean {float(confidence.mean()):.2f})", fontsize=11)  # two lines: clear of the bar
+    confidence_axis.set_title(tr("confidence: the largest softmax\nprobability of each pixel (mean {mean})",
+                                 mean=f"{float(confidence.mean()):.2f}"), fontsize=11)  # two lines: clear of the bar
     bar = figure.colorbar(shown, ax=confidence_axis, fraction=0.05, ticks=CONFIDENCE_LEVELS[::2])
-    bar.set_label("confidence", fontsize=10)
+    bar.set_label(tr("confidence"), fontsize=10)
     bar.ax.tick_params(labelsize=9)
     for axis in (overlay_axis, confidence_axis):
         axis.set_axis_off()
     title = title if len(title) <= 60 else "..." + title[-57:]
-    figure.suptitle(f"{title}: the CamVid model's prediction, {height}x{width} (center-cropped to 3:4)", fontsize=12)
+    figure.suptitle(tr("{title}: the CamVid model's prediction, {height}x{width} (center-cropped to 3:4)", title=title,
+                       height=height, width=width), fontsize=12)
     return figure
 
 
@@ -281,7 +291,7 @@ class PhotoWidget:
         import ipywidgets as widgets
 
         self.model, self.result = model, None
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload a photo")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description=tr("Upload a photo"))
         self.message = widgets.HTML()
         self.image = widgets.Image(format="png", layout={"max_width": "100%"})
         self.upload.observe(self._uploaded, names="value")
@@ -300,8 +310,8 @@ class PhotoWidget:
             return None
         self.image.value = figure_png(self.result.figure)
         self.image.layout.display = None
-        self.message.value = (f"Showing {_escape(name)}. Upload another photo, or type its path in the "
-                              f"cell: <code>photo_widget(\"my_street.jpg\")</code>")
+        self.message.value = tr("Showing {name}. Upload another photo, or type its path in the cell: {call}",
+                                name=_escape(name), call='<code>photo_widget("my_street.jpg")</code>')
         return self.result
 
     def _uploaded(self, change) -> None:

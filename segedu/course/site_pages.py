@@ -59,7 +59,7 @@ WORDS = {
            "glossary_intro": "The course's terms, each with the Korean the lecture uses for it and a one-line "
                              "definition.",
            "glossary_columns": ("English", "한국어", "definition")},
-    "ko": {"contents": "차례", "glossary": "용어집", "claims": "검증 보고서", "switch": "English", "title": "segedu: 강의",
+    "ko": {"contents": "차례", "glossary": "용어집", "claims": "주장 검증 보고서", "switch": "English", "title": "segedu: 강의",
            "heading": "segedu: 처음부터 만들어 보는 의미적 분할",
            "intro": "강의의 모든 노트북을 출력과 그림과 함께 담았습니다. 노트북은 CPU에서 fast 프로필로 실행했습니다. "
                     "직접 실행하고 고쳐 보려면 JupyterLab에서 여세요(<code>SEGEDU_LANG=ko make lab</code>).",

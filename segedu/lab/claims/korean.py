@@ -1,6 +1,6 @@
 """The claims report in Korean (`segedu/lab/results/claims.ko.md`), built from the committed report and a catalog.
 
-The lecture's first learners read Korean, and the notebooks' Korean edition cites the claims report (검증 보고서).
+The lecture's first learners read Korean, and the notebooks' Korean edition cites the claims report (주장 검증 보고서).
 This page gives them each claim in Korean: what the lecture says, what decides it, its verdict and the note that
 reads its numbers. The Korean lives in a gettext catalog, ``segedu/locale/ko/claims.po``, one entry per claim and
 field with the English as its message id and the claim's name and field as its context (``fcn_skips_miou:note``),
