@@ -53,6 +53,35 @@ def test_decoder_widths_are_refused_where_they_mean_nothing():
         build_model("unet", num_classes=2, decoder_widths=(32, 24, 16, 8))
 
 
+def test_dropout_at_the_end_of_the_contracting_path_drops_levels_5_and_4_in_training_only():
+    """U-Net's drop-out layers (section 3.1): in training, zeroing a random part of levels 5 and 4 changes the
+    output from pass to pass, and each of the two levels is dropped (its features' gradient has zeros where its
+    values do not); in evaluation the model is the same network without them."""
+    torch.manual_seed(0)
+    options = dict(num_classes=2, in_channels=1, backbone="efficientnet_lite0", decoder_widths=(32, 24, 16, 8, 4))
+    model = build_model("unet", dropout=0.5, **options)
+    with torch.no_grad():
+        features = model.encoder(torch.rand(2, 1, 64, 96))
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model.decoder(features), model.decoder(features))
+    features = {level: value.clone().requires_grad_(True) for level, value in features.items()}
+    model.decoder(features).sum().backward()
+    for level in ("level5", "level4"):
+        assert (features[level].grad == 0).float().mean() > 0.3, f"{level} is not dropped"
+    assert (features["level3"].grad == 0).float().mean() < 0.3, "level 3 is dropped too"
+    plain = build_model("unet", **options)
+    plain.load_state_dict(model.state_dict())
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        images = torch.rand(1, 1, 64, 96)
+        assert torch.equal(model(images), plain(images))
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("unet", dropout=1.0, **options)
+    with pytest.raises(ValueError, match="backbone"):
+        build_model("unet", num_classes=2, dropout=0.5)
+
+
 def test_repeated_reads_its_data_set_over_and_keeps_its_description():
     data = build_dataset("membranes", "train", image_size=(32, 32), subset=3)
     repeated = Repeated(data, 4)

@@ -112,12 +112,14 @@ class UNet(SegmentationModel):
     name = "unet"
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: float = 1.0, depth: int = 4,
                  batch_norm: bool = True, padding: bool = True, backbone: str | None = None, pretrained: bool = False,
-                 decoder_widths: tuple[int, ...] | None = None):
+                 decoder_widths: tuple[int, ...] | None = None, dropout: float = 0.0):
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         if backbone is not None or pretrained:
             self._on_backbone(backbone, width=width, depth=depth, batch_norm=batch_norm, padding=padding,
-                              pretrained=pretrained, decoder_widths=decoder_widths)
+                              pretrained=pretrained, decoder_widths=decoder_widths, dropout=dropout)
             return
+        if dropout:
+            raise ValueError(tr("dropout belongs to U-Net on a backbone (backbone='efficientnet_lite0')"))
         if decoder_widths is not None:
             raise ValueError(tr("decoder_widths belongs to U-Net on a backbone (backbone='efficientnet_lite0'); the "
                                 "paper's own expanding path mirrors its contracting path"))
@@ -130,7 +132,7 @@ class UNet(SegmentationModel):
         self.multiple = 2 ** depth  # padded convolutions: every map halves exactly `depth` times
 
     def _on_backbone(self, backbone: str | None, *, width: float, depth: int, batch_norm: bool, padding: bool,
-                     pretrained: bool, decoder_widths: tuple[int, ...] | None = None) -> None:
+                     pretrained: bool, decoder_widths: tuple[int, ...] | None = None, dropout: float = 0.0) -> None:
         """The contracting path is `backbone`'s five levels (stride 32), the expanding path `BackboneDecoder`."""
         if backbone is None:
             raise ValueError(tr("UNet(pretrained=True) needs a backbone (e.g. backbone='efficientnet_lite0'): the "
@@ -144,7 +146,7 @@ class UNet(SegmentationModel):
         widths = tuple(decoder_widths or DECODER_WIDTHS)
         if len(widths) == 5:  # the last step's skip is the input itself
             self.encoder.keep_input()
-        self.decoder = BackboneDecoder(self.encoder.channels, widths)
+        self.decoder = BackboneDecoder(self.encoder.channels, widths, dropout=dropout)
         self.head = nn.Conv2d(self.decoder.out_channels, self.num_classes, kernel_size=1)
         self.depth, self.padding = depth, True
         self.multiple = 32  # the encoder halves every map five times

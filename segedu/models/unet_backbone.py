@@ -18,6 +18,9 @@ ISBI 2012's membranes, where one pixel of misplaced boundary costs several point
 Departures from U-Net (Ronneberger et al. 2015): the upsampling is bilinear instead of a learned 2x2 transposed
 convolution, one 3x3 convolution per step instead of two, and the path stops at stride 4 (the head's scores are
 upsampled bilinearly 4x to the image, as DeepLab v3+'s decoder does; 2x with four widths, not at all with five); all three keep it fast on a CPU.
+U-Net's "drop-out layers at the end of the contracting path" (section 3.1) are optional (`dropout`, default 0):
+with a rate above 0, level 5 and level 4 are dropped out as they enter the expanding path, as the reference
+implementation does after conv4 and conv5 (rate 0.5 there); in evaluation they pass unchanged.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ class BackboneDecoder(nn.Module):
     """U-Net's expanding path on an encoder's levels 5 to 2, or to 1 with four `widths`, or to the input with five
     (module docstring). channels: {level: C}."""
 
-    def __init__(self, channels: dict[str, int], widths: tuple[int, ...] = DECODER_WIDTHS):
+    def __init__(self, channels: dict[str, int], widths: tuple[int, ...] = DECODER_WIDTHS, *, dropout: float = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(tr("dropout: a rate in [0, 1), got {dropout}", dropout=dropout))
         if len(widths) not in (3, 4, 5) or min(widths) < 1:
             raise ValueError(tr("decoder widths: three (down to stride 4), four (stride 2) or five (the input's "
                                 "resolution) positive channel counts, got {widths}",
@@ -50,11 +55,12 @@ class BackboneDecoder(nn.Module):
         self.steps = nn.ModuleList(ConvBNReLU(previous + channels[level], width)
                                    for previous, level, width in zip(incoming, self.skips, widths))
         self.out_channels = widths[-1]
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()  # on levels 5 and 4 (section 3.1)
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        decoded = features["level5"]  # (N, C5, H/32, W/32)
+        decoded = self.dropout(features["level5"])  # (N, C5, H/32, W/32)
         for step, level in zip(self.steps, self.skips):
-            skip = features[level]
+            skip = self.dropout(features[level]) if level == "level4" else features[level]
             decoded = F.interpolate(decoded, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             decoded = step(torch.cat([decoded, skip], dim=1))  # (N, width, h_level, w_level)
         return decoded  # (N, widths[-1], H/4, W/4), or H/2, H with four, five widths
