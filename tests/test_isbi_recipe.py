@@ -77,7 +77,7 @@ def test_dropout_at_the_end_of_the_contracting_path_drops_levels_5_and_4_in_trai
         images = torch.rand(1, 1, 64, 96)
         assert torch.equal(model(images), plain(images))
     with pytest.raises(ValueError, match="dropout"):
-        build_model("unet", dropout=1.0, **options)
+        build_model("unet", dropout=1.5, **options)
     with pytest.raises(ValueError, match="backbone"):
         build_model("unet", num_classes=2, dropout=0.5)
 

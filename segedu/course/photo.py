@@ -224,7 +224,7 @@ def segment_photo(photo=None, model: nn.Module | str | None = None, *, image_siz
     return PhotoSegmentation(classes, confidence, photo_figure(image, classes, confidence, title=name))
 
 
-def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.Tensor, *, title: str = "the photo"):
+def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.Tensor, *, title: str | None = None):
     """Two panels at 100 dpi: the classes over the photo (image (3, H, W) in [0, 1]), with a legend of CamVid's 11
     classes and the share of the photo each covers; the confidence map in [0, 1], in bands of 0.1 (easier to read
     off the colour bar than a continuous scale), with a colour bar."""
@@ -248,6 +248,7 @@ def photo_figure(image: torch.Tensor, classes: torch.Tensor, confidence: torch.T
     bar.ax.tick_params(labelsize=9)
     for axis in (overlay_axis, confidence_axis):
         axis.set_axis_off()
+    title = title or tr("the photo")
     title = title if len(title) <= 60 else "..." + title[-57:]
     figure.suptitle(tr("{title}: the CamVid model's prediction, {height}x{width} (center-cropped to 3:4)", title=title,
                        height=height, width=width), fontsize=12)

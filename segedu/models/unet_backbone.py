@@ -44,8 +44,8 @@ class BackboneDecoder(nn.Module):
 
     def __init__(self, channels: dict[str, int], widths: tuple[int, ...] = DECODER_WIDTHS, *, dropout: float = 0.0):
         super().__init__()
-        if not 0 <= dropout < 1:
-            raise ValueError(tr("dropout: a rate in [0, 1), got {dropout}", dropout=dropout))
+        if not 0 <= dropout <= 1:  # as `models.base.OPTION_RULES` checks it before the model is built
+            raise ValueError(tr("dropout: a probability from 0 to 1, got {dropout}", dropout=dropout))
         if len(widths) not in (3, 4, 5) or min(widths) < 1:
             raise ValueError(tr("decoder widths: three (down to stride 4), four (stride 2) or five (the input's "
                                 "resolution) positive channel counts, got {widths}",
