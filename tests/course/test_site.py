@@ -83,7 +83,7 @@ def test_the_claims_report_is_a_page_in_both_languages(built):
         assert 'href="claims.html">' in page and "<table>" in page and f"<th>{cited}</th>" in page
         assert all(f"<code>{name}</code>" in page for name in claims)
     assert korean.count('href="07_fcn.html"') >= 3 and 'href="../claims.html">claims.md</a>' in korean
-    assert "holds (성립)" in korean and "ipynb" not in korean
+    assert "holds(성립)" in korean and "ipynb" not in korean
     for other in (built / "index.html", built / "glossary.html", built / "ko" / "07_fcn.html"):
         assert 'href="claims.html">' in other.read_text()  # in every page's navigation bar
 

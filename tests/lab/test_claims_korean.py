@@ -44,9 +44,9 @@ def test_the_page_gives_each_claim_its_korean_verdict_and_note():
         assert len(cells) == 5, row  # no "|" inside a translation breaks the table
         claim = next(claim for claim in CLAIMS if claim.name == record["name"])
         assert HANGUL.search(cells[1]) and cells[1] != claim.statement
-        assert cells[3] == {"holds": "holds (성립)", "contradicted": "contradicted (반박)",
-                            "inconclusive": "inconclusive (판단 불가)", "not testable offline":
-                            "not testable offline (오프라인에서 검증 불가)"}[reporting.verdict_of(record)]
+        assert cells[3] == {"holds": "holds(성립)", "contradicted": "contradicted(반박)",
+                            "inconclusive": "inconclusive(판단 불가)", "not testable offline":
+                            "not testable offline(오프라인에서 시험 불가)"}[reporting.verdict_of(record)]
         assert f"notebooks/ko/{record['notebook']}.ipynb" in cells[4]
     notes = [line for line in page.splitlines() if line.startswith("- `")]
     assert len(notes) == sum(record["name"] in NOTES for record in report["claims"]) > 0
