@@ -78,7 +78,7 @@ COURSE: tuple[Lesson, ...] = (
            "seeds); the dense CRF, before and after", ("05", "06"), 55, 78),
     Lesson("11_transfer_learning.ipynb", "transfer learning",
            "from scratch, frozen or fine-tuned (3 seeds); a linear probe per level; backbones' costs, "
-           "truncated ResNets; input size and small objects", ("10",), 50, 73),
+           "truncated ResNets; input size and small objects", ("10",), 50, 80),
     Lesson("12_model_zoo.ipynb", "model zoo",
            "all fourteen models' parameters, FLOPs, latency and memory, each drawn from its trace; speed "
            "against accuracy; U-Net and PSPNet on small and large objects", ("07", "08", "09", "10", "11"), 45, 65),

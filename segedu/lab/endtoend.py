@@ -23,6 +23,7 @@ elastic deformation is the paper's (`segedu.lab.deformation`); its SGD with mome
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import torch
 import torch.nn.functional as F
@@ -150,11 +151,20 @@ def class_balance_map(mask: torch.Tensor, *, foreground: int = 1, ignore_index: 
 
 class EncoderHead(nn.Module):
     """A backbone and one of `segedu.lab.frozen`'s heads: (N, C, H, W) -> logits (N, K, H, W). With `frozen` the
-    backbone stays in eval mode (its batch-norm statistics fixed) and out of the graph."""
+    backbone stays in eval mode (its batch-norm statistics fixed) and out of the graph.
 
-    def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool):
+    A frozen backbone computes the same features of the same image every time, so with `remembered` (a dict, frozen
+    backbones only) each image is encoded once: its features are kept in the dict, keyed by the image's bytes and
+    the backbone's levels, and an image seen again (flipped the same way, in this model or in another that shares
+    the dict) is not encoded again. Models sharing one dict must share the frozen weights (`regime_model`'s ImageNet
+    encoder). The features differ from the unremembered ones only by float rounding (an image encoded in another
+    batch)."""
+
+    def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool, remembered: dict | None = None):
         super().__init__()
-        self.backbone, self.head, self.frozen = backbone, head, frozen
+        if remembered is not None and not frozen:
+            raise ValueError("EncoderHead: only a frozen backbone's features can be remembered")
+        self.backbone, self.head, self.frozen, self.remembered = backbone, head, frozen, remembered
         if frozen:
             backbone.requires_grad_(False)
 
@@ -165,13 +175,30 @@ class EncoderHead(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            features = self.backbone(images)
+        if self.remembered is not None:
+            features = self._remembered_features(images)
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+                features = self.backbone(images)
         return F.interpolate(self.head(features), size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+    def _remembered_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The frozen backbone's features of `images` (N, C, H, W), encoding only the images not yet remembered."""
+        levels = tuple(self.backbone.levels)
+        keys = [(levels, hashlib.blake2b(image.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest())
+                for image in images]
+        missing = {key: index for index, key in enumerate(keys) if key not in self.remembered}  # one per new image
+        if missing:
+            with torch.no_grad():
+                computed = self.backbone(images[list(missing.values())])
+            for row, key in enumerate(missing):
+                self.remembered[key] = {name: level[row].clone() for name, level in computed.items()}
+        return {name: torch.stack([self.remembered[key][name] for key in keys]) for name in self.remembered[keys[0]]}
 
 
 def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = TrainingConfig(),
-                 backbone: str = "efficientnet_lite0") -> tuple[EncoderHead, list[dict]]:
+                 backbone: str = "efficientnet_lite0",
+                 remembered: dict | None = None) -> tuple[EncoderHead, list[dict]]:
     """The lecture's transfer-learning regimes on one encoder and FCN-8s's head, with their optimizer groups:
 
     frozen     ImageNet encoder fixed; only the head learns ("fixed feature extractor")
@@ -179,6 +206,10 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
     scratch    random encoder, everything learns at the head's rate
     early      ImageNet encoder cut after its stride-8 level, fixed; a head on its low-level features (levels 2
                and 3) only, as the lecture advises for little data unlike ImageNet
+
+    With `remembered` (a dict) the fixed encoders of "frozen" and "early" encode each image once and keep its
+    features there (`EncoderHead`); share one dict among runs of these regimes to encode each image once in all of
+    them. The regimes that train their encoder ignore it.
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
@@ -186,7 +217,8 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
     if regime == "early":
         del encoder.levels["level4"], encoder.levels["level5"]
     head = Head("early" if regime == "early" else "fcn8s", encoder.channels, num_classes, config.hidden)
-    model = EncoderHead(encoder, head, frozen=regime in ("frozen", "early"))
+    fixed = regime in ("frozen", "early")
+    model = EncoderHead(encoder, head, frozen=fixed, remembered=remembered if fixed else None)
     rate = config.learning_rate
     groups = [{"params": list(head.parameters()), "lr": rate}]
     if regime in ("fine_tune", "scratch"):

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from segedu.lab import deformation
-from segedu.lab.endtoend import (DEFORMATION_SEED, REGIMES, Frames, TrainingConfig, class_balance_map, merged_cells,
-                                 momentum_sgd, predict, regime_model, separation_counts, split_cells, tile,
-                                 tile_scores, train)
+from segedu.lab.endtoend import (DEFORMATION_SEED, REGIMES, EncoderHead, Frames, TrainingConfig, class_balance_map,
+                                 merged_cells, momentum_sgd, predict, regime_model, separation_counts, split_cells,
+                                 tile, tile_scores, train)
 from segedu.losses import border_weight_map, connected_components
 from segedu.models import build_model
 
@@ -126,6 +126,41 @@ def test_pretrained_regimes_share_the_imagenet_weights():
     assert not torch.equal(first(frozen), first(scratch))
     with pytest.raises(ValueError, match="unknown regime 'linear'"):
         regime_model("linear", num_classes=3)
+
+
+@pytest.mark.parametrize("regime", ["frozen", "early"])
+def test_a_fixed_encoder_encodes_each_image_once_and_gives_the_same_logits(regime):
+    torch.manual_seed(0)
+    plain, _ = regime_model(regime, num_classes=3)
+    remembered = {}
+    torch.manual_seed(0)  # the same head
+    first, _ = regime_model(regime, num_classes=3, remembered=remembered)
+    torch.manual_seed(1)
+    second, _ = regime_model(regime, num_classes=3, remembered=remembered)  # another run sharing the dict
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    encoded = []
+    for model in (first, second):
+        model.backbone.register_forward_hook(lambda module, inputs, output: encoded.append(len(inputs[0])))
+    first.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.allclose(first(images), plain(images), atol=1e-5)
+        assert torch.allclose(first(images[[2, 0]]), plain(images[[2, 0]]), atol=1e-5)  # remembered, reordered
+    batch = torch.cat([images[1:2].flip(-1), images[:1], images[1:2].flip(-1)])  # a new image twice, a known one
+    first.train()
+    first(batch).sum().backward()  # the head trains on remembered features
+    assert all(parameter.grad is not None for parameter in first.head.parameters())
+    second(images)
+    assert encoded == [3, 1]  # three images, then the one flipped image once; the second run encodes nothing
+    assert len(remembered) == 4
+
+
+def test_only_a_fixed_encoder_remembers():
+    remembered = {}
+    model, _ = regime_model("fine_tune", num_classes=3, remembered=remembered)
+    model(torch.rand(2, 3, 64, 64))
+    assert model.remembered is None and remembered == {}  # a trained encoder's features change at every step
+    with pytest.raises(ValueError, match="only a frozen backbone"):
+        EncoderHead(model.backbone, model.head, frozen=False, remembered={})
 
 
 def _toy_frames(count=6, size=32):
