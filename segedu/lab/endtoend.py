@@ -151,14 +151,15 @@ def class_balance_map(mask: torch.Tensor, *, foreground: int = 1, ignore_index: 
 
 class EncoderHead(nn.Module):
     """A backbone and one of `segedu.lab.frozen`'s heads: (N, C, H, W) -> logits (N, K, H, W). With `frozen` the
-    backbone stays in eval mode (its batch-norm statistics fixed) and out of the graph.
+    backbone is in eval mode from the start and stays there (its batch-norm statistics fixed), out of the graph.
 
     A frozen backbone computes the same features of the same image every time, so with `remembered` (a dict, frozen
-    backbones only) each image is encoded once: its features are kept in the dict, keyed by the image's bytes and
-    the backbone's levels, and an image seen again (flipped the same way, in this model or in another that shares
-    the dict) is not encoded again. Models sharing one dict must share the frozen weights (`regime_model`'s ImageNet
-    encoder). The features differ from the unremembered ones only by float rounding (an image encoded in another
-    batch)."""
+    backbones only) each image is encoded once: the levels the head reads are kept in the dict, keyed by the image's
+    bytes, shape and dtype, the backbone, those levels and whether autocast is on, and an image seen again (flipped
+    the same way, training or test, in this model or in another that shares the dict) is not encoded again. Models
+    sharing one dict must share the frozen weights (`regime_model`'s ImageNet encoder). The features differ from the
+    unremembered ones only by float rounding (an image encoded in another batch). The dict grows with every image it
+    sees (about 0.1 MB per 96x128 image for FCN-8s's levels of Lite0): one per experiment, dropped after it."""
 
     def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool, remembered: dict | None = None):
         super().__init__()
@@ -167,6 +168,7 @@ class EncoderHead(nn.Module):
         self.backbone, self.head, self.frozen, self.remembered = backbone, head, frozen, remembered
         if frozen:
             backbone.requires_grad_(False)
+            backbone.eval()
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -175,7 +177,7 @@ class EncoderHead(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.remembered is not None:
+        if self.remembered is not None and len(images):
             features = self._remembered_features(images)
         else:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
@@ -183,17 +185,20 @@ class EncoderHead(nn.Module):
         return F.interpolate(self.head(features), size=images.shape[-2:], mode="bilinear", align_corners=False)
 
     def _remembered_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The frozen backbone's features of `images` (N, C, H, W), encoding only the images not yet remembered."""
-        levels = tuple(self.backbone.levels)
-        keys = [(levels, hashlib.blake2b(image.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest())
-                for image in images]
+        """The head's levels of the frozen backbone's features of `images` (N, C, H, W), encoding only the images not
+        yet remembered."""
+        levels = tuple(getattr(self.head, "levels", ())) or tuple(self.backbone.levels)
+        setting = (type(self.backbone).__name__, getattr(self.backbone, "name", None), levels, tuple(images.shape[1:]),
+                   str(images.dtype), torch.is_autocast_enabled(images.device.type))
+        keys = [setting + (hashlib.blake2b(image.detach().cpu().contiguous().numpy().tobytes(),
+                                           digest_size=16).digest(),) for image in images]
         missing = {key: index for index, key in enumerate(keys) if key not in self.remembered}  # one per new image
         if missing:
             with torch.no_grad():
                 computed = self.backbone(images[list(missing.values())])
             for row, key in enumerate(missing):
-                self.remembered[key] = {name: level[row].clone() for name, level in computed.items()}
-        return {name: torch.stack([self.remembered[key][name] for key in keys]) for name in self.remembered[keys[0]]}
+                self.remembered[key] = {level: computed[level][row].clone() for level in levels}
+        return {level: torch.stack([self.remembered[key][level] for key in keys]) for level in levels}
 
 
 def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = TrainingConfig(),
@@ -208,8 +213,9 @@ def regime_model(regime: str, *, num_classes: int, config: TrainingConfig = Trai
                and 3) only, as the lecture advises for little data unlike ImageNet
 
     With `remembered` (a dict) the fixed encoders of "frozen" and "early" encode each image once and keep its
-    features there (`EncoderHead`); share one dict among runs of these regimes to encode each image once in all of
-    them. The regimes that train their encoder ignore it.
+    features there (`EncoderHead`); runs of one regime sharing a dict encode each image once in all of them (the two
+    regimes keep different levels, so each encodes it once for itself). The regimes that train their encoder ignore
+    it.
     """
     if regime not in REGIMES:
         raise ValueError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")

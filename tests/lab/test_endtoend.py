@@ -137,20 +137,35 @@ def test_a_fixed_encoder_encodes_each_image_once_and_gives_the_same_logits(regim
     first, _ = regime_model(regime, num_classes=3, remembered=remembered)
     torch.manual_seed(1)
     second, _ = regime_model(regime, num_classes=3, remembered=remembered)  # another run sharing the dict
-    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    images = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     encoded = []
     for model in (first, second):
         model.backbone.register_forward_hook(lambda module, inputs, output: encoded.append(len(inputs[0])))
-    first.eval(), plain.eval()
+    assert not first.backbone.training  # from the start: features are never remembered from batch statistics
+    plain.eval(), first.eval()  # the heads' batch norms too, to compare logits
     with torch.no_grad():
-        assert torch.allclose(first(images), plain(images), atol=1e-5)
-        assert torch.allclose(first(images[[2, 0]]), plain(images[[2, 0]]), atol=1e-5)  # remembered, reordered
-    batch = torch.cat([images[1:2].flip(-1), images[:1], images[1:2].flip(-1)])  # a new image twice, a known one
+        assert torch.allclose(first(images[:2]), plain(images[:2]), atol=1e-5)
+        mixed = torch.stack([images[1], images[2], images[0], images[3].flip(-1), images[2]])  # known and new, mixed
+        assert torch.allclose(first(mixed), plain(mixed), atol=1e-5)
     first.train()
-    first(batch).sum().backward()  # the head trains on remembered features
+    first(mixed[:3]).sum().backward()  # the head trains on remembered features
     assert all(parameter.grad is not None for parameter in first.head.parameters())
     second(images)
-    assert encoded == [3, 1]  # three images, then the one flipped image once; the second run encodes nothing
+    assert encoded == [2, 2, 1]  # two images, then the two new ones of five (one twice), then image 3 unflipped
+    assert len(remembered) == 5
+
+
+def test_frozen_and_early_runs_can_share_a_dict():
+    remembered, images = {}, torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    frozen, _ = regime_model("frozen", num_classes=3, remembered=remembered)
+    torch.manual_seed(0)
+    early, _ = regime_model("early", num_classes=3, remembered=remembered)
+    torch.manual_seed(0)
+    plain_early, _ = regime_model("early", num_classes=3)
+    with torch.no_grad():
+        frozen(images)
+        assert torch.allclose(early.eval()(images), plain_early.eval()(images), atol=1e-5)  # not the frozen run's levels
     assert len(remembered) == 4
 
 
