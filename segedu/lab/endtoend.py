@@ -155,11 +155,12 @@ class EncoderHead(nn.Module):
 
     A frozen backbone computes the same features of the same image every time, so with `remembered` (a dict, frozen
     backbones only) each image is encoded once: the levels the head reads are kept in the dict, keyed by the image's
-    bytes, shape and dtype, the backbone, those levels and whether autocast is on, and an image seen again (flipped
-    the same way, training or test, in this model or in another that shares the dict) is not encoded again. Models
+    bytes, shape and dtype, the backbone (its name and strides), those levels, the device and the autocast dtype, and
+    an image seen again (flipped the same way, training or test, in this model or in another that shares the dict)
+    is not encoded again. Models
     sharing one dict must share the frozen weights (`regime_model`'s ImageNet encoder). The features differ from the
     unremembered ones only by float rounding (an image encoded in another batch). The dict grows with every image it
-    sees (about 0.1 MB per 96x128 image for FCN-8s's levels of Lite0): one per experiment, dropped after it."""
+    sees (about 70 kB per 96x128 image for FCN-8s's levels of Lite0): one per experiment, dropped after it."""
 
     def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool, remembered: dict | None = None):
         super().__init__()
@@ -188,8 +189,11 @@ class EncoderHead(nn.Module):
         """The head's levels of the frozen backbone's features of `images` (N, C, H, W), encoding only the images not
         yet remembered."""
         levels = tuple(getattr(self.head, "levels", ())) or tuple(self.backbone.levels)
-        setting = (type(self.backbone).__name__, getattr(self.backbone, "name", None), levels, tuple(images.shape[1:]),
-                   str(images.dtype), torch.is_autocast_enabled(images.device.type))
+        device = images.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        setting = (type(self.backbone).__name__, getattr(self.backbone, "name", None),
+                   tuple(getattr(self.backbone, "strides", {}).items()), levels, tuple(images.shape[1:]),
+                   str(images.dtype), device, str(autocast))
         keys = [setting + (hashlib.blake2b(image.detach().cpu().contiguous().numpy().tobytes(),
                                            digest_size=16).digest(),) for image in images]
         missing = {key: index for index, key in enumerate(keys) if key not in self.remembered}  # one per new image

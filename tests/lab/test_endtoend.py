@@ -165,8 +165,23 @@ def test_frozen_and_early_runs_can_share_a_dict():
     plain_early, _ = regime_model("early", num_classes=3)
     with torch.no_grad():
         frozen(images)
-        assert torch.allclose(early.eval()(images), plain_early.eval()(images), atol=1e-5)  # not the frozen run's levels
+        # the early run gets its own levels, not the frozen run's
+        assert torch.allclose(early.eval()(images), plain_early.eval()(images), atol=1e-5)
     assert len(remembered) == 4
+
+
+def test_a_remembered_encoder_encodes_again_under_autocast_and_passes_an_empty_batch():
+    remembered, images = {}, torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    model, _ = regime_model("frozen", num_classes=3, remembered=remembered)
+    model.eval()
+    encoded = []
+    model.backbone.register_forward_hook(lambda module, inputs, output: encoded.append(len(inputs[0])))
+    with torch.no_grad():
+        model(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(images)  # other arithmetic: other features, not the fp32 ones
+        assert model(images[:0]).shape == (0, 3, 64, 64)
+    assert encoded == [2, 2, 0] and len(remembered) == 4
 
 
 def test_only_a_fixed_encoder_remembers():
