@@ -157,10 +157,10 @@ class EncoderHead(nn.Module):
     backbones only) each image is encoded once: the levels the head reads are kept in the dict, keyed by the image's
     bytes, shape and dtype, the backbone (its name and strides), those levels, the device and the autocast dtype, and
     an image seen again (flipped the same way, training or test, in this model or in another that shares the dict)
-    is not encoded again. Models
-    sharing one dict must share the frozen weights (`regime_model`'s ImageNet encoder). The features differ from the
-    unremembered ones only by float rounding (an image encoded in another batch). The dict grows with every image it
-    sees (about 70 kB per 96x128 image for FCN-8s's levels of Lite0): one per experiment, dropped after it."""
+    is not encoded again. Models sharing one dict must share the frozen weights (`regime_model`'s ImageNet encoder).
+    The features differ from the unremembered ones only by float rounding (an image encoded in another batch). The
+    dict grows with every image it sees (about 70 kB per 96x128 image for FCN-8s's levels of Lite0): one per
+    experiment, dropped after it."""
 
     def __init__(self, backbone: nn.Module, head: Head, *, frozen: bool, remembered: dict | None = None):
         super().__init__()
