@@ -155,6 +155,8 @@ class FeatureCache:
         """The cache of `data`'s `split`, computed on first use (with a progress bar) and kept in `folder`
         (`feature_cache_folder()`), so every notebook on this machine loads it in a second. The file's name holds
         every setting, the data's folder and the encoder weights' digest: other data or weights compute a new one.
+        Fewer levels than a kept file holds are read from it (the encoder computes every level anyway, so they are
+        the same numbers): notebook 11's level 5 comes from the levels 3-5 that notebook 07 cached.
         A damaged or foreign file is computed again and replaced (written atomically: `checkpoint.save_checkpoint`)."""
         from ..checkpoint import save_checkpoint
         from ..data import data_root
@@ -165,28 +167,39 @@ class FeatureCache:
             weights.update(key.encode() + value.detach().float().numpy().tobytes())
         where = hashlib.sha256(f"{Path(data_root()).resolve()}|{weights.hexdigest()}".encode()).hexdigest()[:16]
         encoder_name = "" if backbone == DEFAULT_BACKBONE else f"{backbone}-"  # Lite0's files keep their names
-        name = (f"{data}-{split}-{image_size[0]}x{image_size[1]}-{encoder_name}os{output_stride}-{'+'.join(levels)}-"
-                f"{subset or 'all'}-{where}.pt")
-        path = Path(folder or feature_cache_folder()) / name
+        # {prefix}{levels joined by "+"}{suffix}
+        prefix = f"{data}-{split}-{image_size[0]}x{image_size[1]}-{encoder_name}os{output_stride}-"
+        suffix = f"-{subset or 'all'}-{where}.pt"
+        folder = Path(folder or feature_cache_folder())
+        path = folder / f"{prefix}{'+'.join(levels)}{suffix}"
         with _computed_once(path):  # a second process asking for the same file waits, then loads it
-            if path.exists():
-                try:
-                    stored = torch.load(path, map_location="cpu", weights_only=True)
-                    cache = cls.__new__(cls)
-                    for key in ("data", "split", "output_stride", "features", "images", "masks"):
-                        setattr(cache, key, stored[key])
-                    cache.image_size, cache.seconds, cache.backbone = tuple(stored["image_size"]), 0.0, backbone
-                    cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
-                    if set(cache.features) == set(levels) and len(cache.masks) == len(cache.images) > 0:
-                        return cache
-                except Exception:  # noqa: BLE001 (a damaged file is computed again below)
-                    pass
+            wider = [found for found in sorted(folder.glob(f"{prefix}*{suffix}"))
+                     if set(levels) < set(found.name[len(prefix):-len(suffix)].split("+"))]
+            for kept in ([path] if path.exists() else []) + wider:
+                cache = cls._stored(kept, levels, backbone)
+                if cache is not None:
+                    return cache
             cache = cls(data, split, image_size=image_size, output_stride=output_stride, levels=levels,
                         subset=subset, progress=progress, encoder=encoder, backbone=backbone)  # weights named the file
             save_checkpoint(path, {"data": cache.data, "split": cache.split, "image_size": list(cache.image_size),
                                    "output_stride": cache.output_stride, "features": cache.features,
                                    "images": cache.images, "masks": cache.masks})
             return cache
+
+    @classmethod
+    def _stored(cls, path: Path, levels: tuple[str, ...], backbone: str) -> "FeatureCache | None":
+        """The cache kept in `path` with only `levels`; None when the file is damaged, foreign or lacks a level."""
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            cache = cls.__new__(cls)
+            for key in ("data", "split", "output_stride", "images", "masks"):
+                setattr(cache, key, stored[key])
+            cache.features = {level: stored["features"][level] for level in levels}
+            cache.image_size, cache.seconds, cache.backbone = tuple(stored["image_size"]), 0.0, backbone
+            cache.channels = {level: tensor.shape[1] for level, tensor in cache.features.items()}
+        except Exception:  # noqa: BLE001 (a damaged file is computed again)
+            return None
+        return cache if len(cache.masks) == len(cache.images) > 0 else None
 
     @classmethod
     def of_images(cls, images: torch.Tensor, masks: torch.Tensor, *, name: str, output_stride: int = 32,

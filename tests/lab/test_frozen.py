@@ -225,6 +225,42 @@ def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damage
     assert torch.load(files[0], weights_only=True)["split"] == "train"  # replaced by a good file
 
 
+def test_fewer_levels_are_read_from_a_kept_file_that_holds_them(tmp_path, monkeypatch):
+    """Level 5 alone, asked for after levels 3-5 were kept (notebook 11 after notebook 07): read from that file,
+    without the encoder and without a new file, the same numbers; another subset, or more levels than any file
+    holds, are computed."""
+    wide = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, folder=tmp_path,
+                               progress=False)
+    FeatureCache.shared("streets", "train", image_size=SIZE, subset=3, output_stride=8, folder=tmp_path,
+                        levels=("level4",), progress=False)  # another subset's file, holding another level
+
+    def no_encoder(self, *args, **kwargs):
+        raise AssertionError("the encoder ran although a kept file holds the levels")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FeatureCache, "_encode", no_encoder)
+        narrow = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8,
+                                     levels=("level5",), folder=tmp_path, progress=False)
+        middle = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8,
+                                     levels=("level4", "level3"), folder=tmp_path, progress=False)
+    assert set(narrow.features) == {"level5"} and narrow.channels == {"level5": wide.channels["level5"]}
+    assert torch.equal(narrow.features["level5"], wide.features["level5"]) and torch.equal(narrow.masks, wide.masks)
+    assert set(middle.features) == {"level3", "level4"}
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    direct = FeatureCache("streets", "train", image_size=SIZE, subset=4, output_stride=8, levels=("level5",))
+    assert torch.equal(narrow.features["level5"], direct.features["level5"])  # what computing it would give
+
+    calls = []
+    encode = FeatureCache._encode
+    monkeypatch.setattr(FeatureCache, "_encode", lambda self, *args, **kwargs: calls.append(1) or encode(
+        self, *args, **kwargs))
+    FeatureCache.shared("streets", "train", image_size=SIZE, subset=3, output_stride=8, levels=("level5",),
+                        folder=tmp_path, progress=False)  # subset 3 kept level 4 only; subset 4's file is not its
+    FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=32, levels=("level5",),
+                        folder=tmp_path, progress=False)  # another output stride
+    assert len(calls) == 2 and len(list(tmp_path.glob("*.pt"))) == 4
+
+
 def test_another_encoder_gets_its_own_features_and_file(tmp_path):
     """`backbone`: the cache holds that encoder's features (EfficientNet-Lite2's level 3 has 48 channels, Lite0's 40,
     as Tan and Le's compound scaling widens it), under a file of its own; a Lab passes its encoder to its caches."""
