@@ -156,7 +156,7 @@ class FeatureCache:
         (`feature_cache_folder()`), so every notebook on this machine loads it in a second. The file's name holds
         every setting, the data's folder and the encoder weights' digest: other data or weights compute a new one.
         Fewer levels than a kept file holds are read from it (the encoder computes every level anyway, so they are
-        the same numbers): notebook 11's level 5 comes from the levels 3-5 that notebook 07 cached.
+        the same numbers): notebook 12's level 5 comes from the levels 3-5 that notebook 07 cached.
         A damaged or foreign file is computed again and replaced (written atomically: `checkpoint.save_checkpoint`)."""
         from ..checkpoint import save_checkpoint
         from ..data import data_root

@@ -226,9 +226,9 @@ def test_a_shared_cache_is_computed_once_kept_on_disk_and_recomputed_when_damage
 
 
 def test_fewer_levels_are_read_from_a_kept_file_that_holds_them(tmp_path, monkeypatch):
-    """Level 5 alone, asked for after levels 3-5 were kept (notebook 11 after notebook 07): read from that file,
-    without the encoder and without a new file, the same numbers; another subset, or more levels than any file
-    holds, are computed."""
+    """Level 5 alone, asked for after levels 3-5 were kept (notebook 12 after notebook 07): read from that file,
+    without the encoder and without a new file, the same numbers; another subset, another output stride, more
+    levels than any file holds, or a damaged wider file: computed."""
     wide = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, folder=tmp_path,
                                progress=False)
     FeatureCache.shared("streets", "train", image_size=SIZE, subset=3, output_stride=8, folder=tmp_path,
@@ -259,6 +259,14 @@ def test_fewer_levels_are_read_from_a_kept_file_that_holds_them(tmp_path, monkey
     FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=32, levels=("level5",),
                         folder=tmp_path, progress=False)  # another output stride
     assert len(calls) == 2 and len(list(tmp_path.glob("*.pt"))) == 4
+    FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, folder=tmp_path,
+                        levels=("level2", "level3", "level4", "level5"), progress=False)  # level 2: in no file
+    assert len(calls) == 3
+    for wider in tmp_path.glob("*-os8-level*level5-4-*.pt"):  # levels 3-5 and 2-5 of subset 4
+        wider.write_bytes(b"not a cache")
+    repaired = FeatureCache.shared("streets", "train", image_size=SIZE, subset=4, output_stride=8, levels=("level4",),
+                                   folder=tmp_path, progress=False)
+    assert len(calls) == 4 and torch.equal(repaired.features["level4"], wide.features["level4"])
 
 
 def test_another_encoder_gets_its_own_features_and_file(tmp_path):

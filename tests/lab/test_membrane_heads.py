@@ -1,5 +1,5 @@
-"""The learner's weight-map comparison (notebook 09): the tiles, their features and weight maps, and heads that train
-with their arm's loss and nothing else different."""
+"""The learner's weight-map and momentum comparisons (notebook 09): the tiles, their features and weight maps, and
+heads that train with their arm's loss, or their momentum, and nothing else different."""
 
 import pytest
 import torch
@@ -7,8 +7,9 @@ import torch
 import segedu.data
 from segedu.backbones import build_backbone
 from segedu.lab.endtoend import class_balance_map
-from segedu.lab.membrane_heads import (ARMS, LEVELS, MembraneTiles, membrane_tiles, predict_membranes,
-                                       train_membrane_head, weight_map_runs)
+import segedu.lab.membrane_heads
+from segedu.lab.membrane_heads import (ARMS, LEVELS, MOMENTA, MembraneTiles, membrane_tiles, momentum_runs,
+                                       predict_membranes, train_membrane_head, weight_map_runs)
 from segedu.losses import border_weight_map
 
 
@@ -106,3 +107,49 @@ def test_runs_score_every_arm_and_seed_on_the_same_held_out_cells():
                 assert counts.shape == (8, 2)
                 assert torch.equal(counts[:, 1], cells)  # [cells merged (or split), cells] per tile
                 assert (counts[:, 0] <= counts[:, 1]).all()
+
+
+def test_both_momenta_take_the_same_first_step_and_then_average_differently():
+    """Bias-corrected SGD at one effective step: after one tile, momentum 0.99 and 0.9 have moved the head alike
+    (plain SGD's buffer would make 0.99's first step a tenth of 0.9's); after more tiles they differ."""
+    one_tile, tiles = _tiles({"unweighted": None}, count=1), _tiles({"unweighted": None})
+    after_one = [train_membrane_head(one_tile, "unweighted", seed=2, batch_size=1, momentum=momentum,
+                                     effective_step=0.1).state_dict() for momentum in MOMENTA]
+    untrained = train_membrane_head(one_tile, "unweighted", seed=2, batch_size=1, momentum=0.9,
+                                    effective_step=0.0).state_dict()
+    for name, value in after_one[0].items():
+        torch.testing.assert_close(after_one[1][name], value, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(after_one[0]["mix.2.weight"], untrained["mix.2.weight"])  # it did move
+    after_all = [train_membrane_head(tiles, "unweighted", seed=2, batch_size=1, momentum=momentum,
+                                     effective_step=0.1).state_dict() for momentum in MOMENTA]
+    assert not torch.allclose(after_all[0]["mix.2.weight"], after_all[1]["mix.2.weight"], atol=1e-4)
+    with pytest.raises(ValueError, match="needs its effective_step"):
+        train_membrane_head(tiles, "unweighted", seed=2, momentum=0.9)
+
+
+def test_momentum_runs_train_on_one_tile_per_step_and_score_every_held_out_pixel(monkeypatch):
+    train, test = _tiles({"unweighted": None}), _tiles({"unweighted": None}, count=8)
+    runs_seen, steps = [], []  # per run: the tiles it learnt from, in order; the optimizers' step sizes
+    original, sgd = segedu.lab.membrane_heads.train_steps, segedu.lab.membrane_heads.momentum_sgd
+
+    def watched(model, optimizer, *args, **kwargs):
+        runs_seen.append([])
+        return original(model, optimizer, *args, **kwargs,
+                        after_step=lambda loss, inputs, targets: runs_seen[-1].append(targets[0].clone()))
+
+    monkeypatch.setattr(segedu.lab.membrane_heads, "train_steps", watched)
+    monkeypatch.setattr(segedu.lab.membrane_heads, "momentum_sgd", lambda groups, momentum, step: steps.append(
+        step) or sgd(groups, momentum, step))
+    runs = momentum_runs(train, test, seeds=(0, 1))
+    assert tuple(runs) == MOMENTA == (0.99, 0.9)
+    assert steps == [segedu.lab.membrane_heads.MOMENTUM_STEP] * 4
+    assert [len(seen) for seen in runs_seen] == [len(train)] * 4  # 2 momenta x 2 seeds, one pass of one tile a step
+    assert all(len(tile) == 1 for seen in runs_seen for tile in seen)
+    for seed in (0, 1):  # runs in the order 0.99 seed 0, 0.99 seed 1, 0.9 seed 0, 0.9 seed 1
+        assert all(torch.equal(a, b) for a, b in zip(runs_seen[seed], runs_seen[2 + seed]))  # the same tiles in order
+    assert not all(torch.equal(a, b) for a, b in zip(runs_seen[0], runs_seen[1]))  # another seed, another order
+    for scores in runs.values():
+        assert len(scores) == 2
+        for run in scores:
+            assert run.confusions.shape == (8, 2, 2)
+            assert torch.equal(run.confusions.sum((1, 2)), torch.full((8,), 32 * 32, dtype=run.confusions.dtype))
