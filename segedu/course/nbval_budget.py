@@ -71,7 +71,8 @@ def summary(seconds: dict[str, float], *, failed=(), at_once: int = 1, threads: 
         if notebook in failed:
             mark = "  (a cell failed: incomplete)"
         elif shown > budget:
-            mark, _ = f"  ({over_words})", over.append(notebook)
+            mark = f"  ({over_words})"
+            over.append(notebook)
         lines.append(f"  {notebook}: {shown} s{mark}")
     lines.append(f"{len(over)} of {len(seconds)} {over_words}" + (f": {', '.join(over)}" if over else "")
                  + f"; {round(sum(seconds.values()))} s summed over the notebooks")
