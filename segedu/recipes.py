@@ -90,6 +90,7 @@ class Recipe:
     score_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
     tile: int | None = None  # train on random tiles of this side at the data's own scale (U-Net's augmentation)
     tiles_per_image: int = 1  # tiles drawn from each training image per epoch
+    elastic_span: int | None = None  # with `tile`: the side the elastic grid spans (572: the paper's tile)
     loss: str = "cross_entropy"  # or "border_weighted": U-Net's weight map (equation 2)
     score: str = "miou"  # or "membranes": Dice, with the ISBI challenge's Rand and information scores beside it
     test_time_rotations: bool = False  # score the average over the 8 symmetries of the square (U-Net, section 4)
@@ -113,7 +114,8 @@ class Recipe:
 
         if self.tile is None:
             return build_dataset(data, "train", image_size=size, augment=True, subset=subset)
-        tiles = build_dataset(data, "train", image_size=None, subset=subset, transforms=isbi_train_transforms(self.tile))
+        tiles = build_dataset(data, "train", image_size=None, subset=subset,
+                              transforms=isbi_train_transforms(self.tile, elastic_span=self.elastic_span))
         return Repeated(tiles, self.tiles_per_image)
 
     def loss_function(self):

@@ -190,3 +190,38 @@ def test_the_isbi_rotation_is_an_exact_quarter_turn_of_image_and_mask():
             assert torch.equal(out_image[0], out_mask.float())  # the image turned by the same one
             seen.add(turns[0])
     assert seen == {0, 1, 2, 3}
+
+
+def test_a_span_warps_a_tile_as_a_window_of_the_papers_tile():
+    """With `span` the 3x3 grid spans a span x span square, not the tile: the displacements keep their size (grid
+    values ~ N(0, 10 px)) but change over a distance span / tile times longer, so neighbouring pixels move apart
+    about tile / span as much (bicubic interpolation between grid points (side - 1) / 2 apart; 127 / 571 = 0.22 for
+    a 128 px tile in the paper's 572 px one), measured in the tile's interior, where no pixel reads the mirrored
+    tile (there the measured displacement folds). A span equal to the tile is the plain transform."""
+    size, draws = 128, 300
+    image, mask = coordinates(size, size), tv_tensors.Mask(torch.zeros(size, size, dtype=torch.int64))
+    plain, same = (ElasticDeformation(span=span, generator=torch.Generator().manual_seed(3)) for span in (None, size))
+    assert torch.equal(plain(image, mask)[0], same(image, mask)[0])
+
+    def strain_and_rms(transform):
+        steps, squares = 0.0, 0.0
+        for _ in range(draws):
+            displacement = (transform(image, mask)[0] - image).as_subclass(torch.Tensor)  # (2, H, W) px
+            displacement = displacement[:, 40:-40, 40:-40]  # the interior: no pixel reads the mirrored tile there
+            steps += float(displacement.diff(dim=1).abs().mean() + displacement.diff(dim=2).abs().mean()) / 2
+            squares += float(displacement.pow(2).mean())
+        return steps / draws, (squares / draws) ** 0.5
+
+    tile_strain, tile_rms = strain_and_rms(ElasticDeformation(generator=torch.Generator().manual_seed(4)))
+    paper_strain, paper_rms = strain_and_rms(ElasticDeformation(span=572, generator=torch.Generator().manual_seed(4)))
+    assert 0.15 < paper_strain / tile_strain < 0.3
+    assert 6.5 < tile_rms < 10.5 and 6.5 < paper_rms < 10.5  # the same 10 px grid values, N(0, 10 px)
+    with pytest.raises(ValueError, match="span=100"):
+        ElasticDeformation(span=100)(image, mask)
+    for bad in (0, 1.5, -572):
+        with pytest.raises(ValueError, match="span"):
+            ElasticDeformation(span=bad)
+    slice_image = tv_tensors.Image(torch.zeros(1, 512, 512, dtype=torch.uint8))
+    out_image, out_mask = isbi_train_transforms(256, elastic_span=572)(slice_image,
+                                                                         tv_tensors.Mask(torch.zeros(512, 512).long()))
+    assert out_image.shape == (1, 256, 256) and out_mask.shape == (256, 256)

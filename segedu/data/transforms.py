@@ -45,7 +45,7 @@ def train_transforms(size: tuple[int, int], *, scale: tuple[float, float] = (0.3
     return v2.Compose(steps)
 
 
-def isbi_train_transforms(tile: int = 256) -> v2.Compose:
+def isbi_train_transforms(tile: int = 256, *, elastic_span: int | None = None) -> v2.Compose:
     """U-Net's augmentation for ISBI 2012 (Ronneberger et al. 2015, section 3.1), at the data's native scale.
 
     The paper trains on few EM slices and asks for shift and rotation invariance, robustness to deformations and to
@@ -56,8 +56,10 @@ def isbi_train_transforms(tile: int = 256) -> v2.Compose:
     - random horizontal and vertical flips and a rotation by 0, 90, 180 or 270 degrees: the slices have no
       preferred orientation; on a square tile torchvision rotates by multiples of 90 degrees with `torch.rot90`,
       an exact permutation of pixels (no interpolation, masks intact);
-    - `ElasticDeformation()`: the paper's deformation (3x3 grid, displacements ~ N(0, 10 px), bicubic), one field
-      moving the image bilinearly and the mask by nearest label, the tile mirrored at its border;
+    - `ElasticDeformation(span=elastic_span)`: the paper's deformation (3x3 grid, displacements ~ N(0, 10 px),
+      bicubic), one field moving the image bilinearly and the mask by nearest label, the tile mirrored at its
+      border; with `elastic_span=572` (`data.elastic.PAPER_SPAN`) the grid spans the paper's 572 px tile and the
+      tile is a window of it, so it bends as gently as the paper's (without it, the grid spans the tile);
     - `v2.ColorJitter(brightness=0.2, contrast=0.2)`: grey-value variations, on the image only;
     - `v2.ToDtype`, as in `train_transforms`: float32 image in [0, 1], int64 mask.
 
@@ -69,7 +71,7 @@ def isbi_train_transforms(tile: int = 256) -> v2.Compose:
         v2.RandomHorizontalFlip(),
         v2.RandomVerticalFlip(),
         v2.RandomChoice(quarter_turns),
-        ElasticDeformation(),
+        ElasticDeformation(span=elastic_span),
         v2.ColorJitter(brightness=0.2, contrast=0.2),
         v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None}, scale=True),
     ])
