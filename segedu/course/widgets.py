@@ -356,7 +356,7 @@ class ArchitectureExplorer(_Explorer):
         if shown is not None and shown not in models:
             raise ValueError(f"ArchitectureExplorer: shown={shown!r} is not one of the models {list(models)}")
         self.models, self.input_shape = models, tuple(input_shape)
-        self.model = widgets.Dropdown(options=list(models), value=shown or next(iter(models)), description="model",
+        self.model = widgets.Dropdown(options=list(models), value=shown or next(iter(models)), description=tr("model"),
                                       layout={"width": "320px"})
         self._build([self.model])
 
@@ -368,4 +368,5 @@ class ArchitectureExplorer(_Explorer):
         with torch.device("meta"):
             steps = architecture.trace(build_model(name, **options), self.input_shape, depth=depth)
         size = "x".join(map(str, self.input_shape[1:]))
-        architecture.draw(steps, axis=figure.add_subplot(), title=f"{self.model.value} on a {size} image")
+        architecture.draw(steps, axis=figure.add_subplot(),
+                          title=tr("{name} on a {size} image", name=self.model.value, size=size))
