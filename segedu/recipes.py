@@ -90,7 +90,7 @@ class Recipe:
     score_minutes: tuple[float, ...] = (15.0, 30.0, 60.0)
     tile: int | None = None  # train on random tiles of this side at the data's own scale (U-Net's augmentation)
     tiles_per_image: int = 1  # tiles drawn from each training image per epoch
-    elastic_span: int | None = None  # with `tile`: the side the elastic grid spans (572: the paper's tile)
+    elastic_span: int | None = None  # with `tile`: the side the elastic grid spans (572: figure 1's input tile)
     loss: str = "cross_entropy"  # or "border_weighted": U-Net's weight map (equation 2)
     score: str = "miou"  # or "membranes": Dice, with the ISBI challenge's Rand and information scores beside it
     test_time_rotations: bool = False  # score the average over the 8 symmetries of the square (U-Net, section 4)
@@ -113,6 +113,9 @@ class Recipe:
         from .data.transforms import isbi_train_transforms
 
         if self.tile is None:
+            if self.elastic_span is not None:
+                raise ValueError(tr("recipe {name}: elastic_span needs tile (U-Net's elastic deformation is drawn on "
+                                    "tiles)", name=self.name))
             return build_dataset(data, "train", image_size=size, augment=True, subset=subset)
         tiles = build_dataset(data, "train", image_size=None, subset=subset,
                               transforms=isbi_train_transforms(self.tile, elastic_span=self.elastic_span))

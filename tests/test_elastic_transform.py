@@ -14,7 +14,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from segedu.data.elastic import ElasticDeformation
+from segedu.data.elastic import ElasticDeformation, coarse_displacements, displacement_field
 from segedu.data.transforms import isbi_train_transforms
 
 
@@ -197,11 +197,28 @@ def test_a_span_warps_a_tile_as_a_window_of_the_papers_tile():
     values ~ N(0, 10 px)) but change over a distance span / tile times longer, so neighbouring pixels move apart
     about tile / span as much (bicubic interpolation between grid points (side - 1) / 2 apart; 127 / 571 = 0.22 for
     a 128 px tile in the paper's 572 px one), measured in the tile's interior, where no pixel reads the mirrored
-    tile (there the measured displacement folds). A span equal to the tile is the plain transform."""
+    tile (there the measured displacement folds). The field is a window of the span's field for the same grid
+    draw, at a random offset from the transform's generator (a span one pixel wider than the tile: offsets 0 and 1
+    on each axis, both drawn); for the same grid draw, a span equal to the tile gives the plain transform's field."""
     size, draws = 128, 300
     image, mask = coordinates(size, size), tv_tensors.Mask(torch.zeros(size, size, dtype=torch.int64))
     plain, same = (ElasticDeformation(span=span, generator=torch.Generator().manual_seed(3)) for span in (None, size))
     assert torch.equal(plain(image, mask)[0], same(image, mask)[0])
+    wider = ElasticDeformation(span=size + 1, generator=torch.Generator().manual_seed(5))
+    offsets = set()
+    for _ in range(40):
+        before = wider.generator.get_state()
+        field = wider.make_params([image])["field"]                       # (1, 2, size, size)
+        canvas = displacement_field(coarse_displacements(1, torch.Generator().set_state(before)), (size + 1, size + 1))
+        windows = [(top, left) for top in (0, 1) for left in (0, 1)
+                   if torch.equal(field, canvas[..., top:top + size, left:left + size])]
+        assert len(windows) == 1
+        offsets.add(windows[0])
+    assert offsets == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    again = ElasticDeformation(span=size + 1, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(again.make_params([image])["field"],
+                       ElasticDeformation(span=size + 1, generator=torch.Generator().manual_seed(5)).make_params(
+                           [image])["field"])
 
     def strain_and_rms(transform):
         steps, squares = 0.0, 0.0
@@ -217,7 +234,7 @@ def test_a_span_warps_a_tile_as_a_window_of_the_papers_tile():
     assert 0.15 < paper_strain / tile_strain < 0.3
     assert 6.5 < tile_rms < 10.5 and 6.5 < paper_rms < 10.5  # the same 10 px grid values, N(0, 10 px)
     with pytest.raises(ValueError, match="span=100"):
-        ElasticDeformation(span=100)(image, mask)
+        ElasticDeformation(span=100, p=0.0)(image, mask)  # refused even where it would not deform
     for bad in (0, 1.5, -572):
         with pytest.raises(ValueError, match="span"):
             ElasticDeformation(span=bad)

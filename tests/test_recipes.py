@@ -147,3 +147,12 @@ def test_ship_exports_half_weights_with_metrics_that_torchmetrics_reproduces(tmp
     present = (torch.bincount(masks[masks != 255], minlength=11) + torch.bincount(predictions[masks != 255],
                                                                                    minlength=11)) > 0
     assert metrics["test_subset4_miou"] == pytest.approx(reference[present].mean().item(), abs=2e-3)
+
+
+def test_an_elastic_span_without_tiles_is_refused():
+    """`elastic_span` sets U-Net's elastic deformation on tiles; a recipe without tiles must not ignore it."""
+    import dataclasses
+
+    recipe = dataclasses.replace(RECIPES["camvid-heads"], elastic_span=572)
+    with pytest.raises(ValueError, match="elastic_span needs tile"):
+        recipe.training_data("camvid", (360, 480), None)

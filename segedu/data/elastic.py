@@ -36,11 +36,12 @@ Where we depart from the paper or have to choose:
 - The displacements are in pixels of the tile they are applied to, so the transform belongs at the data's native
   scale (after a crop, before or without any resizing), where 10 px means what it meant for the paper's 512x512
   EM slices.
-- The paper's grid spans its training tile, 572 px of input (figure 2; `PAPER_SPAN`), so its grid points lie 286 px
-  apart. A 3x3 grid over a smaller tile bends the tissue more sharply for the same 10 px: on a 256 px tile, about
-  2.2 times. `ElasticDeformation(span=PAPER_SPAN)` draws the field over a 572 px square and keeps a random window
-  of the tile's size, so a small tile is warped as a window of one of the paper's tiles would be; without `span`
-  the grid spans the tile itself (the lab's experiments, `elastic_deformation`).
+- The paper does not say what its 3x3 grid spans. We take it to span one input tile, figure 1's 572 px
+  (`PAPER_SPAN`), so that its grid points lie 285.5 px apart. A 3x3 grid over a smaller tile bends the tissue more
+  sharply for the same 10 px: on a 256 px tile, about 2.2 times. `ElasticDeformation(span=PAPER_SPAN)` draws the
+  field over a 572 px square and keeps a random window of the tile's size, so a small tile is warped as a window of
+  such a tile would be; without `span` the grid spans the tile itself (the lab's experiments,
+  `elastic_deformation`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ __all__ = ["GRID", "DISPLACEMENT_PIXELS", "PAPER_SPAN", "coarse_displacements", 
 
 GRID = 3  # "a coarse 3 by 3 grid"
 DISPLACEMENT_PIXELS = 10.0  # "10 pixels standard deviation"
-PAPER_SPAN = 572  # the paper's input tile (figure 2), which its coarse grid spans
+PAPER_SPAN = 572  # figure 1's input tile, which we take the coarse grid to span (the paper does not say)
 
 
 def coarse_displacements(count: int, generator: torch.Generator | None, *, grid: int = GRID,
@@ -114,8 +115,8 @@ class ElasticDeformation(v2.Transform):
     the ignore index included, occurs in the input. Outside the tile the input is mirrored. With probability
     1 - `p` the inputs are returned unchanged. Leading dimensions (..., H, W) are all moved by the same field.
     With `span` (pixels, at least the inputs' larger side) the grid spans a `span` x `span` square instead of the
-    inputs, and the inputs take a random window of that field: `span=PAPER_SPAN` warps a small tile as gently as
-    the paper's 572 px tiles are warped.
+    inputs, and the inputs take a random window of that field (drawn from `generator`): `span=PAPER_SPAN` warps a
+    small tile as a window of a 572 px tile, figure 1's input tile, which we take the paper's grid to span.
 
     A `generator` given here is copied into each DataLoader worker with the same state, so workers would repeat
     each other's fields; leave it None in a multi-worker pipeline. PIL images, bounding boxes and key points are
@@ -133,7 +134,7 @@ class ElasticDeformation(v2.Transform):
         if not 0.0 <= p <= 1.0:
             raise ValueError(tr("p must be a probability in [0, 1], got {p!r}", p=p))
         if span is not None and (int(span) != span or span < 1):
-            raise ValueError(tr("span must be a positive number of pixels or None, got {span!r}", span=span))
+            raise ValueError(tr("span must be a positive whole number of pixels or None, got {span!r}", span=span))
         self.grid, self.standard_deviation, self.p = int(grid), float(standard_deviation), float(p)
         self.span = None if span is None else int(span)
         self.generator = generator
@@ -154,17 +155,17 @@ class ElasticDeformation(v2.Transform):
         if len(sizes) != 1:
             raise ValueError(tr("{self_type} needs inputs of one size (H, W), got {sizes}",
                                 self_type=type(self).__name__, sizes=sorted(sizes)))
-        if self.p < 1.0 and torch.rand(1, generator=self.generator).item() >= self.p:
-            return dict(field=None)
         (size,) = sizes
-        coarse = coarse_displacements(1, self.generator, grid=self.grid, standard_deviation=self.standard_deviation)
-        if self.span is None:
-            return dict(field=displacement_field(coarse, size))  # (1, 2, H, W), one for every input of this call
-        if self.span < max(size):
+        if self.span is not None and self.span < max(size):  # refused on every call, deformed or not
             raise ValueError(tr("{self_type}: span={span} px is smaller than the inputs ({height}x{width}); the grid "
                                 "must span at least the tile", self_type=type(self).__name__, span=self.span,
                                 height=size[0], width=size[1]))
-        canvas = displacement_field(coarse, (self.span, self.span))  # (1, 2, span, span): the paper's whole tile
+        if self.p < 1.0 and torch.rand(1, generator=self.generator).item() >= self.p:
+            return dict(field=None)
+        coarse = coarse_displacements(1, self.generator, grid=self.grid, standard_deviation=self.standard_deviation)
+        if self.span is None:
+            return dict(field=displacement_field(coarse, size))  # (1, 2, H, W), one for every input of this call
+        canvas = displacement_field(coarse, (self.span, self.span))  # (1, 2, span, span): one whole input tile
         top, left = (int(torch.randint(self.span - side + 1, (1,), generator=self.generator)) for side in size)
         return dict(field=canvas[..., top:top + size[0], left:left + size[1]])  # a random window of it
 

@@ -58,8 +58,8 @@ def isbi_train_transforms(tile: int = 256, *, elastic_span: int | None = None) -
       an exact permutation of pixels (no interpolation, masks intact);
     - `ElasticDeformation(span=elastic_span)`: the paper's deformation (3x3 grid, displacements ~ N(0, 10 px),
       bicubic), one field moving the image bilinearly and the mask by nearest label, the tile mirrored at its
-      border; with `elastic_span=572` (`data.elastic.PAPER_SPAN`) the grid spans the paper's 572 px tile and the
-      tile is a window of it, so it bends as gently as the paper's (without it, the grid spans the tile);
+      border; with `elastic_span=572` (`data.elastic.PAPER_SPAN`) the grid spans a 572 px tile, figure 1's input
+      tile, and the tile is a window of it (without it, the grid spans the tile itself);
     - `v2.ColorJitter(brightness=0.2, contrast=0.2)`: grey-value variations, on the image only;
     - `v2.ToDtype`, as in `train_transforms`: float32 image in [0, 1], int64 mask.
 
