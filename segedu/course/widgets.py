@@ -34,8 +34,11 @@ def render_png(draw: Callable, *, figsize: tuple[float, float], dpi: int = 100, 
     """Call draw(figure) on a fresh matplotlib Figure and return it as PNG (or JPEG) bytes at `dpi`."""
     from matplotlib.figure import Figure
 
+    from .output_translation import translate_figure
+
     figure = Figure(figsize=figsize, layout="constrained")
     draw(figure)
+    translate_figure(figure)  # the texts the catalogs know, in the learner's language, as inline figures are
     return figures.figure_bytes(figure, image_format, dpi=dpi)
 
 

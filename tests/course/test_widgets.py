@@ -114,3 +114,19 @@ def test_the_architecture_explorer_draws_the_chosen_model():
     assert first.model.value == "SegNet" and bytes(first.image.value) == bytes(explorer.image.value)
     with pytest.raises(ValueError, match="shown='FCN'"):
         widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2}, 1)}, (3, 64, 64), shown="FCN")
+
+
+def test_an_explorers_picture_is_in_the_learners_language(monkeypatch):
+    """An explorer's figure is drawn outside IPython's figure display, so its texts are translated where it is
+    rendered: the architecture legend's parts in Korean, as notebook 12's inline FRRN figure has them."""
+    from segedu.course import figures as course_figures
+
+    drawn = []
+    real = course_figures.figure_bytes
+    monkeypatch.setattr(course_figures, "figure_bytes",
+                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1)}, (3, 64, 64))
+    texts = {text.get_text() for text in drawn[-1].findobj(lambda artist: hasattr(artist, "get_text"))}
+    assert {"인코더", "디코더"} <= texts and "encoder" not in texts
+    assert any("64x64 이미지" in text for text in texts)
