@@ -72,7 +72,7 @@ COURSE: tuple[Lesson, ...] = (
            "ensemble (3 seeds); two-stage training and overfitting", ("03", "07"), 65, 60),
     Lesson("09_unet_isbi.ipynb", "U-Net on ISBI 2012",
            "elastic deformation; the border weight map; overlap-tile; a trained U-Net on held-out slices; "
-           "the weight map's two parts and momentum 0.99 (3 seeds each); U-Net as pix2pix's generator", ("04",), 60,
+           "the weight map's two parts and momentum 0.99 (3 seeds each); U-Net as pix2pix's generator", ("04",), 65,
            81),
     Lesson("10_pspnet_deeplab.ipynb", "PSPNet and DeepLab",
            "DeepLab v1/v2/v3/v3+ and PSPNet on CamVid; context modules compared with all else equal (3 "
