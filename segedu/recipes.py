@@ -43,7 +43,9 @@ trains in 20 minutes with the paper's own ideas (Ronneberger et al. 2015):
   of 90 degrees and flipped (`data.transforms.isbi_train_transforms`), 16 tiles of each of the 25 training
   slices an epoch;
 - **elastic deformation** as the paper draws it: a 3x3 grid of displacements of 10 pixels' standard deviation,
-  interpolated bicubically (`data.elastic`), so the network learns shapes it has never seen from 25 slices;
+  interpolated bicubically (`data.elastic`), the grid over the 256 px tile (about twice as sharp as over the
+  paper's presumed 572 px tile: `elastic_span`, docs/known-issues.md), so the network learns shapes it has never
+  seen from 25 slices;
 - **the border weight map** (equation 2, w0 = 10, sigma = 5): the thin membranes between touching cells weigh
   up to 11 times more, so the network does not merge cells (`losses.BorderWeightedLoss`);
 - **overlap-tile at test time**: each held-out slice is predicted whole, mirrored at its borders, and averaged
