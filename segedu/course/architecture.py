@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -226,14 +226,17 @@ def _label(step: Step) -> str:
     return names[-1]
 
 
-def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int | None = None):
+def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int | None = None,
+         names: Mapping[str, str] | None = None):
     """One column per step, left to right in the order the data flows; each output map a box placed at the depth
     of its resolution (log2 of how much smaller than the input it is), its height growing with the map's side and
     its width with the channels (log scale), coloured by part. Links: grey arrows for the features along the trunk,
     blue ones for skips (`_skip_links`; a link over other steps is drawn as an arc, and a skip marked "crop" where
     the map is cut to the reader's size), red dashes for pooling switches, purple dots
     between the two outputs of a unit that reads and writes two streams (FRRN's FRRU). Text is 9 pt and the figure
-    is drawn at 100 dpi. `input_side` defaults to the largest side traced. Returns the figure."""
+    is drawn at 100 dpi. `input_side` defaults to the largest side traced. `names` gives a step (by its module
+    path, as `describe` lists it) the name its paper uses ("encoder.classifier.0": "fc6"); the others keep their
+    module names. Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
@@ -243,14 +246,21 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
     depth = lambda shape: math.log2(top / shape[-2])  # noqa: E731 - 0 at full size, 1 at half, ...
     deepest = max(depth(shape) for step in steps for shape in step.shapes)
     column, gap = min(0.9, 9.4 / len(steps)), 1.0  # inches per column (at most 10 inches in all), per level
-    if axis is None:
-        figure, axis = plt.subplots(figsize=(max(6.0, column * len(steps) + 0.6), 2.2 + gap * (deepest + 1)),
-                                    layout="constrained", dpi=100)
-    else:
-        figure = axis.figure
     labels = [_label(step) for step in steps]
     labels = [f"{step.name.rsplit('.', 1)[-1]}: {label}" if labels.count(label) > 1 and label == step.kind else label
               for step, label in zip(steps, labels)]  # two "Conv2d"s told apart by their positions
+    unknown = sorted(set(names or {}) - {step.name for step in steps})
+    if unknown:
+        raise ValueError(f"names: no step is called {', '.join(map(repr, unknown))}; the steps are "
+                         f"{', '.join(step.name for step in steps)}")
+    labels = [(names or {}).get(step.name, label) for step, label in zip(steps, labels)]
+    below = max(1.05, 0.1 + 0.07 * max(map(len, labels)))  # inches under the deepest map for the labels (9 pt)
+    if axis is None:
+        figure, axis = plt.subplots(figsize=(max(6.0, column * len(steps) + 0.6),
+                                             2.2 + gap * (deepest + 1) + below - 1.05), layout="constrained", dpi=100)
+    else:
+        figure = axis.figure
+    exchanging = [index for index, step in enumerate(steps) if len(step.shapes) > 1 and step.sources]  # FRRN's FRRUs
     boxes: dict[tuple[int, int], tuple[float, float, float, float]] = {}  # (step, output) -> x, y, width, height
     for index, step in enumerate(steps):
         for position, shape in enumerate(step.shapes):
@@ -260,8 +270,10 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             boxes[index, position] = (x, y - height / 2, width, height)
             axis.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=COLOURS[step.part],
                                      edgecolor="black", linewidth=0.6, alpha=0.9, zorder=3))
-            axis.text(x + width / 2, y + height / 2 + 0.03, f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center",
-                      va="bottom", fontsize=9, zorder=4, linespacing=1.0,
+            under = index in exchanging and position == 0  # the lower stream's label: below, off the exchange
+            axis.text(x + width / 2, y - height / 2 - 0.03 if under else y + height / 2 + 0.03,
+                      f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center", va="top" if under else "bottom",
+                      fontsize=9, zorder=4, linespacing=1.0,
                       bbox=dict(facecolor="white", edgecolor="none", pad=0.3))  # legible over a link
         axis.text(index * column + column / 2, -gap * deepest - 0.75, labels[index], ha="center", va="top",
                   fontsize=9, rotation=90)
@@ -293,14 +305,13 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             if cropped:
                 axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[style]["color"],
                           zorder=4, backgroundcolor="white")
-    exchanging = [index for index, step in enumerate(steps) if len(step.shapes) > 1 and step.sources]
     for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both of its inputs
         (x, y0, width, _), (_, y1, _, height) = boxes[index, 1], boxes[index, 0]
         axis.add_patch(FancyArrowPatch((x + width / 2, y1 + height), (x + width / 2, y0), arrowstyle="<|-|>",
-                                       mutation_scale=9, linewidth=1.1, zorder=5, **LINKS["exchange"]))  # over labels
+                                       mutation_scale=9, linewidth=1.1, zorder=5, **LINKS["exchange"]))
     highest = max(1.0, *(patch.get_path().vertices[:, 1].max() for patch in axis.patches
                           if isinstance(patch, FancyArrowPatch)))
-    axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 1.8, highest + 0.1))
+    axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 0.75 - below, highest + 0.1))
     axis.set_title(title, fontsize=11)
     axis.set_axis_off()
     parts = [part for part in PARTS if any(step.part == part for step in steps)]

@@ -248,3 +248,45 @@ def test_every_diagram_is_drawn_at_100_dpi_with_text_of_at_least_9_points_and_at
     assert figure.dpi >= 100 and figure.get_size_inches()[0] <= 10.0
     sizes = [text.get_fontsize() for text in axis.texts + axis.get_legend().get_texts() + [axis.title]]
     assert min(sizes) >= 9
+
+
+def test_a_step_can_be_drawn_under_its_papers_name_and_a_wrong_name_is_refused():
+    """FCN's fc6 and fc7 are `encoder.classifier.0` and `.3` in the code; the diagram can say what the paper says."""
+    with torch.device("meta"):
+        steps = trace(build_model("fcn8s", num_classes=21), (3, 224, 224), depth={"encoder": 2})
+    figure = draw(steps, names={"encoder.classifier.0": "fc6", "encoder.classifier.3": "fc7"})
+    labels = [text.get_text() for text in figure.axes[0].texts if text.get_rotation() == 90]
+    assert labels.count("fc6") == 1 and labels.count("fc7") == 1 and "classifier.0" not in labels
+    assert "classifier.3" not in labels and "score" in labels  # the others keep their module names
+    with pytest.raises(ValueError, match="encoder.classifier.9"):
+        draw(steps, names={"encoder.classifier.9": "fc8"})
+
+
+def test_long_names_get_room_and_never_run_into_the_legend():
+    with torch.device("meta"):
+        steps = trace(build_model("deconvnet", num_classes=11), (3, 224, 224), depth={"decoder": 2})
+    names = {f"decoder.unpooling.stages.{i}": f"unpool{5 - i} + deconv{5 - i}, longer" for i in range(5)}
+    figure = draw(steps, names=names)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    legend = figure.axes[0].get_legend().get_window_extent(renderer)
+    labels = [text for text in figure.axes[0].texts if text.get_rotation() == 90]
+    assert len(labels) == len(steps)
+    assert not [text.get_text() for text in labels if text.get_window_extent(renderer).overlaps(legend)]
+
+
+def test_frrn_s_exchange_arrows_cross_no_shape_label():
+    """The dotted arrows between FRRN's two streams run from box to box; the lower stream's shapes sit under it."""
+    from matplotlib.patches import FancyArrowPatch
+
+    with torch.device("meta"):
+        figure = draw(trace(build_model("frrn", num_classes=11), (3, 224, 288)))
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    arrows = [patch.get_window_extent(renderer) for patch in figure.axes[0].patches
+              if isinstance(patch, FancyArrowPatch) and patch.get_linestyle() == ":"]
+    shapes = [text for text in figure.axes[0].texts if "x" in text.get_text() and "\n" in text.get_text()]
+    assert len(arrows) == 7 and shapes
+    crossed = [text.get_text().replace("\n", " ") for text in shapes
+               if any(text.get_window_extent(renderer).overlaps(arrow) for arrow in arrows)]
+    assert not crossed
