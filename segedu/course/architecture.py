@@ -33,6 +33,7 @@ __all__ = ["Step", "trace", "draw", "describe"]
 
 PARTS = ("encoder", "decoder", "head", "auxiliary_head")
 PASSING = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Dropout2d, nn.BatchNorm2d, nn.Identity)  # shape-keeping: not drawn
+LABEL_HEIGHT = 0.36  # inches taken by a box's two-line shape label (9 pt) above it
 COLOURS = {"encoder": "#4C72B0", "decoder": "#DD8452", "head": "#55A868", "auxiliary_head": "#8172B3"}
 LINKS = {"features": dict(color="0.35", linestyle="-"), "skip": dict(color="#4C72B0", linestyle="-"),
          "switches": dict(color="#C44E52", linestyle="--"), "exchange": dict(color="#8172B3", linestyle=":")}
@@ -231,12 +232,13 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
     """One column per step, left to right in the order the data flows; each output map a box placed at the depth
     of its resolution (log2 of how much smaller than the input it is), its height growing with the map's side and
     its width with the channels (log scale), coloured by part. Links: grey arrows for the features along the trunk,
-    blue ones for skips (`_skip_links`; a link over other steps is drawn as an arc, and a skip marked "crop" where
-    the map is cut to the reader's size), red dashes for pooling switches, purple dots
-    between the two outputs of a unit that reads and writes two streams (FRRN's FRRU). Text is 9 pt and the figure
-    is drawn at 100 dpi. `input_side` defaults to the largest side traced. `names` gives a step (by its module
-    path, as `describe` lists it) the name its paper uses ("encoder.classifier.0": "fc6"); the others keep their
-    module names. Returns the figure."""
+    blue ones for skips (`_skip_links`; a skip marked "crop" where the map is cut to the reader's size), red dashes
+    for pooling switches; a link over other steps is an arc that rises from its source's shape label, clears every
+    box and label it passes and lands on its reader's (`clearing`), so it cannot seem to enter a box on the way;
+    purple dots between the two outputs of a unit that reads and writes two streams (FRRN's FRRU). Text is 9 pt
+    and the figure is drawn at 100 dpi. `input_side` defaults to the largest side traced. `names` gives a step (by
+    its module path, as `describe` lists it) the name its paper uses ("encoder.classifier.0": "fc6"); the others
+    keep their module names. Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
@@ -282,6 +284,26 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
         x, y, width, height = boxes[key]
         return (x + width, y + height / 2) if right else (x, y + height / 2)
 
+    def clearing(start, end, passed):
+        """The height of the two inner control points of a bridge from `start` to `end` (see below) that keeps the
+        curve 0.12 above every box in `passed` and the label on it, across the label's width (about 0.6)."""
+        top = max(start[1], end[1]) + 0.3 + 0.04 * (end[0] - start[0])
+        for key in passed:
+            centre, need = over(key)[0], over(key)[1] + 0.12
+            for x in (centre - 0.3, centre + 0.3):
+                share = min(max((x - start[0]) / (end[0] - start[0]), 0.01), 0.99)  # x = start + share * span
+                low, high = 0.0, 1.0  # the curve's x is start + (3t^2 - 2t^3) * span: find its t by bisection
+                for _ in range(40):
+                    t = (low + high) / 2
+                    low, high = (t, high) if 3 * t * t - 2 * t ** 3 < share else (low, t)
+                lift = 3 * (1 - t) * t  # the weight of the two inner control points at t
+                top = max(top, (need - (1 - t) ** 3 * start[1] - t ** 3 * end[1]) / lift)
+        return top
+
+    def over(key):  # above a box and the shape label it carries on top (FRRN's lower stream carries it below)
+        x, y, width, height = boxes[key]
+        return x + width / 2, y + height + (0.0 if key[0] in exchanging and key[1] == 0 else LABEL_HEIGHT)
+
     skip_links = _skip_links(steps)
     for index, step in enumerate(steps):
         arcs = set(_arcs(steps, index))
@@ -292,11 +314,13 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             if (source, position, kind) not in arcs:
                 path = Path([start, end], [Path.MOVETO, Path.LINETO])
                 middle = None
-            else:  # a link over other steps arcs over them: a quadratic Bezier curve through a raised control point
-                control = ((start[0] + end[0]) / 2, max(start[1], end[1]) + 0.25 + 0.08 * (end[0] - start[0]))
-                path = Path([start, control, end], [Path.MOVETO, Path.CURVE3, Path.CURVE3])
-                middle = (0.25 * start[0] + 0.5 * control[0] + 0.25 * end[0],
-                          0.25 * start[1] + 0.5 * control[1] + 0.25 * end[1])
+            else:  # a link over other steps bridges them: up from the top of its source's label, across above
+                # every box and label it passes, down onto its reader's label, so it never reads as entering a box
+                start, end = over((source, position)), over((index, target))
+                top = clearing(start, end, [key for key in boxes if source < key[0] < index])
+                path = Path([start, (start[0], top), (end[0], top), end],
+                            [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
+                middle = ((start[0] + end[0]) / 2, (start[1] + 6 * top + end[1]) / 8)
             style = "skip" if kind == "features" and (index, source, position) in skip_links else kind
             axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1, zorder=2,
                                            **LINKS[style]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy
 import pytest
 import torch
 from torch import nn
@@ -290,3 +291,36 @@ def test_frrn_s_exchange_arrows_cross_no_shape_label():
     crossed = [text.get_text().replace("\n", " ") for text in shapes
                if any(text.get_window_extent(renderer).overlaps(arrow) for arrow in arrows)]
     assert not crossed
+
+
+@pytest.mark.parametrize("name, options, shape, depth", [
+    ("fcn8s", {}, (3, 224, 224), {"encoder": 2}), ("segnet", {}, (3, 224, 224), 1),
+    ("deconvnet", {}, (3, 224, 224), {"decoder": 2}), ("unet", {"padding": False}, (3, 572, 572), 1),
+    ("deeplabv3plus", {"backbone": "efficientnet_lite0"}, (3, 224, 288), 1), ("frrn", {}, (3, 224, 288), 1)])
+def test_a_link_over_other_steps_passes_no_box_and_no_label(name, options, shape, depth):
+    """A skip, switch or trunk link that bridges steps rises from its source's label and falls onto its reader's: on
+    the way it crosses no box and no shape label, so it cannot be read as entering one (FCN's pool3 skip once
+    seemed to feed upscore_pool4)."""
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    with torch.device("meta"):
+        figure = draw(trace(build_model(name, num_classes=11, **options), shape, depth=depth))
+    axis = figure.axes[0]
+    figure.canvas.draw()
+    to_data = axis.transData.inverted()
+    renderer = figure.canvas.get_renderer()
+    areas = [patch.get_bbox() for patch in axis.patches if isinstance(patch, Rectangle)]
+    areas += [text.get_window_extent(renderer).transformed(to_data) for text in axis.texts
+              if "\n" in text.get_text()]  # the shape labels
+    bridges = [patch.get_path() for patch in axis.patches
+               if isinstance(patch, FancyArrowPatch) and len(patch.get_path().vertices) > 4]
+    assert bridges
+    crossed = 0
+    for path in bridges:
+        points = numpy.concatenate(path.to_polygons(closed_only=False))
+        start, end = points[0], points[-1]
+        for point in points:
+            if min(numpy.hypot(*(point - start)), numpy.hypot(*(point - end))) < 0.15:
+                continue  # where it leaves its source and lands on its reader
+            crossed += any(area.contains(*point) for area in areas)
+    assert crossed == 0
