@@ -256,96 +256,124 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
         raise ValueError(f"names: no step is called {', '.join(map(repr, unknown))}; the steps are "
                          f"{', '.join(step.name for step in steps)}")
     labels = [(names or {}).get(step.name, label) for step, label in zip(steps, labels)]
-    below = max(1.05, 0.1 + 0.07 * max(map(len, labels)))  # inches under the deepest map for the labels (9 pt)
+    below = max(1.05, 0.1 + 0.08 * max(map(len, labels)))  # inches under the deepest map for the labels (9 pt)
     if axis is None:
         figure, axis = plt.subplots(figsize=(max(6.0, column * len(steps) + 0.6),
                                              2.2 + gap * (deepest + 1) + below - 1.05), layout="constrained", dpi=100)
+        grown = True
     else:
-        figure = axis.figure
+        figure, grown = axis.figure, False
     exchanging = [index for index, step in enumerate(steps) if len(step.shapes) > 1 and step.sources]  # FRRN's FRRUs
-    boxes: dict[tuple[int, int], tuple[float, float, float, float]] = {}  # (step, output) -> x, y, width, height
-    for index, step in enumerate(steps):
-        for position, shape in enumerate(step.shapes):
-            height = 0.2 + 0.45 * math.sqrt(shape[-2] / top)
-            width = min(0.12 + 0.06 * math.log2(1 + shape[0]), 0.85 * column)
-            x, y = index * column + (column - width) / 2, -gap * depth(shape)
-            boxes[index, position] = (x, y - height / 2, width, height)
-            axis.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=COLOURS[step.part],
-                                     edgecolor="black", linewidth=0.6, alpha=0.9, zorder=3))
-            under = index in exchanging and position == 0  # the lower stream's label: below, off the exchange
-            axis.text(x + width / 2, y - height / 2 - 0.03 if under else y + height / 2 + 0.03,
-                      f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center", va="top" if under else "bottom",
-                      fontsize=9, zorder=4, linespacing=1.0,
-                      bbox=dict(facecolor="white", edgecolor="none", pad=0.3))  # legible over a link
-        axis.text(index * column + column / 2, -gap * deepest - 0.75, labels[index], ha="center", va="top",
-                  fontsize=9, rotation=90)
-
-    def side(key, right):
-        x, y, width, height = boxes[key]
-        return (x + width, y + height / 2) if right else (x, y + height / 2)
-
-    def clearing(start, end, passed):
-        """The height of the two inner control points of a bridge from `start` to `end` (see below) that keeps the
-        curve 0.12 above every box in `passed` and the label on it, across the label's width (about 0.6)."""
-        top = max(start[1], end[1]) + 0.3 + 0.04 * (end[0] - start[0])
-        for key in passed:
-            centre, need = over(key)[0], over(key)[1] + 0.12
-            for x in (centre - 0.3, centre + 0.3):
-                share = min(max((x - start[0]) / (end[0] - start[0]), 0.01), 0.99)  # x = start + share * span
-                low, high = 0.0, 1.0  # the curve's x is start + (3t^2 - 2t^3) * span: find its t by bisection
-                for _ in range(40):
-                    t = (low + high) / 2
-                    low, high = (t, high) if 3 * t * t - 2 * t ** 3 < share else (low, t)
-                lift = 3 * (1 - t) * t  # the weight of the two inner control points at t
-                top = max(top, (need - (1 - t) ** 3 * start[1] - t ** 3 * end[1]) / lift)
-        return top
-
-    def over(key):  # above a box and the shape label it carries on top (FRRN's lower stream carries it below)
-        x, y, width, height = boxes[key]
-        return x + width / 2, y + height + (0.0 if key[0] in exchanging and key[1] == 0 else LABEL_HEIGHT)
-
     skip_links = _skip_links(steps)
-    for index, step in enumerate(steps):
-        arcs = set(_arcs(steps, index))
-        for source, position, kind in step.sources:
-            target = max(range(len(step.shapes)),  # the reader's map nearest the source's size
-                         key=lambda j: -abs(step.shapes[j][-2] - steps[source].shapes[position][-2]))
-            start, end = side((source, position), right=True), side((index, target), right=False)
-            if (source, position, kind) not in arcs:
-                path = Path([start, end], [Path.MOVETO, Path.LINETO])
-                middle = None
-            else:  # a link over other steps bridges them: up from the top of its source's label, across above
-                # every box and label it passes, down onto its reader's label, so it never reads as entering a box
-                start, end = over((source, position)), over((index, target))
-                top = clearing(start, end, [key for key in boxes if source < key[0] < index])
-                path = Path([start, (start[0], top), (end[0], top), end],
-                            [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
-                middle = ((start[0] + end[0]) / 2, (start[1] + 6 * top + end[1]) / 8)
-            style = "skip" if kind == "features" and (index, source, position) in skip_links else kind
-            axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1, zorder=2,
-                                           **LINKS[style]))
-            cropped = style == "skip" and middle is not None and step.part != "head" \
-                and steps[source].shapes[position][-2] > step.shapes[target][-2] + 8  # more than a padded border
-            if cropped:
-                axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[style]["color"],
-                          zorder=4, backgroundcolor="white")
-    for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both of its inputs
-        (x, y0, width, _), (_, y1, _, height) = boxes[index, 1], boxes[index, 0]
-        axis.add_patch(FancyArrowPatch((x + width / 2, y1 + height), (x + width / 2, y0), arrowstyle="<|-|>",
-                                       mutation_scale=9, linewidth=1.1, zorder=5, **LINKS["exchange"]))
-    highest = max(1.0, *(patch.get_path().vertices[:, 1].max() for patch in axis.patches
-                          if isinstance(patch, FancyArrowPatch)))
-    axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - 0.75 - below, highest + 0.1))
-    axis.set_title(title, fontsize=11)
-    axis.set_axis_off()
-    parts = [part for part in PARTS if any(step.part == part for step in steps)]
-    handles = [Patch(facecolor=COLOURS[part], label=part.replace("_", " ")) for part in parts]
-    kinds = {"skip"} if skip_links else set()
-    kinds |= {kind for step in steps for _, _, kind in step.sources if kind == "switches"}
-    handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "skip" else "pooling switches", **LINKS[kind])
-                for kind in ("skip", "switches") if kind in kinds]
-    if exchanging:
-        handles.append(Line2D([], [], linewidth=1.1, label="the two streams exchange", **LINKS["exchange"]))
-    axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,
-                ncols=len(handles))
+
+    def render(unit: float) -> float:
+        """Draw everything, with `unit` inches per vertical data unit (the text's size is fixed in inches, the boxes'
+        in data units); -> the height of the highest link."""
+        axis.cla()
+        label_height, clearance = LABEL_HEIGHT / unit, 0.12 / unit
+        boxes: dict[tuple[int, int], tuple[float, float, float, float]] = {}  # (step, output) -> x, y, width, height
+        for index, step in enumerate(steps):
+            for position, shape in enumerate(step.shapes):
+                height = 0.2 + 0.45 * math.sqrt(shape[-2] / top)
+                width = min(0.12 + 0.06 * math.log2(1 + shape[0]), 0.85 * column)
+                x, y = index * column + (column - width) / 2, -gap * depth(shape)
+                boxes[index, position] = (x, y - height / 2, width, height)
+                axis.add_patch(Rectangle((x, y - height / 2), width, height, facecolor=COLOURS[step.part],
+                                         edgecolor="black", linewidth=0.6, alpha=0.9, zorder=3))
+                under = index in exchanging and position == 0  # the lower stream's label: below, off the exchange
+                axis.text(x + width / 2, y - height / 2 - 0.03 / unit if under else y + height / 2 + 0.03 / unit,
+                          f"{shape[0]}\n{shape[-2]}x{shape[-1]}", ha="center", va="top" if under else "bottom",
+                          fontsize=9, zorder=4, linespacing=1.0,
+                          bbox=dict(facecolor="white", edgecolor="none", pad=0.3))  # legible over a link
+            axis.text(index * column + column / 2, -gap * deepest - 0.75 / unit, labels[index], ha="center",
+                      va="top", fontsize=9, rotation=90)
+
+        def side(key, right):
+            x, y, width, height = boxes[key]
+            return (x + width, y + height / 2) if right else (x, y + height / 2)
+
+        def over(key, leaving):  # above a box and the shape label on it (FRRN's lower stream carries it below),
+            x, y, width, height = boxes[key]  # a quarter of the box right of its centre to leave, left to land
+            lifted = 0.0 if key[0] in exchanging and key[1] == 0 else label_height
+            return x + width / 2 + (width / 4 if leaving else -width / 4), y + height + lifted
+
+        def clearing(start, end, passed):
+            """The height of the two inner control points of a bridge from `start` to `end` (below): at least its
+            base, and high enough that the curve stays `clearance` above every passed box that reaches below the
+            base, and the label on it, across the label's width; a box wholly above the base is passed under."""
+            base = max(start[1], end[1]) + 0.3 / unit + 0.04 * (end[0] - start[0])
+            level = base
+            for key in passed:
+                if boxes[key][1] > base:
+                    continue
+                centre, need = boxes[key][0] + boxes[key][2] / 2, over(key, True)[1] + clearance
+                half = min(0.3, column / 2)  # half the label's width, within its own column
+                for x in (centre - half, centre + half):
+                    share = (x - start[0]) / (end[0] - start[0])  # x = start + share * span, inside the span
+                    low, high = 0.0, 1.0  # the curve's x is start + (3t^2 - 2t^3) * span: its t by bisection
+                    for _ in range(40):
+                        t = (low + high) / 2
+                        low, high = (t, high) if 3 * t * t - 2 * t ** 3 < share else (low, t)
+                    lift = 3 * (1 - t) * t  # the weight of the two inner control points at t
+                    level = max(level, (need - (1 - t) ** 3 * start[1] - t ** 3 * end[1]) / lift)
+            return level
+
+        for index, step in enumerate(steps):
+            arcs = set(_arcs(steps, index))
+            for source, position, kind in step.sources:
+                target = max(range(len(step.shapes)),  # the reader's map nearest the source's size
+                             key=lambda j: -abs(step.shapes[j][-2] - steps[source].shapes[position][-2]))
+                if (source, position, kind) not in arcs:
+                    path = Path([side((source, position), True), side((index, target), False)],
+                                [Path.MOVETO, Path.LINETO])
+                    middle = None
+                else:  # a link over other steps bridges them: up from its source's label, across above every box
+                    # and label it passes, down onto its reader's label, so it never reads as entering a box
+                    start, end = over((source, position), True), over((index, target), False)
+                    level = clearing(start, end, [key for key in boxes if source < key[0] < index])
+                    path = Path([start, (start[0], level), (end[0], level), end],
+                                [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
+                    middle = ((start[0] + end[0]) / 2, (start[1] + 6 * level + end[1]) / 8)
+                style = "skip" if kind == "features" and (index, source, position) in skip_links else kind
+                axis.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=9, linewidth=1.1,
+                                               zorder=2, **LINKS[style]))
+                cropped = style == "skip" and middle is not None and step.part != "head" \
+                    and steps[source].shapes[position][-2] > step.shapes[target][-2] + 8  # more than a padded border
+                if cropped:
+                    axis.text(*middle, "crop", ha="center", va="bottom", fontsize=9, color=LINKS[style]["color"],
+                              zorder=4, backgroundcolor="white")
+        for index in exchanging:  # a unit with two streams (FRRN's FRRU): each of its outputs reads both inputs
+            (x, y0, width, _), (_, y1, _, height) = boxes[index, 1], boxes[index, 0]
+            axis.add_patch(FancyArrowPatch((x + width / 2, y1 + height), (x + width / 2, y0), arrowstyle="<|-|>",
+                                           mutation_scale=9, linewidth=1.1, zorder=5, **LINKS["exchange"]))
+        highest = max(1.0, *(patch.get_path().get_extents().y1 for patch in axis.patches
+                             if isinstance(patch, FancyArrowPatch)))
+        axis.set(xlim=(-0.15, column * len(steps) + 0.1), ylim=(-gap * deepest - (0.75 + below) / unit,
+                                                                 highest + 0.1 / unit))
+        axis.set_title(title, fontsize=11)
+        axis.set_axis_off()
+        parts = [part for part in PARTS if any(step.part == part for step in steps)]
+        handles = [Patch(facecolor=COLOURS[part], label=part.replace("_", " ")) for part in parts]
+        kinds = {"skip"} if skip_links else set()
+        kinds |= {kind for step in steps for _, _, kind in step.sources if kind == "switches"}
+        handles += [Line2D([], [], linewidth=1.1, label="skip" if kind == "skip" else "pooling switches",
+                           **LINKS[kind]) for kind in ("skip", "switches") if kind in kinds]
+        if exchanging:
+            handles.append(Line2D([], [], linewidth=1.1, label="the two streams exchange", **LINKS["exchange"]))
+        axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=9, frameon=False,
+                    ncols=len(handles))
+        return highest
+
+    highest = render(1.0)
+    if grown and highest > 1.0:  # tall links: a taller figure, so that a data unit stays about an inch
+        figure.set_size_inches(figure.get_figwidth(), figure.get_figheight() + highest - 1.0)
+    used = 1.0
+    for _ in range(3):  # the text keeps its size in inches: measure the inches per data unit, and draw again
+        figure.draw_without_rendering()
+        bottom, ceiling = axis.get_ylim()
+        unit = axis.get_position().height * figure.get_figheight() / (ceiling - bottom)
+        if abs(unit / used - 1.0) < 0.05:
+            break
+        render(unit)
+        used = unit
     return figure
