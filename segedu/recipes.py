@@ -66,9 +66,9 @@ from typing import Any
 
 import torch
 
-from .leftovers import write_text_atomically
 from .data.elastic import PAPER_SPAN
 from .language import tr
+from .leftovers import write_text_atomically
 
 __all__ = ["Recipe", "RECIPES", "median_frequency_weights", "TimedEvaluation", "recipe_training", "ship"]
 

@@ -302,12 +302,11 @@ def draw(steps: Sequence[Step], *, title: str = "", axis=None, input_side: int |
             base, and high enough that the curve stays `clearance` above every passed box that reaches below the
             base, and the label on it, across the label's width; a box wholly above the base is passed under."""
             base = max(start[1], end[1]) + 0.3 / unit + 0.04 * (end[0] - start[0])
-            level = base
+            level, half = base, min(0.3, column / 2)  # half a label's width, within its own column
             for key in passed:
                 if boxes[key][1] > base:
                     continue
                 centre, need = boxes[key][0] + boxes[key][2] / 2, over(key, True)[1] + clearance
-                half = min(0.3, column / 2)  # half the label's width, within its own column
                 for x in (centre - half, centre + half):
                     share = (x - start[0]) / (end[0] - start[0])  # x = start + share * span, inside the span
                     low, high = 0.0, 1.0  # the curve's x is start + (3t^2 - 2t^3) * span: its t by bisection

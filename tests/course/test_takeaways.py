@@ -33,7 +33,7 @@ def prose_words(text: str) -> list[str]:
 
 
 def bullets(text: str) -> list[str]:
-    return [bullet for bullet in re.split(r"^- ", text, flags=re.M)[1:]]
+    return re.split(r"^- ", text, flags=re.M)[1:]
 
 
 def takeaway(notebook: Path) -> str | None:
