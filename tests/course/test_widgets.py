@@ -2,13 +2,16 @@
 the receptive-field viewer agrees with the formula; FeatureMapExplorer removes its hooks."""
 
 import base64
+import warnings
 
+import matplotlib
 import pytest
 import torch
 from torch import nn
 
 from segedu.course import widgets
 from segedu.data import Shapes
+from segedu.language import set_language
 
 
 SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
@@ -125,8 +128,12 @@ def test_an_explorers_picture_is_in_the_learners_language(monkeypatch):
     real = course_figures.figure_bytes
     monkeypatch.setattr(course_figures, "figure_bytes",
                         lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
-    monkeypatch.setenv("SEGEDU_LANG", "ko")
-    widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1)}, (3, 64, 64))
+    monkeypatch.setenv("SEGEDU_LANG", "ko")  # restored after the test, as the font settings are below
+    with matplotlib.rc_context(), warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        set_language("ko")  # as the Korean notebooks do: NanumGothic draws the Hangul
+        widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2, "width": 0.25}, 1)}, (3, 64, 64))
+    assert not [str(warning.message) for warning in warned if "missing from font" in str(warning.message)]
     texts = {text.get_text() for text in drawn[-1].findobj(lambda artist: hasattr(artist, "get_text"))}
     assert {"인코더", "디코더"} <= texts and "encoder" not in texts
     assert any("64x64 이미지" in text for text in texts)
