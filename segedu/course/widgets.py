@@ -109,16 +109,20 @@ class TransposedConvStepper(_Explorer):
     input (H, W) and kernel (k, k) single-channel. Step t shows the output after the first t input
     pixels (row-major) have each painted input[y, x] * kernel at (y * stride, x * stride); the last
     step equals torch's conv_transpose2d (printed in the caption). The kernel-size slider swaps in a kernel of
-    ones of another size, and the caption says whether that size and the stride overlap evenly (Odena et al. 2016).
+    ones of another size, and the picture's title says whether that size and the stride overlap evenly (Odena et al.
+    2016), so a stored view says it too. `step`: the pixels painted in the first view.
     """
 
-    figsize = (10, 3.4)
+    figsize = (10, 3.6)
 
-    def __init__(self, input: torch.Tensor, kernel: torch.Tensor, *, stride: int = 2):
+    def __init__(self, input: torch.Tensor, kernel: torch.Tensor, *, stride: int = 2, step: int = 1):
         import ipywidgets as widgets
 
+        if not 0 <= step <= input.numel():
+            raise ValueError(f"TransposedConvStepper: step={step} must lie between 0 and the {input.numel()} input "
+                             "pixels")
         self.input, self.given_kernel = input.float(), kernel.float()
-        self.step = widgets.IntSlider(value=1, min=0, max=input.numel(), description=tr("pixels painted"))
+        self.step = widgets.IntSlider(value=step, min=0, max=input.numel(), description=tr("pixels painted"))
         self.stride = widgets.IntSlider(value=stride, min=1, max=3, description=tr("stride"))
         self.kernel_size = widgets.IntSlider(value=kernel.shape[-1], min=1, max=6, description=tr("kernel size"))
         self._build([self.step, self.stride, self.kernel_size])
@@ -180,6 +184,7 @@ class TransposedConvStepper(_Explorer):
             overlap = tr("even overlap: every inner pixel is painted 1 time")
         else:
             overlap = tr("even overlap: every inner pixel is painted {count} times", count=counts[0])
+        figure.suptitle(tr("kernel {k}x{k}, stride {stride}: ", k=k, stride=stride) + overlap)
         self.caption.value = tr("kernel {k}x{k}, stride {stride}: output {shape}; all pixels painted equals "
                                 "torch.nn.functional.conv_transpose2d: <b>{same}</b>; {overlap}", k=k, stride=stride,
                                 shape=tuple(full.shape), same=same, overlap=overlap)

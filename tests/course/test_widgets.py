@@ -58,6 +58,24 @@ def test_transposed_conv_stepper_kernel_size_and_overlap():
     assert widgets.TransposedConvStepper.overlap_counts(5, 2) == [4, 6, 9]  # 2 or 3 per axis
 
 
+def test_transposed_conv_stepper_stored_view_opens_where_asked_and_names_the_overlap(monkeypatch):
+    """The picture kept in a saved notebook is the first view: it opens on `step` and its title carries the overlap
+    (the caption below the picture is not kept)."""
+    from segedu.course import figures as course_figures
+
+    drawn = []
+    real = course_figures.figure_bytes
+    monkeypatch.setattr(course_figures, "figure_bytes",
+                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
+    stepper = widgets.TransposedConvStepper(torch.ones(2, 2), torch.ones(3, 3), stride=2, step=2)
+    assert stepper.step.value == 2
+    titles = [drawn[-1]._suptitle.get_text()] + [axis.get_title() for axis in drawn[-1].axes]
+    assert "uneven overlap: inner pixels are painted 1, 2, 4 times" in titles[0]
+    assert "output after 2 of 4 pixels" in titles
+    with pytest.raises(ValueError, match="step=5"):
+        widgets.TransposedConvStepper(torch.ones(2, 2), torch.ones(3, 3), step=5)
+
+
 @pytest.mark.parametrize("kernel_size,dilation,depth", [(3, 1, 1), (3, 2, 3), (5, 3, 2)])
 def test_receptive_field_viewer_measures_the_formula(kernel_size, dilation, depth):
     viewer = widgets.ReceptiveFieldViewer(kernel_size=kernel_size, dilation=dilation, depth=depth)
