@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .language import tr
+
 __all__ = ["colorize", "image_to_numpy", "overlay", "class_legend", "show_predictions", "LivePlot", "figure_png"]
 
 IGNORE_COLOUR = (0, 0, 0)
@@ -48,15 +50,18 @@ def overlay(image: torch.Tensor, mask: torch.Tensor, palette: Sequence[Sequence[
     return np.where(keep, base, (1 - alpha) * base + alpha * colours)
 
 
-def class_legend(target, class_names: Sequence[str], palette: Sequence[Sequence[int]], **options) -> None:
+def class_legend(target, class_names: Sequence[str], palette: Sequence[Sequence[int]], *, void: bool = False,
+                 **options) -> None:
     """Add a legend of coloured patches, one per class: beside a matplotlib axis (on its right), or below all the
     panels of a figure in rows of six (the figure made with layout="constrained"), which leaves a grid of pictures
-    its full width. Each patch has a thin grey edge, so that a white class shows on the white page."""
+    its full width. Each patch has a thin grey edge, so that a white class shows on the white page. `void` adds the
+    colour `colorize` gives unlabelled pixels, for pictures of labels that have some."""
     from matplotlib.figure import FigureBase
     from matplotlib.patches import Patch
 
+    entries = list(zip(class_names, palette)) + ([(tr("void (not scored)"), IGNORE_COLOUR)] if void else [])
     handles = [Patch(facecolor=np.asarray(colour) / 255, edgecolor="0.6", linewidth=0.5, label=name)
-               for name, colour in zip(class_names, palette)]
+               for name, colour in entries]
     placed = ({"loc": "outside lower center", "ncols": 6} if isinstance(target, FigureBase)
               else {"loc": "center left", "bbox_to_anchor": (1.01, 0.5)})
     target.legend(handles=handles, **{**placed, "fontsize": 9, "frameon": False, **options})

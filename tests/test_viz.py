@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 
 from segedu import viz  # noqa: E402
 
@@ -35,6 +36,16 @@ def test_an_axis_legend_sits_to_the_right_of_its_axis():
     renderer = _drawn(figure)
     assert axis.get_legend().get_window_extent(renderer).x0 >= axis.get_window_extent(renderer).x1
     assert not figure.legends
+    plt.close(figure)
+
+
+def test_a_legend_for_labels_names_the_colour_of_their_void_pixels():
+    figure, axis = plt.subplots()
+    viz.class_legend(axis, NAMES, PALETTE, void=True)
+    legend = axis.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == NAMES + ["void (not scored)"]
+    drawn = viz.colorize(torch.tensor([[255]]), PALETTE)[0, 0] / 255  # what a void pixel looks like in a picture
+    assert tuple(legend.get_patches()[-1].get_facecolor()[:3]) == tuple(drawn)
     plt.close(figure)
 
 

@@ -96,11 +96,12 @@ class SegmentationViewer(_Explorer):
         axes[0].imshow(viz.image_to_numpy(image))
         axes[1].imshow(viz.colorize(mask, palette))
         axes[2].imshow(viz.overlay(image, mask, palette, alpha=self.alpha.value))
-        for axis, title in zip(axes, ("image", "mask (class colours)", f"overlay, opacity {self.alpha.value:.2f}")):
+        titles = (tr("image"), tr("mask (class colours)"), tr("overlay, opacity {alpha:.2f}", alpha=self.alpha.value))
+        for axis, title in zip(axes, titles):
             axis.set_title(title)
             axis.set_axis_off()
-        viz.class_legend(axes[2], names, palette)
-        figure.suptitle(f"sample {self.index.value} of {len(self.dataset)}")
+        viz.class_legend(axes[2], names, palette, void=bool((mask == 255).any()))
+        figure.suptitle(tr("sample {index} of {count}", index=self.index.value, count=len(self.dataset)))
 
 
 class TransposedConvStepper(_Explorer):

@@ -34,6 +34,31 @@ def test_segmentation_viewer_redraws_on_sample_and_opacity():
     assert viewer.image_format == "jpeg" and viewer.image.format == "jpeg"  # a photograph: JPEG
 
 
+def test_the_segmentation_viewers_picture_speaks_korean_and_names_void_where_the_mask_has_some(monkeypatch):
+    from segedu.course import figures as course_figures
+
+    class WithVoid(Shapes):  # a sample whose mask has unlabelled pixels, as CamVid's do
+        def __getitem__(self, index):
+            image, mask = super().__getitem__(index)
+            return image, torch.where(torch.arange(mask.shape[-1]) < 4, torch.tensor(255), mask)
+
+    drawn = []
+    real = course_figures.figure_bytes
+    monkeypatch.setattr(course_figures, "figure_bytes",
+                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
+    monkeypatch.setenv("SEGEDU_LANG", "ko")
+    with matplotlib.rc_context():
+        set_language("ko")
+        widgets.SegmentationViewer(WithVoid(size=32, length=3))
+    titles = [axis.get_title() for axis in drawn[-1].axes] + [drawn[-1].get_suptitle()]
+    assert titles[:3] == ["이미지", "마스크 (클래스 색)", "겹쳐 보기, 불투명도 0.50"] and titles[-1] == "샘플 0 / 3"
+    legend = drawn[-1].axes[2].get_legend()
+    assert [text.get_text() for text in legend.get_texts()][-1] == "void(채점 제외)"
+    monkeypatch.setenv("SEGEDU_LANG", "en")
+    widgets.SegmentationViewer(Shapes(size=32, length=3))  # no void pixel: no void entry
+    assert "void (not scored)" not in [text.get_text() for text in drawn[-1].axes[2].get_legend().get_texts()]
+
+
 def test_transposed_conv_stepper_paints_pixel_by_pixel_up_to_torch():
     inputs, kernel = torch.tensor([[1.0, -2.0], [3.0, 0.5]]), torch.arange(9.0).view(3, 3)
     stepper = widgets.TransposedConvStepper(inputs, kernel, stride=2)
