@@ -92,15 +92,16 @@ class SegmentationViewer(_Explorer):
     def draw(self, figure) -> None:
         image, mask = self.dataset[self.index.value]
         names, palette = self.dataset.class_names, self.dataset.palette
+        ignore = getattr(self.dataset, "ignore_index", 255)  # unlabelled pixels: black in the mask, the photo beneath
         axes = figure.subplots(1, 3)
         axes[0].imshow(viz.image_to_numpy(image))
-        axes[1].imshow(viz.colorize(mask, palette))
-        axes[2].imshow(viz.overlay(image, mask, palette, alpha=self.alpha.value))
+        axes[1].imshow(viz.colorize(mask, palette, ignore))
+        axes[2].imshow(viz.overlay(image, mask, palette, alpha=self.alpha.value, ignore_index=ignore))
         titles = (tr("image"), tr("mask (class colours)"), tr("overlay, opacity {alpha:.2f}", alpha=self.alpha.value))
         for axis, title in zip(axes, titles):
             axis.set_title(title)
             axis.set_axis_off()
-        viz.class_legend(axes[2], names, palette, void=bool((mask == 255).any()))
+        viz.class_legend(axes[2], names, palette, void=bool((mask == ignore).any()))
         figure.suptitle(tr("sample {index} of {count}", index=self.index.value, count=len(self.dataset)))
 
 
