@@ -17,6 +17,18 @@ from segedu.language import set_language
 SIGNATURES = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
 
 
+@pytest.fixture
+def drawn(monkeypatch) -> list:
+    """The figures the explorers render from now on (each picture an explorer stores is drawn by figure_bytes)."""
+    from segedu.course import figures as course_figures
+
+    figures = []
+    real = course_figures.figure_bytes
+    monkeypatch.setattr(course_figures, "figure_bytes",
+                        lambda figure, *args, **kwargs: figures.append(figure) or real(figure, *args, **kwargs))
+    return figures
+
+
 def _changes(explorer, control, value) -> bool:
     before = explorer.image.value
     control.value = value
@@ -34,18 +46,12 @@ def test_segmentation_viewer_redraws_on_sample_and_opacity():
     assert viewer.image_format == "jpeg" and viewer.image.format == "jpeg"  # a photograph: JPEG
 
 
-def test_the_segmentation_viewers_picture_speaks_korean_and_names_void_where_the_mask_has_some(monkeypatch):
-    from segedu.course import figures as course_figures
-
+def test_the_segmentation_viewers_picture_speaks_korean_and_names_void_where_the_mask_has_some(monkeypatch, drawn):
     class WithVoid(Shapes):  # a sample whose mask has unlabelled pixels, as CamVid's do
         def __getitem__(self, index):
             image, mask = super().__getitem__(index)
             return image, torch.where(torch.arange(mask.shape[-1]) < 4, torch.tensor(255), mask)
 
-    drawn = []
-    real = course_figures.figure_bytes
-    monkeypatch.setattr(course_figures, "figure_bytes",
-                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
     monkeypatch.setenv("SEGEDU_LANG", "ko")
     with matplotlib.rc_context():
         set_language("ko")
@@ -83,18 +89,12 @@ def test_transposed_conv_stepper_kernel_size_and_overlap():
     assert widgets.TransposedConvStepper.overlap_counts(5, 2) == [4, 6, 9]  # 2 or 3 per axis
 
 
-def test_transposed_conv_stepper_stored_view_opens_where_asked_and_names_the_overlap(monkeypatch):
+def test_transposed_conv_stepper_stored_view_opens_where_asked_and_names_the_overlap(drawn):
     """The picture kept in a saved notebook is the first view: it opens on `step` and its title carries the overlap
     (the caption below the picture is not kept)."""
-    from segedu.course import figures as course_figures
-
-    drawn = []
-    real = course_figures.figure_bytes
-    monkeypatch.setattr(course_figures, "figure_bytes",
-                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
     stepper = widgets.TransposedConvStepper(torch.ones(2, 2), torch.ones(3, 3), stride=2, step=2)
     assert stepper.step.value == 2
-    titles = [drawn[-1]._suptitle.get_text()] + [axis.get_title() for axis in drawn[-1].axes]
+    titles = [drawn[-1].get_suptitle()] + [axis.get_title() for axis in drawn[-1].axes]
     assert "uneven overlap: inner pixels are painted 1, 2, 4 times" in titles[0]
     assert "output after 2 of 4 pixels" in titles
     with pytest.raises(ValueError, match="step=5"):
@@ -162,15 +162,9 @@ def test_the_architecture_explorer_draws_the_chosen_model():
         widgets.ArchitectureExplorer({"U-Net": ("unet", {"num_classes": 2}, 1)}, (3, 64, 64), shown="FCN")
 
 
-def test_an_explorers_picture_is_in_the_learners_language(monkeypatch):
+def test_an_explorers_picture_is_in_the_learners_language(monkeypatch, drawn):
     """An explorer's figure is drawn outside IPython's figure display, so its texts are translated where it is
     rendered: the architecture legend's parts in Korean, as notebook 12's inline FRRN figure has them."""
-    from segedu.course import figures as course_figures
-
-    drawn = []
-    real = course_figures.figure_bytes
-    monkeypatch.setattr(course_figures, "figure_bytes",
-                        lambda figure, *args, **kwargs: drawn.append(figure) or real(figure, *args, **kwargs))
     monkeypatch.setenv("SEGEDU_LANG", "ko")  # restored after the test, as the font settings are below
     with matplotlib.rc_context(), warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
