@@ -1,8 +1,8 @@
 """Short takeaways, and no lab log where a learner reads (issue 29, items 3 and 5).
 
-Each notebook's "What to take away" cell closes the lecture (only the references follow it) and is a handful of
-bullets, one idea each: at most about 120 words of prose (headings and code excluded; the limit allows a few over)
-and at most 40 words a bullet. The Korean edition keeps the same bullets.
+Each notebook's "What to take away" cell closes the lecture (only pointers follow it: the next notebook, the
+glossary, the references) and is a handful of bullets, one idea each: at most about 120 words of prose (headings
+and code excluded; the limit allows a few over) and at most 40 words a bullet. The Korean edition keeps the same bullets.
 No markdown cell of the course carries the history of a run: "not your run" disclaimers, earlier versions of a
 notebook, temporary paths or package versions."""
 
@@ -40,13 +40,15 @@ def takeaway(notebook: Path) -> str | None:
     return next((cell for cell in markdown_cells(notebook) if cell.startswith(HEADING)), None)
 
 
-def test_the_lecture_notebooks_end_with_a_takeaway_before_their_references():
-    assert [path.name[:2] for path in NOTEBOOKS if takeaway(path)] == ["07", "08", "09", "10", "11", "12"]
+AFTER_TAKEAWAY = ("**Next:**", "## The course's words in Korean", "## References")  # pointers, not lesson
+
+
+def test_every_notebook_ends_its_lesson_with_a_takeaway():
+    assert [path.name[:2] for path in NOTEBOOKS if takeaway(path)] == [f"{number:02d}" for number in range(13)]
     for path in NOTEBOOKS:
         cells = markdown_cells(path)
-        if takeaway(path):
-            after = cells[cells.index(takeaway(path)) + 1:]
-            assert [cell.splitlines()[0] for cell in after] in ([], ["## References"]), path.name
+        after = cells[cells.index(takeaway(path)) + 1:]
+        assert all(cell.startswith(AFTER_TAKEAWAY) for cell in after), path.name
 
 
 @pytest.mark.parametrize("notebook", [path for path in NOTEBOOKS if takeaway(path)], ids=lambda path: path.stem)
